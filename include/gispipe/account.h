@@ -1,0 +1,83 @@
+/*
+ * account.h - counters for memory and foreign handles.
+ *
+ * A counter has a current value and a high-water mark; only the allocator
+ * (mem_alloc/mem_free) and the handle wrappers (handle.h) move them.
+ *
+ * A mem_account is what arenas draw from.  Accounts form a tree: a stage's
+ * account has the run's account as parent, and a byte counted in a child is
+ * counted in every ancestor.  An account may carry a limit; an allocation
+ * that would cross a limit anywhere on the path fails with exit code 75 and a
+ * message naming the account.
+ *
+ * A stage_acct is everything the report shows for one stage.
+ */
+#ifndef GISPIPE_ACCOUNT_H
+#define GISPIPE_ACCOUNT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct counter {
+	int64_t cur;
+	int64_t peak;
+};
+
+void counter_add(struct counter *c, int64_t delta);
+
+struct mem_account {
+	const char *name;          /* stage name, for messages; not owned */
+	struct mem_account *parent;
+	struct counter bytes;
+	uint64_t limit;            /* 0: none */
+};
+
+void mem_account_init(struct mem_account *acct, const char *name, struct mem_account *parent,
+                      uint64_t limit);
+
+/* The one allocation function: malloc(size) counted in `acct` and its
+ * ancestors.  NULL with the error set when a limit would be crossed, the
+ * system refuses, or the test hook (mem_fail_after) says so. */
+void *mem_alloc(struct mem_account *acct, size_t size);
+
+/* Give back a block from mem_alloc() of `size` bytes.  NULL is allowed. */
+void mem_free(struct mem_account *acct, void *p, size_t size);
+
+/* Test hook: the n-th mem_alloc() from now (1 = the next) and every later
+ * one fails; 0 turns failures off.  Returns how many allocations were made
+ * since the last call, so a test can loop n = 1, 2, ... until an operation
+ * succeeds with no failure injected. */
+uint64_t mem_fail_after(uint64_t n);
+
+/* Kinds of foreign handles whose life is counted per stage. */
+enum handle_kind {
+	HANDLE_OGR_FEATURE,
+	HANDLE_OGR_GEOMETRY,
+	HANDLE_GDAL_DATASET,
+	HANDLE_LAYER_ITER,
+	HANDLE_PROJ_OP,
+	HANDLE_GEOS_GEOM,
+	HANDLE_KIND_COUNT
+};
+
+/* Stable names used in the report ("ogr_feature", ...). */
+const char *handle_kind_name(enum handle_kind k);
+
+struct stage_acct {
+	struct mem_account mem;    /* arena bytes of the stage */
+	struct counter live[HANDLE_KIND_COUNT];
+	uint64_t items_in;
+	uint64_t items_out;
+	uint64_t items_filtered;
+	uint64_t rejects;
+	double seconds;
+};
+
+void stage_acct_init(struct stage_acct *s, const char *name, struct mem_account *parent);
+void stage_acct_handle_up(struct stage_acct *s, enum handle_kind k);
+void stage_acct_handle_down(struct stage_acct *s, enum handle_kind k);
+
+/* The first live handle kind with a non-zero count, or -1. */
+int stage_acct_first_leak(const struct stage_acct *s);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * engine.h - running a loaded pipeline.
+ *
+ * The engine owns the run: the memory plan, the run arena, the stream and
+ * batch arenas, the transform-cache schedule and the signal check.  It
+ * drives the steps (step.h) stream by stream, batch by batch, and at the
+ * end checks that every stage's live handles are back to zero.
+ */
+#ifndef GISPIPE_ENGINE_H
+#define GISPIPE_ENGINE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gispipe/account.h"
+#include "gispipe/memplan.h"
+
+struct pipeline;
+struct arena;
+
+struct run_opts {
+	uint64_t memory_limit;    /* --memory-limit; 0: the pipeline's */
+	int64_t threads;          /* --threads; 0: the pipeline's */
+	bool quiet;
+	bool progress;
+	const char *report_path;  /* .json or .prom */
+	int shard_index;          /* --shard I/N; count 0: no sharding */
+	int shard_count;
+	bool incremental;
+};
+
+struct run_totals {
+	uint64_t datasets;
+	uint64_t streams;
+	uint64_t batches;
+	uint64_t features_in;
+	uint64_t features_out;
+	uint64_t filtered;
+	uint64_t rejects;
+	double seconds;
+	uint64_t peak_rss;        /* VmHWM, bytes */
+	uint64_t gdal_cache_peak; /* bytes */
+	uint64_t xc_hits, xc_misses, xc_clears, xc_evictions;
+	uint64_t outputs;
+};
+
+struct engine {
+	struct pipeline *pl;
+	const struct run_opts *opts;
+	struct mem_account *acct;  /* the run's account */
+	struct arena *arena;       /* the run arena */
+	struct memplan plan;
+	struct run_totals totals;
+	volatile sig_atomic_t *stop; /* signal number once asked to stop */
+	uint64_t last_rss_check;
+	uint64_t xc_generation;    /* bumped every clear_every datasets */
+	uint64_t datasets_opened;
+	int exit_code;
+};
+
+/* Run `pl` to the end.  Returns the exit code (0 on success); on failure the
+ * error slot holds the message.  The report is written whatever happens. */
+int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
+               struct arena *run_arena, volatile sig_atomic_t *stop);
+
+/* Plan only (for explain): fills e->plan from the pipeline and options. */
+int engine_plan(struct engine *e);
+
+/* Account a newly opened input dataset: drives transform_cache.clear_every.
+ * Returns true when caches must be cleared now. */
+bool engine_dataset_opened(struct engine *e);
+
+/* Items per batch the plan allows. */
+size_t engine_batch_size(const struct engine *e);
+
+/* Plan and open every step, print the explanation to `explain` if not
+ * NULL, then close without writing anything.  Returns an exit code. */
+int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
+                 struct arena *run_arena, FILE *explain);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * memplan.h - turning memory.limit into budgets.
+ *
+ * The plan starts from the RSS measured after GDAL and PROJ are initialised
+ * (and library pages nobody needs were given back, see rss.h), keeps a
+ * reserve for the libraries' working set, and splits the rest between GDAL's
+ * block cache, SQLite's page cache, batches in flight and arenas.  A limit
+ * that cannot hold the minimum plan is refused before anything is read.
+ */
+#ifndef GISPIPE_MEMPLAN_H
+#define GISPIPE_MEMPLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct memplan {
+	uint64_t limit;          /* 0: no limit, defaults apply */
+	uint64_t baseline;       /* RSS at start, bytes */
+	uint64_t lib_reserve;    /* libraries' working set during the run */
+	uint64_t gdal_cache;     /* GDAL block cache (GDALSetCacheMax64) */
+	uint64_t sqlite_cache;   /* per SQLite connection (OGR_SQLITE_CACHE) */
+	int sqlite_conns;        /* connections planned for (source + sink) */
+	uint64_t batch_bytes;    /* one batch in flight */
+	size_t batch_items;      /* features per batch */
+	uint64_t arena_budget;   /* cap on all arenas together */
+	uint64_t headroom;       /* what is left */
+	bool batch_fixed;        /* memory.batch was a number */
+};
+
+/* Bytes a batch of vector features costs per feature, as planned. */
+#define MEMPLAN_FEATURE_BYTES 2048u
+
+/* Make the plan for `limit` (0: none) from `baseline`; `batch` 0 is auto.
+ * Fails with exit 75 when the limit cannot be held. */
+int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, int64_t batch);
+
+/* Apply it: GDAL cache and config options. */
+void memplan_apply(const struct memplan *p);
+
+void memplan_print(const struct memplan *p, FILE *out);
+
+#endif

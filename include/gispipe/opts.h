@@ -1,0 +1,70 @@
+/*
+ * opts.h - option tables: one description drives parsing, checking,
+ * `gispipe stages` and the did-you-mean for unknown keys.
+ */
+#ifndef GISPIPE_OPTS_H
+#define GISPIPE_OPTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pipeline;
+struct ynode;
+
+enum opt_type {
+	OPT_STRING,   /* const char * (variables substituted) */
+	OPT_STRINGS,  /* struct strlist: a string or a list of strings */
+	OPT_INT,      /* int64_t */
+	OPT_DOUBLE,   /* double */
+	OPT_BOOL,     /* bool */
+	OPT_BBOX,     /* double[4]: [xmin, ymin, xmax, ymax], xmin<=xmax, ymin<=ymax */
+	OPT_DOUBLE2,  /* double[2] */
+	OPT_ENUM,     /* int: index in choices */
+	OPT_MAP,      /* struct strmap: scalar keys to scalar values */
+	OPT_SIZE,     /* uint64_t bytes ("64MiB") */
+	OPT_SUB,      /* a mapping parsed with `sub` into the bytes at offset */
+};
+
+#define OPT_REQUIRED 1u
+#define OPT_POSITIVE 2u  /* numbers > 0 */
+#define OPT_NONNEG   4u  /* numbers >= 0 */
+
+struct strlist {
+	size_t n;
+	const char **v;
+	const struct ynode **at; /* where each came from */
+};
+
+struct strmap {
+	size_t n;
+	const char **key;
+	const char **val;
+};
+
+struct opt_desc {
+	const char *name;
+	enum opt_type type;
+	size_t offset;            /* in the conf struct */
+	unsigned flags;
+	const char *doc;          /* one line, for `gispipe stages` */
+	const char *def;          /* default, as text, for the docs */
+	const char *const *choices; /* OPT_ENUM, NULL-terminated */
+	const struct opt_desc *sub; /* OPT_SUB */
+	size_t present_offset;    /* if non-zero: bool set when the key was given */
+};
+
+/* Parse mapping `node` into `conf` with `table`.  `where` names the context
+ * for messages ("step 'buffer'").  Unknown keys, wrong types and missing
+ * required keys fail at their position (exit 78). */
+int opts_parse(struct pipeline *pl, const struct ynode *node, const struct opt_desc *table,
+               void *conf, const char *where);
+
+/* The scalar's text with ${name}, ${env:NAME} and ${pipeline_dir}
+ * substituted; NULL with a positioned error otherwise. */
+const char *opts_expand(struct pipeline *pl, const struct ynode *scalar);
+
+/* The ynode of `key` in the node given to opts_parse, for later messages. */
+const char *opt_type_name(enum opt_type t);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * pipeline.h - a pipeline file, loaded and checked.
+ *
+ * pipeline_load() reads the YAML, applies --set overrides, parses every
+ * section and every step's options, and runs each step's check.  Nothing is
+ * opened but the pipeline file itself.  The pipeline lives in the arena it
+ * is given.
+ */
+#ifndef GISPIPE_PIPELINE_H
+#define GISPIPE_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gispipe/account.h"
+
+struct arena;
+struct ydoc;
+struct step;
+
+enum on_error { ON_ERROR_FAIL, ON_ERROR_REJECT };
+
+struct var {
+	const char *name;
+	const char *value;
+	bool from_cli;
+};
+
+struct pipeline {
+	struct arena *arena;
+	struct mem_account *acct;   /* the run's account, for step arenas */
+	struct ydoc *doc;
+	const char *path;
+	const char *dir;            /* ${pipeline_dir} */
+	const char *name;
+	int version;
+	struct var *vars;
+	size_t nvars;
+	uint64_t memory_limit;      /* 0: none */
+	int64_t batch;              /* 0: auto */
+	int64_t threads;            /* 0: auto */
+	int64_t xc_max_entries;
+	int64_t xc_clear_every;
+	enum on_error on_error;
+	const char *rejects_path;
+	int64_t max_rejects;        /* -1: no maximum */
+	size_t nsteps;
+	struct step *steps;
+};
+
+struct pipeline_load_opts {
+	const char *const *sets;    /* "key=value", NULL-terminated; may be NULL */
+};
+
+/* Load and check `path`.  NULL with the error set (66 missing, 78 invalid,
+ * 64 for a malformed --set). */
+struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const char *path,
+                               const struct pipeline_load_opts *o);
+
+/* Value of variable `name`, NULL if not defined. */
+const char *pipeline_var(const struct pipeline *pl, const char *name);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * report.h - the end-of-run report: a table on stderr, JSON or Prometheus.
+ *
+ * JSON schema (version 1, stable; fields are only ever added):
+ * {
+ *   "gispipe_report": 1, "pipeline": str, "name": str|null,
+ *   "status": "ok"|"failed", "exit_code": int, "error": str|null,
+ *   "seconds": num, "peak_rss_bytes": int, "memory_limit_bytes": int (0: none),
+ *   "gdal_cache_peak_bytes": int, "open_iterators": int,
+ *   "plan": {"baseline_rss_bytes", "gdal_cache_bytes", "sqlite_cache_bytes",
+ *            "batch_features"},
+ *   "totals": {"datasets", "streams", "batches", "features_in", "features_out",
+ *              "filtered", "rejects", "outputs"},
+ *   "transform_cache": {"hits", "misses", "evictions", "clears"},
+ *   "stages": [ {"name", "step", "items_in", "items_out", "items_filtered",
+ *                "rejects", "seconds", "arena_bytes", "arena_peak_bytes",
+ *                "live": {kind: count at the end, ...},
+ *                "live_peak": {kind: high-water mark, ...}} ... ]
+ * }
+ */
+#ifndef GISPIPE_REPORT_H
+#define GISPIPE_REPORT_H
+
+#include <stdio.h>
+
+struct engine;
+
+void report_table(const struct engine *e, FILE *out);
+
+/* Write the report to `path` (.json or .prom by extension), atomically.
+ * Returns 0, or -1 with the error set (74). */
+int report_write(const struct engine *e, const char *path, const char *error);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * rss.h - resident memory of the process.
+ */
+#ifndef GISPIPE_RSS_H
+#define GISPIPE_RSS_H
+
+#include <stdint.h>
+
+/* VmRSS and VmHWM in bytes, 0 when /proc is not there. */
+uint64_t rss_current(void);
+uint64_t rss_peak(void);
+
+/* Give back resident pages of read-only file mappings (library code and
+ * data touched once during start-up: relocation, driver registration) and
+ * free malloc's unused memory.  Pages still needed fault back in from the
+ * page cache.  Safe to call at any time; does nothing where unsupported. */
+void rss_trim(void);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * step.h - the step interface.
+ *
+ * A step is a descriptor (name, role, option table, callbacks) plus, in a
+ * pipeline, an instance with its parsed options, its own arena and its
+ * accounting.  To add a step:
+ *   1. write src/steps/step_<name>.c defining `const struct step_desc
+ *      step_<name>` with its option table (opts.h) and callbacks;
+ *   2. add one line to the table in src/steps/registry.c;
+ *   3. document it in man/gispipe-pipeline.5 (gispipe stages prints the
+ *      option table itself).
+ *
+ * Life of a step in a run, all on the engine's thread:
+ *   check    after options are parsed: validate them (no I/O)
+ *   open     acquire what lives as long as the run (state in step->arena)
+ *   begin    a stream starts; may change the stream (schema, CRS)
+ *   process  transform a batch in place: change geometries, mark features
+ *            filtered or failed; never free them
+ *   end      the stream is done
+ *   close    ok: finish (sinks commit); !ok: abort (sinks discard)
+ * A source (role STEP_SOURCE) has next_stream/read instead of begin/process.
+ * Every callback returns 0 or -1 with the error set; a -1 stops the run.
+ */
+#ifndef GISPIPE_STEP_H
+#define GISPIPE_STEP_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "gispipe/account.h"
+#include "gispipe/batch.h"
+
+struct step;
+struct engine;
+struct pipeline;
+struct opt_desc;
+struct ynode;
+
+enum step_role { STEP_SOURCE, STEP_TRANSFORM, STEP_SINK };
+
+struct step_desc {
+	const char *name;
+	const char *summary;
+	enum step_role role;
+	const struct opt_desc *opts; /* NULL-name-terminated */
+	size_t conf_size;           /* parsed options, zeroed then filled */
+	const char *details;        /* longer help for `gispipe stages NAME` */
+
+	int (*check)(struct step *s, struct pipeline *pl);
+	int (*open)(struct step *s, struct engine *e);
+	/* sources: 1 and a filled stream, 0 at the end of the inputs */
+	int (*next_stream)(struct step *s, struct stream *st);
+	/* sources: 1 and a filled batch, 0 at the end of the stream */
+	int (*read)(struct step *s, struct batch *b);
+	int (*begin)(struct step *s, struct stream *st);
+	int (*process)(struct step *s, struct batch *b);
+	int (*end)(struct step *s, struct stream *st);
+	int (*close)(struct step *s, bool ok);
+	/* explain: the step's own lines (inputs found, outputs planned) */
+	void (*explain)(struct step *s, struct engine *e, FILE *out);
+};
+
+struct step {
+	const struct step_desc *desc;
+	int index;                  /* position in the pipeline, 0-based */
+	const char *label;          /* "reproject" or "reproject#2" */
+	const struct ynode *node;   /* the step's options in the pipeline file */
+	void *conf;                 /* parsed options (desc->conf_size bytes) */
+	void *state;                /* the step's own, in `arena` */
+	struct arena *arena;        /* lives as long as the run */
+	struct stage_acct acct;
+	struct pipeline *pl;
+	struct engine *eng;
+};
+
+const struct step_desc *step_lookup(const char *name);
+/* All descriptors, NULL-terminated, in catalogue order. */
+const struct step_desc *const *step_catalogue(void);
+
+#endif

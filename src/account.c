@@ -1,0 +1,112 @@
+/* account.c - memory accounts, the allocation function, handle counters. */
+#include "gispipe/account.h"
+
+#include <stdlib.h>
+
+#include "gispipe/error.h"
+
+void counter_add(struct counter *c, int64_t delta)
+{
+	c->cur += delta;
+	if (c->cur > c->peak)
+		c->peak = c->cur;
+}
+
+void mem_account_init(struct mem_account *acct, const char *name, struct mem_account *parent,
+                      uint64_t limit)
+{
+	acct->name = name;
+	acct->parent = parent;
+	acct->bytes.cur = 0;
+	acct->bytes.peak = 0;
+	acct->limit = limit;
+}
+
+/* Fault injection for the out-of-memory tests: one process-wide countdown. */
+static _Atomic uint64_t fail_at;
+static _Atomic uint64_t alloc_count;
+
+uint64_t mem_fail_after(uint64_t n)
+{
+	uint64_t made = alloc_count;
+
+	alloc_count = 0;
+	fail_at = n;
+	return made;
+}
+
+void *mem_alloc(struct mem_account *acct, size_t size)
+{
+	uint64_t nth = ++alloc_count;
+	void *p;
+
+	if (fail_at != 0 && nth >= fail_at) {
+		gp_fail(GP_EX_TEMPFAIL, "stage '%s': out of memory allocating %zu bytes (injected)",
+		        acct->name, size);
+		return NULL;
+	}
+	for (struct mem_account *a = acct; a != NULL; a = a->parent) {
+		uint64_t cur = a->bytes.cur > 0 ? (uint64_t)a->bytes.cur : 0;
+
+		/* cur + size > limit, written so that a huge size cannot wrap. */
+		if (a->limit != 0 && (cur > a->limit || size > a->limit - cur)) {
+			gp_fail(GP_EX_TEMPFAIL,
+			        "stage '%s': cannot allocate %zu bytes: %s's budget of %llu bytes is used up",
+			        acct->name, size, a->name, (unsigned long long)a->limit);
+			return NULL;
+		}
+	}
+	p = malloc(size);
+	if (p == NULL) {
+		gp_fail(GP_EX_TEMPFAIL, "stage '%s': out of memory allocating %zu bytes", acct->name,
+		        size);
+		return NULL;
+	}
+	for (struct mem_account *a = acct; a != NULL; a = a->parent)
+		counter_add(&a->bytes, (int64_t)size);
+	return p;
+}
+
+void mem_free(struct mem_account *acct, void *p, size_t size)
+{
+	if (p == NULL)
+		return;
+	free(p);
+	for (struct mem_account *a = acct; a != NULL; a = a->parent)
+		counter_add(&a->bytes, -(int64_t)size);
+}
+
+static const char *const kind_names[HANDLE_KIND_COUNT] = {
+	[HANDLE_OGR_FEATURE] = "ogr_feature",   [HANDLE_OGR_GEOMETRY] = "ogr_geometry",
+	[HANDLE_GDAL_DATASET] = "gdal_dataset", [HANDLE_LAYER_ITER] = "layer_iterator",
+	[HANDLE_PROJ_OP] = "proj_operation",    [HANDLE_GEOS_GEOM] = "geos_geometry",
+};
+
+const char *handle_kind_name(enum handle_kind k)
+{
+	return (unsigned)k < HANDLE_KIND_COUNT ? kind_names[k] : "unknown";
+}
+
+void stage_acct_init(struct stage_acct *s, const char *name, struct mem_account *parent)
+{
+	*s = (struct stage_acct){0};
+	mem_account_init(&s->mem, name, parent, 0);
+}
+
+void stage_acct_handle_up(struct stage_acct *s, enum handle_kind k)
+{
+	counter_add(&s->live[k], 1);
+}
+
+void stage_acct_handle_down(struct stage_acct *s, enum handle_kind k)
+{
+	counter_add(&s->live[k], -1);
+}
+
+int stage_acct_first_leak(const struct stage_acct *s)
+{
+	for (int k = 0; k < HANDLE_KIND_COUNT; k++)
+		if (s->live[k].cur != 0)
+			return k;
+	return -1;
+}

@@ -1,0 +1,32 @@
+/* run.c - gispipe run. */
+#include "cli.h"
+#include "gispipe/account.h"
+#include "gispipe/arena.h"
+#include "gispipe/engine.h"
+#include "gispipe/error.h"
+#include "gispipe/pipeline.h"
+
+int cmd_run(int argc, char **argv)
+{
+	struct mem_account acct;
+	struct arena *a;
+	struct cli_opts o = {0};
+	struct pipeline *pl;
+	struct run_opts ro;
+	int code;
+
+	mem_account_init(&acct, "run", NULL, 0);
+	a = arena_create(&acct, 0);
+	if (a == NULL)
+		return gp_err_code();
+	if (cli_parse(argc, argv, &o, a, true) != 0 || (pl = cli_load(&o, a, &acct)) == NULL) {
+		code = gp_err_code();
+		arena_destroy(a);
+		return code;
+	}
+	ro = (struct run_opts){.memory_limit = o.memory_limit, .threads = o.threads,
+	                       .quiet = o.quiet, .progress = o.progress, .report_path = o.report};
+	code = engine_run(pl, &ro, &acct, a, &cli_stop);
+	arena_destroy(a);
+	return code;
+}

@@ -1,0 +1,63 @@
+/* stages.c - gispipe stages [STEP]: the catalogue, from the option tables. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "gispipe/error.h"
+#include "gispipe/opts.h"
+#include "gispipe/step.h"
+#include "gispipe/yaml_load.h"
+
+static const char *const role_names[] = {"source", "transform", "sink"};
+
+static void print_opts(const struct opt_desc *t, int indent)
+{
+	for (; t->name; t++) {
+		printf("%*s%-18s %-10s %s", indent, "", t->name,
+		       t->type == OPT_ENUM ? "choice" : opt_type_name(t->type), t->doc);
+		if (t->flags & OPT_REQUIRED)
+			printf(" (required)");
+		else if (t->def)
+			printf(" [default: %s]", t->def);
+		if (t->type == OPT_ENUM) {
+			printf("; one of:");
+			for (const char *const *c = t->choices; *c; c++)
+				printf(" %s", *c);
+		}
+		printf("\n");
+		if (t->type == OPT_SUB)
+			print_opts(t->sub, indent + 4);
+	}
+}
+
+int cmd_stages(int argc, char **argv)
+{
+	const struct step_desc *d;
+
+	if (argc < 2) {
+		printf("steps (gispipe stages STEP for options):\n");
+		for (const struct step_desc *const *c = step_catalogue(); *c; c++)
+			printf("  %-12s %-9s  %s\n", (*c)->name, role_names[(*c)->role], (*c)->summary);
+		return 0;
+	}
+	if (argc > 2)
+		return gp_fail(GP_EX_USAGE, "stages: one step at a time");
+	d = step_lookup(argv[1]);
+	if (d == NULL) {
+		const char *cand[64];
+		size_t n = 0;
+		const char *hint;
+
+		for (const struct step_desc *const *c = step_catalogue(); *c && n < 63; c++)
+			cand[n++] = (*c)->name;
+		cand[n] = NULL;
+		hint = suggest_word(argv[1], cand);
+		return gp_fail(GP_EX_USAGE, "unknown step '%s'%s%s%s", argv[1],
+		               hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+	}
+	printf("%s (%s): %s\n\noptions:\n", d->name, role_names[d->role], d->summary);
+	print_opts(d->opts, 2);
+	if (d->details)
+		printf("\n%s\n", d->details);
+	return 0;
+}

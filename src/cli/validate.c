@@ -1,0 +1,35 @@
+/* validate.c - gispipe validate: the full check, nothing opened for writing. */
+#include <stdio.h>
+
+#include "cli.h"
+#include "gispipe/account.h"
+#include "gispipe/arena.h"
+#include "gispipe/engine.h"
+#include "gispipe/error.h"
+#include "gispipe/pipeline.h"
+
+int cmd_validate(int argc, char **argv)
+{
+	struct mem_account acct;
+	struct arena *a;
+	struct cli_opts o = {0};
+	struct pipeline *pl;
+	struct run_opts ro;
+	int code;
+
+	mem_account_init(&acct, "validate", NULL, 0);
+	a = arena_create(&acct, 0);
+	if (a == NULL)
+		return gp_err_code();
+	if (cli_parse(argc, argv, &o, a, false) != 0 || (pl = cli_load(&o, a, &acct)) == NULL) {
+		code = gp_err_code();
+		arena_destroy(a);
+		return code;
+	}
+	ro = (struct run_opts){.memory_limit = o.memory_limit, .quiet = true};
+	code = engine_check(pl, &ro, &acct, a, NULL);
+	if (code == 0 && !o.quiet)
+		printf("%s: ok (%zu steps)\n", o.pipeline, pl->nsteps);
+	arena_destroy(a);
+	return code;
+}

@@ -1,0 +1,413 @@
+/* engine.c - driving steps over streams and batches. */
+#include "gispipe/engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cpl_conv.h>
+#include <gdal.h>
+
+#include "gispipe/arena.h"
+#include "gispipe/error.h"
+#include "gispipe/pipeline.h"
+#include "gispipe/report.h"
+#include "gispipe/rss.h"
+#include "gispipe/step.h"
+#include "gispipe/xform_cache.h"
+#include "steps/source.h"
+
+void reproject_cache_stats(struct step *s, struct xform_stats *out);
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+size_t engine_batch_size(const struct engine *e)
+{
+	return e->plan.batch_items;
+}
+
+bool engine_dataset_opened(struct engine *e)
+{
+	int64_t every = e->pl->xc_clear_every;
+
+	e->totals.datasets++;
+	e->datasets_opened++;
+	if (every > 0 && e->datasets_opened > 1 && (e->datasets_opened - 1) % (uint64_t)every == 0) {
+		e->xc_generation++;
+		return true;
+	}
+	return false;
+}
+
+int engine_plan(struct engine *e)
+{
+	uint64_t limit = e->opts->memory_limit ? e->opts->memory_limit : e->pl->memory_limit;
+
+	/* Start-up touched far more library pages than the run will need. */
+	rss_trim();
+	return memplan_make(&e->plan, limit, rss_current(), e->pl->batch);
+}
+
+static int stop_code(int sig)
+{
+	return 128 + sig;
+}
+
+/* Fail the run for a feature that failed under on_error: fail. */
+static int feature_failed(struct engine *e, struct batch *b, size_t i)
+{
+	const struct feature *f = &b->f[i];
+
+	(void)e;
+	return gp_fail(GP_EX_DATAERR, "step '%s' failed on feature %" PRId64 " of layer '%s' of '%s': %s",
+	               f->fail_step, f->fid, b->stream->layer, b->stream->path, f->fail_reason);
+}
+
+static int check_memory(struct engine *e, const struct step *where)
+{
+	uint64_t rss;
+
+	uint64_t cache = (uint64_t)GDALGetCacheUsed64();
+
+	if (cache > e->totals.gdal_cache_peak)
+		e->totals.gdal_cache_peak = cache;
+	if (e->plan.limit == 0)
+		return 0;
+	rss = rss_current();
+	if (rss > e->plan.limit)
+		return gp_fail(GP_EX_TEMPFAIL,
+		               "memory limit of %" PRIu64 " MiB exceeded (RSS %" PRIu64
+		               " MiB after stage '%s'); retry with a larger --memory-limit",
+		               e->plan.limit >> 20, rss >> 20, where->label);
+	return 0;
+}
+
+static void progress(struct engine *e, double t0, int64_t total, bool final)
+{
+	double el = now() - t0;
+	double rate = el > 0 ? (double)e->totals.features_in / el : 0;
+
+	if (total > 0 && rate > 0 && !final) {
+		double left = ((double)total - (double)e->totals.features_in) / rate;
+
+		fprintf(stderr, "\r%12" PRIu64 " / %" PRId64 " features  %9.0f/s  ETA %5.0fs ",
+		        e->totals.features_in, total, rate, left > 0 ? left : 0);
+	} else {
+		fprintf(stderr, "\r%12" PRIu64 " features  %9.0f/s%s", e->totals.features_in, rate,
+		        final ? "                 \n" : " ");
+	}
+	fflush(stderr);
+}
+
+static int run_stream(struct engine *e, struct stream *st, struct arena *batch_arena,
+                      double t0, bool show_progress)
+{
+	struct pipeline *pl = e->pl;
+	struct step *src = &pl->steps[0];
+	int r = 0;
+	double last_progress = 0;
+
+	for (size_t k = 1; k < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+
+		if (s->desc->begin && s->desc->begin(s, st) != 0)
+			return -1;
+	}
+	for (;;) {
+		struct batch b = {.kind = BATCH_VECTOR, .arena = batch_arena, .owner = 0,
+		                  .seq = e->totals.batches, .stream = st};
+		double t;
+		uint64_t filtered_before = 0;
+
+		if (*e->stop)
+			return gp_fail(stop_code(*e->stop), "interrupted by signal %d",
+			               (int)*e->stop);
+		arena_reset(batch_arena);
+		t = now();
+		r = src->desc->read(src, &b);
+		src->acct.seconds += now() - t;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		e->totals.batches++;
+		e->totals.features_in += b.n;
+		src->acct.items_out += b.n;
+		for (size_t k = 1; k < pl->nsteps; k++) {
+			struct step *s = &pl->steps[k];
+			uint64_t live = 0, after = 0, filtered = 0;
+
+			for (size_t i = 0; i < b.n; i++)
+				live += b.f[i].state == FEAT_LIVE;
+			t = now();
+			if (s->desc->process(s, &b) != 0)
+				return -1;
+			s->acct.seconds += now() - t;
+			for (size_t i = 0; i < b.n; i++) {
+				after += b.f[i].state == FEAT_LIVE;
+				filtered += b.f[i].state == FEAT_FILTERED;
+			}
+			s->acct.items_in += live;
+			s->acct.items_out += after;
+			s->acct.items_filtered += filtered - filtered_before;
+			/* on_error: fail is the only policy so far: the first failed
+			 * feature ends the run, naming itself. */
+			for (size_t i = 0; i < b.n; i++)
+				if (b.f[i].state == FEAT_FAILED)
+					return feature_failed(e, &b, i);
+			filtered_before = filtered;
+			if (check_memory(e, s) != 0)
+				return -1;
+		}
+		for (size_t i = 0; i < b.n; i++) {
+			e->totals.features_out += b.f[i].state == FEAT_LIVE;
+			e->totals.filtered += b.f[i].state == FEAT_FILTERED;
+		}
+		if (show_progress && now() - last_progress > 0.25) {
+			last_progress = now();
+			progress(e, t0, st->count_hint, false);
+		}
+	}
+	arena_reset(batch_arena);
+	for (size_t k = 1; k < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+
+		if (s->desc->end && s->desc->end(s, st) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int run_all(struct engine *e)
+{
+	struct pipeline *pl = e->pl;
+	struct step *src = &pl->steps[0];
+	struct arena *stream_arena = NULL, *batch_arena = NULL;
+	double t0 = now();
+	bool show_progress = e->opts->progress && !e->opts->quiet && isatty(2);
+	int r = 0;
+
+	stream_arena = arena_create(&src->acct.mem, 0);
+	batch_arena = arena_create(&src->acct.mem, 256 * 1024);
+	if (stream_arena == NULL || batch_arena == NULL) {
+		r = -1;
+		goto out;
+	}
+	for (;;) {
+		struct stream st = {.index = e->totals.streams, .arena = stream_arena, .count_hint = -1};
+
+		arena_reset(stream_arena);
+		r = src->desc->next_stream(src, &st);
+		if (r <= 0)
+			break;
+		e->totals.streams++;
+		r = run_stream(e, &st, batch_arena, t0, show_progress);
+		/* The source closes its iterator whatever happened: it is the
+		 * owner, and closing is explicit. */
+		if (src->desc->end(src, &st) != 0 && r == 0)
+			r = -1;
+		if (r != 0)
+			break;
+	}
+	if (show_progress)
+		progress(e, t0, 0, true);
+out:
+	arena_destroy(batch_arena);
+	arena_destroy(stream_arena);
+	return r < 0 ? -1 : 0;
+}
+
+static void gather_totals(struct engine *e)
+{
+	struct pipeline *pl = e->pl;
+
+	for (size_t k = 0; k < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+
+		if (strcmp(s->desc->name, "reproject") == 0 && s->state) {
+			struct xform_stats xs;
+
+			reproject_cache_stats(s, &xs);
+			e->totals.xc_hits += xs.hits;
+			e->totals.xc_misses += xs.misses;
+			e->totals.xc_clears += xs.clears;
+			e->totals.xc_evictions += xs.evictions;
+		}
+	}
+}
+
+int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
+               struct arena *run_arena, volatile sig_atomic_t *stop)
+{
+	struct engine e = {.pl = pl, .opts = o, .acct = acct, .arena = run_arena, .stop = stop};
+	double t0 = now();
+	char err[4096] = "";
+	int code = 0;
+	size_t opened = 0;
+
+	if (engine_plan(&e) != 0) {
+		code = gp_err_code();
+		goto report;
+	}
+	memplan_apply(&e.plan);
+	if (e.plan.limit)
+		acct->limit = e.plan.limit; /* arenas can never take more than the cap */
+	for (size_t k = 0; k < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+
+		s->eng = &e;
+		stage_acct_init(&s->acct, s->label, acct);
+		s->arena = arena_create(&s->acct.mem, 0);
+		if (s->arena == NULL) {
+			code = gp_err_code();
+			goto close;
+		}
+	}
+	for (; opened < pl->nsteps; opened++) {
+		struct step *s = &pl->steps[opened];
+
+		if (s->desc->open && s->desc->open(s, &e) != 0) {
+			code = gp_err_code();
+			goto close;
+		}
+	}
+	if (run_all(&e) != 0)
+		code = gp_err_code();
+close:
+	if (code)
+		snprintf(err, sizeof err, "%s", gp_err_msg());
+	/* Close in order, sinks last; a failure anywhere aborts the sinks. */
+	for (size_t k = 0; k < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+
+		if (k < opened && s->desc->close && s->desc->close(s, code == 0) != 0 && code == 0) {
+			code = gp_err_code();
+			snprintf(err, sizeof err, "%s", gp_err_msg());
+		}
+	}
+	if (code == 0 && *stop) {
+		code = stop_code(*stop);
+		snprintf(err, sizeof err, "interrupted by signal %d", (int)*stop);
+	}
+	gather_totals(&e);
+	for (size_t k = 0; k < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+
+		arena_destroy(s->arena);
+		s->arena = NULL;
+		s->state = NULL;
+	}
+	/* Every handle must be back; a leak is a bug and says where. */
+	for (size_t k = 0; k < pl->nsteps && code == 0; k++) {
+		int leak = stage_acct_first_leak(&pl->steps[k].acct);
+
+		if (leak >= 0) {
+			code = GP_EX_SOFTWARE;
+			snprintf(err, sizeof err, "stage '%s' leaked %" PRId64 " %s handle(s)",
+			         pl->steps[k].label, pl->steps[k].acct.live[leak].cur,
+			         handle_kind_name(leak));
+		}
+	}
+	if (code == 0 && layer_iter_unclosed() != 0) {
+		code = GP_EX_SOFTWARE;
+		snprintf(err, sizeof err, "%" PRIu64 " layer iterator(s) destroyed without close",
+		         layer_iter_unclosed());
+	}
+report:
+	e.totals.seconds = now() - t0;
+	e.totals.peak_rss = rss_peak();
+	if ((uint64_t)GDALGetCacheUsed64() > e.totals.gdal_cache_peak)
+		e.totals.gdal_cache_peak = (uint64_t)GDALGetCacheUsed64();
+	e.exit_code = code;
+	if (code && !*err)
+		snprintf(err, sizeof err, "%s", gp_err_msg());
+	if (!o->quiet)
+		report_table(&e, stderr);
+	if (o->report_path && report_write(&e, o->report_path, code ? err : NULL) != 0 &&
+	    code == 0) {
+		code = gp_err_code();
+		snprintf(err, sizeof err, "%s", gp_err_msg());
+	}
+	if (code)
+		gp_fail(code, "%s", err);
+	return code;
+}
+
+int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
+                 struct arena *run_arena, FILE *explain)
+{
+	static volatile sig_atomic_t no_stop;
+	struct engine e = {.pl = pl, .opts = o, .acct = acct, .arena = run_arena, .stop = &no_stop};
+	size_t opened = 0, made = 0;
+	int code = 0;
+
+	if (engine_plan(&e) != 0)
+		return gp_err_code();
+	for (; made < pl->nsteps; made++) {
+		struct step *s = &pl->steps[made];
+
+		s->eng = &e;
+		stage_acct_init(&s->acct, s->label, acct);
+		s->arena = arena_create(&s->acct.mem, 0);
+		if (s->arena == NULL) {
+			code = gp_err_code();
+			goto out;
+		}
+	}
+	for (; opened < pl->nsteps; opened++) {
+		struct step *s = &pl->steps[opened];
+
+		if (s->desc->open && s->desc->open(s, &e) != 0) {
+			code = gp_err_code();
+			goto out;
+		}
+	}
+	if (explain) {
+		fprintf(explain, "memory plan:\n");
+		memplan_print(&e.plan, explain);
+		fprintf(explain, "\nsteps:\n");
+		for (size_t k = 0; k < pl->nsteps; k++) {
+			struct step *s = &pl->steps[k];
+
+			fprintf(explain, "%zu. %s — %s\n", k + 1, s->label, s->desc->summary);
+			if (s->desc->explain)
+				s->desc->explain(s, &e, explain);
+			if (k == 0)
+				fprintf(explain, "  memory: batch arena of up to %zu features (~%.1f MiB), "
+				                 "stream arena for schema and CRS\n",
+				        e.plan.batch_items, (double)e.plan.batch_bytes / (1024.0 * 1024.0));
+			else if (strcmp(s->desc->name, "reproject") == 0)
+				fprintf(explain, "  memory: up to %lld cached PROJ operations, coordinates "
+				                 "gathered in the batch arena (24 bytes a point)\n",
+				        (long long)pl->xc_max_entries);
+			else if (s->desc->role == STEP_SINK)
+				fprintf(explain, "  memory: one reused output feature per layer; SQLite "
+				                 "page cache %.1f MiB where the format is SQLite-based\n",
+				        (double)e.plan.sqlite_cache / (1024.0 * 1024.0));
+			else
+				fprintf(explain, "  memory: state in its stage arena; works in the batch "
+				                 "arena\n");
+		}
+	}
+out:
+	for (size_t k = 0; k < opened; k++) {
+		struct step *s = &pl->steps[k];
+
+		if (s->desc->close)
+			s->desc->close(s, false);
+	}
+	for (size_t k = 0; k < made; k++) {
+		arena_destroy(pl->steps[k].arena);
+		pl->steps[k].arena = NULL;
+		pl->steps[k].state = NULL;
+	}
+	return code;
+}

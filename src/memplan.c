@@ -1,0 +1,104 @@
+/* memplan.c - the memory plan. */
+#include "gispipe/memplan.h"
+
+#include <cpl_conv.h>
+#include <gdal.h>
+#include <inttypes.h>
+
+#include "gispipe/error.h"
+
+#define MiB ((uint64_t)1024 * 1024)
+
+/* Measured on Debian 12 (GDAL 3.6, PROJ 9.1): after start-up pages are given
+ * back, reading and writing GPKG/FlatGeobuf/Shapefile through one
+ * reprojection faults back about 12 MiB of library code and PROJ database
+ * pages.  Keep more than that. */
+#define LIB_RESERVE (16 * MiB)
+#define MIN_GDAL_CACHE (1 * MiB)
+#define DEFAULT_GDAL_CACHE (64 * MiB)
+#define MIN_SQLITE_CACHE (1 * MiB)
+#define DEFAULT_SQLITE_CACHE (8 * MiB)
+#define MIN_BATCH 64
+#define MAX_BATCH 4096
+#define DEFAULT_BATCH 1024
+
+int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, int64_t batch)
+{
+	uint64_t need, avail;
+
+	*p = (struct memplan){.limit = limit, .baseline = baseline, .lib_reserve = LIB_RESERVE,
+	                      .sqlite_conns = 2, .batch_fixed = batch > 0};
+	if (limit == 0) {
+		p->gdal_cache = DEFAULT_GDAL_CACHE;
+		p->sqlite_cache = DEFAULT_SQLITE_CACHE;
+		p->batch_items = batch > 0 ? (size_t)batch : DEFAULT_BATCH;
+		p->batch_bytes = (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES;
+		p->arena_budget = 0;
+		return 0;
+	}
+	p->batch_items = batch > 0 ? (size_t)batch : MIN_BATCH;
+	need = baseline + LIB_RESERVE + MIN_GDAL_CACHE + 2 * MIN_SQLITE_CACHE +
+	       (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES * 2;
+	if (limit < need)
+		return gp_fail(GP_EX_TEMPFAIL,
+		               "memory limit of %" PRIu64 " MiB cannot be held: start-up takes %" PRIu64
+		               " MiB and the smallest plan needs %" PRIu64 " MiB (retry with "
+		               "--memory-limit %" PRIu64 "MiB or more)",
+		               limit / MiB, baseline / MiB, need / MiB, (need + MiB - 1) / MiB);
+	avail = limit - baseline - LIB_RESERVE;
+	/* A quarter each to the block cache and the SQLite caches, a quarter to
+	 * batches, a quarter left as headroom for drivers' own buffers. */
+	p->gdal_cache = avail / 4 < DEFAULT_GDAL_CACHE ? avail / 4 : DEFAULT_GDAL_CACHE;
+	if (p->gdal_cache < MIN_GDAL_CACHE)
+		p->gdal_cache = MIN_GDAL_CACHE;
+	p->sqlite_cache = avail / 8 < DEFAULT_SQLITE_CACHE ? avail / 8 : DEFAULT_SQLITE_CACHE;
+	if (p->sqlite_cache < MIN_SQLITE_CACHE)
+		p->sqlite_cache = MIN_SQLITE_CACHE;
+	if (batch <= 0) {
+		uint64_t items = (avail / 4) / (2 * MEMPLAN_FEATURE_BYTES);
+
+		if (items > MAX_BATCH)
+			items = MAX_BATCH;
+		if (items < MIN_BATCH)
+			items = MIN_BATCH;
+		p->batch_items = (size_t)items;
+	}
+	p->batch_bytes = (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES;
+	p->arena_budget = 2 * p->batch_bytes + 4 * MiB;
+	need = p->gdal_cache + 2 * p->sqlite_cache + p->arena_budget;
+	p->headroom = avail > need ? avail - need : 0;
+	return 0;
+}
+
+void memplan_apply(const struct memplan *p)
+{
+	char buf[32];
+
+	GDALSetCacheMax64((GIntBig)p->gdal_cache);
+	snprintf(buf, sizeof buf, "%" PRIu64, p->sqlite_cache / MiB ? p->sqlite_cache / MiB : 1);
+	CPLSetConfigOption("OGR_SQLITE_CACHE", buf);
+}
+
+static void line(FILE *out, const char *what, uint64_t bytes, const char *note)
+{
+	fprintf(out, "  %-22s %10.1f MiB  %s\n", what, (double)bytes / MiB, note);
+}
+
+void memplan_print(const struct memplan *p, FILE *out)
+{
+	if (p->limit)
+		line(out, "limit", p->limit, "memory.limit / --memory-limit");
+	else
+		fprintf(out, "  %-22s %14s  %s\n", "limit", "none", "(defaults below)");
+	line(out, "start-up RSS", p->baseline, "measured after GDAL and PROJ are initialised");
+	line(out, "library reserve", p->lib_reserve, "code and PROJ database pages during the run");
+	line(out, "GDAL block cache", p->gdal_cache, "GDALSetCacheMax64");
+	line(out, "SQLite page cache", p->sqlite_cache, "per connection (OGR_SQLITE_CACHE)");
+	fprintf(out, "  %-22s %10zu      features per batch%s\n", "batch", p->batch_items,
+	        p->batch_fixed ? " (memory.batch)" : " (auto)");
+	line(out, "batch memory", p->batch_bytes, "one batch in flight, planned");
+	if (p->limit) {
+		line(out, "arena budget", p->arena_budget, "all arenas together");
+		line(out, "headroom", p->headroom, "drivers' own buffers");
+	}
+}

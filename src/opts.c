@@ -1,0 +1,379 @@
+/* opts.c - table-driven parsing of option mappings. */
+#include "gispipe/opts.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gispipe/arena.h"
+#include "gispipe/error.h"
+#include "gispipe/pipeline.h"
+#include "gispipe/yaml_load.h"
+
+static const char *const type_names[] = {
+	[OPT_STRING] = "string", [OPT_STRINGS] = "string or list of strings",
+	[OPT_INT] = "integer",   [OPT_DOUBLE] = "number",
+	[OPT_BOOL] = "boolean",  [OPT_BBOX] = "list of 4 numbers [xmin, ymin, xmax, ymax]",
+	[OPT_DOUBLE2] = "list of 2 numbers", [OPT_ENUM] = "one of",
+	[OPT_MAP] = "mapping of strings", [OPT_SIZE] = "size (e.g. 256MiB)",
+	[OPT_SUB] = "mapping",
+};
+
+const char *opt_type_name(enum opt_type t)
+{
+	return type_names[t];
+}
+
+const char *opts_expand(struct pipeline *pl, const struct ynode *n)
+{
+	const char *s = n->str;
+	size_t cap = n->len + 64, len = 0;
+	char *out;
+
+	if (strstr(s, "${") == NULL)
+		return s;
+	out = arena_alloc(pl->arena, cap, 1);
+	if (out == NULL)
+		return NULL;
+	while (*s) {
+		const char *val;
+		size_t vlen;
+
+		if (s[0] == '$' && s[1] == '{') {
+			const char *end = strchr(s + 2, '}');
+			char name[256];
+			size_t nlen;
+
+			if (end == NULL) {
+				ydoc_fail(pl->doc, n, "unterminated '${' in '%s'", n->str);
+				return NULL;
+			}
+			nlen = (size_t)(end - (s + 2));
+			if (nlen == 0 || nlen >= sizeof name) {
+				ydoc_fail(pl->doc, n, "bad variable reference in '%s'", n->str);
+				return NULL;
+			}
+			memcpy(name, s + 2, nlen);
+			name[nlen] = '\0';
+			if (strncmp(name, "env:", 4) == 0) {
+				val = getenv(name + 4);
+				if (val == NULL) {
+					ydoc_fail(pl->doc, n, "environment variable '%s' is not set",
+					          name + 4);
+					return NULL;
+				}
+			} else if (strcmp(name, "pipeline_dir") == 0) {
+				val = pl->dir;
+			} else {
+				val = pipeline_var(pl, name);
+				if (val == NULL) {
+					const char *cand[64];
+					size_t k = 0;
+					const char *hint;
+
+					for (size_t i = 0; i < pl->nvars && k < 62; i++)
+						cand[k++] = pl->vars[i].name;
+					cand[k++] = "pipeline_dir";
+					cand[k] = NULL;
+					hint = suggest_word(name, cand);
+					if (hint)
+						ydoc_fail(pl->doc, n,
+						          "undefined variable '%s' (did you mean '%s'?)",
+						          name, hint);
+					else
+						ydoc_fail(pl->doc, n,
+						          "undefined variable '%s' (define it under 'vars' or "
+						          "with --set %s=...)",
+						          name, name);
+					return NULL;
+				}
+			}
+			s = end + 1;
+		} else {
+			val = s;
+			vlen = 1;
+			s++;
+			goto append;
+		}
+		vlen = strlen(val);
+append:
+		if (len + vlen + 1 > cap) {
+			size_t ncap = (len + vlen + 1) * 2;
+			char *nout = arena_realloc(pl->arena, out, cap, ncap);
+
+			if (nout == NULL)
+				return NULL;
+			out = nout;
+			cap = ncap;
+		}
+		memcpy(out + len, val, vlen);
+		len += vlen;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static int want(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                const char *where)
+{
+	if (o->type == OPT_ENUM) {
+		char list[512] = "";
+
+		for (const char *const *c = o->choices; *c; c++) {
+			if (c != o->choices)
+				strncat(list, ", ", sizeof list - strlen(list) - 1);
+			strncat(list, *c, sizeof list - strlen(list) - 1);
+		}
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be one of: %s", o->name, where, list);
+	}
+	return ydoc_fail(pl->doc, v, "'%s' in %s must be a %s", o->name, where,
+	                 opt_type_name(o->type));
+}
+
+static int parse_number(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                        const char *where, double *out)
+{
+	const char *s;
+	struct ynode tmp;
+
+	if (v->type != YNODE_SCALAR)
+		return want(pl, v, o, where);
+	s = opts_expand(pl, v);
+	if (s == NULL)
+		return -1;
+	tmp = *v;
+	tmp.str = s;
+	tmp.len = strlen(s);
+	if (yscalar_double(&tmp, out) != 0)
+		return want(pl, v, o, where);
+	return 0;
+}
+
+static int check_sign(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                      const char *where, double d)
+{
+	if ((o->flags & OPT_POSITIVE) && !(d > 0))
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0", o->name, where);
+	if ((o->flags & OPT_NONNEG) && d < 0)
+		return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative", o->name, where);
+	return 0;
+}
+
+static int parse_doubles(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                         const char *where, double *out, size_t n)
+{
+	if (v->type != YNODE_SEQ || v->n != n)
+		return want(pl, v, o, where);
+	for (size_t i = 0; i < n; i++)
+		if (parse_number(pl, v->items[i], o, where, &out[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static int parse_one(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                     void *conf, const char *where)
+{
+	void *dst = (char *)conf + o->offset;
+	double d;
+
+	switch (o->type) {
+	case OPT_STRING: {
+		const char *s;
+
+		if (v->type != YNODE_SCALAR)
+			return want(pl, v, o, where);
+		s = opts_expand(pl, v);
+		if (s == NULL)
+			return -1;
+		if ((o->flags & OPT_REQUIRED) && *s == '\0')
+			return ydoc_fail(pl->doc, v, "'%s' in %s must not be empty", o->name, where);
+		*(const char **)dst = s;
+		return 0;
+	}
+	case OPT_STRINGS: {
+		struct strlist *l = dst;
+		size_t n = v->type == YNODE_SEQ ? v->n : 1;
+
+		if (v->type == YNODE_MAP || (v->type == YNODE_SEQ && v->n == 0))
+			return want(pl, v, o, where);
+		l->n = n;
+		l->v = arena_calloc(pl->arena, n, sizeof *l->v);
+		l->at = arena_calloc(pl->arena, n, sizeof *l->at);
+		if (l->v == NULL || l->at == NULL)
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			const struct ynode *it = v->type == YNODE_SEQ ? v->items[i] : v;
+
+			if (it->type != YNODE_SCALAR)
+				return want(pl, it, o, where);
+			l->v[i] = opts_expand(pl, it);
+			if (l->v[i] == NULL)
+				return -1;
+			l->at[i] = it;
+		}
+		return 0;
+	}
+	case OPT_INT: {
+		int64_t i;
+		const char *s;
+		struct ynode tmp;
+
+		if (v->type != YNODE_SCALAR)
+			return want(pl, v, o, where);
+		s = opts_expand(pl, v);
+		if (s == NULL)
+			return -1;
+		tmp = *v;
+		tmp.str = s;
+		tmp.len = strlen(s);
+		if (yscalar_i64(&tmp, &i) != 0)
+			return want(pl, v, o, where);
+		if (check_sign(pl, v, o, where, (double)i) != 0)
+			return -1;
+		*(int64_t *)dst = i;
+		return 0;
+	}
+	case OPT_DOUBLE:
+		if (parse_number(pl, v, o, where, &d) != 0 || check_sign(pl, v, o, where, d) != 0)
+			return -1;
+		*(double *)dst = d;
+		return 0;
+	case OPT_BOOL: {
+		bool b;
+
+		if (v->type != YNODE_SCALAR || yscalar_bool(v, &b) != 0)
+			return want(pl, v, o, where);
+		*(bool *)dst = b;
+		return 0;
+	}
+	case OPT_BBOX: {
+		double *bb = dst;
+
+		if (parse_doubles(pl, v, o, where, bb, 4) != 0)
+			return -1;
+		if (bb[0] > bb[2] || bb[1] > bb[3])
+			return ydoc_fail(pl->doc, v,
+			                 "'%s' in %s must be [xmin, ymin, xmax, ymax] with "
+			                 "xmin <= xmax and ymin <= ymax",
+			                 o->name, where);
+		return 0;
+	}
+	case OPT_DOUBLE2:
+		if (parse_doubles(pl, v, o, where, dst, 2) != 0)
+			return -1;
+		for (int i = 0; i < 2; i++)
+			if (check_sign(pl, v->items[i], o, where, ((double *)dst)[i]) != 0)
+				return -1;
+		return 0;
+	case OPT_ENUM: {
+		const char *s;
+
+		if (v->type != YNODE_SCALAR)
+			return want(pl, v, o, where);
+		s = opts_expand(pl, v);
+		if (s == NULL)
+			return -1;
+		for (int i = 0; o->choices[i]; i++) {
+			if (strcmp(o->choices[i], s) == 0) {
+				*(int *)dst = i;
+				return 0;
+			}
+		}
+		{
+			const char *hint = suggest_word(s, o->choices);
+
+			if (hint)
+				return ydoc_fail(pl->doc, v,
+				                 "unknown value '%s' for '%s' in %s (did you mean '%s'?)",
+				                 s, o->name, where, hint);
+		}
+		return want(pl, v, o, where);
+	}
+	case OPT_MAP: {
+		struct strmap *m = dst;
+
+		if (v->type != YNODE_MAP)
+			return want(pl, v, o, where);
+		m->n = v->n;
+		m->key = arena_calloc(pl->arena, v->n + 1, sizeof *m->key);
+		m->val = arena_calloc(pl->arena, v->n + 1, sizeof *m->val);
+		if (m->key == NULL || m->val == NULL)
+			return -1;
+		for (size_t i = 0; i < v->n; i++) {
+			if (v->items[i]->type != YNODE_SCALAR)
+				return ydoc_fail(pl->doc, v->items[i],
+				                 "values of '%s' in %s must be scalars", o->name, where);
+			m->key[i] = v->keys[i]->str;
+			m->val[i] = opts_expand(pl, v->items[i]);
+			if (m->val[i] == NULL)
+				return -1;
+		}
+		return 0;
+	}
+	case OPT_SIZE: {
+		const char *s;
+
+		if (v->type != YNODE_SCALAR)
+			return want(pl, v, o, where);
+		s = opts_expand(pl, v);
+		if (s == NULL)
+			return -1;
+		if (parse_size(s, dst) != 0)
+			return ydoc_fail(pl->doc, v,
+			                 "'%s' in %s: '%s' is not a size (use bytes or KiB, MiB, GiB)",
+			                 o->name, where, s);
+		return 0;
+	}
+	case OPT_SUB: {
+		char sub_where[256];
+
+		if (v->type != YNODE_MAP)
+			return want(pl, v, o, where);
+		snprintf(sub_where, sizeof sub_where, "'%s' of %s", o->name, where);
+		return opts_parse(pl, v, o->sub, dst, sub_where);
+	}
+	}
+	return gp_fail(GP_EX_SOFTWARE, "bad option type");
+}
+
+int opts_parse(struct pipeline *pl, const struct ynode *node, const struct opt_desc *table,
+               void *conf, const char *where)
+{
+	if (node == NULL || (node->type == YNODE_SCALAR && node->len == 0 && !node->quoted))
+		goto required;
+	if (node->type != YNODE_MAP)
+		return ydoc_fail(pl->doc, node, "%s takes a mapping of options", where);
+	for (size_t i = 0; i < node->n; i++) {
+		const struct ynode *k = node->keys[i];
+		const struct opt_desc *o = NULL;
+
+		for (const struct opt_desc *t = table; t->name; t++)
+			if (strcmp(t->name, k->str) == 0)
+				o = t;
+		if (o == NULL) {
+			const char *cand[64];
+			size_t n = 0;
+			const char *hint;
+
+			for (const struct opt_desc *t = table; t->name && n < 63; t++)
+				cand[n++] = t->name;
+			cand[n] = NULL;
+			hint = suggest_word(k->str, cand);
+			if (hint)
+				return ydoc_fail(pl->doc, k, "unknown key '%s' in %s (did you mean '%s'?)",
+				                 k->str, where, hint);
+			return ydoc_fail(pl->doc, k, "unknown key '%s' in %s", k->str, where);
+		}
+		if (parse_one(pl, node->items[i], o, conf, where) != 0)
+			return -1;
+		if (o->present_offset)
+			*(bool *)((char *)conf + o->present_offset) = true;
+	}
+required:
+	for (const struct opt_desc *t = table; t->name; t++) {
+		if ((t->flags & OPT_REQUIRED) && ynode_get(node, t->name) == NULL)
+			return ydoc_fail(pl->doc, node, "%s needs '%s'", where, t->name);
+	}
+	return 0;
+}

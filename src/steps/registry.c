@@ -1,0 +1,32 @@
+/* registry.c - the step catalogue.  Adding a step: one line here. */
+#include <string.h>
+
+#include "gispipe/step.h"
+
+extern const struct step_desc step_read;
+extern const struct step_desc step_reproject;
+extern const struct step_desc step_filter;
+extern const struct step_desc step_select;
+extern const struct step_desc step_write;
+
+static const struct step_desc *const catalogue[] = {
+	&step_read,
+	&step_reproject,
+	&step_filter,
+	&step_select,
+	&step_write,
+	NULL,
+};
+
+const struct step_desc *const *step_catalogue(void)
+{
+	return catalogue;
+}
+
+const struct step_desc *step_lookup(const char *name)
+{
+	for (const struct step_desc *const *d = catalogue; *d; d++)
+		if (strcmp((*d)->name, name) == 0)
+			return *d;
+	return NULL;
+}

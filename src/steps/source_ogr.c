@@ -1,0 +1,433 @@
+/* source_ogr.c - reading OGR datasets: paths, lists, globs, layers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <glob.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+
+#include "gispipe/arena.h"
+#include "gispipe/step.h"
+#include "gispipe/engine.h"
+#include "gispipe/error.h"
+#include "gispipe/handle.h"
+#include "gispipe/pipeline.h"
+#include "gispipe/schema.h"
+#include "gispipe/yaml_load.h"
+#include "source.h"
+
+struct ogr_state {
+	const char **inputs;       /* resolved dataset paths, in order */
+	size_t ninputs;
+	size_t next_input;         /* index of the next dataset to open */
+	struct handle *ds;         /* current dataset */
+	GDALDatasetH dsh;
+	size_t ds_index;           /* index of the open dataset in inputs */
+	int nlayers;
+	int next_layer;            /* next layer index to try in ds */
+	OGRLayerH lyr;             /* current layer */
+	struct layer_iter *it;
+	struct engine *eng;
+	int64_t layers_found;      /* over the run, for "layer not found" */
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool has_glob(const char *p)
+{
+	return strpbrk(p, "*?[") != NULL;
+}
+
+static bool is_vsi(const char *p)
+{
+	return strncmp(p, "/vsi", 4) == 0;
+}
+
+int source_ogr_check(struct step *s, struct pipeline *pl)
+{
+	struct read_conf *c = s->conf;
+
+	(void)pl;
+	for (size_t i = 0; i < c->path.n; i++)
+		if (*c->path.v[i] == '\0')
+			return ydoc_fail(pl->doc, c->path.at[i], "empty path in step 'read'");
+	return 0;
+}
+
+static int add_input(struct arena *a, struct ogr_state *st, const char *p, size_t *cap)
+{
+	if (st->ninputs == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		const char **n = arena_realloc(a, st->inputs, *cap * sizeof *n, ncap * sizeof *n);
+
+		if (n == NULL)
+			return -1;
+		st->inputs = n;
+		*cap = ncap;
+	}
+	st->inputs[st->ninputs] = arena_strdup(a, p);
+	if (st->inputs[st->ninputs] == NULL)
+		return -1;
+	st->ninputs++;
+	return 0;
+}
+
+/* Turn the configured paths into datasets: globs expanded and sorted,
+ * plain paths checked to exist (exit 66 otherwise). */
+static int resolve_inputs(struct step *s, struct ogr_state *st)
+{
+	struct read_conf *c = s->conf;
+	size_t cap = 0;
+
+	for (size_t i = 0; i < c->path.n; i++) {
+		const char *p = c->path.v[i];
+		struct stat sb;
+
+		if (is_vsi(p)) {
+			if (add_input(s->arena, st, p, &cap) != 0)
+				return -1;
+		} else if (has_glob(p)) {
+			glob_t g;
+			int r = glob(p, GLOB_NOSORT, NULL, &g);
+
+			if (r == GLOB_NOMATCH) {
+				globfree(&g);
+				return gp_fail(GP_EX_NOINPUT, "no input matches '%s'", p);
+			}
+			if (r != 0) {
+				globfree(&g);
+				return gp_fail(GP_EX_IOERR, "cannot expand '%s'", p);
+			}
+			qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, cmp_str);
+			for (size_t k = 0; k < g.gl_pathc; k++) {
+				if (add_input(s->arena, st, g.gl_pathv[k], &cap) != 0) {
+					globfree(&g);
+					return -1;
+				}
+			}
+			globfree(&g);
+		} else if (stat(p, &sb) != 0) {
+			return gp_fail(GP_EX_NOINPUT, "cannot open '%s': %s", p, strerror(errno));
+		} else if (add_input(s->arena, st, p, &cap) != 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static char **open_options(struct read_conf *c)
+{
+	char **o = NULL;
+
+	for (size_t i = 0; i < c->open_options.n; i++)
+		o = CSLSetNameValue(o, c->open_options.key[i], c->open_options.val[i]);
+	return o;
+}
+
+int source_ogr_open(struct step *s, struct engine *e)
+{
+	struct ogr_state *st = arena_calloc(s->arena, 1, sizeof *st);
+
+	if (st == NULL)
+		return -1;
+	s->state = st;
+	st->eng = e;
+	return resolve_inputs(s, st);
+}
+
+static void close_dataset(struct ogr_state *st)
+{
+	if (st->ds) {
+		handle_release(st->ds);
+		st->ds = NULL;
+		st->dsh = NULL;
+	}
+}
+
+static int open_next_dataset(struct step *s, struct ogr_state *st)
+{
+	struct read_conf *c = s->conf;
+	const char *path = st->inputs[st->next_input];
+	char **oo = open_options(c);
+	GDALDatasetH ds;
+
+	close_dataset(st);
+	CPLErrorReset();
+	ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, (const char *const *)oo,
+	                NULL);
+	CSLDestroy(oo);
+	if (ds == NULL) {
+		char why_buf[512];
+		const char *why = why_buf;
+
+		snprintf(why_buf, sizeof why_buf, "%s", CPLGetLastErrorMsg());
+
+		GDALDatasetH r = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
+
+		if (r != NULL) {
+			GDALClose(r);
+			why = "it is a raster dataset; raster pipelines are not supported yet";
+		}
+		return gp_fail(GP_EX_NOINPUT, "cannot open '%s' as a vector dataset: %s", path,
+		               *why ? why : "not recognised by any OGR driver");
+	}
+	st->ds = handle_own(s->arena, &s->acct, HANDLE_GDAL_DATASET, ds, NULL);
+	if (st->ds == NULL)
+		return -1;
+	st->dsh = ds;
+	st->ds_index = st->next_input++;
+	st->nlayers = GDALDatasetGetLayerCount(ds);
+	st->next_layer = 0;
+	engine_dataset_opened(st->eng);
+	return 0;
+}
+
+static bool layer_wanted(const struct read_conf *c, const char *name)
+{
+	if (!c->has_layer)
+		return true;
+	for (size_t i = 0; i < c->layer.n; i++)
+		if (strcmp(c->layer.v[i], name) == 0)
+			return true;
+	return false;
+}
+
+static int check_layers_exist(struct step *s, struct ogr_state *st)
+{
+	struct read_conf *c = s->conf;
+
+	for (size_t i = 0; i < c->layer.n; i++) {
+		if (GDALDatasetGetLayerByName(st->dsh, c->layer.v[i]) == NULL) {
+			char names[512] = "";
+
+			for (int k = 0; k < st->nlayers && strlen(names) < 400; k++) {
+				OGRLayerH l = GDALDatasetGetLayer(st->dsh, k);
+
+				if (k)
+					strcat(names, ", ");
+				strncat(names, OGR_L_GetName(l), sizeof names - strlen(names) - 1);
+			}
+			return gp_fail(GP_EX_NOINPUT, "layer '%s' not found in '%s' (layers: %s)",
+			               c->layer.v[i], st->inputs[st->ds_index],
+			               *names ? names : "none");
+		}
+	}
+	return 0;
+}
+
+static const char *base_name(const char *p)
+{
+	const char *b = strrchr(p, '/');
+
+	return b ? b + 1 : p;
+}
+
+static int fill_stream(struct step *s, struct ogr_state *st, struct stream *out)
+{
+	struct read_conf *c = s->conf;
+	const char *path = st->inputs[st->ds_index];
+	OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(st->lyr);
+	GDALDriverH drv = GDALGetDatasetDriver(st->dsh);
+	const char *dot;
+	char *stem;
+
+	out->dataset_index = st->ds_index;
+	out->layer_index = st->next_layer - 1;
+	out->path = path;
+	out->name = arena_strdup(out->arena, base_name(path));
+	if (out->name == NULL)
+		return -1;
+	dot = strrchr(out->name, '.');
+	stem = arena_strndup(out->arena, out->name,
+	                     dot && dot != out->name ? (size_t)(dot - out->name) : strlen(out->name));
+	if (stem == NULL)
+		return -1;
+	out->stem = stem;
+	out->layer = arena_strdup(out->arena, OGR_L_GetName(st->lyr));
+	out->driver = drv ? GDALGetDriverShortName(drv) : "";
+	out->schema = schema_from_defn(out->arena, OGR_L_GetLayerDefn(st->lyr));
+	if (out->layer == NULL || out->schema == NULL)
+		return -1;
+	out->schema->gtype = OGR_L_GetGeomType(st->lyr);
+	if (srs != NULL) {
+		out->srs = OSRClone(srs);
+		if (out->srs == NULL ||
+		    arena_defer(out->arena, (arena_cleanup_fn)OSRRelease, out->srs) != 0)
+			return gp_fail(GP_EX_SOFTWARE, "cannot copy the CRS of '%s'", path);
+		out->srs_from_source = true;
+	}
+	if (c->where) {
+		CPLErrorReset();
+		if (OGR_L_SetAttributeFilter(st->lyr, c->where) != OGRERR_NONE)
+			return gp_fail(GP_EX_CONFIG, "step 'read': bad 'where' for layer '%s' of '%s': %s",
+			               out->layer, path, CPLGetLastErrorMsg());
+	} else {
+		OGR_L_SetAttributeFilter(st->lyr, NULL);
+	}
+	if (c->has_bbox)
+		OGR_L_SetSpatialFilterRect(st->lyr, c->bbox[0], c->bbox[1], c->bbox[2], c->bbox[3]);
+	else
+		OGR_L_SetSpatialFilter(st->lyr, NULL);
+	OGR_L_ResetReading(st->lyr);
+	out->count_hint = OGR_L_GetFeatureCount(st->lyr, FALSE);
+	return 0;
+}
+
+int source_ogr_next_stream(struct step *s, struct stream *out)
+{
+	struct ogr_state *st = s->state;
+	struct read_conf *c = s->conf;
+
+	for (;;) {
+		if (st->dsh == NULL || st->next_layer >= st->nlayers) {
+			if (st->next_input >= st->ninputs) {
+				close_dataset(st);
+				return 0;
+			}
+			if (open_next_dataset(s, st) != 0)
+				return -1;
+			if (c->has_layer && check_layers_exist(s, st) != 0)
+				return -1;
+			continue;
+		}
+		st->lyr = GDALDatasetGetLayer(st->dsh, st->next_layer++);
+		if (st->lyr == NULL || !layer_wanted(c, OGR_L_GetName(st->lyr)))
+			continue;
+		if (fill_stream(s, st, out) != 0)
+			return -1;
+		st->it = layer_iter_open(out->arena, &s->acct, out->layer);
+		if (st->it == NULL)
+			return -1;
+		return 1;
+	}
+}
+
+static void drop_geometry_handle(void *g)
+{
+	OGR_G_DestroyGeometry(g);
+}
+
+int source_ogr_read(struct step *s, struct batch *b)
+{
+	struct ogr_state *st = s->state;
+	size_t want = engine_batch_size(st->eng);
+
+	b->f = arena_calloc(b->arena, want, sizeof *b->f);
+	if (b->f == NULL)
+		return -1;
+	b->cap = want;
+	b->n = 0;
+	while (b->n < want) {
+		OGRFeatureH f;
+		OGRGeometryH g;
+		struct feature *ft;
+
+		CPLErrorReset();
+		f = OGR_L_GetNextFeature(st->lyr);
+		if (f == NULL) {
+			if (CPLGetLastErrorType() >= CE_Failure)
+				return gp_fail(GP_EX_IOERR, "cannot read layer '%s' of '%s': %s",
+				               b->stream->layer, b->stream->path, CPLGetLastErrorMsg());
+			break;
+		}
+		ft = &b->f[b->n];
+		ft->attrs = handle_own(b->arena, &s->acct, HANDLE_OGR_FEATURE, f, NULL);
+		if (ft->attrs == NULL)
+			return -1;
+		ft->fid = OGR_F_GetFID(f);
+		b->n++;
+		g = OGR_F_StealGeometry(f);
+		if (g != NULL) {
+			struct handle *gh = handle_own(b->arena, &s->acct, HANDLE_OGR_GEOMETRY, g,
+			                               drop_geometry_handle);
+			size_t len;
+
+			if (gh == NULL)
+				return -1;
+			len = (size_t)OGR_G_WkbSizeEx(g);
+			ft->wkb = arena_alloc(b->arena, len, 8);
+			if (ft->wkb == NULL)
+				return -1;
+			if (OGR_G_ExportToIsoWkb(g, wkbNDR, ft->wkb) != OGRERR_NONE)
+				batch_fail(b, b->n - 1, s->label, "geometry cannot be encoded as WKB");
+			ft->wkb_len = len;
+			handle_release(gh);
+		}
+	}
+	return b->n > 0 ? 1 : 0;
+}
+
+int source_ogr_end(struct step *s, struct stream *st)
+{
+	struct ogr_state *o = s->state;
+
+	(void)st;
+	if (o->it) {
+		layer_iter_close(o->it);
+		o->it = NULL;
+	}
+	o->lyr = NULL;
+	return 0;
+}
+
+int source_ogr_close(struct step *s, bool ok)
+{
+	struct ogr_state *st = s->state;
+
+	(void)ok;
+	if (st)
+		close_dataset(st);
+	return 0;
+}
+
+void source_ogr_explain(struct step *s, struct engine *e, FILE *out)
+{
+	struct ogr_state *st = s->state;
+
+	(void)e;
+	if (st == NULL)
+		return;
+	fprintf(out, "  inputs: %zu dataset%s\n", st->ninputs, st->ninputs == 1 ? "" : "s");
+	for (size_t i = 0; i < st->ninputs; i++) {
+		GDALDatasetH ds;
+
+		if (i == 20) {
+			fprintf(out, "    ... and %zu more\n", st->ninputs - 20);
+			break;
+		}
+		ds = GDALOpenEx(st->inputs[i], GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+		if (ds == NULL) {
+			fprintf(out, "    %s  (cannot open: %s)\n", st->inputs[i], CPLGetLastErrorMsg());
+			continue;
+		}
+		fprintf(out, "    %s  [%s]\n", st->inputs[i],
+		        GDALGetDriverShortName(GDALGetDatasetDriver(ds)));
+		for (int k = 0; k < GDALDatasetGetLayerCount(ds); k++) {
+			OGRLayerH l = GDALDatasetGetLayer(ds, k);
+			OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(l);
+			const char *auth = NULL, *code = NULL;
+
+			if (!layer_wanted(s->conf, OGR_L_GetName(l)))
+				continue;
+			if (srs) {
+				auth = OSRGetAuthorityName(srs, NULL);
+				code = OSRGetAuthorityCode(srs, NULL);
+			}
+			fprintf(out, "      layer %-20s %-16s %8lld features  %s%s%s\n", OGR_L_GetName(l),
+			        OGRGeometryTypeToName(OGR_L_GetGeomType(l)),
+			        (long long)OGR_L_GetFeatureCount(l, FALSE), srs ? (auth ? auth : "custom CRS") : "no CRS",
+			        code ? ":" : "", code ? code : "");
+		}
+		GDALClose(ds);
+	}
+}
