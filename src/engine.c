@@ -130,8 +130,10 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 		if (*e->stop)
 			return gp_fail(stop_code(*e->stop), "interrupted by signal %d",
 			               (int)*e->stop);
-		arena_reset(batch_arena);
+		/* Releasing the previous batch is the reader's cost: its
+		 * features go back to GDAL here. */
 		t = now();
+		arena_reset(batch_arena);
 		r = src->desc->read(src, &b);
 		src->acct.seconds += now() - t;
 		if (r < 0)
@@ -288,7 +290,11 @@ close:
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		struct step *s = &pl->steps[k];
 
-		if (k < opened && s->desc->close && s->desc->close(s, code == 0) != 0 && code == 0) {
+		double t = now();
+		int cr = k < opened && s->desc->close ? s->desc->close(s, code == 0) : 0;
+
+		s->acct.seconds += now() - t;
+		if (cr != 0 && code == 0) {
 			code = gp_err_code();
 			snprintf(err, sizeof err, "%s", gp_err_msg());
 		}

@@ -1,4 +1,17 @@
-/* yaml_load.c - YAML text to a tree of positioned nodes, with limits. */
+/*
+ * yaml_load.c - YAML text to a tree of positioned nodes, with limits.
+ *
+ * The tree is built from libyaml's events.  Every check is made as the event
+ * arrives, so a hostile document is rejected before it costs anything:
+ *   - depth: a stack of at most YAML_MAX_DEPTH open collections;
+ *   - size: a running count of nodes with every alias counted as the size of
+ *     its target's subtree (known once the target has ended), so an alias
+ *     bomb fails at the alias that crosses YAML_MAX_NODES;
+ *   - duplicate keys: one hash table keyed by (mapping serial, key).
+ * Nodes, scalar text and the source text go to the caller's arena (given
+ * back with arena_rewind() when loading fails); the stacks and tables go to
+ * a scratch arena on the same account, destroyed before returning.
+ */
 #include "gispipe/yaml_load.h"
 
 #include <errno.h>
@@ -1066,7 +1079,10 @@ const char *suggest_word(const char *word, const char *const *candidates)
 		size_t lc = strlen(*c);
 		size_t d;
 
-		/* the distance is at least the difference of the lengths */
+		if (lc == lw && memcmp(*c, word, lw) == 0)
+			return *c;
+		/* the distance is at least the difference of the lengths; longer
+		 * candidates are not compared (no identifier is that long) */
 		if ((lc > lw ? lc - lw : lw - lc) >= best_d || lc > SUGGEST_MAX)
 			continue;
 		d = edit_distance(word, lw, *c, lc);

@@ -96,7 +96,8 @@ static double now(void)
 /* A scalar node for the conversion tests. */
 static struct ynode scalar(const char *s)
 {
-	return (struct ynode){.type = YNODE_SCALAR, .line = 1, .col = 1, .str = s, .len = strlen(s)};
+	return (struct ynode){
+		.type = YNODE_SCALAR, .line = 1, .col = 1, .str = s, .len = strlen(s)};
 }
 
 /* Put a sentinel error in the slot; the conversions must leave it alone. */
@@ -509,15 +510,16 @@ END_TEST
 
 START_TEST(string_billion_laughs)
 {
-	static const char bomb[] = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
-	                           "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-	                           "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-	                           "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
-	                           "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
-	                           "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
-	                           "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
-	                           "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
-	                           "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
+	static const char bomb[] =
+		"a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+		"b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+		"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+		"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+		"e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+		"f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+		"g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+		"h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+		"i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n";
 	double t0 = now(), dt;
 
 	/* a is 10 nodes, b 91, c 820, d 7381, e 66430: with the keys and the
@@ -763,6 +765,27 @@ static const struct {
 	 NAME ":1:4: unknown anchor '*z'\n"
 	      "  a: *z\n"
 	      "     ^"},
+	/* NEL, LS and PS are line breaks too, as for libyaml */
+	{"a: \"x\xc2\x85y\"\nb: *z\n",
+	 NAME ":3:4: unknown anchor '*z'\n"
+	      "  b: *z\n"
+	      "     ^"},
+	{"a: x\xe2\x80\xa8" "b: *z\n",
+	 NAME ":2:4: unknown anchor '*z'\n"
+	      "  b: *z\n"
+	      "     ^"},
+	{"a: \"x\xe2\x80\xa9y\"\nb: *z\n",
+	 NAME ":3:4: unknown anchor '*z'\n"
+	      "  b: *z\n"
+	      "     ^"},
+	/* a long key is cut at a character boundary */
+	{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9: 1\n"
+	 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9: 2\n",
+	 NAME ":2:1: duplicate key "
+	      "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' "
+	      "(first at line 1)\n"
+	      "  aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9: 2\n"
+	      "  ^"},
 	{"\xc3\xa9t\xc3\xa9: [1, *z]\n",
 	 NAME ":1:10: unknown anchor '*z'\n"
 	      "  \xc3\xa9t\xc3\xa9: [1, *z]\n"
@@ -778,9 +801,10 @@ END_TEST
 START_TEST(string_error_embedded_nul)
 {
 	/* the length is what counts, not the NUL */
-	expect_error_len("a: 1\n\0b: 2\n", 11, NAME ":2:1: syntax error: control characters are not allowed\n"
-	                                           "  ?b: 2\n"
-	                                           "  ^");
+	expect_error_len("a: 1\n\0b: 2\n", 11,
+	                 NAME ":2:1: syntax error: control characters are not allowed\n"
+	                      "  ?b: 2\n"
+	                      "  ^");
 }
 END_TEST
 
@@ -1040,9 +1064,10 @@ START_TEST(fail_at_node)
 	                           ", did you mean 'reproject'?"),
 	                 -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_CONFIG);
-	ck_assert_str_eq(gp_err_msg(), NAME ":2:5: unknown step 'reprojct', did you mean 'reproject'?\n"
-	                               "    - reprojct: {to: 3857}\n"
-	                               "      ^");
+	ck_assert_str_eq(gp_err_msg(),
+	                 NAME ":2:5: unknown step 'reprojct', did you mean 'reproject'?\n"
+	                      "    - reprojct: {to: 3857}\n"
+	                      "      ^");
 	ck_assert_int_eq(ydoc_fail(doc, step->items[0]->items[0], "bad crs %d", 3857), -1);
 	ck_assert_str_eq(gp_err_msg(), NAME ":2:20: bad crs 3857\n"
 	                               "    - reprojct: {to: 3857}\n"
@@ -1081,7 +1106,8 @@ START_TEST(fail_long_line_window)
 	ck_assert_str_eq(zz->str, "zz");
 	ck_assert_int_eq(zz->col, 605);
 	ydoc_fail(doc, zz, "bad");
-	snprintf(msg, sizeof msg, NAME ":1:605: bad\n  ...%.*s\n  %s", 610 - 524, text + 524, caret);
+	snprintf(msg, sizeof msg, NAME ":1:605: bad\n  ...%.*s\n  %s", 610 - 524, text + 524,
+	         caret);
 	ck_assert_str_eq(gp_err_msg(), msg);
 	/* near the start: the first 160 bytes */
 	ydoc_fail(doc, doc->root->keys[0], "start");
@@ -1133,6 +1159,31 @@ START_TEST(fail_at_line_breaks_and_characters)
 	ydoc_fail_at(doc, 3, 7, "three");
 	ck_assert_str_eq(gp_err_msg(), NAME ":3:7: three\n  c: \xc3\xa9\xe2\x82\xac x\n        ^");
 	done(a);
+}
+END_TEST
+
+START_TEST(fail_at_any_bytes)
+{
+	/* a document built by hand: any bytes, valid UTF-8 or not */
+	static const char text[] = "ok \xf0\x9f\x98\x80 x\n"
+	                           "\xe0\x80\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\xc3(|\xf0\x9f\x98";
+	const struct ydoc doc = {.path = "hand.yaml", .text = text, .text_len = sizeof text - 1};
+
+	ck_assert_int_eq(ydoc_fail_at(&doc, 1, 6, "after a 4-byte character"), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_CONFIG);
+	ck_assert_str_eq(gp_err_msg(), "hand.yaml:1:6: after a 4-byte character\n"
+	                               "  ok \xf0\x9f\x98\x80 x\n"
+	                               "       ^");
+	/* overlong, surrogate, too large, bad continuation, cut short: each
+	 * byte that is not part of a character is one '?' column */
+	ydoc_fail_at(&doc, 2, 20, "invalid");
+	ck_assert_str_eq(gp_err_msg(), "hand.yaml:2:20: invalid\n"
+	                               "  ???|???|????|?(|???\n"
+	                               "                     ^");
+	ydoc_fail_at(&doc, 2, 17, "in the middle");
+	ck_assert_str_eq(gp_err_msg(), "hand.yaml:2:17: in the middle\n"
+	                               "  ???|???|????|?(|???\n"
+	                               "                  ^");
 }
 END_TEST
 
@@ -1418,6 +1469,7 @@ START_TEST(suggest_close_words)
 	static const char *const short_words[] = {"ab", "c", NULL};
 	char *longw = repeat("", "x", 1000, "");
 	const char *const longc[] = {longw, "xx", NULL};
+	char *typo;
 
 	ck_assert_str_eq(suggest_word("fitler", steps), "filter");   /* 2 <= 6/3 */
 	ck_assert_str_eq(suggest_word("reprojet", steps), "reproject");
@@ -1436,7 +1488,11 @@ START_TEST(suggest_close_words)
 	ck_assert_ptr_null(suggest_word(NULL, steps));
 	ck_assert_ptr_null(suggest_word("read", NULL));
 	ck_assert_str_eq(suggest_word("x", longc), "xx");
-	ck_assert_ptr_null(suggest_word(longw, longc)); /* too long to compare */
+	ck_assert_ptr_eq(suggest_word(longw, longc), longw); /* equal is found at any length */
+	typo = repeat("", "x", 1000, "");
+	typo[500] = 'y';
+	ck_assert_ptr_null(suggest_word(typo, longc)); /* a near miss that long is not */
+	free(typo);
 	free(longw);
 }
 END_TEST
@@ -1444,8 +1500,10 @@ END_TEST
 /* ---- out of memory ------------------------------------------------------------------- */
 
 /* Fail the n-th allocation for n = 1, 2, ... until the load succeeds with no
- * failure injected; every failure must be clean. */
-static void oom_loop(size_t chunk_size, const char *path)
+ * failure injected; every failure must be clean.  Loads `path`, or `text`
+ * (the pipeline when NULL); `check` looks at the result. */
+static int oom_loop(size_t chunk_size, const char *path, const char *text,
+                    void (*check)(const struct ydoc *))
 {
 	uint64_t n;
 	int failed = 0;
@@ -1458,8 +1516,10 @@ static void oom_loop(size_t chunk_size, const char *path)
 		ck_assert_ptr_nonnull(a);
 		gp_err_clear();
 		mem_fail_after(n);
-		doc = path ? ydoc_load_file(a, path)
-		           : ydoc_load_string(a, NAME, pipeline_yaml, strlen(pipeline_yaml));
+		if (path != NULL)
+			doc = ydoc_load_file(a, path);
+		else
+			doc = load(a, text ? text : pipeline_yaml);
 		made = mem_fail_after(0);
 		if (doc == NULL) {
 			ck_assert_uint_ge(made, n);
@@ -1470,24 +1530,55 @@ static void oom_loop(size_t chunk_size, const char *path)
 			continue;
 		}
 		ck_assert_uint_lt(made, n);
-		check_pipeline(doc);
+		check(doc);
 		done(a);
 		break;
 	}
 	ck_assert_uint_lt(n, 100000);
 	ck_assert_int_eq(failed, (int)n - 1);
 	ck_assert_int_gt(failed, 2);
+	return failed;
 }
 
 START_TEST(oom_string_default_chunks)
 {
-	oom_loop(0, NULL);
+	oom_loop(0, NULL, NULL, check_pipeline);
 }
 END_TEST
 
 START_TEST(oom_string_small_chunks)
 {
-	oom_loop(256, NULL);
+	/* a chunk per node or two: a failure at nearly every step */
+	ck_assert_int_gt(oom_loop(256, NULL, NULL, check_pipeline), 20);
+}
+END_TEST
+
+static void check_big(const struct ydoc *doc)
+{
+	const struct ynode *m = ynode_get(doc->root, "m"), *s = ynode_get(doc->root, "s");
+
+	ck_assert_uint_eq(m->n, 400);
+	ck_assert_uint_eq(s->n, 400);
+	ck_assert_ptr_eq(s->items[0], m->items[399]);
+	ck_assert_ptr_eq(s->items[399], m->items[0]);
+}
+
+START_TEST(oom_string_growing_tables)
+{
+	/* enough keys, anchors and items to grow the scratch tables and
+	 * stacks past their first chunk */
+	char *text = malloc(400 * 40);
+	size_t len = 0;
+
+	ck_assert_ptr_nonnull(text);
+	len += (size_t)sprintf(text + len, "m:\n");
+	for (int i = 0; i < 400; i++)
+		len += (size_t)sprintf(text + len, "  key%d: &a%d value%d\n", i, i, i);
+	len += (size_t)sprintf(text + len, "s: [");
+	for (int i = 399; i >= 0; i--)
+		len += (size_t)sprintf(text + len, "*a%d%s", i, i ? ", " : "]\n");
+	ck_assert_int_gt(oom_loop(0, NULL, text, check_big), 5);
+	free(text);
 }
 END_TEST
 
@@ -1497,7 +1588,7 @@ START_TEST(oom_file)
 
 	tmp_path(path, sizeof path, "oom.yaml");
 	write_file(path, pipeline_yaml, strlen(pipeline_yaml));
-	oom_loop(512, path);
+	oom_loop(512, path, NULL, check_pipeline);
 }
 END_TEST
 
@@ -1589,6 +1680,7 @@ static Suite *yaml_load_suite(void)
 	tc = tcase(s, "ydoc_fail_at", false);
 	tcase_add_test(tc, fail_at_position);
 	tcase_add_test(tc, fail_at_line_breaks_and_characters);
+	tcase_add_test(tc, fail_at_any_bytes);
 	tcase_add_test(tc, fail_at_message_too_long_is_cut);
 
 	tc = tcase(s, "ynode_get", false);
@@ -1615,6 +1707,7 @@ static Suite *yaml_load_suite(void)
 	tc = tcase(s, "out_of_memory", true);
 	tcase_add_test(tc, oom_string_default_chunks);
 	tcase_add_test(tc, oom_string_small_chunks);
+	tcase_add_test(tc, oom_string_growing_tables);
 	tcase_add_test(tc, oom_file);
 	tcase_add_test(tc, oom_in_error_paths);
 	return s;
