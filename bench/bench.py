@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""gispipe benchmarks, side by side with their peers (MISSION.md's table).
+
+Each benchmark runs gispipe and its peer alternately, N times each, and
+prints the median wall-time ratio (gispipe / peer) and both peak RSS figures
+(ru_maxrss of the child, from wait4).  Inputs come from gispipe's synthetic
+source with a fixed seed, so anyone can regenerate them.  Nothing here
+asserts a target: it prints what it measured, and the target beside it.
+
+usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] W1 [W5 ...]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MiB = 1024 * 1024
+
+
+def measure(cmd, cwd):
+    """Run cmd; return (seconds, peak RSS bytes).  Fails loudly."""
+    t = time.monotonic()
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    el = time.monotonic() - t
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit("benchmark command failed (exit %d): %s\n%s" % (code, " ".join(cmd), err))
+    return el, ru.ru_maxrss * 1024
+
+
+def feature_count(path):
+    out = subprocess.run(["ogrinfo", "-so", "-al", path], capture_output=True, text=True,
+                         check=True).stdout
+    return sum(int(l.split(":")[1]) for l in out.splitlines() if l.startswith("Feature Count"))
+
+
+class Bench:
+    def __init__(self, args):
+        self.gp = os.path.abspath(args.gispipe)
+        self.work = os.path.abspath(args.work)
+        self.runs = args.runs
+        os.makedirs(self.work, exist_ok=True)
+
+    def pipeline(self, name, text):
+        p = os.path.join(self.work, name)
+        with open(p, "w") as f:
+            f.write(text)
+        return p
+
+    def polygons(self, count, crs="EPSG:4326", extent="[-10, 35, 30, 60]"):
+        """A GPKG of `count` synthetic polygons (24 vertices, 3 fields), made once."""
+        path = os.path.join(self.work, "polygons-%d.gpkg" % count)
+        if os.path.exists(path):
+            return path
+        p = self.pipeline("gen.yaml", f"""version: 1
+steps:
+  - read: {{ synthetic: {{ geometry: polygon, count: {count}, vertices: 24, crs: "{crs}",
+                          extent: {extent}, seed: 1, layer: parcels }} }}
+  - write: {{ path: "{path}", mode: overwrite }}
+""")
+        print("generating %s ..." % path, flush=True)
+        measure([self.gp, "run", "-q", p], self.work)
+        return path
+
+    def side_by_side(self, label, ours, peer, outputs):
+        """Alternate ours/peer runs; outputs are removed before each run."""
+        t_ours, t_peer, r_ours, r_peer = [], [], [], []
+        for i in range(self.runs):
+            for which in ("ours", "peer"):
+                for o in outputs:
+                    if os.path.isdir(o):
+                        shutil.rmtree(o)
+                    elif os.path.exists(o):
+                        os.remove(o)
+                cmd = ours if which == "ours" else peer
+                el, rss = measure(cmd, self.work)
+                (t_ours if which == "ours" else t_peer).append(el)
+                (r_ours if which == "ours" else r_peer).append(rss)
+                print("  %-8s run %d: %7.2f s  %7.1f MiB" % (which, i + 1, el, rss / MiB),
+                      flush=True)
+        mo, mp = statistics.median(t_ours), statistics.median(t_peer)
+        print("%s: gispipe %.2f s, peer %.2f s -> wall ratio %.2fx; peak RSS gispipe %.1f MiB,"
+              " peer %.1f MiB (ratio %.2fx)" % (label, mo, mp, mo / mp, max(r_ours) / MiB,
+                                                  max(r_peer) / MiB, max(r_ours) / max(r_peer)),
+              flush=True)
+        return mo, mp, max(r_ours), max(r_peer)
+
+    def reproject_pipeline(self, src, dst, name="w1.yaml"):
+        return self.pipeline(name, f"""version: 1
+steps:
+  - read: {{ path: "{src}" }}
+  - reproject: {{ to: "EPSG:3035" }}
+  - write: {{ path: "{dst}", mode: overwrite }}
+""")
+
+    def w1(self):
+        """1,000,000 polygons GPKG EPSG:4326 -> GPKG EPSG:3035, vs ogr2ogr."""
+        src = self.polygons(1000000)
+        ours_out = os.path.join(self.work, "w1-gispipe.gpkg")
+        peer_out = os.path.join(self.work, "w1-ogr2ogr.gpkg")
+        p = self.reproject_pipeline(src, ours_out)
+        print("W1: 1,000,000 polygons GPKG 4326 -> GPKG 3035 (target: wall <= 0.6x, "
+              "peak RSS <= 64 MiB)")
+        res = self.side_by_side("W1", [self.gp, "run", "-q", "--memory-limit", "64MiB", p],
+                                ["ogr2ogr", "-t_srs", "EPSG:3035", peer_out, src],
+                                [ours_out, peer_out])
+        n1, n2 = feature_count(ours_out), feature_count(peer_out)
+        print("W1: features written: gispipe %d, ogr2ogr %d%s" % (n1, n2,
+              "" if n1 == n2 else "  MISMATCH"))
+        print("W1: peak RSS %s the 64 MiB target" % ("within" if res[2] <= 64 * MiB else
+                                                     "OVER"))
+
+    def w5(self):
+        """W1 at 100k, 1M and 5M features: gispipe's peak RSS must not grow."""
+        print("W5: peak RSS of W1 at 100k, 1M, 5M features (target: 5M <= 1.05x 100k)")
+        peaks = {}
+        for n in (100000, 1000000, 5000000):
+            src = self.polygons(n)
+            out = os.path.join(self.work, "w5-%d.gpkg" % n)
+            p = self.reproject_pipeline(src, out, "w5-%d.yaml" % n)
+            rss = []
+            for i in range(self.runs):
+                if os.path.exists(out):
+                    os.remove(out)
+                el, r = measure([self.gp, "run", "-q", "--memory-limit", "64MiB", p], self.work)
+                rss.append(r)
+                print("  %8d features run %d: %7.2f s  %6.1f MiB" % (n, i + 1, el, r / MiB),
+                      flush=True)
+            os.remove(out)
+            peaks[n] = max(rss)
+        ratio = peaks[5000000] / peaks[100000]
+        print("W5: peak RSS 100k %.1f MiB, 1M %.1f MiB, 5M %.1f MiB -> 5M/100k %.3fx (%s)" % (
+            peaks[100000] / MiB, peaks[1000000] / MiB, peaks[5000000] / MiB, ratio,
+            "flat" if ratio <= 1.05 else "NOT flat"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3, help="runs of each side (default 3)")
+    ap.add_argument("--gispipe", default=os.path.join(ROOT, "build", "gispipe"))
+    ap.add_argument("--work", default=os.path.join(ROOT, "bench", "out"),
+                    help="where inputs and outputs go (several GB for W5)")
+    ap.add_argument("ids", nargs="+", choices=["W1", "W5"])
+    args = ap.parse_args()
+    b = Bench(args)
+    for i in args.ids:
+        getattr(b, i.lower())()
+
+
+if __name__ == "__main__":
+    main()
