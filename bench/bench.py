@@ -35,6 +35,43 @@ def measure(cmd, cwd):
     return el, ru.ru_maxrss * 1024
 
 
+def sample(path, every, workdir):
+    """Every `every`-th feature of a dataset (by FID) as parsed GeoJSON features."""
+    import json
+    out = os.path.join(workdir, "sample-%s.geojson" % os.path.basename(path))
+    if os.path.exists(out):
+        os.remove(out)
+    subprocess.run(["ogr2ogr", "-f", "GeoJSON", "-lco", "COORDINATE_PRECISION=15",
+                    "-lco", "RFC7946=NO", "-where", "fid %% %d = 1" % every, out, path],
+                   check=True, capture_output=True)
+    with open(out) as f:
+        feats = json.load(f)["features"]
+    os.remove(out)
+    return feats
+
+
+def max_coord_diff(fa, fb):
+    """Largest coordinate difference between two lists of GeoJSON features,
+    and whether their attributes are identical."""
+    def flat(c, out):
+        if c and isinstance(c[0], (int, float)):
+            out.append(c)
+        else:
+            for x in c:
+                flat(x, out)
+        return out
+    worst, same_attrs = 0.0, len(fa) == len(fb)
+    for a, b in zip(fa, fb):
+        same_attrs &= a["properties"] == b["properties"]
+        ca = flat(a["geometry"]["coordinates"], [])
+        cb = flat(b["geometry"]["coordinates"], [])
+        if len(ca) != len(cb):
+            return float("inf"), False
+        for p, q in zip(ca, cb):
+            worst = max(worst, abs(p[0] - q[0]), abs(p[1] - q[1]))
+    return worst, same_attrs
+
+
 def feature_count(path):
     out = subprocess.run(["ogrinfo", "-so", "-al", path], capture_output=True, text=True,
                          check=True).stdout
@@ -114,6 +151,10 @@ steps:
         n1, n2 = feature_count(ours_out), feature_count(peer_out)
         print("W1: features written: gispipe %d, ogr2ogr %d%s" % (n1, n2,
               "" if n1 == n2 else "  MISMATCH"))
+        fa, fb = sample(ours_out, 1000, self.work), sample(peer_out, 1000, self.work)
+        worst, same = max_coord_diff(fa, fb)
+        print("W1: %d sampled features (every 1000th): max coordinate difference %.2e m, "
+              "attributes %s" % (len(fa), worst, "identical" if same else "DIFFER"))
         print("W1: peak RSS %s the 64 MiB target" % ("within" if res[2] <= 64 * MiB else
                                                      "OVER"))
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,16 +87,65 @@ static int copy_file(const char *from, const char *to)
 	return close(out);
 }
 
+/* Side files of a shapefile that GDALGetFileList() does not always name
+ * (GDAL 3.6 lists neither .cpg nor, beside a .qix, .sbn/.sbx). */
+static char **shape_side_files(char **files)
+{
+	static const char *const side[] = {"cpg", "CPG", "qix", "QIX", "sbn", "SBN",
+	                                   "sbx", "SBX", "shp.xml", NULL};
+	size_t n = (size_t)CSLCount(files);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *f = files[i];
+		size_t len = strlen(f);
+
+		if (len < 4 || strcasecmp(f + len - 4, ".shp") != 0)
+			continue;
+		for (const char *const *e = side; *e; e++) {
+			char *p = NULL;
+			struct stat sb;
+
+			if (asprintf(&p, "%.*s.%s", (int)(len - 4), f, *e) < 0)
+				continue;
+			if (strcmp(*e, "shp.xml") == 0) {
+				free(p);
+				if (asprintf(&p, "%s.xml", f) < 0)
+					continue;
+			}
+			if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && CSLFindString(files, p) < 0)
+				files = CSLAddString(files, p);
+			free(p);
+		}
+	}
+	return files;
+}
+
 static char **file_list(const char *path)
 {
 	GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+	GDALDriverH drv;
 	char **files;
 
 	if (ds == NULL)
 		return NULL;
 	files = GDALGetFileList(ds);
+	drv = GDALGetDatasetDriver(ds);
+	if (drv && strcmp(GDALGetDriverShortName(drv), "ESRI Shapefile") == 0)
+		files = shape_side_files(files);
 	GDALClose(ds);
 	return files;
+}
+
+/* True when a and b name the same file (GDAL's file list may spell a path
+ * differently from ours: "x.gpkg" against "./x.gpkg"). */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (strcmp(a, b) == 0)
+		return true;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
 }
 
 int outfile_begin(struct arena *a, struct outfile *o, const char *target, enum outfile_mode mode)
@@ -167,6 +217,38 @@ static int sync_path(const char *path, bool dir)
 	return r;
 }
 
+/* A file, or a directory and all in it (drivers such as Shapefile and
+ * FlatGeobuf write a directory of layers when the path has no extension). */
+static int sync_tree(const char *path)
+{
+	struct stat sb;
+	DIR *d;
+	struct dirent *e;
+	int r = 0;
+
+	if (stat(path, &sb) != 0)
+		return -1;
+	if (!S_ISDIR(sb.st_mode))
+		return sync_path(path, false);
+	d = opendir(path);
+	if (d == NULL)
+		return -1;
+	while (r == 0 && (e = readdir(d)) != NULL) {
+		char *p;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (asprintf(&p, "%s/%s", path, e->d_name) < 0)
+			r = -1;
+		else {
+			r = sync_tree(p);
+			free(p);
+		}
+	}
+	closedir(d);
+	return r == 0 ? sync_path(path, true) : r;
+}
+
 int outfile_commit(struct outfile *o)
 {
 	DIR *d = opendir(o->tmpdir);
@@ -189,7 +271,7 @@ int outfile_commit(struct outfile *o)
 			continue;
 		if (asprintf(&src, "%s/%s", o->tmpdir, e->d_name) < 0)
 			src = NULL;
-		if (src == NULL || sync_path(src, false) != 0)
+		if (src == NULL || sync_tree(src) != 0)
 			r = gp_fail(GP_EX_IOERR, "cannot sync '%s': %s", src ? src : o->tmpdir,
 			            strerror(errno));
 		free(src);
@@ -209,7 +291,7 @@ int outfile_commit(struct outfile *o)
 		else if (o->old_files)
 			/* A file we replaced is not stale. */
 			for (char **f = o->old_files; *f; f++)
-				if (strcmp(*f, dst) == 0)
+				if (**f && same_file(*f, dst))
 					**f = '\0';
 		free(src);
 		free(dst);

@@ -25,6 +25,8 @@ static int get_u32(struct cur *c, int le, uint32_t *out)
 	return 0;
 }
 
+static double get_d(const unsigned char *p, int le);
+
 static int walk(struct cur *c, wkb_run_fn fn, void *ctx, int depth)
 {
 	uint32_t type, base, dims, n;
@@ -50,9 +52,19 @@ static int walk(struct cur *c, wkb_run_fn fn, void *ctx, int depth)
 	/* ISO dims in the thousands; also accept the old EWKB-style flags. */
 	has_z = (type & 0x80000000u) != 0;
 	has_m = (type & 0x40000000u) != 0;
+	/* EWKB's SRID flag (0x20000000) puts 4 more bytes in the header: not
+	 * ISO WKB, refused rather than misread. */
+	if (type & 0x20000000u) {
+		c->why = "unsupported WKB geometry type";
+		return -2;
+	}
 	type &= 0x0fffffffu;
 	base = type % 1000;
 	dims = type / 1000;
+	if (dims > 3) {
+		c->why = "unsupported WKB geometry type";
+		return -2;
+	}
 	if (dims == 1 || dims == 3)
 		has_z = 1;
 	if (dims == 2 || dims == 3)
@@ -66,11 +78,10 @@ static int walk(struct cur *c, wkb_run_fn fn, void *ctx, int depth)
 		}
 		{
 			struct wkb_run run = {c->p, 1, stride, has_z, le};
-			double x;
+			double x = get_d(c->p, le);
 
-			memcpy(&x, c->p, 8);
 			c->p += stride;
-			/* POINT EMPTY is NaN, NaN: no run. */
+			/* POINT EMPTY is NaN, NaN (in the WKB's byte order): no run. */
 			if (x != x)
 				return 0;
 			return fn ? fn(&run, ctx) : 0;

@@ -1,0 +1,344 @@
+/* check_memplan.c - unit tests for the memory plan (src/memplan.c). */
+#include <check.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cpl_conv.h>
+#include <gdal.h>
+
+#include "gispipe/error.h"
+#include "gispipe/memplan.h"
+
+#define MIB ((uint64_t)1024 * 1024)
+
+/* The plan's documented bounds (memplan.c): GDAL block cache 1..64 MiB,
+ * SQLite cache 1..8 MiB per connection, 64..4096 features per batch,
+ * 1024 by default, and a 16 MiB reserve for the libraries. */
+#define LIB_RESERVE (16 * MIB)
+#define GDAL_MIN (1 * MIB)
+#define GDAL_MAX (64 * MIB)
+#define SQLITE_MIN (1 * MIB)
+#define SQLITE_MAX (8 * MIB)
+#define BATCH_MIN 64
+#define BATCH_MAX 4096
+#define BATCH_DEFAULT 1024
+
+static void setup(void)
+{
+	gp_err_clear();
+}
+
+static void teardown(void)
+{
+	gp_err_clear();
+}
+
+/* Budgets together: what the plan promises to stay under. */
+static uint64_t planned(const struct memplan *p)
+{
+	return p->baseline + p->lib_reserve + p->gdal_cache +
+	       (uint64_t)p->sqlite_conns * p->sqlite_cache + p->arena_budget;
+}
+
+static void fill(struct memplan *p)
+{
+	memset(p, 0xA5, sizeof *p);
+}
+
+/* ---- memplan_make ---------------------------------------------------- */
+
+START_TEST(make_no_limit_defaults)
+{
+	struct memplan p;
+
+	fill(&p);
+	ck_assert_int_eq(memplan_make(&p, 0, 37 * MIB, 0), 0);
+	ck_assert_int_eq(gp_err_code(), 0);
+	ck_assert_uint_eq(p.limit, 0);
+	ck_assert_uint_eq(p.baseline, 37 * MIB);
+	ck_assert_uint_eq(p.lib_reserve, LIB_RESERVE);
+	ck_assert_uint_eq(p.gdal_cache, GDAL_MAX);
+	ck_assert_uint_eq(p.sqlite_cache, SQLITE_MAX);
+	ck_assert_int_eq(p.sqlite_conns, 2);
+	ck_assert_uint_eq(p.batch_items, BATCH_DEFAULT);
+	ck_assert_uint_eq(p.batch_bytes, (uint64_t)BATCH_DEFAULT * MEMPLAN_FEATURE_BYTES);
+	ck_assert_uint_eq(p.arena_budget, 0);
+	ck_assert_uint_eq(p.headroom, 0);
+	ck_assert(!p.batch_fixed);
+
+	/* a negative batch is auto as well */
+	ck_assert_int_eq(memplan_make(&p, 0, 0, -5), 0);
+	ck_assert_uint_eq(p.batch_items, BATCH_DEFAULT);
+	ck_assert(!p.batch_fixed);
+}
+END_TEST
+
+START_TEST(make_no_limit_fixed_batch)
+{
+	struct memplan p;
+
+	fill(&p);
+	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 250), 0);
+	ck_assert_uint_eq(p.batch_items, 250);
+	ck_assert_uint_eq(p.batch_bytes, 250 * MEMPLAN_FEATURE_BYTES);
+	ck_assert(p.batch_fixed);
+	ck_assert_uint_eq(p.gdal_cache, GDAL_MAX);
+	ck_assert_uint_eq(p.sqlite_cache, SQLITE_MAX);
+	/* beyond the auto maximum too: a number is a number */
+	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 100000), 0);
+	ck_assert_uint_eq(p.batch_items, 100000);
+	ck_assert(p.batch_fixed);
+}
+END_TEST
+
+START_TEST(make_limit_too_small)
+{
+	struct memplan p;
+	/* 40 MiB at start, then 16 + 1 + 2 * 1 MiB and 64 features * 2 KiB * 2:
+	 * 59.25 MiB at least */
+	uint64_t need = 40 * MIB + LIB_RESERVE + GDAL_MIN + 2 * SQLITE_MIN +
+	                (uint64_t)BATCH_MIN * MEMPLAN_FEATURE_BYTES * 2;
+
+	ck_assert_uint_eq(need, 59 * MIB + MIB / 4);
+	ck_assert_int_eq(memplan_make(&p, 50 * MIB, 40 * MIB, 0), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
+	ck_assert_str_eq(gp_err_msg(),
+	                 "memory limit of 50 MiB cannot be held: start-up takes 40 MiB and the "
+	                 "smallest plan needs 59 MiB (retry with --memory-limit 60MiB or more)");
+
+	/* one byte short of the minimum fails, the minimum holds */
+	gp_err_clear();
+	ck_assert_int_eq(memplan_make(&p, need - 1, 40 * MIB, 0), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
+	ck_assert_ptr_nonnull(strstr(gp_err_msg(), "retry with --memory-limit 60MiB"));
+	gp_err_clear();
+	ck_assert_int_eq(memplan_make(&p, need, 40 * MIB, 0), 0);
+	ck_assert_int_eq(gp_err_code(), 0);
+	/* what the message suggests works */
+	ck_assert_int_eq(memplan_make(&p, 60 * MIB, 40 * MIB, 0), 0);
+
+	/* a limit below the start-up RSS itself */
+	gp_err_clear();
+	ck_assert_int_eq(memplan_make(&p, 32 * MIB, 100 * MIB, 0), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
+	ck_assert_str_eq(gp_err_msg(),
+	                 "memory limit of 32 MiB cannot be held: start-up takes 100 MiB and the "
+	                 "smallest plan needs 119 MiB (retry with --memory-limit 120MiB or more)");
+}
+END_TEST
+
+START_TEST(make_fixed_batch_raises_minimum)
+{
+	struct memplan p;
+
+	/* 10000 features: 10000 * 2 KiB * 2 = 39.06 MiB on top of 49 MiB */
+	ck_assert_int_eq(memplan_make(&p, 80 * MIB, 30 * MIB, 10000), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
+	ck_assert_str_eq(gp_err_msg(),
+	                 "memory limit of 80 MiB cannot be held: start-up takes 30 MiB and the "
+	                 "smallest plan needs 88 MiB (retry with --memory-limit 89MiB or more)");
+	gp_err_clear();
+	ck_assert_int_eq(memplan_make(&p, 89 * MIB, 30 * MIB, 10000), 0);
+	ck_assert_uint_eq(p.batch_items, 10000);
+	/* the same limit with an automatic batch is comfortable */
+	ck_assert_int_eq(memplan_make(&p, 80 * MIB, 30 * MIB, 0), 0);
+}
+END_TEST
+
+static const uint64_t comfortable[] = {96,  112,  128,  192,  256,  384,
+                                       512, 1024, 2048, 8192, 65536};
+
+START_TEST(make_comfortable_limits)
+{
+	const uint64_t baselines[] = {0, 12 * MIB, 30 * MIB, 45 * MIB};
+	size_t nb = sizeof baselines / sizeof baselines[0];
+	size_t nl = sizeof comfortable / sizeof comfortable[0];
+
+	for (size_t b = 0; b < nb; b++) {
+		struct memplan prev = {0};
+
+		for (size_t l = 0; l < nl; l++) {
+			uint64_t limit = comfortable[l] * MIB;
+			struct memplan p;
+
+			fill(&p);
+			ck_assert_int_eq(memplan_make(&p, limit, baselines[b], 0), 0);
+			ck_assert_uint_eq(p.limit, limit);
+			ck_assert_uint_eq(p.baseline, baselines[b]);
+			ck_assert_uint_eq(p.lib_reserve, LIB_RESERVE);
+			ck_assert(!p.batch_fixed);
+			ck_assert_uint_ge(p.gdal_cache, GDAL_MIN);
+			ck_assert_uint_le(p.gdal_cache, GDAL_MAX);
+			ck_assert_uint_ge(p.sqlite_cache, SQLITE_MIN);
+			ck_assert_uint_le(p.sqlite_cache, SQLITE_MAX);
+			ck_assert_uint_ge(p.batch_items, BATCH_MIN);
+			ck_assert_uint_le(p.batch_items, BATCH_MAX);
+			ck_assert_uint_eq(p.batch_bytes,
+			                  (uint64_t)p.batch_items * MEMPLAN_FEATURE_BYTES);
+			/* arenas hold at least the two batches in flight */
+			ck_assert_uint_ge(p.arena_budget, 2 * p.batch_bytes);
+			ck_assert_msg(planned(&p) <= limit,
+			              "limit %llu MiB, baseline %llu MiB: budgets sum to %llu bytes",
+			              (unsigned long long)comfortable[l],
+			              (unsigned long long)(baselines[b] / MIB),
+			              (unsigned long long)planned(&p));
+			/* whatever is not planned is headroom, to the byte */
+			ck_assert_uint_eq(planned(&p) + p.headroom, limit);
+			/* more memory never shrinks a budget */
+			if (l > 0) {
+				ck_assert_uint_ge(p.gdal_cache, prev.gdal_cache);
+				ck_assert_uint_ge(p.sqlite_cache, prev.sqlite_cache);
+				ck_assert_uint_ge(p.batch_items, prev.batch_items);
+				ck_assert_uint_ge(p.headroom, prev.headroom);
+			}
+			prev = p;
+		}
+		/* 64 GiB: every budget at its cap */
+		ck_assert_uint_eq(prev.gdal_cache, GDAL_MAX);
+		ck_assert_uint_eq(prev.sqlite_cache, SQLITE_MAX);
+		ck_assert_uint_eq(prev.batch_items, BATCH_MAX);
+	}
+}
+END_TEST
+
+START_TEST(make_fixed_batch_with_limit)
+{
+	struct memplan p;
+
+	fill(&p);
+	ck_assert_int_eq(memplan_make(&p, 256 * MIB, 30 * MIB, 100), 0);
+	ck_assert(p.batch_fixed);
+	ck_assert_uint_eq(p.batch_items, 100);
+	ck_assert_uint_eq(p.batch_bytes, 100 * MEMPLAN_FEATURE_BYTES);
+	ck_assert_uint_le(planned(&p), 256 * MIB);
+	/* a fixed batch above the auto maximum is honoured when it fits */
+	ck_assert_int_eq(memplan_make(&p, 1024 * MIB, 30 * MIB, 20000), 0);
+	ck_assert_uint_eq(p.batch_items, 20000);
+	ck_assert(p.batch_fixed);
+	ck_assert_uint_le(planned(&p), 1024 * MIB);
+	/* and a small one below the auto minimum too */
+	ck_assert_int_eq(memplan_make(&p, 1024 * MIB, 30 * MIB, 1), 0);
+	ck_assert_uint_eq(p.batch_items, 1);
+	ck_assert_uint_eq(p.batch_bytes, MEMPLAN_FEATURE_BYTES);
+}
+END_TEST
+
+/* ---- memplan_apply --------------------------------------------------- */
+
+START_TEST(apply_sets_gdal_and_sqlite)
+{
+	GIntBig old_cache = GDALGetCacheMax64();
+	struct memplan p;
+
+	ck_assert_int_eq(memplan_make(&p, 128 * MIB, 30 * MIB, 0), 0);
+	memplan_apply(&p);
+	ck_assert_int_eq(GDALGetCacheMax64(), (GIntBig)p.gdal_cache);
+	{
+		char want[32];
+
+		snprintf(want, sizeof want, "%llu", (unsigned long long)(p.sqlite_cache / MIB));
+		ck_assert_str_eq(CPLGetConfigOption("OGR_SQLITE_CACHE", ""), want);
+	}
+	/* under a MiB of SQLite cache still asks for 1 (0 would mean default) */
+	p.sqlite_cache = MIB / 2;
+	memplan_apply(&p);
+	ck_assert_str_eq(CPLGetConfigOption("OGR_SQLITE_CACHE", ""), "1");
+	ck_assert_int_eq(memplan_make(&p, 0, 0, 0), 0);
+	memplan_apply(&p);
+	ck_assert_int_eq(GDALGetCacheMax64(), (GIntBig)GDAL_MAX);
+	ck_assert_str_eq(CPLGetConfigOption("OGR_SQLITE_CACHE", ""), "8");
+	CPLSetConfigOption("OGR_SQLITE_CACHE", NULL);
+	GDALSetCacheMax64(old_cache);
+}
+END_TEST
+
+/* ---- memplan_print --------------------------------------------------- */
+
+static char *print_plan(const struct memplan *p)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	memplan_print(p, f);
+	ck_assert_int_eq(fclose(f), 0);
+	return buf;
+}
+
+START_TEST(print_lines)
+{
+	struct memplan p;
+	char *out;
+
+	ck_assert_int_eq(memplan_make(&p, 256 * MIB, 30 * MIB, 0), 0);
+	out = print_plan(&p);
+	ck_assert_ptr_nonnull(strstr(out, "  limit                       256.0 MiB"));
+	ck_assert_ptr_nonnull(strstr(out, "  start-up RSS                 30.0 MiB"));
+	ck_assert_ptr_nonnull(strstr(out, "  library reserve              16.0 MiB"));
+	ck_assert_ptr_nonnull(strstr(out, "  GDAL block cache             52.5 MiB"));
+	ck_assert_ptr_nonnull(strstr(out, "  SQLite page cache             8.0 MiB"));
+	ck_assert_ptr_nonnull(strstr(out, "  batch                        4096      features per "
+	                                  "batch (auto)\n"));
+	ck_assert_ptr_nonnull(strstr(out, "arena budget"));
+	ck_assert_ptr_nonnull(strstr(out, "headroom"));
+	free(out);
+
+	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 500), 0);
+	out = print_plan(&p);
+	ck_assert_ptr_nonnull(strstr(out, "  limit                            none  (defaults below)\n"));
+	ck_assert_ptr_nonnull(strstr(out, "500      features per batch (memory.batch)\n"));
+	/* no budget lines without a limit */
+	ck_assert_ptr_null(strstr(out, "arena budget"));
+	ck_assert_ptr_null(strstr(out, "headroom"));
+	free(out);
+}
+END_TEST
+
+/* ---- runner ---------------------------------------------------------- */
+
+static TCase *tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+static Suite *memplan_suite(void)
+{
+	Suite *s = suite_create("memplan");
+	TCase *tc;
+
+	tc = tcase(s, "memplan_make");
+	tcase_add_test(tc, make_no_limit_defaults);
+	tcase_add_test(tc, make_no_limit_fixed_batch);
+	tcase_add_test(tc, make_limit_too_small);
+	tcase_add_test(tc, make_fixed_batch_raises_minimum);
+	tcase_add_test(tc, make_comfortable_limits);
+	tcase_add_test(tc, make_fixed_batch_with_limit);
+
+	tc = tcase(s, "memplan_apply");
+	tcase_add_test(tc, apply_sets_gdal_and_sqlite);
+
+	tc = tcase(s, "memplan_print");
+	tcase_add_test(tc, print_lines);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(memplan_suite());
+	int failed;
+
+	GDALAllRegister();
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	GDALDestroyDriverManager();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
