@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdbool.h>
 
 #include <json-c/json.h>
 
@@ -215,15 +216,15 @@ static void write_prom(const struct engine *e, FILE *f)
 #undef PIPE
 }
 
-int report_write(const struct engine *e, const char *path, const char *error)
+/* Write through a temporary file renamed into place: node_exporter and
+ * other readers must never see half a report. */
+static int write_atomically(const char *path, void (*fill)(FILE *f, const void *ctx),
+                            const void *ctx)
 {
-	size_t len = strlen(path);
-	bool prom = len > 5 && strcmp(path + len - 5, ".prom") == 0;
 	char *tmp = NULL;
 	FILE *f;
 	int ok;
 
-	/* Write beside and rename: node_exporter must never read half a file. */
 	if (asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
 		return gp_fail(GP_EX_IOERR, "out of memory writing the report");
 	f = fopen(tmp, "w");
@@ -232,17 +233,7 @@ int report_write(const struct engine *e, const char *path, const char *error)
 		free(tmp);
 		return -1;
 	}
-	if (prom) {
-		write_prom(e, f);
-	} else {
-		json_object *j = build_json(e, error);
-
-		fputs(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
-		                                            JSON_C_TO_STRING_NOSLASHESCAPE),
-		      f);
-		fputc('\n', f);
-		json_object_put(j);
-	}
+	fill(f, ctx);
 	ok = !ferror(f);
 	ok &= fclose(f) == 0;
 	if (!ok || rename(tmp, path) != 0) {
@@ -253,4 +244,94 @@ int report_write(const struct engine *e, const char *path, const char *error)
 	}
 	free(tmp);
 	return 0;
+}
+
+static bool is_prom(const char *path)
+{
+	size_t len = strlen(path);
+
+	return len > 5 && strcmp(path + len - 5, ".prom") == 0;
+}
+
+static void put_json(FILE *f, json_object *j)
+{
+	fputs(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY |
+	                                            JSON_C_TO_STRING_NOSLASHESCAPE),
+	      f);
+	fputc('\n', f);
+}
+
+struct run_report {
+	const struct engine *e;
+	const char *error;
+};
+
+static void fill_run(FILE *f, const void *ctx)
+{
+	const struct run_report *r = ctx;
+
+	if (r->e->opts->report_path && is_prom(r->e->opts->report_path)) {
+		write_prom(r->e, f);
+	} else {
+		json_object *j = build_json(r->e, r->error);
+
+		put_json(f, j);
+		json_object_put(j);
+	}
+}
+
+int report_write(const struct engine *e, const char *path, const char *error)
+{
+	struct run_report r = {e, error};
+	struct run_opts o = *e->opts;
+	struct engine copy = *e;
+
+	o.report_path = path;
+	copy.opts = &o;
+	r.e = &copy;
+	return write_atomically(path, fill_run, &r);
+}
+
+struct early_report {
+	const char *pipeline;
+	int code;
+	const char *error;
+	bool prom;
+};
+
+static void fill_early(FILE *f, const void *ctx)
+{
+	const struct early_report *r = ctx;
+
+	if (r->prom) {
+		fputs("# HELP gispipe_exit_code Exit status of the last run.\n"
+		      "# TYPE gispipe_exit_code gauge\n"
+		      "gispipe_exit_code{pipeline=\"", f);
+		prom_escape(f, r->pipeline);
+		fprintf(f, "\"} %d\n", r->code);
+		fputs("# HELP gispipe_last_run_timestamp_seconds When the last run ended.\n"
+		      "# TYPE gispipe_last_run_timestamp_seconds gauge\n"
+		      "gispipe_last_run_timestamp_seconds{pipeline=\"", f);
+		prom_escape(f, r->pipeline);
+		fprintf(f, "\"} %lld\n", (long long)time(NULL));
+	} else {
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "gispipe_report", json_object_new_int(1));
+		json_object_object_add(j, "pipeline", json_object_new_string(r->pipeline));
+		json_object_object_add(j, "name", NULL);
+		json_object_object_add(j, "status", json_object_new_string("failed"));
+		json_object_object_add(j, "exit_code", json_object_new_int(r->code));
+		json_object_object_add(j, "error", json_object_new_string(r->error));
+		json_object_object_add(j, "stages", json_object_new_array());
+		put_json(f, j);
+		json_object_put(j);
+	}
+}
+
+int report_write_early(const char *path, const char *pipeline, int code, const char *error)
+{
+	struct early_report r = {pipeline ? pipeline : "", code, error, is_prom(path)};
+
+	return write_atomically(path, fill_early, &r);
 }

@@ -8,7 +8,8 @@
 #include "gispipe/error.h"
 
 struct entry {
-	char *key;         /* src "\n" dst, from mem_alloc */
+	char *key;         /* src NUL dst NUL, from mem_alloc; NUL cannot be in
+	                    * either, so the pair is unambiguous */
 	size_t key_size;
 	PJ *op;
 	uint64_t used;     /* tick of last use */
@@ -118,7 +119,7 @@ PJ *xform_cache_get(struct xform_cache *c, const char *src, const char *dst)
 	c->tick++;
 	for (size_t i = 0; i < c->n; i++) {
 		e = &c->e[i];
-		if (e->key_size == ksize && memcmp(e->key, src, slen) == 0 && e->key[slen] == '\n' &&
+		if (e->key_size == ksize && memcmp(e->key, src, slen) == 0 && e->key[slen] == '\0' &&
 		    memcmp(e->key + slen + 1, dst, dlen) == 0) {
 			e->used = c->tick;
 			c->st.hits++;
@@ -130,14 +131,10 @@ PJ *xform_cache_get(struct xform_cache *c, const char *src, const char *dst)
 	if (key == NULL)
 		return NULL;
 	memcpy(key, src, slen);
-	key[slen] = '\n';
+	key[slen] = '\0';
 	memcpy(key + slen + 1, dst, dlen + 1);
-	op = make_op(c, src, dst);
-	if (op == NULL) {
-		mem_free(&c->acct->mem, key, ksize);
-		return NULL;
-	}
-	stage_acct_handle_up(c->acct, HANDLE_PROJ_OP);
+	/* Evict first: never more than max operations alive, even for a
+	 * moment. */
 	if (c->n == c->max) {
 		size_t lru = 0;
 
@@ -147,6 +144,12 @@ PJ *xform_cache_get(struct xform_cache *c, const char *src, const char *dst)
 		drop_entry(c, lru);
 		c->st.evictions++;
 	}
+	op = make_op(c, src, dst);
+	if (op == NULL) {
+		mem_free(&c->acct->mem, key, ksize);
+		return NULL;
+	}
+	stage_acct_handle_up(c->acct, HANDLE_PROJ_OP);
 	e = &c->e[c->n++];
 	*e = (struct entry){.key = key, .key_size = ksize, .op = op, .used = c->tick};
 	return op;

@@ -31,4 +31,8 @@ void report_table(const struct engine *e, FILE *out);
  * Returns 0, or -1 with the error set (74). */
 int report_write(const struct engine *e, const char *path, const char *error);
 
+/* A report for a run that failed before it started (the pipeline did not
+ * load): status, exit code and error only, and an empty `stages`. */
+int report_write_early(const char *path, const char *pipeline, int code, const char *error);
+
 #endif

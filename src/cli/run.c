@@ -1,5 +1,8 @@
 /* run.c - gispipe run. */
+#include <stdio.h>
+
 #include "cli.h"
+#include "gispipe/report.h"
 #include "gispipe/account.h"
 #include "gispipe/arena.h"
 #include "gispipe/engine.h"
@@ -19,8 +22,22 @@ int cmd_run(int argc, char **argv)
 	a = arena_create(&acct, 0);
 	if (a == NULL)
 		return gp_err_code();
-	if (cli_parse(argc, argv, &o, a, true) != 0 || (pl = cli_load(&o, a, &acct)) == NULL) {
+	if (cli_parse(argc, argv, &o, a, true) != 0) {
 		code = gp_err_code();
+		arena_destroy(a);
+		return code;
+	}
+	if ((pl = cli_load(&o, a, &acct)) == NULL) {
+		/* Cron jobs watch the report: it must say this run failed. */
+		code = gp_err_code();
+		if (o.report) {
+			char msg[4096];
+
+			snprintf(msg, sizeof msg, "%s", gp_err_msg());
+			if (report_write_early(o.report, o.pipeline, code, msg) != 0)
+				fprintf(stderr, "gispipe: %s\n", gp_err_msg());
+			gp_fail(code, "%s", msg);
+		}
 		arena_destroy(a);
 		return code;
 	}
