@@ -51,9 +51,21 @@ int engine_plan(struct engine *e)
 {
 	uint64_t limit = e->opts->memory_limit ? e->opts->memory_limit : e->pl->memory_limit;
 
+	uint64_t peak;
+
 	/* Start-up touched far more library pages than the run will need. */
 	rss_trim();
-	return memplan_make(&e->plan, limit, rss_current(), e->pl->batch);
+	if (memplan_make(&e->plan, limit, rss_current(), e->pl->batch) != 0)
+		return -1;
+	/* The limit caps the peak, and loading the libraries is part of it. */
+	peak = rss_peak();
+	if (limit && peak > limit)
+		return gp_fail(GP_EX_TEMPFAIL,
+		               "memory limit of %" PRIu64 " MiB cannot be held: loading GDAL, PROJ "
+		               "and their libraries already took %" PRIu64 " MiB (retry with "
+		               "--memory-limit %" PRIu64 "MiB or more)",
+		               limit >> 20, peak >> 20, (peak >> 20) + 16);
+	return 0;
 }
 
 static int stop_code(int sig)
@@ -90,16 +102,21 @@ static int check_memory(struct engine *e, const struct step *where)
 	return 0;
 }
 
-static void progress(struct engine *e, double t0, int64_t total, bool final)
+/* Progress on a TTY: features read, rate, and for the current layer (whose
+ * size the driver may know) how far along it is. */
+static void progress(struct engine *e, double t0, const struct stream *st, uint64_t done,
+                     bool final)
 {
 	double el = now() - t0;
 	double rate = el > 0 ? (double)e->totals.features_in / el : 0;
+	int64_t total = st ? st->count_hint : -1;
 
 	if (total > 0 && rate > 0 && !final) {
-		double left = ((double)total - (double)e->totals.features_in) / rate;
+		double left = ((double)total - (double)done) / rate;
 
-		fprintf(stderr, "\r%12" PRIu64 " / %" PRId64 " features  %9.0f/s  ETA %5.0fs ",
-		        e->totals.features_in, total, rate, left > 0 ? left : 0);
+		fprintf(stderr, "\r%12" PRIu64 " features  %9.0f/s  layer %s: %" PRIu64 " / %" PRId64
+		                "  ETA %5.0fs ",
+		        e->totals.features_in, rate, st->layer, done, total, left > 0 ? left : 0);
 	} else {
 		fprintf(stderr, "\r%12" PRIu64 " features  %9.0f/s%s", e->totals.features_in, rate,
 		        final ? "                 \n" : " ");
@@ -114,6 +131,7 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 	struct step *src = &pl->steps[0];
 	int r = 0;
 	double last_progress = 0;
+	uint64_t stream_done = 0;
 
 	for (size_t k = 1; k < pl->nsteps; k++) {
 		struct step *s = &pl->steps[k];
@@ -142,6 +160,7 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 			break;
 		e->totals.batches++;
 		e->totals.features_in += b.n;
+		stream_done += b.n;
 		src->acct.items_out += b.n;
 		for (size_t k = 1; k < pl->nsteps; k++) {
 			struct step *s = &pl->steps[k];
@@ -175,7 +194,7 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 		}
 		if (show_progress && now() - last_progress > 0.25) {
 			last_progress = now();
-			progress(e, t0, st->count_hint, false);
+			progress(e, t0, st, stream_done, false);
 		}
 	}
 	arena_reset(batch_arena);
@@ -220,7 +239,7 @@ static int run_all(struct engine *e)
 			break;
 	}
 	if (show_progress)
-		progress(e, t0, 0, true);
+		progress(e, t0, NULL, 0, true);
 out:
 	arena_destroy(batch_arena);
 	arena_destroy(stream_arena);
@@ -348,7 +367,7 @@ report:
 }
 
 int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
-                 struct arena *run_arena, FILE *explain)
+                 struct arena *run_arena, bool deep, FILE *explain)
 {
 	static volatile sig_atomic_t no_stop;
 	struct engine e = {.pl = pl, .opts = o, .acct = acct, .arena = run_arena, .stop = &no_stop};
@@ -376,6 +395,47 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 			goto out;
 		}
 	}
+	if (deep) {
+		/* Every input stream as the run would see it, through every
+		 * transform's begin (fields, filters, CRS operations); sinks are
+		 * skipped: they would create outputs. */
+		struct step *src = &pl->steps[0];
+		struct arena *sa = arena_create(&src->acct.mem, 0);
+
+		if (sa == NULL) {
+			code = gp_err_code();
+			goto out;
+		}
+		for (;;) {
+			struct stream st = {.index = e.totals.streams, .arena = sa, .count_hint = -1};
+			int r;
+
+			arena_reset(sa);
+			r = src->desc->next_stream(src, &st);
+			if (r <= 0) {
+				if (r < 0)
+					code = gp_err_code();
+				break;
+			}
+			e.totals.streams++;
+			for (size_t k = 1; k + 1 < pl->nsteps && r > 0; k++) {
+				struct step *s = &pl->steps[k];
+
+				if ((s->desc->begin && s->desc->begin(s, &st) != 0) ||
+				    (s->desc->end && s->desc->end(s, &st) != 0))
+					r = -1;
+			}
+			if (src->desc->end(src, &st) != 0 && r > 0)
+				r = -1;
+			if (r < 0) {
+				code = gp_err_code();
+				break;
+			}
+		}
+		arena_destroy(sa);
+		if (code)
+			goto out;
+	}
 	if (explain) {
 		fprintf(explain, "memory plan:\n");
 		memplan_print(&e.plan, explain);
@@ -391,8 +451,9 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 				                 "stream arena for schema and CRS\n",
 				        e.plan.batch_items, (double)e.plan.batch_bytes / (1024.0 * 1024.0));
 			else if (strcmp(s->desc->name, "reproject") == 0)
-				fprintf(explain, "  memory: up to %lld cached PROJ operations, coordinates "
-				                 "gathered in the batch arena (24 bytes a point)\n",
+				fprintf(explain, "  memory: up to %lld cached PROJ operations (this step's "
+				                 "cache), coordinates gathered in the batch arena (24 bytes "
+				                 "a point)\n",
 				        (long long)pl->xc_max_entries);
 			else if (s->desc->role == STEP_SINK)
 				fprintf(explain, "  memory: one reused output feature per layer; SQLite "

@@ -75,9 +75,11 @@ bool engine_dataset_opened(struct engine *e);
 /* Items per batch the plan allows. */
 size_t engine_batch_size(const struct engine *e);
 
-/* Plan and open every step, print the explanation to `explain` if not
- * NULL, then close without writing anything.  Returns an exit code. */
+/* Plan and open every step; with `deep`, also open every input stream and
+ * take it through every transform's begin (the sink is skipped); print the
+ * explanation to `explain` if not NULL; close without writing anything.
+ * Returns an exit code. */
 int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
-                 struct arena *run_arena, FILE *explain);
+                 struct arena *run_arena, bool deep, FILE *explain);
 
 #endif

@@ -38,7 +38,7 @@ int cmd_explain(int argc, char **argv)
 	       pl->on_error == ON_ERROR_FAIL ? "fail" : "reject", (long long)pl->xc_max_entries,
 	       (long long)pl->xc_clear_every);
 	ro = (struct run_opts){.memory_limit = o.memory_limit, .quiet = true};
-	code = engine_check(pl, &ro, &acct, a, stdout);
+	code = engine_check(pl, &ro, &acct, a, false, stdout);
 	arena_destroy(a);
 	return code;
 }

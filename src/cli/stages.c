@@ -40,8 +40,10 @@ int cmd_stages(int argc, char **argv)
 			printf("  %-12s %-9s  %s\n", (*c)->name, role_names[(*c)->role], (*c)->summary);
 		return 0;
 	}
-	if (argc > 2)
-		return gp_fail(GP_EX_USAGE, "stages: one step at a time");
+	if (argc > 2) {
+		gp_fail(GP_EX_USAGE, "stages: one step at a time");
+		return GP_EX_USAGE;
+	}
 	d = step_lookup(argv[1]);
 	if (d == NULL) {
 		const char *cand[64];
@@ -52,8 +54,9 @@ int cmd_stages(int argc, char **argv)
 			cand[n++] = (*c)->name;
 		cand[n] = NULL;
 		hint = suggest_word(argv[1], cand);
-		return gp_fail(GP_EX_USAGE, "unknown step '%s'%s%s%s", argv[1],
-		               hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+		gp_fail(GP_EX_USAGE, "unknown step '%s'%s%s%s", argv[1], hint ? " (did you mean '" : "",
+		        hint ? hint : "", hint ? "'?)" : "");
+		return GP_EX_USAGE;
 	}
 	printf("%s (%s): %s\n\noptions:\n", d->name, role_names[d->role], d->summary);
 	print_opts(d->opts, 2);

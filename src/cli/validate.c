@@ -21,13 +21,24 @@ int cmd_validate(int argc, char **argv)
 	a = arena_create(&acct, 0);
 	if (a == NULL)
 		return gp_err_code();
-	if (cli_parse(argc, argv, &o, a, false) != 0 || (pl = cli_load(&o, a, &acct)) == NULL) {
+	if (cli_parse(argc, argv, &o, a, false) != 0) {
 		code = gp_err_code();
 		arena_destroy(a);
 		return code;
 	}
-	ro = (struct run_opts){.memory_limit = o.memory_limit, .quiet = true};
-	code = engine_check(pl, &ro, &acct, a, NULL);
+	if ((pl = cli_load(&o, a, &acct)) == NULL) {
+		code = gp_err_code();
+	} else {
+		ro = (struct run_opts){.memory_limit = o.memory_limit, .quiet = true};
+		code = engine_check(pl, &ro, &acct, a, true, NULL);
+	}
+	/* validate answers one question, whether the pipeline can run as it
+	 * stands: 0 or 78, with the reason (a missing input, an existing
+	 * output, a limit too small) in the message. */
+	if (code != 0 && code != GP_EX_USAGE) {
+		gp_fail(GP_EX_CONFIG, "%s", gp_err_msg());
+		code = GP_EX_CONFIG;
+	}
 	if (code == 0 && !o.quiet)
 		printf("%s: ok (%zu steps)\n", o.pipeline, pl->nsteps);
 	arena_destroy(a);

@@ -21,7 +21,7 @@ struct synth_conf {
 	int64_t vertices;
 	int64_t seed;
 	const char *layer;
-	bool has_count, has_crs, has_extent, has_vertices, has_seed;
+	bool has_geometry, has_count, has_crs, has_extent, has_vertices, has_seed;
 };
 
 struct read_conf {
@@ -31,7 +31,7 @@ struct read_conf {
 	double bbox[4];
 	struct strmap open_options;
 	struct synth_conf synthetic;
-	bool has_path, has_layer, has_bbox, has_synthetic, has_open_options;
+	bool has_path, has_layer, has_bbox, has_synthetic, has_open_options, has_where;
 };
 
 /* OGR datasets (source_ogr.c) */

@@ -50,6 +50,8 @@ int source_synth_check(struct step *s, struct pipeline *pl)
 	struct synth_conf *c = &((struct read_conf *)s->conf)->synthetic;
 	OGRSpatialReferenceH srs;
 
+	if (!c->has_geometry)
+		c->geometry = SYNTH_POLYGON;
 	if (!c->has_count)
 		c->count = 1000;
 	if (!c->has_crs)

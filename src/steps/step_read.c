@@ -11,7 +11,8 @@ static const char *const synth_geoms[] = {"point", "line", "polygon", NULL};
 
 static const struct opt_desc synth_opts[] = {
 	{"geometry", OPT_ENUM, offsetof(struct synth_conf, geometry), 0,
-	 "point, line or polygon", "polygon", synth_geoms, NULL, 0},
+	 "point, line or polygon", "polygon", synth_geoms, NULL,
+	 offsetof(struct synth_conf, has_geometry)},
 	{"count", OPT_INT, offsetof(struct synth_conf, count), OPT_NONNEG, "number of features",
 	 "1000", NULL, NULL, offsetof(struct synth_conf, has_count)},
 	{"crs", OPT_STRING, offsetof(struct synth_conf, crs), 0, "CRS of the coordinates",
@@ -37,7 +38,8 @@ static const struct opt_desc read_opts[] = {
 	 "a layer name or a list of them", "every layer", NULL, NULL,
 	 offsetof(struct read_conf, has_layer)},
 	{"where", OPT_STRING, offsetof(struct read_conf, where), 0,
-	 "OGR SQL attribute filter, pushed down to the driver", NULL, NULL, NULL, 0},
+	 "OGR SQL attribute filter, pushed down to the driver", NULL, NULL, NULL,
+	 offsetof(struct read_conf, has_where)},
 	{"bbox", OPT_BBOX, offsetof(struct read_conf, bbox), 0,
 	 "spatial filter [xmin, ymin, xmax, ymax] in the layer's CRS", NULL, NULL, NULL,
 	 offsetof(struct read_conf, has_bbox)},
@@ -61,6 +63,19 @@ static int read_check(struct step *s, struct pipeline *pl)
 
 	if (c->has_synthetic == c->has_path)
 		return ydoc_fail(pl->doc, s->node, "step 'read' needs either 'path' or 'synthetic'");
+	if (c->has_synthetic) {
+		/* Options of datasets mean nothing to generated features: say so
+		 * rather than ignore them. */
+		static const char *const dataset_only[] = {"where", "bbox", "layer", "open_options",
+		                                           NULL};
+
+		for (const char *const *k = dataset_only; *k; k++)
+			if (ynode_get(s->node, *k))
+				return ydoc_fail(pl->doc, ynode_get(s->node, *k),
+				                 "'%s' does not apply to 'synthetic' in step 'read' (use a "
+				                 "'filter' step)",
+				                 *k);
+	}
 	return synthetic(s) ? source_synth_check(s, pl) : source_ogr_check(s, pl);
 }
 

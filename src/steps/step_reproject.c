@@ -289,7 +289,7 @@ static void reproject_explain(struct step *s, struct engine *e, FILE *out)
 {
 	struct reproject_conf *c = s->conf;
 
-	fprintf(out, "  to %s%s%s; transform cache: %lld operations per thread, cleared every "
+	fprintf(out, "  to %s%s%s; transform cache: %lld operations for this step, cleared every "
 	             "%lld datasets\n",
 	        c->to, c->from ? ", from " : "", c->from ? c->from : "",
 	        (long long)e->pl->xc_max_entries, (long long)e->pl->xc_clear_every);
