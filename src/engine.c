@@ -55,7 +55,7 @@ int engine_plan(struct engine *e)
 
 	/* Start-up touched far more library pages than the run will need. */
 	rss_trim();
-	if (memplan_make(&e->plan, limit, rss_current(), e->pl->batch) != 0)
+	if (memplan_make(&e->plan, limit, rss_current(), rss_file(), e->pl->batch) != 0)
 		return -1;
 	/* The limit caps the peak, and loading the libraries is part of it. */
 	peak = rss_peak();

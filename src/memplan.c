@@ -14,6 +14,9 @@
  * reprojection faults back about 12 MiB of library code and PROJ database
  * pages.  Keep more than that. */
 #define LIB_RESERVE (16 * MiB)
+#define MIN_LIB_RESERVE (4 * MiB)
+/* Stage state and the sort buffers of GeoPackage index builds. */
+#define ARENA_FIXED (6 * MiB)
 #define MIN_GDAL_CACHE (1 * MiB)
 #define DEFAULT_GDAL_CACHE (64 * MiB)
 #define MIN_SQLITE_CACHE (1 * MiB)
@@ -22,11 +25,17 @@
 #define MAX_BATCH 4096
 #define DEFAULT_BATCH 1024
 
-int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, int64_t batch)
+int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t lib_resident,
+                 int64_t batch)
 {
-	uint64_t need, avail;
+	uint64_t need, avail, rest, reserve;
 
-	*p = (struct memplan){.limit = limit, .baseline = baseline, .lib_reserve = LIB_RESERVE,
+	/* The reserve is for library pages the run will fault back in; those
+	 * still resident (shared with another process, so not given back) are
+	 * already in the baseline. */
+	reserve = lib_resident >= LIB_RESERVE - MIN_LIB_RESERVE ? MIN_LIB_RESERVE
+	                                                       : LIB_RESERVE - lib_resident;
+	*p = (struct memplan){.limit = limit, .baseline = baseline, .lib_reserve = reserve,
 	                      .sqlite_conns = 2, .batch_fixed = batch > 0};
 	if (limit == 0) {
 		p->gdal_cache = DEFAULT_GDAL_CACHE;
@@ -37,7 +46,7 @@ int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, int64_t b
 		return 0;
 	}
 	p->batch_items = batch > 0 ? (size_t)batch : MIN_BATCH;
-	need = baseline + LIB_RESERVE + MIN_GDAL_CACHE + 2 * MIN_SQLITE_CACHE +
+	need = baseline + reserve + ARENA_FIXED + MIN_GDAL_CACHE + 2 * MIN_SQLITE_CACHE +
 	       (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES * 2;
 	if (limit < need)
 		return gp_fail(GP_EX_TEMPFAIL,
@@ -45,15 +54,12 @@ int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, int64_t b
 		               " MiB and the smallest plan needs %" PRIu64 " MiB (retry with "
 		               "--memory-limit %" PRIu64 "MiB or more)",
 		               limit / MiB, baseline / MiB, need / MiB, (need + MiB - 1) / MiB);
-	avail = limit - baseline - LIB_RESERVE;
-	/* A quarter each to the block cache and the SQLite caches, a quarter to
-	 * batches, a quarter left as headroom for drivers' own buffers. */
-	p->gdal_cache = avail / 4 < DEFAULT_GDAL_CACHE ? avail / 4 : DEFAULT_GDAL_CACHE;
-	if (p->gdal_cache < MIN_GDAL_CACHE)
-		p->gdal_cache = MIN_GDAL_CACHE;
-	p->sqlite_cache = avail / 8 < DEFAULT_SQLITE_CACHE ? avail / 8 : DEFAULT_SQLITE_CACHE;
-	if (p->sqlite_cache < MIN_SQLITE_CACHE)
-		p->sqlite_cache = MIN_SQLITE_CACHE;
+	avail = limit - baseline - reserve - ARENA_FIXED;
+	/* Batches first (two in flight: one being filled, one released), a
+	 * quarter of what is available when automatic; then a third of the
+	 * rest to GDAL's block cache and a sixth to each SQLite connection,
+	 * within their bounds; the last third is headroom for drivers' own
+	 * buffers.  The minimum check above guarantees every floor fits. */
 	if (batch <= 0) {
 		uint64_t items = (avail / 4) / (2 * MEMPLAN_FEATURE_BYTES);
 
@@ -64,9 +70,19 @@ int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, int64_t b
 		p->batch_items = (size_t)items;
 	}
 	p->batch_bytes = (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES;
-	p->arena_budget = 2 * p->batch_bytes + 4 * MiB;
-	need = p->gdal_cache + 2 * p->sqlite_cache + p->arena_budget;
-	p->headroom = avail > need ? avail - need : 0;
+	rest = avail - 2 * p->batch_bytes;
+	p->gdal_cache = rest / 3;
+	if (p->gdal_cache > DEFAULT_GDAL_CACHE)
+		p->gdal_cache = DEFAULT_GDAL_CACHE;
+	if (p->gdal_cache < MIN_GDAL_CACHE)
+		p->gdal_cache = MIN_GDAL_CACHE;
+	p->sqlite_cache = rest / 6;
+	if (p->sqlite_cache > DEFAULT_SQLITE_CACHE)
+		p->sqlite_cache = DEFAULT_SQLITE_CACHE;
+	if (p->sqlite_cache < MIN_SQLITE_CACHE)
+		p->sqlite_cache = MIN_SQLITE_CACHE;
+	p->arena_budget = 2 * p->batch_bytes + ARENA_FIXED;
+	p->headroom = rest - p->gdal_cache - 2 * p->sqlite_cache;
 	return 0;
 }
 

@@ -127,8 +127,12 @@ static int want(struct pipeline *pl, const struct ynode *v, const struct opt_des
 		}
 		return ydoc_fail(pl->doc, v, "'%s' in %s must be one of: %s", o->name, where, list);
 	}
-	return ydoc_fail(pl->doc, v, "'%s' in %s must be a %s", o->name, where,
-	                 opt_type_name(o->type));
+	{
+		const char *t = opt_type_name(o->type);
+
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be %s %s", o->name, where,
+		                 strchr("aeiou", t[0]) ? "an" : "a", t);
+	}
 }
 
 static int parse_number(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
@@ -241,8 +245,18 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 		return 0;
 	case OPT_BOOL: {
 		bool b;
+		const char *s;
+		struct ynode tmp;
 
-		if (v->type != YNODE_SCALAR || yscalar_bool(v, &b) != 0)
+		if (v->type != YNODE_SCALAR)
+			return want(pl, v, o, where);
+		s = opts_expand(pl, v);
+		if (s == NULL)
+			return -1;
+		tmp = *v;
+		tmp.str = s;
+		tmp.len = strlen(s);
+		if (yscalar_bool(&tmp, &b) != 0)
 			return want(pl, v, o, where);
 		*(bool *)dst = b;
 		return 0;

@@ -309,6 +309,9 @@ int outfile_commit(struct outfile *o)
 		rmdir(o->tmpdir);
 		sync_path(dir, true);
 		o->done = true;
+		/* Not needed any more; freed now so that `o` can be begun again. */
+		CSLDestroy(o->old_files);
+		o->old_files = NULL;
 	}
 	free(copy);
 	return r;
@@ -343,4 +346,6 @@ void outfile_abort(struct outfile *o)
 	if (o->tmpdir && !o->done)
 		remove_tree(o->tmpdir);
 	o->done = true;
+	CSLDestroy(o->old_files);
+	o->old_files = NULL;
 }

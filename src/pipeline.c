@@ -32,7 +32,8 @@ static int add_var(struct pipeline *pl, const char *name, const char *value, boo
 
 	for (size_t i = 0; i < pl->nvars; i++) {
 		if (strcmp(pl->vars[i].name, name) == 0) {
-			if (!pl->vars[i].from_cli) {
+			/* --set twice: the last one wins, as on any command line */
+			if (cli || !pl->vars[i].from_cli) {
 				pl->vars[i].value = value;
 				pl->vars[i].from_cli = cli;
 			}

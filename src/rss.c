@@ -34,6 +34,11 @@ uint64_t rss_current(void)
 	return status_kib("VmRSS");
 }
 
+uint64_t rss_file(void)
+{
+	return status_kib("RssFile");
+}
+
 uint64_t rss_peak(void)
 {
 	return status_kib("VmHWM");

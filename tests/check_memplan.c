@@ -17,6 +17,7 @@
 /* The plan's documented bounds (memplan.c): GDAL block cache 1..64 MiB,
  * SQLite cache 1..8 MiB per connection, 64..4096 features per batch,
  * 1024 by default, and a 16 MiB reserve for the libraries. */
+#define ARENA_FIXED (6 * MIB)
 #define LIB_RESERVE (16 * MIB)
 #define GDAL_MIN (1 * MIB)
 #define GDAL_MAX (64 * MIB)
@@ -55,7 +56,7 @@ START_TEST(make_no_limit_defaults)
 	struct memplan p;
 
 	fill(&p);
-	ck_assert_int_eq(memplan_make(&p, 0, 37 * MIB, 0), 0);
+	ck_assert_int_eq(memplan_make(&p, 0, 37 * MIB, 0, 0), 0);
 	ck_assert_int_eq(gp_err_code(), 0);
 	ck_assert_uint_eq(p.limit, 0);
 	ck_assert_uint_eq(p.baseline, 37 * MIB);
@@ -70,7 +71,7 @@ START_TEST(make_no_limit_defaults)
 	ck_assert(!p.batch_fixed);
 
 	/* a negative batch is auto as well */
-	ck_assert_int_eq(memplan_make(&p, 0, 0, -5), 0);
+	ck_assert_int_eq(memplan_make(&p, 0, 0, 0, -5), 0);
 	ck_assert_uint_eq(p.batch_items, BATCH_DEFAULT);
 	ck_assert(!p.batch_fixed);
 }
@@ -81,14 +82,14 @@ START_TEST(make_no_limit_fixed_batch)
 	struct memplan p;
 
 	fill(&p);
-	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 250), 0);
+	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 0, 250), 0);
 	ck_assert_uint_eq(p.batch_items, 250);
 	ck_assert_uint_eq(p.batch_bytes, 250 * MEMPLAN_FEATURE_BYTES);
 	ck_assert(p.batch_fixed);
 	ck_assert_uint_eq(p.gdal_cache, GDAL_MAX);
 	ck_assert_uint_eq(p.sqlite_cache, SQLITE_MAX);
 	/* beyond the auto maximum too: a number is a number */
-	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 100000), 0);
+	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 0, 100000), 0);
 	ck_assert_uint_eq(p.batch_items, 100000);
 	ck_assert(p.batch_fixed);
 }
@@ -97,36 +98,54 @@ END_TEST
 START_TEST(make_limit_too_small)
 {
 	struct memplan p;
-	/* 40 MiB at start, then 16 + 1 + 2 * 1 MiB and 64 features * 2 KiB * 2:
-	 * 59.25 MiB at least */
-	uint64_t need = 40 * MIB + LIB_RESERVE + GDAL_MIN + 2 * SQLITE_MIN +
+	/* 40 MiB at start, then 16 + 6 + 1 + 2 * 1 MiB and 64 features * 2 KiB
+	 * * 2: 65.25 MiB at least */
+	uint64_t need = 40 * MIB + LIB_RESERVE + ARENA_FIXED + GDAL_MIN + 2 * SQLITE_MIN +
 	                (uint64_t)BATCH_MIN * MEMPLAN_FEATURE_BYTES * 2;
 
-	ck_assert_uint_eq(need, 59 * MIB + MIB / 4);
-	ck_assert_int_eq(memplan_make(&p, 50 * MIB, 40 * MIB, 0), -1);
+	ck_assert_uint_eq(need, 65 * MIB + MIB / 4);
+	ck_assert_int_eq(memplan_make(&p, 50 * MIB, 40 * MIB, 0, 0), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
 	ck_assert_str_eq(gp_err_msg(),
 	                 "memory limit of 50 MiB cannot be held: start-up takes 40 MiB and the "
-	                 "smallest plan needs 59 MiB (retry with --memory-limit 60MiB or more)");
+	                 "smallest plan needs 65 MiB (retry with --memory-limit 66MiB or more)");
 
 	/* one byte short of the minimum fails, the minimum holds */
 	gp_err_clear();
-	ck_assert_int_eq(memplan_make(&p, need - 1, 40 * MIB, 0), -1);
+	ck_assert_int_eq(memplan_make(&p, need - 1, 40 * MIB, 0, 0), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
-	ck_assert_ptr_nonnull(strstr(gp_err_msg(), "retry with --memory-limit 60MiB"));
+	ck_assert_ptr_nonnull(strstr(gp_err_msg(), "retry with --memory-limit 66MiB"));
 	gp_err_clear();
-	ck_assert_int_eq(memplan_make(&p, need, 40 * MIB, 0), 0);
+	ck_assert_int_eq(memplan_make(&p, need, 40 * MIB, 0, 0), 0);
 	ck_assert_int_eq(gp_err_code(), 0);
 	/* what the message suggests works */
-	ck_assert_int_eq(memplan_make(&p, 60 * MIB, 40 * MIB, 0), 0);
+	ck_assert_int_eq(memplan_make(&p, 66 * MIB, 40 * MIB, 0, 0), 0);
 
 	/* a limit below the start-up RSS itself */
 	gp_err_clear();
-	ck_assert_int_eq(memplan_make(&p, 32 * MIB, 100 * MIB, 0), -1);
+	ck_assert_int_eq(memplan_make(&p, 32 * MIB, 100 * MIB, 0, 0), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
 	ck_assert_str_eq(gp_err_msg(),
 	                 "memory limit of 32 MiB cannot be held: start-up takes 100 MiB and the "
-	                 "smallest plan needs 119 MiB (retry with --memory-limit 120MiB or more)");
+	                 "smallest plan needs 125 MiB (retry with --memory-limit 126MiB or more)");
+}
+END_TEST
+
+START_TEST(make_resident_libraries_shrink_the_reserve)
+{
+	struct memplan p;
+
+	/* Library pages still resident need no reserve to come back in. */
+	ck_assert_int_eq(memplan_make(&p, 128 * MIB, 30 * MIB, 0, 0), 0);
+	ck_assert_uint_eq(p.lib_reserve, LIB_RESERVE);
+	ck_assert_int_eq(memplan_make(&p, 128 * MIB, 30 * MIB, 10 * MIB, 0), 0);
+	ck_assert_uint_eq(p.lib_reserve, LIB_RESERVE - 10 * MIB);
+	/* never below 4 MiB */
+	ck_assert_int_eq(memplan_make(&p, 128 * MIB, 30 * MIB, 40 * MIB, 0), 0);
+	ck_assert_uint_eq(p.lib_reserve, 4 * MIB);
+	/* and the minimum follows: 40 + 4 + 6 + 3 + 0.25 MiB fits in 54 MiB */
+	ck_assert_int_eq(memplan_make(&p, 54 * MIB, 40 * MIB, 40 * MIB, 0), 0);
+	ck_assert_int_eq(memplan_make(&p, 54 * MIB, 40 * MIB, 0, 0), -1);
 }
 END_TEST
 
@@ -134,22 +153,21 @@ START_TEST(make_fixed_batch_raises_minimum)
 {
 	struct memplan p;
 
-	/* 10000 features: 10000 * 2 KiB * 2 = 39.06 MiB on top of 49 MiB */
-	ck_assert_int_eq(memplan_make(&p, 80 * MIB, 30 * MIB, 10000), -1);
+	/* 10000 features: 10000 * 2 KiB * 2 = 39.06 MiB on top of 55 MiB */
+	ck_assert_int_eq(memplan_make(&p, 80 * MIB, 30 * MIB, 0, 10000), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
 	ck_assert_str_eq(gp_err_msg(),
 	                 "memory limit of 80 MiB cannot be held: start-up takes 30 MiB and the "
-	                 "smallest plan needs 88 MiB (retry with --memory-limit 89MiB or more)");
+	                 "smallest plan needs 94 MiB (retry with --memory-limit 95MiB or more)");
 	gp_err_clear();
-	ck_assert_int_eq(memplan_make(&p, 89 * MIB, 30 * MIB, 10000), 0);
+	ck_assert_int_eq(memplan_make(&p, 95 * MIB, 30 * MIB, 0, 10000), 0);
 	ck_assert_uint_eq(p.batch_items, 10000);
 	/* the same limit with an automatic batch is comfortable */
-	ck_assert_int_eq(memplan_make(&p, 80 * MIB, 30 * MIB, 0), 0);
+	ck_assert_int_eq(memplan_make(&p, 80 * MIB, 30 * MIB, 0, 0), 0);
 }
 END_TEST
 
-static const uint64_t comfortable[] = {96,  112,  128,  192,  256,  384,
-                                       512, 1024, 2048, 8192, 65536};
+static const uint64_t comfortable[] = {96, 112, 128, 192, 256, 384, 512, 1024, 2048, 8192, 65536};
 
 START_TEST(make_comfortable_limits)
 {
@@ -165,7 +183,7 @@ START_TEST(make_comfortable_limits)
 			struct memplan p;
 
 			fill(&p);
-			ck_assert_int_eq(memplan_make(&p, limit, baselines[b], 0), 0);
+			ck_assert_int_eq(memplan_make(&p, limit, baselines[b], 0, 0), 0);
 			ck_assert_uint_eq(p.limit, limit);
 			ck_assert_uint_eq(p.baseline, baselines[b]);
 			ck_assert_uint_eq(p.lib_reserve, LIB_RESERVE);
@@ -180,11 +198,12 @@ START_TEST(make_comfortable_limits)
 			                  (uint64_t)p.batch_items * MEMPLAN_FEATURE_BYTES);
 			/* arenas hold at least the two batches in flight */
 			ck_assert_uint_ge(p.arena_budget, 2 * p.batch_bytes);
-			ck_assert_msg(planned(&p) <= limit,
-			              "limit %llu MiB, baseline %llu MiB: budgets sum to %llu bytes",
-			              (unsigned long long)comfortable[l],
-			              (unsigned long long)(baselines[b] / MIB),
-			              (unsigned long long)planned(&p));
+			ck_assert_msg(
+			        planned(&p) <= limit,
+			        "limit %llu MiB, baseline %llu MiB: budgets sum to %llu bytes",
+			        (unsigned long long)comfortable[l],
+			        (unsigned long long)(baselines[b] / MIB),
+			        (unsigned long long)planned(&p));
 			/* whatever is not planned is headroom, to the byte */
 			ck_assert_uint_eq(planned(&p) + p.headroom, limit);
 			/* more memory never shrinks a budget */
@@ -209,18 +228,18 @@ START_TEST(make_fixed_batch_with_limit)
 	struct memplan p;
 
 	fill(&p);
-	ck_assert_int_eq(memplan_make(&p, 256 * MIB, 30 * MIB, 100), 0);
+	ck_assert_int_eq(memplan_make(&p, 256 * MIB, 30 * MIB, 0, 100), 0);
 	ck_assert(p.batch_fixed);
 	ck_assert_uint_eq(p.batch_items, 100);
 	ck_assert_uint_eq(p.batch_bytes, 100 * MEMPLAN_FEATURE_BYTES);
 	ck_assert_uint_le(planned(&p), 256 * MIB);
 	/* a fixed batch above the auto maximum is honoured when it fits */
-	ck_assert_int_eq(memplan_make(&p, 1024 * MIB, 30 * MIB, 20000), 0);
+	ck_assert_int_eq(memplan_make(&p, 1024 * MIB, 30 * MIB, 0, 20000), 0);
 	ck_assert_uint_eq(p.batch_items, 20000);
 	ck_assert(p.batch_fixed);
 	ck_assert_uint_le(planned(&p), 1024 * MIB);
 	/* and a small one below the auto minimum too */
-	ck_assert_int_eq(memplan_make(&p, 1024 * MIB, 30 * MIB, 1), 0);
+	ck_assert_int_eq(memplan_make(&p, 1024 * MIB, 30 * MIB, 0, 1), 0);
 	ck_assert_uint_eq(p.batch_items, 1);
 	ck_assert_uint_eq(p.batch_bytes, MEMPLAN_FEATURE_BYTES);
 }
@@ -233,7 +252,7 @@ START_TEST(apply_sets_gdal_and_sqlite)
 	GIntBig old_cache = GDALGetCacheMax64();
 	struct memplan p;
 
-	ck_assert_int_eq(memplan_make(&p, 128 * MIB, 30 * MIB, 0), 0);
+	ck_assert_int_eq(memplan_make(&p, 128 * MIB, 30 * MIB, 0, 0), 0);
 	memplan_apply(&p);
 	ck_assert_int_eq(GDALGetCacheMax64(), (GIntBig)p.gdal_cache);
 	{
@@ -246,7 +265,7 @@ START_TEST(apply_sets_gdal_and_sqlite)
 	p.sqlite_cache = MIB / 2;
 	memplan_apply(&p);
 	ck_assert_str_eq(CPLGetConfigOption("OGR_SQLITE_CACHE", ""), "1");
-	ck_assert_int_eq(memplan_make(&p, 0, 0, 0), 0);
+	ck_assert_int_eq(memplan_make(&p, 0, 0, 0, 0), 0);
 	memplan_apply(&p);
 	ck_assert_int_eq(GDALGetCacheMax64(), (GIntBig)GDAL_MAX);
 	ck_assert_str_eq(CPLGetConfigOption("OGR_SQLITE_CACHE", ""), "8");
@@ -274,12 +293,12 @@ START_TEST(print_lines)
 	struct memplan p;
 	char *out;
 
-	ck_assert_int_eq(memplan_make(&p, 256 * MIB, 30 * MIB, 0), 0);
+	ck_assert_int_eq(memplan_make(&p, 256 * MIB, 30 * MIB, 0, 0), 0);
 	out = print_plan(&p);
 	ck_assert_ptr_nonnull(strstr(out, "  limit                       256.0 MiB"));
 	ck_assert_ptr_nonnull(strstr(out, "  start-up RSS                 30.0 MiB"));
 	ck_assert_ptr_nonnull(strstr(out, "  library reserve              16.0 MiB"));
-	ck_assert_ptr_nonnull(strstr(out, "  GDAL block cache             52.5 MiB"));
+	ck_assert_ptr_nonnull(strstr(out, "  GDAL block cache             62.7 MiB"));
 	ck_assert_ptr_nonnull(strstr(out, "  SQLite page cache             8.0 MiB"));
 	ck_assert_ptr_nonnull(strstr(out, "  batch                        4096      features per "
 	                                  "batch (auto)\n"));
@@ -287,9 +306,10 @@ START_TEST(print_lines)
 	ck_assert_ptr_nonnull(strstr(out, "headroom"));
 	free(out);
 
-	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 500), 0);
+	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 0, 500), 0);
 	out = print_plan(&p);
-	ck_assert_ptr_nonnull(strstr(out, "  limit                            none  (defaults below)\n"));
+	ck_assert_ptr_nonnull(
+	        strstr(out, "  limit                            none  (defaults below)\n"));
 	ck_assert_ptr_nonnull(strstr(out, "500      features per batch (memory.batch)\n"));
 	/* no budget lines without a limit */
 	ck_assert_ptr_null(strstr(out, "arena budget"));
@@ -319,6 +339,7 @@ static Suite *memplan_suite(void)
 	tcase_add_test(tc, make_no_limit_fixed_batch);
 	tcase_add_test(tc, make_limit_too_small);
 	tcase_add_test(tc, make_fixed_batch_raises_minimum);
+	tcase_add_test(tc, make_resident_libraries_shrink_the_reserve);
 	tcase_add_test(tc, make_comfortable_limits);
 	tcase_add_test(tc, make_fixed_batch_with_limit);
 

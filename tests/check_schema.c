@@ -87,9 +87,9 @@ struct want_field {
 };
 
 static const struct want_field sample_fields[] = {
-	{"id", OFTInteger64, OFSTNone, 0, 0, 1},   {"code", OFTInteger, OFSTInt16, 5, 0, 1},
-	{"name", OFTString, OFSTNone, 40, 0, 0},   {"area", OFTReal, OFSTNone, 12, 3, 1},
-	{"ok", OFTInteger, OFSTBoolean, 1, 0, 1},  {"when", OFTDateTime, OFSTNone, 0, 0, 1},
+        {"id", OFTInteger64, OFSTNone, 0, 0, 1},  {"code", OFTInteger, OFSTInt16, 5, 0, 1},
+        {"name", OFTString, OFSTNone, 40, 0, 0},  {"area", OFTReal, OFSTNone, 12, 3, 1},
+        {"ok", OFTInteger, OFSTBoolean, 1, 0, 1}, {"when", OFTDateTime, OFSTNone, 0, 0, 1},
 };
 
 static void assert_sample(const struct schema *s)

@@ -246,11 +246,11 @@ START_TEST(get_lru_eviction)
 	struct xform_cache *c = new_cache(a, 2);
 	PJ *pa, *pb, *pc;
 
-	pa = get_ok(c, WGS84, LAEA);  /* A */
-	pb = get_ok(c, WGS84, MERC);  /* B */
+	pa = get_ok(c, WGS84, LAEA); /* A */
+	pb = get_ok(c, WGS84, MERC); /* B */
 	assert_stats(c, 0, 2, 0, 0, 2);
 	ck_assert_ptr_eq(get_ok(c, WGS84, LAEA), pa); /* touch A: B is now the oldest */
-	pc = get_ok(c, WGS84, UTM32); /* C evicts B */
+	pc = get_ok(c, WGS84, UTM32);                 /* C evicts B */
 	ck_assert_ptr_nonnull(pc);
 	assert_stats(c, 1, 3, 1, 0, 2);
 	ck_assert_ptr_eq(get_ok(c, WGS84, LAEA), pa); /* A survived */
@@ -305,8 +305,8 @@ START_TEST(get_unknown_crs)
 	gp_err_clear();
 	ck_assert_ptr_null(xform_cache_get(c, "EPSG:999999", LAEA));
 	ck_assert_int_eq(gp_err_code(), GP_EX_CONFIG);
-	ck_assert_ptr_nonnull(
-		strstr(gp_err_msg(), "no coordinate operation from 'EPSG:999999' to 'EPSG:3035': "));
+	ck_assert_ptr_nonnull(strstr(
+	        gp_err_msg(), "no coordinate operation from 'EPSG:999999' to 'EPSG:3035': "));
 	/* the key went back, nothing was evicted or cached */
 	ck_assert_int_eq(stage.mem.bytes.cur, bytes);
 	assert_stats(c, 0, 2, 0, 0, 1);

@@ -32,9 +32,12 @@ struct memplan {
 /* Bytes a batch of vector features costs per feature, as planned. */
 #define MEMPLAN_FEATURE_BYTES 2048u
 
-/* Make the plan for `limit` (0: none) from `baseline`; `batch` 0 is auto.
- * Fails with exit 75 when the limit cannot be held. */
-int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, int64_t batch);
+/* Make the plan for `limit` (0: none) from `baseline` (RSS now), of which
+ * `lib_resident` bytes are library file pages still resident (they shrink
+ * the reserve); `batch` 0 is auto.  Fails with exit 75 when the limit
+ * cannot be held. */
+int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t lib_resident,
+                 int64_t batch);
 
 /* Apply it: GDAL cache and config options. */
 void memplan_apply(const struct memplan *p);

@@ -10,6 +10,9 @@
 uint64_t rss_current(void);
 uint64_t rss_peak(void);
 
+/* The file-backed part of VmRSS (library code and data), bytes. */
+uint64_t rss_file(void);
+
 /* Give back resident pages of read-only file mappings (library code and
  * data touched once during start-up: relocation, driver registration) and
  * free malloc's unused memory.  Pages still needed fault back in from the

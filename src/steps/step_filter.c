@@ -59,7 +59,18 @@ static int filter_open(struct step *s, struct engine *e)
 	if (st == NULL)
 		return -1;
 	s->state = st;
-	if (c->has_bbox) {
+	if (c->has_bbox && (c->bbox[0] == c->bbox[2] || c->bbox[1] == c->bbox[3])) {
+		/* A box of no area is a point or a segment: as a polygon it would
+		 * be degenerate, and GEOS finds it intersects nothing. */
+		st->box = OGR_G_CreateGeometry(c->bbox[0] == c->bbox[2] && c->bbox[1] == c->bbox[3]
+		                                       ? wkbPoint
+		                                       : wkbLineString);
+		OGR_G_AddPoint_2D(st->box, c->bbox[0], c->bbox[1]);
+		if (OGR_G_GetGeometryType(st->box) == wkbLineString)
+			OGR_G_AddPoint_2D(st->box, c->bbox[2], c->bbox[3]);
+		if (handle_own(s->arena, &s->acct, HANDLE_OGR_GEOMETRY, st->box, NULL) == NULL)
+			return -1;
+	} else if (c->has_bbox) {
 		OGRGeometryH ring = OGR_G_CreateGeometry(wkbLinearRing);
 
 		st->box = OGR_G_CreateGeometry(wkbPolygon);

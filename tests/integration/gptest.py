@@ -134,3 +134,100 @@ class TempDirTest(unittest.TestCase):
 def main():
     # TAP-free: unittest's own summary; exit status tells meson.
     unittest.main(argv=[sys.argv[0]] + sys.argv[1:], verbosity=2)
+
+
+# ---------------------------------------------------------------------------
+# More helpers for comparing datasets (used by the test_*.py of each area).
+
+def ogr_sql(path, query, dialect="SQLite"):
+    """Rows of an SQL query on a dataset, as dicts of strings (through
+    ogr2ogr's CSV writer, so no GDAL Python bindings are needed)."""
+    import csv
+    import io
+    p = subprocess.run(["ogr2ogr", "-f", "CSV", "/vsistdout/", "-dialect", dialect, "-sql", query,
+                        str(path)], check=True, capture_output=True, text=True)
+    return [{k: v for k, v in row.items() if k} for row in csv.DictReader(io.StringIO(p.stdout))]
+
+
+def ogr_info(path, layer=None):
+    """ogrinfo -so of a dataset (one layer, or the layer list)."""
+    args = ["-ro", "-so", str(path)]
+    if layer:
+        args.append(layer)
+    return ogrinfo(*args)
+
+
+def feature_count(path, layer=None):
+    """Feature count of a layer (the only or first one if not named)."""
+    import re
+    layer = layer or layer_names(path)[0]
+    m = re.search(r"^Feature Count: (\d+)$", ogr_info(path, layer), re.M)
+    if m is None:
+        raise AssertionError("no feature count for %s:%s" % (path, layer))
+    return int(m.group(1))
+
+
+def layer_names(path):
+    """Layer names of a dataset, in order."""
+    import re
+    return [m.group(1) for m in re.finditer(r"^\d+: (.+?)(?: \([^()]*\))?$",
+                                              ogr_info(path), re.M)]
+
+
+def driver_name(path):
+    import re
+    m = re.search(r"using driver `([^']+)'", ogrinfo("-ro", "-so", "-al", str(path)))
+    return m.group(1) if m else None
+
+
+def properties(gj):
+    """The properties of every feature of parsed GeoJSON, as ordered item lists."""
+    return [list(f["properties"].items()) for f in gj["features"]]
+
+
+def max_coord_diff(ga, gb):
+    """Largest |dx| or |dy| between two GeoJSON geometries with the same
+    number of points; raises AssertionError when the structures differ."""
+    ca, cb = coords(ga), coords(gb)
+    if len(ca) != len(cb):
+        raise AssertionError("%d points against %d" % (len(ca), len(cb)))
+    d = 0.0
+    for (xa, ya), (xb, yb) in zip(ca, cb):
+        d = max(d, abs(xa - xb), abs(ya - yb))
+    return d
+
+
+def copy_shapefile(src_shp, dst_shp):
+    """Copy a shapefile's .shp/.shx/.dbf/.prj (those that exist) under a new name."""
+    base, dbase = os.path.splitext(src_shp)[0], os.path.splitext(dst_shp)[0]
+    os.makedirs(os.path.dirname(os.path.abspath(dst_shp)), exist_ok=True)
+    for ext in (".shp", ".shx", ".dbf", ".prj", ".cpg"):
+        if os.path.exists(base + ext):
+            shutil.copyfile(base + ext, dbase + ext)
+
+
+def data(name):
+    return os.path.join(DATA, name)
+
+
+def _geojson(self, path, layer=None):
+    d = os.path.join(self.dir, ".dumps")
+    os.makedirs(d, exist_ok=True)
+    return as_geojson(path, layer, workdir=d)
+
+
+def _gp_ok(self, *args, **kw):
+    r = self.gp(*args, **kw)
+    self.assertExit(r, 0)
+    return r
+
+
+def _files(self, d=None):
+    """Sorted names in a directory (default: the test's own), dumps excluded."""
+    d = d or self.dir
+    return sorted(n for n in os.listdir(d) if n != ".dumps")
+
+
+TempDirTest.geojson = _geojson
+TempDirTest.gp_ok = _gp_ok
+TempDirTest.files = _files

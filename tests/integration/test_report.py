@@ -1,0 +1,191 @@
+"""The end-of-run report: JSON (its stable schema), Prometheus text, the
+table on stderr, -q; written on failure too."""
+import json
+import os
+import re
+import unittest
+
+import gptest
+
+SIDS = gptest.data("sids.shp")
+
+PIPE = f"""version: 1
+name: sids-births
+steps:
+  - read: {{ path: {SIDS} }}
+  - filter: {{ where: "BIR74 > 5000" }}
+  - reproject: {{ to: "EPSG:32617" }}
+  - select: {{ keep: [NAME, BIR74] }}
+  - write: {{ path: out.gpkg }}
+"""
+
+PROM_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
+                       r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*)\})? '
+                       r'(-?[0-9.eE+-]+|NaN|[+-]Inf)$')
+
+
+class Report(gptest.TempDirTest):
+    def run_report(self, text=PIPE, report="r.json", args=(), code=0):
+        p = self.pipeline(text)
+        r = self.gp("run", p, "--report", self.path(report), *args)
+        self.assertExit(r, code)
+        return r
+
+    def load(self, name="r.json"):
+        with open(self.path(name)) as f:
+            return json.load(f)
+
+    def test_json_schema_and_counts(self):
+        self.run_report(args=("-q",))
+        rep = self.load()
+        expected = int(gptest.ogr_sql(SIDS, "SELECT count(*) AS n FROM sids WHERE BIR74 > 5000",
+                                      dialect="OGRSQL")[0]["n"])
+        self.assertTrue(0 < expected < 100)
+        self.assertEqual(rep["gispipe_report"], 1)
+        self.assertEqual(rep["status"], "ok")
+        self.assertEqual(rep["exit_code"], 0)
+        self.assertIsNone(rep["error"])
+        self.assertEqual(rep["name"], "sids-births")
+        self.assertGreater(rep["peak_rss_bytes"], 0)
+        self.assertEqual(rep["memory_limit_bytes"], 0)
+        self.assertEqual(rep["open_iterators"], 0)
+        stages = rep["stages"]
+        self.assertIsInstance(stages, list)
+        self.assertEqual([s["name"] for s in stages],
+                         ["read", "filter", "reproject", "select", "write"])
+        for s in stages:
+            for k in ("name", "step", "items_in", "items_out", "items_filtered",
+                      "arena_peak_bytes", "live", "live_peak"):
+                self.assertIn(k, s)
+            self.assertIsInstance(s["live"], dict)
+            self.assertGreater(len(s["live"]), 0)
+            for kind, n in s["live"].items():
+                self.assertEqual(n, 0, "stage %s: %s alive at the end" % (s["name"], kind))
+            self.assertGreaterEqual(s["arena_peak_bytes"], 0)
+        by = {s["name"]: s for s in stages}
+        self.assertGreater(by["read"]["arena_peak_bytes"], 0)
+        self.assertEqual(by["read"]["items_out"], 100)
+        self.assertEqual(by["filter"]["items_in"], 100)
+        self.assertEqual(by["filter"]["items_out"], expected)
+        self.assertEqual(by["filter"]["items_filtered"],
+                         by["filter"]["items_in"] - by["filter"]["items_out"])
+        for name in ("reproject", "select", "write"):
+            self.assertEqual(by[name]["items_in"], expected)
+            self.assertEqual(by[name]["items_out"], expected)
+            self.assertEqual(by[name]["items_filtered"], 0)
+        self.assertEqual(gptest.feature_count(self.path("out.gpkg")), expected)
+        # Handles were used (and all given back).
+        self.assertGreater(by["read"]["live_peak"]["ogr_feature"], 0)
+        self.assertGreater(by["reproject"]["live_peak"]["proj_operation"], 0)
+        self.assertEqual(by["reproject"]["live"]["proj_operation"], 0)
+        t = rep["totals"]
+        self.assertEqual((t["features_in"], t["features_out"], t["filtered"], t["outputs"]),
+                         (100, expected, 100 - expected, 1))
+        self.assertEqual(t["datasets"], 1)
+        self.assertEqual(rep["transform_cache"]["misses"], 1)
+
+    @unittest.skipIf(gptest.UNDER_VALGRIND, "a memory limit under valgrind's own RSS")
+    def test_memory_limit_is_reported(self):
+        self.run_report(args=("-q", "--memory-limit", "256MiB"))
+        rep = self.load()
+        self.assertEqual(rep["memory_limit_bytes"], 256 * 1024 * 1024)
+        self.assertGreater(rep["peak_rss_bytes"], rep["plan"]["baseline_rss_bytes"] // 2)
+        self.assertLess(rep["peak_rss_bytes"], rep["memory_limit_bytes"])
+        self.assertGreater(rep["plan"]["batch_features"], 0)
+
+    def test_report_on_a_failed_run(self):
+        text = PIPE.replace("keep: [NAME, BIR74]", "keep: [NAME, BIRTHS]")
+        self.run_report(text, args=("-q",), code=gptest.EX_DATAERR)
+        rep = self.load()
+        self.assertEqual(rep["status"], "failed")
+        self.assertEqual(rep["exit_code"], gptest.EX_DATAERR)
+        self.assertIn("no field 'BIRTHS'", rep["error"])
+        self.assertEqual(rep["totals"]["outputs"], 0)
+        for s in rep["stages"]:
+            for kind, n in s["live"].items():
+                self.assertEqual(n, 0, "stage %s: %s alive after a failure" % (s["name"], kind))
+        self.assertFalse(os.path.exists(self.path("out.gpkg")))
+
+    def test_report_on_a_failing_feature(self):
+        src = self.path("bad.geojson")
+        with open(src, "w") as f:
+            f.write('{"type":"FeatureCollection","features":[{"type":"Feature","id":9,'
+                    '"properties":{"NAME":"x","BIR74":6000},'
+                    '"geometry":{"type":"Point","coordinates":[10,95]}}]}')
+        self.run_report(PIPE.replace(SIDS, src), args=("-q",), code=gptest.EX_DATAERR)
+        rep = self.load()
+        self.assertEqual(rep["exit_code"], gptest.EX_DATAERR)
+        self.assertIn("feature 9", rep["error"])
+        self.assertEqual(rep["open_iterators"], 0)
+
+    def test_report_when_the_plan_cannot_fit(self):
+        self.run_report(args=("-q", "--memory-limit", "1MiB"), code=gptest.EX_TEMPFAIL)
+        rep = self.load()
+        self.assertEqual(rep["status"], "failed")
+        self.assertEqual(rep["exit_code"], gptest.EX_TEMPFAIL)
+        self.assertEqual(rep["memory_limit_bytes"], 1024 * 1024)
+        self.assertEqual(rep["totals"]["features_in"], 0)
+        self.assertIn("retry with", rep["error"])
+
+    def test_prometheus_text(self):
+        self.run_report(report="r.prom", args=("-q",))
+        with open(self.path("r.prom")) as f:
+            text = f.read()
+        metrics = {}
+        for line in text.splitlines():
+            if line.startswith("# HELP ") or line.startswith("# TYPE "):
+                continue
+            m = PROM_LINE.match(line)
+            self.assertIsNotNone(m, "not Prometheus text format: %r" % line)
+            metrics.setdefault(m.group(1), []).append((m.group(3) or "", float(m.group(4))))
+        types = re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M)
+        self.assertEqual(set(t for _, t in types), {"gauge"})
+        self.assertEqual(set(n for n, _ in types), set(metrics))
+        self.assertIn('gispipe_exit_code{pipeline="sids-births"} 0', text.splitlines())
+        self.assertGreater(metrics["gispipe_peak_rss_bytes"][0][1], 0)
+        self.assertEqual(metrics["gispipe_memory_limit_bytes"][0][1], 0)
+        items = {lab: v for lab, v in metrics["gispipe_stage_items"]}
+        self.assertEqual(items['pipeline="sids-births",stage="read",direction="out"'], 100)
+        self.assertEqual(items['pipeline="sids-births",stage="filter",direction="in"'], 100)
+        out = items['pipeline="sids-births",stage="filter",direction="out"']
+        self.assertEqual(items['pipeline="sids-births",stage="filter",direction="filtered"'],
+                         100 - out)
+        self.assertEqual(items['pipeline="sids-births",stage="write",direction="out"'], out)
+        for lab, v in metrics["gispipe_stage_live_handles"]:
+            self.assertEqual(v, 0, lab)
+        # No temporary report file beside it.
+        self.assertEqual([n for n in os.listdir(self.dir) if n.startswith("r.prom")], ["r.prom"])
+
+    def test_prometheus_on_failure(self):
+        self.run_report(PIPE.replace("BIR74]", "BIRTHS]"), report="r.prom", args=("-q",),
+                        code=gptest.EX_DATAERR)
+        with open(self.path("r.prom")) as f:
+            self.assertIn('gispipe_exit_code{pipeline="sids-births"} 65', f.read().splitlines())
+
+    def test_prometheus_escapes_the_pipeline_name(self):
+        self.run_report(PIPE.replace("name: sids-births", 'name: \'a "quoted" \\ name\''),
+                        report="r.prom", args=("-q",))
+        with open(self.path("r.prom")) as f:
+            lines = f.read().splitlines()
+        self.assertIn('gispipe_exit_code{pipeline="a \\"quoted\\" \\\\ name"} 0', lines)
+
+    def test_table_on_stderr_unless_quiet(self):
+        r = self.run_report()
+        self.assertRegex(r.err, r"(?m)^stage\s+in\s+out\s+filtered")
+        for name in ("read", "filter", "reproject", "select", "write"):
+            self.assertRegex(r.err, r"(?m)^%s\s+\d+\s+\d+" % name)
+        self.assertRegex(r.err, r"features: 100 read, \d+ written, \d+ filtered; 1 dataset, "
+                                r"1 output")
+        self.assertIn("open iterators at exit: 0", r.err)
+        os.unlink(self.path("out.gpkg"))
+        r = self.run_report(args=("-q",))
+        self.assertEqual(r.err, "")
+        self.assertEqual(r.out, "")
+
+    def test_table_on_failure_says_failed(self):
+        r = self.run_report(PIPE.replace("BIR74]", "BIRTHS]"), code=gptest.EX_DATAERR)
+        self.assertRegex(r.err, r"(?m)FAILED$")
+
+
+if __name__ == "__main__":
+    gptest.main()
