@@ -135,20 +135,31 @@ static int want(struct pipeline *pl, const struct ynode *v, const struct opt_des
 	}
 }
 
-static int parse_number(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
-                        const char *where, double *out)
+/* The scalar `v` with variables substituted, as a node of its own (same
+ * position) for the yscalar_* conversions. */
+static int expanded(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                    const char *where, struct ynode *out)
 {
 	const char *s;
-	struct ynode tmp;
 
 	if (v->type != YNODE_SCALAR)
 		return want(pl, v, o, where);
 	s = opts_expand(pl, v);
 	if (s == NULL)
 		return -1;
-	tmp = *v;
-	tmp.str = s;
-	tmp.len = strlen(s);
+	*out = *v;
+	out->str = s;
+	out->len = strlen(s);
+	return 0;
+}
+
+static int parse_number(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                        const char *where, double *out)
+{
+	struct ynode tmp;
+
+	if (expanded(pl, v, o, where, &tmp) != 0)
+		return -1;
 	if (yscalar_double(&tmp, out) != 0)
 		return want(pl, v, o, where);
 	return 0;
@@ -220,17 +231,10 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 	}
 	case OPT_INT: {
 		int64_t i;
-		const char *s;
 		struct ynode tmp;
 
-		if (v->type != YNODE_SCALAR)
-			return want(pl, v, o, where);
-		s = opts_expand(pl, v);
-		if (s == NULL)
+		if (expanded(pl, v, o, where, &tmp) != 0)
 			return -1;
-		tmp = *v;
-		tmp.str = s;
-		tmp.len = strlen(s);
 		if (yscalar_i64(&tmp, &i) != 0)
 			return want(pl, v, o, where);
 		if (check_sign(pl, v, o, where, (double)i) != 0)
@@ -245,17 +249,10 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 		return 0;
 	case OPT_BOOL: {
 		bool b;
-		const char *s;
 		struct ynode tmp;
 
-		if (v->type != YNODE_SCALAR)
-			return want(pl, v, o, where);
-		s = opts_expand(pl, v);
-		if (s == NULL)
+		if (expanded(pl, v, o, where, &tmp) != 0)
 			return -1;
-		tmp = *v;
-		tmp.str = s;
-		tmp.len = strlen(s);
 		if (yscalar_bool(&tmp, &b) != 0)
 			return want(pl, v, o, where);
 		*(bool *)dst = b;
