@@ -400,12 +400,16 @@ void source_ogr_explain(struct step *s, struct engine *e, FILE *out)
 	fprintf(out, "  inputs: %zu dataset%s\n", st->ninputs, st->ninputs == 1 ? "" : "s");
 	for (size_t i = 0; i < st->ninputs; i++) {
 		GDALDatasetH ds;
+		char **oo;
 
 		if (i == 20) {
 			fprintf(out, "    ... and %zu more\n", st->ninputs - 20);
 			break;
 		}
-		ds = GDALOpenEx(st->inputs[i], GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
+		oo = open_options(s->conf);
+		ds = GDALOpenEx(st->inputs[i], GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL,
+		                (const char *const *)oo, NULL);
+		CSLDestroy(oo);
 		if (ds == NULL) {
 			fprintf(out, "    %s  (cannot open: %s)\n", st->inputs[i], CPLGetLastErrorMsg());
 			continue;

@@ -193,6 +193,11 @@ static int write_check(struct step *s, struct pipeline *pl)
 
 	if (check_template(pl, s, "path", c->path) != 0)
 		return -1;
+	if (strncmp(c->path, "/vsi", 4) == 0)
+		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
+		                 "cannot write '%s': outputs must be local files (they are written "
+		                 "atomically)",
+		                 c->path);
 	if (c->layer && check_template(pl, s, "layer", c->layer) != 0)
 		return -1;
 	if (!c->has_transaction_size)
