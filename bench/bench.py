@@ -107,15 +107,18 @@ steps:
         return path
 
     def side_by_side(self, label, ours, peer, outputs):
-        """Alternate ours/peer runs; outputs are removed before each run."""
+        """Alternate ours/peer runs; outputs = [ours, peer], each removed
+        before its side runs."""
         t_ours, t_peer, r_ours, r_peer = [], [], [], []
         for i in range(self.runs):
             for which in ("ours", "peer"):
-                for o in outputs:
-                    if os.path.isdir(o):
-                        shutil.rmtree(o)
-                    elif os.path.exists(o):
-                        os.remove(o)
+                # Each side's output goes before its own run, so that both
+                # are there at the end to be compared.
+                o = outputs[0] if which == "ours" else outputs[1]
+                if os.path.isdir(o):
+                    shutil.rmtree(o)
+                elif os.path.exists(o):
+                    os.remove(o)
                 cmd = ours if which == "ours" else peer
                 el, rss = measure(cmd, self.work)
                 (t_ours if which == "ours" else t_peer).append(el)
