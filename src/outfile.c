@@ -35,7 +35,8 @@ static void cleanup(void *ctx)
 	o->old_files = NULL;
 }
 
-static int mkdirs(char *dir)
+/* mkdir -p; *made counts the directories this call created. */
+static int mkdirs(char *dir, int *made)
 {
 	struct stat sb;
 	char *slash;
@@ -45,13 +46,38 @@ static int mkdirs(char *dir)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		if (mkdirs(dir) != 0) {
+		if (mkdirs(dir, made) != 0) {
 			*slash = '/';
 			return -1;
 		}
 		*slash = '/';
 	}
-	return mkdir(dir, 0777) == 0 || errno == EEXIST ? 0 : -1;
+	if (mkdir(dir, 0777) == 0) {
+		(*made)++;
+		return 0;
+	}
+	return errno == EEXIST ? 0 : -1;
+}
+
+/* Remove the directories mkdirs() made for `o`, deepest first, where they
+ * are empty (another output may live there). */
+static void remove_made_dirs(struct outfile *o)
+{
+	char *d;
+
+	if (o->dirs_made == 0 || o->dir == NULL || (d = strdup(o->dir)) == NULL)
+		return;
+	for (int i = 0; i < o->dirs_made; i++) {
+		char *slash = strrchr(d, '/');
+
+		if (rmdir(d) != 0)
+			break;
+		if (slash == NULL || slash == d)
+			break;
+		*slash = '\0';
+	}
+	free(d);
+	o->dirs_made = 0;
 }
 
 static int copy_file(const char *from, const char *to)
@@ -171,9 +197,14 @@ int outfile_begin(struct arena *a, struct outfile *o, const char *target, enum o
 		               "cannot create '%s': it exists (use mode: overwrite or append)", target);
 	if (o->existed && S_ISDIR(sb.st_mode))
 		return gp_fail(GP_EX_CANTCREAT, "cannot write '%s': it is a directory", target);
-	if (mkdirs(dir) != 0)
+	o->dir = dir;
+	if (mkdirs(dir, &o->dirs_made) != 0) {
+		int err = errno;
+
+		remove_made_dirs(o);
 		return gp_fail(GP_EX_CANTCREAT, "cannot create directory '%s': %s", dir,
-		               strerror(errno));
+		               strerror(err));
+	}
 	tmpl = arena_printf(a, "%s/.gispipe-XXXXXX", dir);
 	if (tmpl == NULL)
 		return -1;
@@ -343,8 +374,10 @@ static void remove_tree(const char *path)
 
 void outfile_abort(struct outfile *o)
 {
-	if (o->tmpdir && !o->done)
+	if (o->tmpdir && !o->done) {
 		remove_tree(o->tmpdir);
+		remove_made_dirs(o);
+	}
 	o->done = true;
 	CSLDestroy(o->old_files);
 	o->old_files = NULL;

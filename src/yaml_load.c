@@ -1040,29 +1040,38 @@ int parse_size(const char *s, uint64_t *out)
 
 #define SUGGEST_MAX 256
 
+/* Optimal string alignment distance: insertions, deletions, substitutions
+ * and swaps of two neighbouring letters each count one ("stpes" is one
+ * edit from "steps"). */
 static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
 {
-	size_t row[SUGGEST_MAX + 1];
+	size_t rows[3][SUGGEST_MAX + 1];
+	size_t *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
 
 	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
+		prev[j] = j;
 	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
+		size_t *t;
 
-		row[0] = i;
+		cur[0] = i;
 		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
+			size_t best = prev[j - 1] + (a[i - 1] != b[j - 1]);
 
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
+			if (cur[j - 1] + 1 < best)
+				best = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    prev2[j - 2] + 1 < best)
+				best = prev2[j - 2] + 1;
+			cur[j] = best;
 		}
+		t = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = t;
 	}
-	return row[lb];
+	return prev[lb];
 }
 
 const char *suggest_word(const char *word, const char *const *candidates)

@@ -349,11 +349,11 @@ START_TEST(fail_unknown_keys)
 	            NAME ":2:1: unknown key 'nme' in step 'test' (did you mean 'name'?)\n"
 	                 "  nme: y\n"
 	                 "  ^");
-	/* suggest_word counts a swap of two letters as two edits: short words
-	 * with one get no hint */
-	expect_fail("name: x\nnmae: y\n", NAME ":2:1: unknown key 'nmae' in step 'test'\n"
-	                                       "  nmae: y\n"
-	                                       "  ^");
+	/* a swap of two neighbouring letters is one edit, short words too */
+	expect_fail("name: x\nnmae: y\n",
+	            NAME ":2:1: unknown key 'nmae' in step 'test' (did you mean 'name'?)\n"
+	                 "  nmae: y\n"
+	                 "  ^");
 	expect_fail("name: x\n  \ndistnace: 3\n",
 	            NAME ":3:1: unknown key 'distnace' in step 'test' (did you mean 'distance'?)\n"
 	                 "  distnace: 3\n"

@@ -1476,8 +1476,12 @@ START_TEST(suggest_close_words)
 	ck_assert_str_eq(suggest_word("reprojecting", steps), "reproject"); /* 3 <= 4 */
 	ck_assert_str_eq(suggest_word("rite", steps), "write");
 	ck_assert_str_eq(suggest_word("read", steps), "read");
-	ck_assert_ptr_null(suggest_word("raed", steps));             /* 2 > max(1, 4/3) */
-	ck_assert_ptr_null(suggest_word("wirte", steps));            /* 2 > max(1, 5/3) */
+	/* a swap of two neighbours is one edit */
+	ck_assert_str_eq(suggest_word("raed", steps), "read");
+	ck_assert_str_eq(suggest_word("wirte", steps), "write");
+	ck_assert_str_eq(suggest_word("fitler", steps), "filter");
+	ck_assert_ptr_null(suggest_word("aerd", steps));             /* 2 > max(1, 4/3) */
+	ck_assert_ptr_null(suggest_word("wtrie", steps));            /* 2 > max(1, 5/3) */
 	ck_assert_ptr_null(suggest_word("xyz", steps));
 	ck_assert_ptr_null(suggest_word("transform", steps));
 	ck_assert_str_eq(suggest_word("mat", ties), "cat");          /* tie: the first */

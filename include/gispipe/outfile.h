@@ -5,8 +5,8 @@
  * (same file system), as files with the target's own names, so that
  * multi-file formats (Shapefile) work unchanged.  outfile_commit() syncs the
  * files and renames each into place; outfile_abort() removes the temporary
- * directory.  Until commit the target is untouched; after abort nothing is
- * left behind.
+ * directory and the directories begin created for the target.  Until commit
+ * the target is untouched; after abort nothing is left behind.
  */
 #ifndef GISPIPE_OUTFILE_H
 #define GISPIPE_OUTFILE_H
@@ -24,6 +24,8 @@ struct outfile {
 	bool existed;         /* the target existed at begin */
 	bool done;            /* committed or aborted */
 	char **old_files;     /* files of the previous target (CSL), for overwrite */
+	const char *dir;      /* the target's directory */
+	int dirs_made;        /* directories created for it, removed on abort */
 };
 
 /* Prepare `o` for `target`: fails with 73 when mode is create and the

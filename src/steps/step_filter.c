@@ -106,7 +106,9 @@ static int filter_begin(struct step *s, struct stream *stm)
 	st->lyr = GDALDatasetCreateLayer(st->mem, "f", NULL, wkbNone, NULL);
 	if (st->lyr == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "cannot create a memory layer");
-	st->nsrc = 0;
+	/* The map is read for every field of the source features, also those
+	 * a select dropped: size it to the source definition. */
+	st->nsrc = sc->nsrc;
 	for (size_t i = 0; i < sc->n; i++)
 		if (sc->f[i].src + 1 > st->nsrc)
 			st->nsrc = sc->f[i].src + 1;

@@ -24,6 +24,10 @@ DATA = os.environ.get("GISPIPE_DATA", os.path.join(os.path.dirname(__file__), ".
 SRC = os.environ.get("GISPIPE_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
 WRAPPER = shlex.split(os.environ.get("GISPIPE_WRAPPER", ""))
 UNDER_VALGRIND = any("valgrind" in w for w in WRAPPER)
+# The asan test setup sets ASAN_OPTIONS; ASan's shadow memory is resident.
+UNDER_ASAN = bool(os.environ.get("ASAN_OPTIONS"))
+# Whether the process's own memory figures mean anything in this setup.
+MEMORY_MEASURED = not (UNDER_VALGRIND or UNDER_ASAN)
 
 # Exit codes, as gispipe(1) documents them.
 EX_OK, EX_USAGE, EX_DATAERR, EX_NOINPUT = 0, 64, 65, 66

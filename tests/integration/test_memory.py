@@ -12,7 +12,7 @@ MiB = 1024 * 1024
 LIMIT = 64 * MiB
 
 
-@unittest.skipIf(gptest.UNDER_VALGRIND, "valgrind's own memory is far above the limit")
+@unittest.skipIf(not gptest.MEMORY_MEASURED, "valgrind's or ASan's own memory is far above the limit")
 class Memory(gptest.TempDirTest):
     def measured_run(self, count, tag):
         """Run the W1-like pipeline on `count` synthetic polygons; returns

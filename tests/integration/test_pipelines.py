@@ -26,6 +26,10 @@ class ExamplePipelines(gptest.TempDirTest):
                 args = []
                 if "synthetic" in os.path.basename(p) or "bench" in os.path.basename(p):
                     args = ["--set", "count=2000"]
+                if not gptest.MEMORY_MEASURED:
+                    # The examples' limits are for gispipe alone, not for
+                    # valgrind's or ASan's memory beside it.
+                    args += ["--memory-limit", "16GiB"]
                 r = self.gp("validate", p, *args)
                 self.assertExit(r, 0)
                 r = self.gp("explain", p, *args)

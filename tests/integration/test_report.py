@@ -84,7 +84,7 @@ class Report(gptest.TempDirTest):
         self.assertEqual(t["datasets"], 1)
         self.assertEqual(rep["transform_cache"]["misses"], 1)
 
-    @unittest.skipIf(gptest.UNDER_VALGRIND, "a memory limit under valgrind's own RSS")
+    @unittest.skipIf(not gptest.MEMORY_MEASURED, "a memory limit under valgrind's or ASan's own RSS")
     def test_memory_limit_is_reported(self):
         self.run_report(args=("-q", "--memory-limit", "256MiB"))
         rep = self.load()

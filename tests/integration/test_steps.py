@@ -106,6 +106,26 @@ steps:
         self.assertEqual(len(want), 6)
         self.assertEqual(names(self.geojson(out), "county"), want)
 
+    def test_filter_where_after_select_dropped_fields(self):
+        # select keeps 2 of world's 10 fields; filter still sees whole source
+        # features and must map every one of their fields (a map sized to the
+        # kept fields only was read past its end: valgrind's "uninitialised").
+        for sel in ["keep: [name_long, pop], rename: { pop: population }",
+                    "drop: [iso_a2, continent, region_un, subregion, type, area_km2, lifeExp, "
+                    "gdpPercap], rename: { pop: population }"]:
+            with self.subTest(sel=sel):
+                out = self.run_steps(f"{{ path: {WORLD} }}",
+                                     f"  - select: {{ {sel} }}\n"
+                                     '  - filter: { where: "population >= 50000000" }\n')
+                want = self.ogr_names(WORLD, "-where", "pop >= 50000000", key="name_long")
+                self.assertTrue(5 < len(want) < 177)
+                got = self.geojson(out)
+                self.assertEqual(names(got, "name_long"), want)
+                self.assertEqual([list(f["properties"]) for f in got["features"][:1]],
+                                 [["name_long", "population"]])
+                for f in got["features"]:
+                    self.assertGreaterEqual(f["properties"]["population"], 50000000)
+
     def test_filter_where_on_a_missing_field_is_an_error(self):
         p = self.pipeline(f"""version: 1
 steps:
