@@ -262,6 +262,13 @@ static int sorter_next(struct sorter *s, struct rec *out)
 	return 1;
 }
 
+static void build_cleanup(void *ctx)
+{
+	struct rtree_build *b = ctx;
+
+	sorter_close(&b->leaves);
+}
+
 struct rtree_build *rtree_build_create(struct arena *a, const char *tmpdir, size_t budget)
 {
 	struct rtree_build *b = arena_calloc(a, 1, sizeof *b);
@@ -274,6 +281,9 @@ struct rtree_build *rtree_build_create(struct arena *a, const char *tmpdir, size
 	b->ext[0] = b->ext[1] = INFINITY;
 	b->ext[2] = b->ext[3] = -INFINITY;
 	if (sorter_init(&b->leaves, a, tmpdir, "rtree", budget) != 0)
+		return NULL;
+	/* A build that never finishes (the run failed) closes its spill. */
+	if (arena_defer(a, build_cleanup, b) != 0)
 		return NULL;
 	return b;
 }

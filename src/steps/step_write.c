@@ -86,6 +86,7 @@ struct output {
 	uint64_t txn_count;
 	struct out_layer *layers;
 	uint64_t features;
+	struct arena *work;        /* lives while the output is open (index sorts) */
 };
 
 struct write_state {
@@ -289,13 +290,16 @@ static char **to_csl(const struct strmap *m)
 	return l;
 }
 
-/* Close the dataset of an output and check that the close worked: the
- * driver flushes then, and a full disk shows up here. */
 static char **to_csl(const struct strmap *m);
 
+/* Close the dataset of an output and check that the close worked: the
+ * driver flushes then, and a full disk shows up here.  Then build the
+ * GeoPackage indexes.  The output's work arena goes whatever happens, so an
+ * output finished costs nothing while later ones are written. */
 static int close_output(struct step *s, struct output *o)
 {
 	GDALDatasetH ds;
+	int r = 0;
 
 	if (o->closed)
 		return 0;
@@ -304,33 +308,37 @@ static int close_output(struct step *s, struct output *o)
 		if (l->feat)
 			handle_release(l->feat);
 	if (o->ds == NULL)
-		return 0;
+		goto out;
 	CPLErrorReset();
 	if (o->in_txn && GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE) {
 		handle_release(o->ds);
-		return gp_fail(GP_EX_IOERR, "cannot commit to '%s': %s", o->path,
-		               CPLGetLastErrorMsg());
+		r = gp_fail(GP_EX_IOERR, "cannot commit to '%s': %s", o->path, CPLGetLastErrorMsg());
+		goto out;
 	}
 	o->in_txn = false;
 	ds = handle_take(o->ds);
 	CPLErrorReset();
 	GDALClose(ds);
-	if (CPLGetLastErrorType() >= CE_Failure)
-		return gp_fail(GP_EX_IOERR, "cannot finish '%s': %s", o->path, CPLGetLastErrorMsg());
-	for (struct out_layer *l = o->layers; l; l = l->next) {
+	if (CPLGetLastErrorType() >= CE_Failure) {
+		r = gp_fail(GP_EX_IOERR, "cannot finish '%s': %s", o->path, CPLGetLastErrorMsg());
+		goto out;
+	}
+	for (struct out_layer *l = o->layers; l && r == 0; l = l->next) {
 		char **dsco;
-		int r;
 
 		if (l->rt == NULL)
 			continue;
 		dsco = to_csl(&((struct write_conf *)s->conf)->dataset_options);
-		r = rtree_build_finish(l->rt, o->of.tmppath, l->name, l->geomcol, dsco);
+		if (rtree_build_finish(l->rt, o->of.tmppath, l->name, l->geomcol, dsco) != 0)
+			r = gp_fail_prefix("'%s', layer '%s'", o->path, l->name);
 		CSLDestroy(dsco);
-		l->rt = NULL;
-		if (r != 0)
-			return gp_fail_prefix("'%s', layer '%s'", o->path, l->name);
 	}
-	return 0;
+out:
+	for (struct out_layer *l = o->layers; l; l = l->next)
+		l->rt = NULL;
+	arena_destroy(o->work);
+	o->work = NULL;
+	return r;
 }
 
 static void with_fast_sqlite(bool on)
@@ -360,6 +368,9 @@ static int open_output(struct step *s, const char *path)
 		return -1;
 	o->path = arena_strdup(s->arena, path);
 	if (o->path == NULL || outfile_begin(s->arena, &o->of, o->path, c->mode) != 0)
+		return -1;
+	o->work = arena_create(&s->acct.mem, 0);
+	if (o->work == NULL)
 		return -1;
 	o->next = st->outputs;
 	st->outputs = o;
@@ -472,7 +483,7 @@ static int open_layer(struct step *s, struct stream *stm)
 				size_t budget = (size_t)CPLAtoGIntBig(CPLGetConfigOption(
 					"GISPIPE_RTREE_SORT_BUDGET", "0"));
 
-				l->rt = l->geomcol ? rtree_build_create(s->arena, o->of.tmpdir,
+				l->rt = l->geomcol ? rtree_build_create(o->work, o->of.tmpdir,
 				                                        budget ? budget
 				                                               : RTREE_SORT_BUDGET)
 				                   : NULL;
