@@ -65,13 +65,13 @@ steps:
 
     def test_sigterm_exits_143_and_leaves_nothing(self):
         self.interrupt(signal.SIGTERM, 143)
-        self.assertFalse(os.path.exists(self.path("out", "big.gpkg")))
-        self.assertEqual(os.listdir(self.path("out")), [])
+        # The directory gispipe made for the output goes too.
+        self.assertFalse(os.path.exists(self.path("out")))
 
     def test_sigint_exits_130_and_leaves_nothing(self):
         self.interrupt(signal.SIGINT, 130)
-        self.assertFalse(os.path.exists(self.path("out", "big.gpkg")))
-        self.assertEqual(os.listdir(self.path("out")), [])
+        # The directory gispipe made for the output goes too.
+        self.assertFalse(os.path.exists(self.path("out")))
 
     def test_sigterm_during_overwrite_keeps_the_previous_version(self):
         os.makedirs(self.path("out"))
