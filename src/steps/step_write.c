@@ -708,7 +708,9 @@ const struct step_desc step_write = {
 	.details = "Each output is written in a temporary directory beside its target and\n"
 	           "renamed into place when the whole run has succeeded; a failed or\n"
 	           "interrupted run leaves every target as it was.  Features are written in\n"
-	           "input order.  geometry_type auto declares multi types where single-part\n"
+	           "the order they are read (FlatGeobuf's spatial index stores its own).\n"
+	           "GeoPackage spatial indexes are built in bulk when an output closes.\n"
+	           "geometry_type auto declares multi types where single-part\n"
 	           "ones would lose features: Shapefile inputs (which mix Polygon and\n"
 	           "MultiPolygon) and formats that enforce the declared type (FlatGeobuf,\n"
 	           "Parquet, Arrow, PostgreSQL); single parts are promoted to match.",
