@@ -12,6 +12,7 @@
 
 #include "gispipe/arena.h"
 #include "gispipe/error.h"
+#include "gispipe/geos.h"
 #include "gispipe/pipeline.h"
 #include "gispipe/report.h"
 #include "gispipe/rss.h"
@@ -281,6 +282,13 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	memplan_apply(&e.plan);
 	if (e.plan.limit)
 		acct->limit = e.plan.limit; /* arenas can never take more than the cap */
+	/* This thread's GEOS context, in the run arena: it outlives every
+	 * stage arena, so every geometry is destroyed before it finishes. */
+	e.geos = geos_create(run_arena);
+	if (e.geos == NULL) {
+		code = gp_err_code();
+		goto report;
+	}
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		struct step *s = &pl->steps[k];
 
@@ -375,6 +383,9 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 	int code = 0;
 
 	if (engine_plan(&e) != 0)
+		return gp_err_code();
+	e.geos = geos_create(run_arena);
+	if (e.geos == NULL)
 		return gp_err_code();
 	for (; made < pl->nsteps; made++) {
 		struct step *s = &pl->steps[made];

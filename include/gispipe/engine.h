@@ -56,6 +56,7 @@ struct engine {
 	volatile sig_atomic_t *stop; /* signal number once asked to stop */
 	uint64_t last_rss_check;
 	uint64_t xc_generation;    /* bumped every clear_every datasets */
+	struct geos *geos;         /* the engine thread's GEOS context */
 	uint64_t datasets_opened;
 	int exit_code;
 };

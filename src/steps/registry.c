@@ -7,6 +7,7 @@ extern const struct step_desc step_read;
 extern const struct step_desc step_reproject;
 extern const struct step_desc step_filter;
 extern const struct step_desc step_select;
+extern const struct step_desc step_buffer;
 extern const struct step_desc step_write;
 
 static const struct step_desc *const catalogue[] = {
@@ -14,6 +15,7 @@ static const struct step_desc *const catalogue[] = {
 	&step_reproject,
 	&step_filter,
 	&step_select,
+	&step_buffer,
 	&step_write,
 	NULL,
 };

@@ -1,0 +1,48 @@
+/*
+ * geos.h - GEOS for the steps: one context per thread, geometry in and out
+ * as WKB, every geometry a counted handle.
+ *
+ * Only GEOS's reentrant API is used (GEOS_USE_ONLY_R_API).  A thread makes
+ * its context with geos_create() and uses it alone; the context is finished
+ * by the arena cleanup, on the same thread.  GEOS's error and notice
+ * messages land in the context, so a step can give a failed feature GEOS's
+ * own reason (geos_reason()).
+ */
+#ifndef GISPIPE_GEOS_H
+#define GISPIPE_GEOS_H
+
+#include <geos_c.h>
+#include <stddef.h>
+
+struct arena;
+struct handle;
+struct stage_acct;
+struct geos;
+
+/* Make this thread's context in `a`; finished when `a` goes.  NULL with
+ * the error set. */
+struct geos *geos_create(struct arena *a);
+
+GEOSContextHandle_t geos_handle(const struct geos *g);
+
+/* GEOS's last error or notice since geos_reset(), or `fallback`. */
+const char *geos_reason(const struct geos *g, const char *fallback);
+void geos_reset(struct geos *g);
+
+/* A GEOS geometry from WKB, owned by `a` as a live geos_geometry handle of
+ * `stage` (release it early with handle_release).  NULL when GEOS cannot
+ * read it: geos_reason() says why; the error slot is not touched. */
+struct handle *geos_read(struct geos *g, struct arena *a, struct stage_acct *stage,
+                         const unsigned char *wkb, size_t len);
+
+/* Take ownership of a geometry GEOS returned (NULL is refused with -1 and
+ * nothing to free). */
+struct handle *geos_own(struct geos *g, struct arena *a, struct stage_acct *stage,
+                        GEOSGeometry *geom);
+
+/* ISO WKB (little-endian, Z kept) of `geom`, copied into `a`.  -1 when GEOS
+ * cannot write it (geos_reason()), -2 when `a` is full (error set). */
+int geos_write(struct geos *g, struct arena *a, const GEOSGeometry *geom, unsigned char **wkb,
+               size_t *len);
+
+#endif

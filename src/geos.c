@@ -1,0 +1,140 @@
+/* geos.c - per-thread GEOS contexts and WKB conversion. */
+#include "gispipe/geos.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gispipe/account.h"
+#include "gispipe/arena.h"
+#include "gispipe/error.h"
+#include "gispipe/handle.h"
+
+struct geos {
+	GEOSContextHandle_t ctx;
+	GEOSWKBReader *reader;
+	GEOSWKBWriter *writer;
+	char msg[512];
+};
+
+/* Handles are destroyed by arena cleanups that only get the geometry: the
+ * thread's own context is found here, since a geometry never leaves the
+ * thread whose context made it. */
+static _Thread_local struct geos *thread_geos;
+
+static void on_message(const char *message, void *userdata)
+{
+	struct geos *g = userdata;
+
+	snprintf(g->msg, sizeof g->msg, "%s", message);
+}
+
+static void finish(void *ctx)
+{
+	struct geos *g = ctx;
+
+	if (g->reader)
+		GEOSWKBReader_destroy_r(g->ctx, g->reader);
+	if (g->writer)
+		GEOSWKBWriter_destroy_r(g->ctx, g->writer);
+	GEOS_finish_r(g->ctx);
+	if (thread_geos == g)
+		thread_geos = NULL;
+}
+
+struct geos *geos_create(struct arena *a)
+{
+	struct geos *g = arena_calloc(a, 1, sizeof *g);
+
+	if (g == NULL)
+		return NULL;
+	g->ctx = GEOS_init_r();
+	if (g->ctx == NULL) {
+		gp_fail(GP_EX_SOFTWARE, "cannot create a GEOS context");
+		return NULL;
+	}
+	if (arena_defer(a, finish, g) != 0)
+		return NULL;
+	GEOSContext_setErrorMessageHandler_r(g->ctx, on_message, g);
+	GEOSContext_setNoticeMessageHandler_r(g->ctx, on_message, g);
+	g->reader = GEOSWKBReader_create_r(g->ctx);
+	g->writer = GEOSWKBWriter_create_r(g->ctx);
+	if (g->reader == NULL || g->writer == NULL) {
+		gp_fail(GP_EX_SOFTWARE, "cannot create GEOS WKB reader and writer");
+		return NULL;
+	}
+	GEOSWKBWriter_setByteOrder_r(g->ctx, g->writer, GEOS_WKB_NDR);
+	GEOSWKBWriter_setOutputDimension_r(g->ctx, g->writer, 3);
+	GEOSWKBWriter_setFlavor_r(g->ctx, g->writer, GEOS_WKB_ISO);
+	thread_geos = g;
+	return g;
+}
+
+GEOSContextHandle_t geos_handle(const struct geos *g)
+{
+	return g->ctx;
+}
+
+const char *geos_reason(const struct geos *g, const char *fallback)
+{
+	return g->msg[0] ? g->msg : fallback;
+}
+
+void geos_reset(struct geos *g)
+{
+	g->msg[0] = '\0';
+}
+
+static void destroy_geom(void *p)
+{
+	if (thread_geos)
+		GEOSGeom_destroy_r(thread_geos->ctx, p);
+}
+
+struct handle *geos_own(struct geos *g, struct arena *a, struct stage_acct *stage,
+                        GEOSGeometry *geom)
+{
+	(void)g;
+	if (geom == NULL)
+		return NULL;
+	return handle_own(a, stage, HANDLE_GEOS_GEOM, geom, destroy_geom);
+}
+
+struct handle *geos_read(struct geos *g, struct arena *a, struct stage_acct *stage,
+                         const unsigned char *wkb, size_t len)
+{
+	GEOSGeometry *geom;
+
+	geos_reset(g);
+	geom = GEOSWKBReader_read_r(g->ctx, g->reader, wkb, len);
+	if (geom == NULL) {
+		if (!g->msg[0])
+			snprintf(g->msg, sizeof g->msg, "GEOS cannot read the geometry");
+		return NULL;
+	}
+	return geos_own(g, a, stage, geom);
+}
+
+int geos_write(struct geos *g, struct arena *a, const GEOSGeometry *geom, unsigned char **wkb,
+               size_t *len)
+{
+	size_t n = 0;
+	unsigned char *buf;
+
+	geos_reset(g);
+	buf = GEOSWKBWriter_write_r(g->ctx, g->writer, geom, &n);
+	if (buf == NULL) {
+		if (!g->msg[0])
+			snprintf(g->msg, sizeof g->msg, "GEOS cannot write the geometry");
+		return -1;
+	}
+	*wkb = arena_alloc(a, n ? n : 1, 8);
+	if (*wkb == NULL) {
+		GEOSFree_r(g->ctx, buf);
+		return -2;
+	}
+	memcpy(*wkb, buf, n);
+	*len = n;
+	GEOSFree_r(g->ctx, buf);
+	return 0;
+}
