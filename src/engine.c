@@ -16,6 +16,7 @@
 #include "gispipe/pipeline.h"
 #include "gispipe/report.h"
 #include "gispipe/rss.h"
+#include "gispipe/schema.h"
 #include "gispipe/step.h"
 #include "gispipe/xform_cache.h"
 #include "steps/source.h"
@@ -125,15 +126,115 @@ static void progress(struct engine *e, double t0, const struct stream *st, uint6
 	fflush(stderr);
 }
 
+/* The stream the rejects writer sees beside `st`: the input's own fields,
+ * then _step, _reason, _source and _fid. */
+static int rejects_begin(struct engine *e, const struct stream *st, struct stream *rs)
+{
+	static const char *const names[] = {"_step", "_reason", "_source", "_fid"};
+	static const OGRFieldType types[] = {OFTString, OFTString, OFTString, OFTInteger64};
+
+	*rs = *st;
+	rs->schema = schema_copy(st->arena, st->schema);
+	if (rs->schema == NULL)
+		return -1;
+	rs->srs = st->srs;
+	rs->schema->gtype = st->schema->gtype;
+	for (int k = 0; k < 4; k++)
+		if (schema_add_computed(st->arena, rs->schema, names[k], types[k], k) != 0)
+			return -1;
+	return e->rejects->desc->begin(e->rejects, rs);
+}
+
+/* Move the features that step `s` failed to the rejects dataset, or fail
+ * the run with the first of them (on_error: fail). */
+static int handle_failures(struct engine *e, struct step *s, struct batch *b, struct stream *rs)
+{
+	struct batch rb = {.kind = BATCH_VECTOR, .arena = b->arena, .owner = b->owner,
+	                   .seq = b->seq, .stream = rs};
+	size_t nfail = 0;
+
+	for (size_t i = 0; i < b->n; i++)
+		nfail += b->f[i].state == FEAT_FAILED;
+	if (nfail == 0)
+		return 0;
+	if (e->rejects == NULL) {
+		for (size_t i = 0; i < b->n; i++)
+			if (b->f[i].state == FEAT_FAILED)
+				return feature_failed(e, b, i);
+	}
+	rb.f = arena_calloc(b->arena, nfail, sizeof *rb.f);
+	if (rb.f == NULL)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct feature *f = &b->f[i], *r;
+		struct fvalue *v;
+
+		if (f->state != FEAT_FAILED)
+			continue;
+		r = &rb.f[rb.n++];
+		*r = *f;
+		r->state = FEAT_LIVE;
+		r->wkb = f->orig_wkb;
+		r->wkb_len = f->orig_len;
+		v = r->extra = arena_calloc(b->arena, 4, sizeof *v);
+		if (v == NULL)
+			return -1;
+		r->nextra = 4;
+		v[0] = (struct fvalue){.set = true, .type = OFTString, .v.s = f->fail_step};
+		v[1] = (struct fvalue){.set = true, .type = OFTString, .v.s = f->fail_reason};
+		v[2] = (struct fvalue){.set = true, .type = OFTString, .v.s = b->stream->path};
+		v[3] = (struct fvalue){.set = true, .type = OFTInteger64, .v.i = f->fid};
+		f->state = FEAT_REJECTED;
+	}
+	if (e->rejects->desc->process(e->rejects, &rb) != 0)
+		return -1;
+	for (size_t i = 0; i < rb.n; i++)
+		if (rb.f[i].state != FEAT_LIVE)
+			return gp_fail(GP_EX_DATAERR,
+			               "cannot write feature %" PRId64 " of '%s' to the rejects "
+			               "dataset: %s",
+			               rb.f[i].fid, b->stream->path, rb.f[i].fail_reason);
+	s->acct.rejects += rb.n;
+	e->totals.rejects += rb.n;
+	if (e->pl->max_rejects >= 0 && e->totals.rejects > (uint64_t)e->pl->max_rejects)
+		return gp_fail(GP_EX_DATAERR,
+		               "%" PRIu64 " features rejected, more than max_rejects (%" PRId64
+		               "); the last by step '%s': %s",
+		               e->totals.rejects, e->pl->max_rejects, s->label,
+		               rb.f[rb.n - 1].fail_reason);
+	return 0;
+}
+
+/* With on_error: reject, keep each feature's geometry as read: steps may
+ * change it in place, and a reject carries the original. */
+static int keep_originals(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct feature *f = &b->f[i];
+
+		if (f->wkb == NULL)
+			continue;
+		f->orig_wkb = arena_alloc(b->arena, f->wkb_len, 8);
+		if (f->orig_wkb == NULL)
+			return -1;
+		memcpy(f->orig_wkb, f->wkb, f->wkb_len);
+		f->orig_len = f->wkb_len;
+	}
+	return 0;
+}
+
 static int run_stream(struct engine *e, struct stream *st, struct arena *batch_arena,
                       double t0, bool show_progress)
 {
+	struct stream rs;
 	struct pipeline *pl = e->pl;
 	struct step *src = &pl->steps[0];
 	int r = 0;
 	double last_progress = 0;
 	uint64_t stream_done = 0;
 
+	if (e->rejects && rejects_begin(e, st, &rs) != 0)
+		return -1;
 	for (size_t k = 1; k < pl->nsteps; k++) {
 		struct step *s = &pl->steps[k];
 
@@ -162,6 +263,8 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 		e->totals.batches++;
 		e->totals.features_in += b.n;
 		stream_done += b.n;
+		if (e->rejects && keep_originals(&b) != 0)
+			return -1;
 		src->acct.items_out += b.n;
 		for (size_t k = 1; k < pl->nsteps; k++) {
 			struct step *s = &pl->steps[k];
@@ -180,11 +283,8 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 			s->acct.items_in += live;
 			s->acct.items_out += after;
 			s->acct.items_filtered += filtered - filtered_before;
-			/* on_error: fail is the only policy so far: the first failed
-			 * feature ends the run, naming itself. */
-			for (size_t i = 0; i < b.n; i++)
-				if (b.f[i].state == FEAT_FAILED)
-					return feature_failed(e, &b, i);
+			if (handle_failures(e, s, &b, &rs) != 0)
+				return -1;
 			filtered_before = filtered;
 			if (check_memory(e, s) != 0)
 				return -1;
@@ -205,6 +305,8 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 		if (s->desc->end && s->desc->end(s, st) != 0)
 			return -1;
 	}
+	if (e->rejects && e->rejects->desc->end(e->rejects, &rs) != 0)
+		return -1;
 	return 0;
 }
 
@@ -270,10 +372,12 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
                struct arena *run_arena, volatile sig_atomic_t *stop)
 {
 	struct engine e = {.pl = pl, .opts = o, .acct = acct, .arena = run_arena, .stop = stop};
+	struct step rejects;
 	double t0 = now();
 	char err[4096] = "";
 	int code = 0;
 	size_t opened = 0;
+	bool rejects_open = false;
 
 	if (engine_plan(&e) != 0) {
 		code = gp_err_code();
@@ -300,6 +404,23 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 			goto close;
 		}
 	}
+	if (pl->on_error == ON_ERROR_REJECT) {
+		/* The rejects dataset: a writer of its own, committed with the
+		 * outputs (before them: if it cannot be written, neither are
+		 * they). */
+		if (write_init_rejects(&rejects, pl, pl->rejects_path, pl->rejects_format) != 0) {
+			code = gp_err_code();
+			goto close;
+		}
+		rejects.eng = &e;
+		stage_acct_init(&rejects.acct, rejects.label, acct);
+		rejects.arena = arena_create(&rejects.acct.mem, 0);
+		if (rejects.arena == NULL) {
+			code = gp_err_code();
+			goto close;
+		}
+		e.rejects = &rejects;
+	}
 	for (; opened < pl->nsteps; opened++) {
 		struct step *s = &pl->steps[opened];
 
@@ -307,6 +428,13 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 			code = gp_err_code();
 			goto close;
 		}
+	}
+	if (e.rejects) {
+		if (rejects.desc->open(&rejects, &e) != 0) {
+			code = gp_err_code();
+			goto close;
+		}
+		rejects_open = true;
 	}
 	if (run_all(&e) != 0)
 		code = gp_err_code();
@@ -316,9 +444,20 @@ close:
 	/* Close in order, sinks last; a failure anywhere aborts the sinks. */
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		struct step *s = &pl->steps[k];
+		double t;
+		int cr;
 
-		double t = now();
-		int cr = k < opened && s->desc->close ? s->desc->close(s, code == 0) : 0;
+		if (k + 1 == pl->nsteps && rejects_open) {
+			t = now();
+			cr = rejects.desc->close(&rejects, code == 0);
+			s->acct.seconds += now() - t;
+			if (cr != 0 && code == 0) {
+				code = gp_err_code();
+				snprintf(err, sizeof err, "%s", gp_err_msg());
+			}
+		}
+		t = now();
+		cr = k < opened && s->desc->close ? s->desc->close(s, code == 0) : 0;
 
 		s->acct.seconds += now() - t;
 		if (cr != 0 && code == 0) {
@@ -337,6 +476,14 @@ close:
 		arena_destroy(s->arena);
 		s->arena = NULL;
 		s->state = NULL;
+	}
+	if (e.rejects) {
+		arena_destroy(rejects.arena);
+		if (code == 0 && stage_acct_first_leak(&rejects.acct) >= 0) {
+			code = GP_EX_SOFTWARE;
+			snprintf(err, sizeof err, "the rejects writer leaked %s handle(s)",
+			         handle_kind_name(stage_acct_first_leak(&rejects.acct)));
+		}
 	}
 	/* Every handle must be back; a leak is a bug and says where. */
 	for (size_t k = 0; k < pl->nsteps && code == 0; k++) {

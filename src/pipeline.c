@@ -350,6 +350,7 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 		if (opts_parse(pl, v, rejects_opts, &rc, "'rejects'") != 0)
 			return NULL;
 		pl->rejects_path = rc.path;
+		pl->rejects_format = rc.format;
 	}
 	if ((v = ynode_get(root, "max_rejects")) != NULL) {
 		if (v->type != YNODE_SCALAR || yscalar_i64(v, &pl->max_rejects) != 0 ||
@@ -358,11 +359,14 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 			return NULL;
 		}
 	}
-	if (pl->on_error == ON_ERROR_REJECT) {
-		/* The rejects dataset arrives with the geometry steps; refuse
-		 * rather than pretend. */
+	if (pl->on_error == ON_ERROR_REJECT && pl->rejects_path == NULL) {
 		ydoc_fail(pl->doc, ynode_get(root, "on_error"),
-		          "'on_error: reject' is not supported yet; use 'fail'");
+		          "'on_error: reject' needs 'rejects: { path: ... }' to put them in");
+		return NULL;
+	}
+	if (pl->on_error != ON_ERROR_REJECT && pl->rejects_path != NULL) {
+		ydoc_fail(pl->doc, ynode_get(root, "rejects"),
+		          "'rejects' is only used with 'on_error: reject'");
 		return NULL;
 	}
 	if (steps_node == NULL) {

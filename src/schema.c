@@ -51,6 +51,22 @@ struct schema *schema_copy(struct arena *a, const struct schema *s)
 	return c;
 }
 
+int schema_add_computed(struct arena *a, struct schema *s, const char *name, OGRFieldType type,
+                        int extra)
+{
+	struct field_def *f = arena_calloc(a, s->n + 1, sizeof *f);
+
+	if (f == NULL)
+		return -1;
+	if (s->n)
+		memcpy(f, s->f, s->n * sizeof *f);
+	f[s->n] = (struct field_def){.name = name, .type = type, .subtype = OFSTNone,
+	                             .nullable = 1, .src = -1, .extra = extra};
+	s->f = f;
+	s->n++;
+	return 0;
+}
+
 int schema_find(const struct schema *s, const char *name)
 {
 	for (size_t i = 0; i < s->n; i++)

@@ -299,15 +299,17 @@ END_TEST
 
 START_TEST(load_rejects_section)
 {
-	/* parsed, although on_error: reject itself is refused for now */
 	struct pipeline *pl = load_ok("version: 1\n"
+	                              "on_error: reject\n"
 	                              "rejects: { path: out/rejects.gpkg, format: GPKG }\n"
 	                              "max_rejects: 0\n"
 	                              "steps:\n"
 	                              "  - read: { synthetic: {} }\n"
 	                              "  - write: { path: out.fgb }\n");
 
+	ck_assert_int_eq(pl->on_error, ON_ERROR_REJECT);
 	ck_assert_str_eq(pl->rejects_path, "out/rejects.gpkg");
+	ck_assert_str_eq(pl->rejects_format, "GPKG");
 	ck_assert_int_eq(pl->max_rejects, 0);
 }
 END_TEST
@@ -469,16 +471,21 @@ END_TEST
 
 START_TEST(fail_on_error_reject)
 {
-	/* refused with a clear message until the rejects dataset exists,
-	 * even when everything it needs is there */
+	/* reject without a place for the rejects, and rejects without reject */
 	expect_fail("version: 1\n"
 	            "on_error: reject\n"
-	            "rejects: { path: out/rejects.gpkg }\n"
 	            "steps:\n"
 	            "  - read: { synthetic: {} }\n"
 	            "  - write: { path: out.gpkg }\n",
 	            at(2, 11, "on_error: reject",
-	               "'on_error: reject' is not supported yet; use 'fail'"));
+	               "'on_error: reject' needs 'rejects: { path: ... }' to put them in"));
+	expect_fail("version: 1\n"
+	            "rejects: { path: out/rejects.gpkg }\n"
+	            "steps:\n"
+	            "  - read: { synthetic: {} }\n"
+	            "  - write: { path: out.gpkg }\n",
+	            at(2, 10, "rejects: { path: out/rejects.gpkg }",
+	               "'rejects' is only used with 'on_error: reject'"));
 }
 END_TEST
 
@@ -496,10 +503,10 @@ START_TEST(fail_unknown_step)
 	expect_fail("version: 1\n"
 	            "steps:\n"
 	            "  - read: { synthetic: {} }\n"
-	            "  - buffer: { distance: 10 }\n"
+	            "  - rasterize: { distance: 10 }\n"
 	            "  - write: { path: out.gpkg }\n",
-	            at(4, 5, "  - buffer: { distance: 10 }",
-	               "unknown step 'buffer' (gispipe stages lists them)"));
+	            at(4, 5, "  - rasterize: { distance: 10 }",
+	               "unknown step 'rasterize' (gispipe stages lists them)"));
 }
 END_TEST
 

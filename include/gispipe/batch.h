@@ -46,6 +46,18 @@ enum feature_state {
 	FEAT_LIVE = 0,
 	FEAT_FILTERED,          /* removed by a filter: counted, not an error */
 	FEAT_FAILED,            /* a step failed on it (see on_error) */
+	FEAT_REJECTED,          /* failed, and written to the rejects dataset */
+};
+
+/* A computed value (schema fields with src -1). */
+struct fvalue {
+	bool set;
+	OGRFieldType type;      /* OFTInteger64, OFTReal or OFTString */
+	union {
+		int64_t i;
+		double d;
+		const char *s;  /* batch arena */
+	} v;
 };
 
 struct feature {
@@ -56,6 +68,10 @@ struct feature {
 	enum feature_state state;
 	const char *fail_step;  /* when FAILED: step label and reason, batch arena */
 	const char *fail_reason;
+	unsigned char *orig_wkb; /* with on_error: reject, the geometry as read */
+	size_t orig_len;
+	struct fvalue *extra;   /* computed values, by field_def.extra */
+	size_t nextra;
 };
 
 enum batch_kind { BATCH_VECTOR, BATCH_RASTER };

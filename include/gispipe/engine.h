@@ -18,6 +18,7 @@
 #include "gispipe/memplan.h"
 
 struct pipeline;
+struct step;
 struct arena;
 
 struct run_opts {
@@ -57,6 +58,7 @@ struct engine {
 	uint64_t last_rss_check;
 	uint64_t xc_generation;    /* bumped every clear_every datasets */
 	struct geos *geos;         /* the engine thread's GEOS context */
+	struct step *rejects;      /* writer of the rejects dataset, or NULL */
 	uint64_t datasets_opened;
 	int exit_code;
 };

@@ -44,6 +44,7 @@ struct pipeline {
 	int64_t xc_clear_every;
 	enum on_error on_error;
 	const char *rejects_path;
+	const char *rejects_format;
 	int64_t max_rejects;        /* -1: no maximum */
 	size_t nsteps;
 	struct step *steps;

@@ -20,7 +20,8 @@ struct field_def {
 	int width;
 	int precision;
 	int nullable;
-	int src; /* index in the source feature's definition */
+	int src;   /* index in the source feature's definition; -1: computed */
+	int extra; /* computed fields: index in each feature's `extra` values */
 };
 
 struct schema {
@@ -35,6 +36,11 @@ struct schema *schema_from_defn(struct arena *a, OGRFeatureDefnH defn);
 
 /* A copy in `a` (names are shared: they live in the stream's arena). */
 struct schema *schema_copy(struct arena *a, const struct schema *s);
+
+/* Append a computed field (src -1) whose values are each feature's
+ * extra[extra]; the schema's array is reallocated in `a`.  -1 on failure. */
+int schema_add_computed(struct arena *a, struct schema *s, const char *name, OGRFieldType type,
+                        int extra);
 
 /* Index of the field called `name` (exact, then case-insensitive), or -1. */
 int schema_find(const struct schema *s, const char *name);

@@ -74,6 +74,10 @@ struct step {
 };
 
 const struct step_desc *step_lookup(const char *name);
+
+/* The writer of the rejects dataset: a write step outside the pipeline's
+ * list, overwriting `path`, one layer per input layer. */
+int write_init_rejects(struct step *s, struct pipeline *pl, const char *path, const char *format);
 /* All descriptors, NULL-terminated, in catalogue order. */
 const struct step_desc *const *step_catalogue(void);
 

@@ -110,7 +110,7 @@ static int filter_begin(struct step *s, struct stream *stm)
 	 * a select dropped: size it to the source definition. */
 	st->nsrc = sc->nsrc;
 	for (size_t i = 0; i < sc->n; i++)
-		if (sc->f[i].src + 1 > st->nsrc)
+		if (sc->f[i].src >= 0 && sc->f[i].src + 1 > st->nsrc)
 			st->nsrc = sc->f[i].src + 1;
 	st->map = arena_alloc(stm->arena, (size_t)(st->nsrc + 1) * sizeof *st->map, 0);
 	if (st->map == NULL)
@@ -123,7 +123,8 @@ static int filter_begin(struct step *s, struct stream *stm)
 		OGR_Fld_SetSubType(fd, sc->f[i].subtype);
 		OGR_L_CreateField(st->lyr, fd, TRUE);
 		OGR_Fld_Destroy(fd);
-		st->map[sc->f[i].src] = (int)i;
+		if (sc->f[i].src >= 0)
+			st->map[sc->f[i].src] = (int)i;
 	}
 	CPLErrorReset();
 	if (OGR_L_SetAttributeFilter(st->lyr, c->where) != OGRERR_NONE)
@@ -150,6 +151,23 @@ static int filter_where(struct step *s, struct batch *b)
 		if (f == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "cannot create a feature");
 		OGR_F_SetFromWithMap(f, src, TRUE, st->map);
+		/* Computed fields (set_field, rejects) are set from the feature. */
+		for (size_t k = 0; k < b->stream->schema->n; k++) {
+			const struct field_def *fd = &b->stream->schema->f[k];
+			const struct fvalue *v;
+
+			if (fd->src >= 0 || (size_t)fd->extra >= b->f[i].nextra)
+				continue;
+			v = &b->f[i].extra[fd->extra];
+			if (!v->set)
+				continue;
+			if (v->type == OFTString)
+				OGR_F_SetFieldString(f, (int)k, v->v.s);
+			else if (v->type == OFTReal)
+				OGR_F_SetFieldDouble(f, (int)k, v->v.d);
+			else
+				OGR_F_SetFieldInteger64(f, (int)k, v->v.i);
+		}
 		OGR_F_SetFID(f, (GIntBig)i);
 		if (OGR_L_CreateFeature(st->lyr, f) != OGRERR_NONE) {
 			OGR_F_Destroy(f);

@@ -95,6 +95,8 @@ struct write_state {
 	struct output *cur;
 	struct out_layer *lyr;
 	int *map;                  /* source field -> output field, this stream */
+	int *extra_map;            /* computed value -> output field, this stream */
+	size_t nextra;
 	bool promote;              /* this stream: single parts become multi */
 	struct engine *eng;
 	bool aborted;
@@ -505,6 +507,15 @@ static int open_layer(struct step *s, struct stream *stm)
 		return -1;
 	for (int i = 0; i < sc->nsrc; i++)
 		st->map[i] = -1;
+	st->nextra = 0;
+	for (size_t i = 0; i < sc->n; i++)
+		if (sc->f[i].src < 0 && (size_t)sc->f[i].extra + 1 > st->nextra)
+			st->nextra = (size_t)sc->f[i].extra + 1;
+	st->extra_map = arena_alloc(stm->arena, (st->nextra + 1) * sizeof *st->extra_map, 0);
+	if (st->extra_map == NULL)
+		return -1;
+	for (size_t i = 0; i < st->nextra; i++)
+		st->extra_map[i] = -1;
 	for (size_t i = 0; i < sc->n; i++) {
 		const struct field_def *fd = &sc->f[i];
 		int k = OGR_FD_GetFieldIndex(defn, fd->name);
@@ -534,7 +545,10 @@ static int open_layer(struct step *s, struct stream *stm)
 			if (k < 0) /* the driver renamed it (say, shapefile's 10 chars) */
 				k = OGR_FD_GetFieldCount(defn) - 1;
 		}
-		st->map[fd->src] = k;
+		if (fd->src >= 0)
+			st->map[fd->src] = k;
+		else
+			st->extra_map[fd->extra] = k;
 	}
 	if (l->feat == NULL) {
 		f = OGR_F_Create(OGR_L_GetLayerDefn(l->lyr));
@@ -579,6 +593,21 @@ static int write_one(struct step *s, struct batch *b, size_t i)
 
 	if (ft->attrs)
 		OGR_F_SetFromWithMap(out, ft->attrs->ptr, TRUE, st->map);
+	for (size_t e = 0; e < st->nextra; e++) {
+		int k = st->extra_map[e];
+		const struct fvalue *v = e < ft->nextra ? &ft->extra[e] : NULL;
+
+		if (k < 0)
+			continue;
+		if (v == NULL || !v->set)
+			OGR_F_SetFieldNull(out, k);
+		else if (v->type == OFTString)
+			OGR_F_SetFieldString(out, k, v->v.s);
+		else if (v->type == OFTReal)
+			OGR_F_SetFieldDouble(out, k, v->v.d);
+		else
+			OGR_F_SetFieldInteger64(out, k, v->v.i);
+	}
 	if (ft->wkb) {
 		if (OGR_G_CreateFromWkbEx(ft->wkb, NULL, &g, ft->wkb_len) != OGRERR_NONE) {
 			batch_fail(b, i, s->label, "geometry does not decode");
@@ -722,3 +751,22 @@ const struct step_desc step_write = {
 	.close = write_close,
 	.explain = write_explain,
 };
+
+int write_init_rejects(struct step *s, struct pipeline *pl, const char *path, const char *format)
+{
+	struct write_conf *c = arena_calloc(pl->arena, 1, sizeof *c);
+	const char *why = NULL;
+
+	if (c == NULL)
+		return -1;
+	c->path = path;
+	c->format = format;
+	c->mode = OUTFILE_OVERWRITE;
+	c->transaction_size = 100000;
+	c->geometry_type = GT_ANY; /* failed geometries are of any type */
+	if (find_driver(path, format, &why) == NULL)
+		return gp_fail(GP_EX_CONFIG, "cannot write rejects to '%s': %s", path, why);
+	*s = (struct step){.desc = &step_write, .index = -1, .label = "rejects", .conf = c,
+	                   .pl = pl};
+	return 0;
+}
