@@ -7,7 +7,7 @@ prints the median wall-time ratio (gispipe / peer) and both peak RSS figures
 source with a fixed seed, so anyone can regenerate them.  Nothing here
 asserts a target: it prints what it measured, and the target beside it.
 
-usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] W1 [W5 ...]
+usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] W1 [W3 W5 ...]
 """
 import argparse
 import os
@@ -161,6 +161,30 @@ steps:
         print("W1: peak RSS %s the 64 MiB target" % ("within" if res[2] <= 64 * MiB else
                                                      "OVER"))
 
+    def w3(self):
+        """200,000 polygons: reproject to EPSG:3035 then buffer 10 m, vs
+        ogr2ogr with SpatiaLite SQL doing the same."""
+        src = self.polygons(200000)
+        ours_out = os.path.join(self.work, "w3-gispipe.gpkg")
+        peer_out = os.path.join(self.work, "w3-ogr2ogr.gpkg")
+        p = self.pipeline("w3.yaml", f"""version: 1
+steps:
+  - read: {{ path: "{src}" }}
+  - reproject: {{ to: "EPSG:3035" }}
+  - buffer: {{ distance: 10 }}
+  - write: {{ path: "{ours_out}", mode: overwrite }}
+""")
+        print("W3: 200,000 polygons reproject + buffer 10 m (target: wall <= 0.5x, peak RSS "
+              "<= ogr2ogr's)")
+        self.side_by_side("W3", [self.gp, "run", "-q", p],
+                          ["ogr2ogr", "-dialect", "SQLite", "-sql",
+                           "SELECT ST_Buffer(ST_Transform(geom, 3035), 10) AS geom, id, code, "
+                           "name FROM parcels", peer_out, src],
+                          [ours_out, peer_out])
+        n1, n2 = feature_count(ours_out), feature_count(peer_out)
+        print("W3: features written: gispipe %d, ogr2ogr %d%s" % (n1, n2,
+              "" if n1 == n2 else "  MISMATCH"))
+
     def w5(self):
         """W1 at 100k, 1M and 5M features: gispipe's peak RSS must not grow."""
         print("W5: peak RSS of W1 at 100k, 1M, 5M features (target: 5M <= 1.05x 100k)")
@@ -191,7 +215,7 @@ def main():
     ap.add_argument("--gispipe", default=os.path.join(ROOT, "build", "gispipe"))
     ap.add_argument("--work", default=os.path.join(ROOT, "bench", "out"),
                     help="where inputs and outputs go (several GB for W5)")
-    ap.add_argument("ids", nargs="+", choices=["W1", "W5"])
+    ap.add_argument("ids", nargs="+", choices=["W1", "W3", "W5"])
     args = ap.parse_args()
     b = Bench(args)
     for i in args.ids:
