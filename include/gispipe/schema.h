@@ -9,6 +9,7 @@
 #define GISPIPE_SCHEMA_H
 
 #include <ogr_api.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct arena;
@@ -28,6 +29,8 @@ struct schema {
 	size_t n;
 	struct field_def *f;
 	int nsrc;              /* fields in the source features' definition */
+	int nextra;            /* computed values each feature may carry */
+	bool gtype_exact;      /* a step guarantees every geometry is of gtype */
 	OGRwkbGeometryType gtype;
 };
 

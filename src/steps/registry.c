@@ -8,6 +8,8 @@ extern const struct step_desc step_reproject;
 extern const struct step_desc step_filter;
 extern const struct step_desc step_select;
 extern const struct step_desc step_buffer;
+extern const struct step_desc step_explode;
+extern const struct step_desc step_set_field;
 extern const struct step_desc step_write;
 
 static const struct step_desc *const catalogue[] = {
@@ -16,6 +18,8 @@ static const struct step_desc *const catalogue[] = {
 	&step_filter,
 	&step_select,
 	&step_buffer,
+	&step_explode,
+	&step_set_field,
 	&step_write,
 	NULL,
 };

@@ -418,7 +418,8 @@ static OGRwkbGeometryType declared_type(struct step *s, const struct stream *st)
 	default:
 		/* Shapefiles say Polygon and hold MultiPolygons too; formats that
 		 * enforce the declared type would refuse those features. */
-		if (single && (strcmp(st->driver, "ESRI Shapefile") == 0 || strict))
+		if (single && !st->schema->gtype_exact &&
+		    (strcmp(st->driver, "ESRI Shapefile") == 0 || strict))
 			return OGR_GT_GetCollection(t);
 		return t;
 	}

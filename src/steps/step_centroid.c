@@ -1,0 +1,117 @@
+/* step_centroid.c - replace geometries by their centroid or a point on them
+ * (GEOS). */
+#include <stdio.h>
+
+#include "gispipe/arena.h"
+#include "gispipe/engine.h"
+#include "gispipe/error.h"
+#include "gispipe/geos.h"
+#include "gispipe/handle.h"
+#include "gispipe/opts.h"
+#include "gispipe/pipeline.h"
+#include "gispipe/schema.h"
+#include "gispipe/step.h"
+
+struct centroid_conf {
+	bool point_on_surface;
+};
+
+static const struct opt_desc centroid_opts[] = {
+	{"point_on_surface", OPT_BOOL, offsetof(struct centroid_conf, point_on_surface), 0,
+	 "a point guaranteed to lie on the geometry instead of the centroid", "false", NULL, NULL,
+	 0},
+	{0},
+};
+
+struct centroid_state {
+	struct geos *geos;
+};
+
+static int centroid_open(struct step *s, struct engine *e)
+{
+	struct centroid_state *st = arena_calloc(s->arena, 1, sizeof *st);
+
+	if (st == NULL)
+		return -1;
+	st->geos = e->geos;
+	s->state = st;
+	return 0;
+}
+
+static int centroid_begin(struct step *s, struct stream *st)
+{
+	(void)s;
+	st->schema->gtype = OGR_GT_HasZ(st->schema->gtype) ? wkbPoint25D : wkbPoint;
+	return 0;
+}
+
+static int centroid_process(struct step *s, struct batch *b)
+{
+	struct centroid_conf *c = s->conf;
+	struct centroid_state *st = s->state;
+	GEOSContextHandle_t h = geos_handle(st->geos);
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct feature *f = &b->f[i];
+		struct handle *in, *out;
+		GEOSGeometry *g;
+		int r;
+
+		if (f->state != FEAT_LIVE || f->wkb == NULL)
+			continue;
+		/* NULL from geos_read/geos_own with the error slot set: the batch
+		 * arena is full, which ends the run. */
+		gp_err_clear();
+		in = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
+		if (in == NULL) {
+			if (gp_err_code())
+				return -1;
+			batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
+			continue;
+		}
+		geos_reset(st->geos);
+		g = c->point_on_surface ? GEOSPointOnSurface_r(h, in->ptr)
+		                        : GEOSGetCentroid_r(h, in->ptr);
+		handle_release(in);
+		out = geos_own(st->geos, b->arena, &s->acct, g);
+		if (out == NULL) {
+			if (gp_err_code())
+				return -1;
+			batch_fail(b, i, s->label,
+			           geos_reason(st->geos, c->point_on_surface
+			                                         ? "GEOS cannot find a point on it"
+			                                         : "GEOS cannot find its centroid"));
+			continue;
+		}
+		r = geos_write(st->geos, b->arena, out->ptr, &f->wkb, &f->wkb_len);
+		handle_release(out);
+		if (r == -2)
+			return -1;
+		if (r != 0)
+			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot write it"));
+	}
+	return 0;
+}
+
+const struct step_desc step_centroid = {
+	.name = "centroid",
+	.summary = "replace geometries by their centroid or a point on them (GEOS)",
+	.role = STEP_TRANSFORM,
+	.opts = centroid_opts,
+	.conf_size = sizeof(struct centroid_conf),
+	.details =
+	        "Each geometry becomes one point, and the layer is declared Point (Point Z\n"
+	        "when the input layer has Z).  The centroid is the centre of mass of the\n"
+	        "geometry's highest dimension (areas, else lines, else points); it may lie\n"
+	        "outside the geometry, as for a crescent or a U.  point_on_surface: true\n"
+	        "gives instead a point GEOS guarantees to be on the geometry (inside a\n"
+	        "polygon, on a line, or one of the points), the same as SpatiaLite's and\n"
+	        "PostGIS's ST_PointOnSurface.  GEOS computes in the plane: a computed\n"
+	        "point has no Z, and only a point that is one of the input's own keeps its\n"
+	        "Z; M is dropped.  An empty geometry gives an empty point.  A geometry GEOS\n"
+	        "cannot process fails its feature with GEOS's reason (see on_error);\n"
+	        "features without geometry pass unchanged.",
+	.open = centroid_open,
+	.begin = centroid_begin,
+	.process = centroid_process,
+};
