@@ -176,7 +176,7 @@ steps:
 """)
         print("W3: 200,000 polygons reproject + buffer 10 m (target: wall <= 0.5x, peak RSS "
               "<= ogr2ogr's)")
-        self.side_by_side("W3", [self.gp, "run", "-q", p],
+        self.side_by_side("W3", [self.gp, "run", "-q", "--memory-limit", "64MiB", p],
                           ["ogr2ogr", "-dialect", "SQLite", "-sql",
                            "SELECT ST_Buffer(ST_Transform(geom, 3035), 10) AS geom, id, code, "
                            "name FROM parcels", peer_out, src],
