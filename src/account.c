@@ -80,6 +80,7 @@ static const char *const kind_names[HANDLE_KIND_COUNT] = {
 	[HANDLE_OGR_FEATURE] = "ogr_feature",   [HANDLE_OGR_GEOMETRY] = "ogr_geometry",
 	[HANDLE_GDAL_DATASET] = "gdal_dataset", [HANDLE_LAYER_ITER] = "layer_iterator",
 	[HANDLE_PROJ_OP] = "proj_operation",    [HANDLE_GEOS_GEOM] = "geos_geometry",
+	[HANDLE_GEOS_PREPARED] = "geos_prepared",
 };
 
 const char *handle_kind_name(enum handle_kind k)

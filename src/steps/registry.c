@@ -8,7 +8,12 @@ extern const struct step_desc step_reproject;
 extern const struct step_desc step_filter;
 extern const struct step_desc step_select;
 extern const struct step_desc step_buffer;
+extern const struct step_desc step_simplify;
+extern const struct step_desc step_centroid;
+extern const struct step_desc step_make_valid;
+extern const struct step_desc step_segmentize;
 extern const struct step_desc step_explode;
+extern const struct step_desc step_clip;
 extern const struct step_desc step_set_field;
 extern const struct step_desc step_write;
 
@@ -18,6 +23,11 @@ static const struct step_desc *const catalogue[] = {
 	&step_filter,
 	&step_select,
 	&step_buffer,
+	&step_simplify,
+	&step_centroid,
+	&step_make_valid,
+	&step_segmentize,
+	&step_clip,
 	&step_explode,
 	&step_set_field,
 	&step_write,

@@ -66,7 +66,8 @@ static int centroid_process(struct step *s, struct batch *b)
 		if (in == NULL) {
 			if (gp_err_code())
 				return -1;
-			batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
+			batch_fail(b, i, s->label,
+			           geos_reason(st->geos, "geometry does not decode"));
 			continue;
 		}
 		geos_reset(st->geos);
@@ -78,9 +79,7 @@ static int centroid_process(struct step *s, struct batch *b)
 			if (gp_err_code())
 				return -1;
 			batch_fail(b, i, s->label,
-			           geos_reason(st->geos, c->point_on_surface
-			                                         ? "GEOS cannot find a point on it"
-			                                         : "GEOS cannot find its centroid"));
+			           geos_reason(st->geos, "GEOS cannot find the point"));
 			continue;
 		}
 		r = geos_write(st->geos, b->arena, out->ptr, &f->wkb, &f->wkb_len);
@@ -106,11 +105,12 @@ const struct step_desc step_centroid = {
 	        "outside the geometry, as for a crescent or a U.  point_on_surface: true\n"
 	        "gives instead a point GEOS guarantees to be on the geometry (inside a\n"
 	        "polygon, on a line, or one of the points), the same as SpatiaLite's and\n"
-	        "PostGIS's ST_PointOnSurface.  GEOS computes in the plane: a computed\n"
-	        "point has no Z, and only a point that is one of the input's own keeps its\n"
-	        "Z; M is dropped.  An empty geometry gives an empty point.  A geometry GEOS\n"
-	        "cannot process fails its feature with GEOS's reason (see on_error);\n"
-	        "features without geometry pass unchanged.",
+	        "PostGIS's ST_PointOnSurface.  GEOS computes in the plane: centroids and\n"
+	        "points inside polygons have no Z (drivers that need one store 0); a point\n"
+	        "on surface that is one of the input's vertices keeps its Z.  M is\n"
+	        "dropped.  An empty geometry gives an empty point.  A geometry GEOS cannot\n"
+	        "process fails its feature with GEOS's reason (see on_error); features\n"
+	        "without geometry pass unchanged.",
 	.open = centroid_open,
 	.begin = centroid_begin,
 	.process = centroid_process,

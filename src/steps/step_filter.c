@@ -9,17 +9,23 @@
 #include "gispipe/arena.h"
 #include "gispipe/step.h"
 #include "gispipe/error.h"
+#include "gispipe/engine.h"
+#include "gispipe/geos.h"
 #include "gispipe/handle.h"
 #include "gispipe/opts.h"
 #include "gispipe/pipeline.h"
 #include "gispipe/schema.h"
 #include "gispipe/wkb.h"
 #include "gispipe/yaml_load.h"
+#include "mask.h"
 
 struct filter_conf {
 	const char *where;
 	double bbox[4];
-	bool has_bbox;
+	const char *intersects;
+	const char *intersects_layer;
+	bool valid;
+	bool has_bbox, has_valid;
 };
 
 static const struct opt_desc filter_opts[] = {
@@ -28,6 +34,15 @@ static const struct opt_desc filter_opts[] = {
 	{"bbox", OPT_BBOX, offsetof(struct filter_conf, bbox), 0,
 	 "keep features intersecting [xmin, ymin, xmax, ymax], in the CRS at this step", NULL,
 	 NULL, NULL, offsetof(struct filter_conf, has_bbox)},
+	{"intersects", OPT_STRING, offsetof(struct filter_conf, intersects), 0,
+	 "keep features intersecting the polygons of this dataset (prepared, in the "
+	 "features' CRS)",
+	 NULL, NULL, NULL, 0},
+	{"intersects_layer", OPT_STRING, offsetof(struct filter_conf, intersects_layer), 0,
+	 "layer of 'intersects'", "the first", NULL, NULL, 0},
+	{"valid", OPT_BOOL, offsetof(struct filter_conf, valid), 0,
+	 "true: keep valid geometries only; false: keep invalid ones only (GEOS)", NULL, NULL,
+	 NULL, offsetof(struct filter_conf, has_valid)},
 	{0},
 };
 
@@ -39,14 +54,20 @@ struct filter_state {
 	int *map;                  /* source field index -> memory layer field */
 	int nsrc;
 	OGRGeometryH box;
+	struct geos *geos;
+	struct mask mask;
 };
 
 static int filter_check(struct step *s, struct pipeline *pl)
 {
 	struct filter_conf *c = s->conf;
 
-	if (c->where == NULL && !c->has_bbox)
-		return ydoc_fail(pl->doc, s->node, "step 'filter' needs 'where' or 'bbox'");
+	if (c->where == NULL && !c->has_bbox && c->intersects == NULL && !c->has_valid)
+		return ydoc_fail(pl->doc, s->node,
+		                 "step 'filter' needs 'where', 'bbox', 'intersects' or 'valid'");
+	if (c->intersects_layer && c->intersects == NULL)
+		return ydoc_fail(pl->doc, ynode_get(s->node, "intersects_layer"),
+		                 "'intersects_layer' goes with 'intersects'");
 	return 0;
 }
 
@@ -55,10 +76,13 @@ static int filter_open(struct step *s, struct engine *e)
 	struct filter_conf *c = s->conf;
 	struct filter_state *st = arena_calloc(s->arena, 1, sizeof *st);
 
-	(void)e;
 	if (st == NULL)
 		return -1;
 	s->state = st;
+	st->geos = e->geos;
+	if (c->intersects &&
+	    mask_init(&st->mask, s->arena, &s->acct, e->geos, c->intersects, c->intersects_layer))
+		return -1;
 	if (c->has_bbox && (c->bbox[0] == c->bbox[2] || c->bbox[1] == c->bbox[3])) {
 		/* A box of no area is a point or a segment: as a polygon it would
 		 * be degenerate, and GEOS finds it intersects nothing. */
@@ -95,6 +119,8 @@ static int filter_begin(struct step *s, struct stream *stm)
 
 	st->mem = NULL;
 	st->lyr = NULL;
+	if (c->intersects && mask_for(&st->mask, stm->srs) != 0)
+		return gp_fail_prefix("step '%s'", s->label);
 	if (c->where == NULL)
 		return 0;
 	if (mem == NULL)
@@ -241,6 +267,48 @@ static int filter_bbox(struct step *s, struct batch *b)
 	return 0;
 }
 
+/* intersects and valid: GEOS on each live feature's geometry. */
+static int filter_geos(struct step *s, struct batch *b)
+{
+	struct filter_conf *c = s->conf;
+	struct filter_state *st = s->state;
+	GEOSContextHandle_t h = geos_handle(st->geos);
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct feature *f = &b->f[i];
+		struct handle *g;
+		char r = 1;
+
+		if (f->state != FEAT_LIVE)
+			continue;
+		if (f->wkb == NULL) {
+			f->state = FEAT_FILTERED;
+			continue;
+		}
+		g = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
+		if (g == NULL) {
+			batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
+			continue;
+		}
+		geos_reset(st->geos);
+		if (c->has_valid) {
+			r = GEOSisValid_r(h, g->ptr);
+			if (r != 2)
+				r = r == (char)c->valid;
+		}
+		if (r == 1 && c->intersects)
+			r = GEOSPreparedIntersects_r(h, st->mask.prepared->ptr, g->ptr);
+		handle_release(g);
+		if (r == 2) {
+			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot test it"));
+			continue;
+		}
+		if (!r)
+			f->state = FEAT_FILTERED;
+	}
+	return 0;
+}
+
 static int filter_process(struct step *s, struct batch *b)
 {
 	struct filter_conf *c = s->conf;
@@ -248,6 +316,8 @@ static int filter_process(struct step *s, struct batch *b)
 	if (c->where && filter_where(s, b) != 0)
 		return -1;
 	if (c->has_bbox && filter_bbox(s, b) != 0)
+		return -1;
+	if ((c->has_valid || c->intersects) && filter_geos(s, b) != 0)
 		return -1;
 	return 0;
 }
@@ -272,7 +342,11 @@ const struct step_desc step_filter = {
 	.details = "Features removed are counted as filtered, not as errors.  'where' uses\n"
 	           "OGR SQL (the same dialect as read's where, evaluated by OGR) on the\n"
 	           "fields as select left them.  'bbox' keeps features whose geometry\n"
-	           "intersects the box; features without geometry are filtered out.",
+	           "intersects the box; features without geometry are filtered out.\n"
+	           "'intersects' keeps features intersecting the polygons of a dataset (read\n"
+	           "once, transformed to the features' CRS, unioned and prepared); 'valid'\n"
+	           "keeps valid (true) or invalid (false) geometries by GEOS's rules.  All\n"
+	           "given conditions must hold.",
 	.check = filter_check,
 	.open = filter_open,
 	.begin = filter_begin,

@@ -87,7 +87,8 @@ static int simplify_process(struct step *s, struct batch *b)
 		if (in == NULL) {
 			if (gp_err_code())
 				return -1;
-			batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
+			batch_fail(b, i, s->label,
+			           geos_reason(st->geos, "geometry does not decode"));
 			continue;
 		}
 		geos_reset(st->geos);
@@ -98,7 +99,8 @@ static int simplify_process(struct step *s, struct batch *b)
 		if (out == NULL) {
 			if (gp_err_code())
 				return -1;
-			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot simplify it"));
+			batch_fail(b, i, s->label,
+			           geos_reason(st->geos, "GEOS cannot simplify it"));
 			continue;
 		}
 		r = geos_write(st->geos, b->arena, out->ptr, &f->wkb, &f->wkb_len);
