@@ -348,6 +348,25 @@ steps:
         self.ours("segmentize: { max_length: 0.001 }", code=gptest.EX_DATAERR)
         self.assertIn("the memory plan allows one geometry", self.last.err)
 
+    def test_with_on_error_reject_only_that_feature_goes(self):
+        src = self.broken()
+        p = self.pipeline(f"""version: 1
+on_error: reject
+rejects: {{ path: rejects.gpkg }}
+steps:
+  - read: {{ path: "{src}" }}
+  - simplify: {{ tolerance: 1 }}
+  - write: {{ path: out.gpkg, layer: t }}
+""")
+        self.assertExit(self.gp("run", "-q", p), 0)
+        self.assertEqual(gptest.feature_count(self.path("out.gpkg")), len(BROKEN) - 2)
+        rej = self.geojson(self.path("rejects.gpkg"))["features"]
+        self.assertEqual([f["properties"]["kind"] for f in rej], ["unclosed", "twopoints"])
+        for f in rej:
+            self.assertEqual(f["properties"]["_step"], "simplify")
+            self.assertIn("do not form a closed linestring", f["properties"]["_reason"])
+            self.assertIsNotNone(f["geometry"])
+
     def test_stages_lists_the_options(self):
         for step, opts in (("simplify", ["tolerance", "preserve_topology", "[default: true]"]),
                            ("centroid", ["point_on_surface", "[default: false]"]),
