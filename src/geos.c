@@ -95,6 +95,9 @@ struct handle *geos_own(struct geos *g, struct arena *a, struct stage_acct *stag
                         GEOSGeometry *geom)
 {
 	(void)g;
+	/* The slot tells the callers' two failures apart: empty, GEOS said
+	 * no (geos_reason); set, the arena is full (fatal). */
+	gp_err_clear();
 	if (geom == NULL)
 		return NULL;
 	return handle_own(a, stage, HANDLE_GEOS_GEOM, geom, destroy_geom);
@@ -106,6 +109,7 @@ struct handle *geos_read(struct geos *g, struct arena *a, struct stage_acct *sta
 	GEOSGeometry *geom;
 
 	geos_reset(g);
+	gp_err_clear();
 	geom = GEOSWKBReader_read_r(g->ctx, g->reader, wkb, len);
 	if (geom == NULL) {
 		if (!g->msg[0])

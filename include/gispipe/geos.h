@@ -31,12 +31,13 @@ void geos_reset(struct geos *g);
 
 /* A GEOS geometry from WKB, owned by `a` as a live geos_geometry handle of
  * `stage` (release it early with handle_release).  NULL when GEOS cannot
- * read it: geos_reason() says why; the error slot is not touched. */
+ * read it (geos_reason() says why, gp_err_code() is 0) or when `a` is full
+ * (gp_err_code() is set: a failure of the run, not of the feature). */
 struct handle *geos_read(struct geos *g, struct arena *a, struct stage_acct *stage,
                          const unsigned char *wkb, size_t len);
 
-/* Take ownership of a geometry GEOS returned (NULL is refused with -1 and
- * nothing to free). */
+/* Take ownership of a geometry GEOS returned.  NULL for a NULL geometry
+ * (gp_err_code() 0) or a full arena (gp_err_code() set, geometry freed). */
 struct handle *geos_own(struct geos *g, struct arena *a, struct stage_acct *stage,
                         GEOSGeometry *geom);
 

@@ -119,6 +119,8 @@ int mask_for(struct mask *m, OGRSpatialReferenceH srs)
 			struct handle *hh = geos_read(m->geos, m->a, m->acct, wkb, len);
 
 			if (hh == NULL) {
+				if (gp_err_code())
+					goto out;
 				gp_fail(GP_EX_DATAERR, "a polygon of '%s' does not decode: %s", m->path,
 				        geos_reason(m->geos, "?"));
 				goto out;

@@ -105,6 +105,8 @@ static int buffer_process(struct step *s, struct batch *b)
 			continue;
 		in = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
 		if (in == NULL) {
+			if (gp_err_code())
+				return -1;
 			batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
 			continue;
 		}
@@ -113,6 +115,8 @@ static int buffer_process(struct step *s, struct batch *b)
 		               GEOSBufferWithParams_r(h, in->ptr, st->params, c->distance));
 		handle_release(in);
 		if (out == NULL) {
+			if (gp_err_code())
+				return -1;
 			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot buffer it"));
 			continue;
 		}

@@ -101,6 +101,8 @@ static int clip_process(struct step *s, struct batch *b)
 		}
 		g = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
 		if (g == NULL) {
+			if (gp_err_code())
+				return -1;
 			batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
 			continue;
 		}
@@ -125,6 +127,8 @@ static int clip_process(struct step *s, struct batch *b)
 		}
 		handle_release(g);
 		if (out == NULL) {
+			if (gp_err_code())
+				return -1;
 			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot clip it"));
 			continue;
 		}

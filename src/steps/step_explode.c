@@ -93,6 +93,8 @@ static int explode_process(struct step *s, struct batch *b)
 			goto keep;
 		gh = geos_read(g, b->arena, &s->acct, f->wkb, f->wkb_len);
 		if (gh == NULL) {
+			if (gp_err_code())
+				return -1;
 			batch_fail(b, i, s->label, geos_reason(g, "geometry does not decode"));
 			goto keep;
 		}

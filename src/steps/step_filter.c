@@ -287,6 +287,8 @@ static int filter_geos(struct step *s, struct batch *b)
 		}
 		g = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
 		if (g == NULL) {
+			if (gp_err_code())
+				return -1;
 			batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
 			continue;
 		}

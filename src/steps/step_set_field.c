@@ -154,6 +154,8 @@ static int measure(struct set_field_state *st, struct step *s, struct batch *b, 
 	int dim, ok = 1;
 
 	if (g == NULL) {
+		if (gp_err_code())
+			return -2;
 		batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
 		return -1;
 	}
@@ -205,6 +207,7 @@ static int set_field_process(struct step *s, struct batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		struct feature *f = &b->f[i];
 		struct fvalue v = {.set = true, .type = OFTReal};
+		int r;
 
 		if (f->state != FEAT_LIVE)
 			continue;
@@ -236,7 +239,10 @@ static int set_field_process(struct step *s, struct batch *b)
 				v.set = false;
 				break;
 			}
-			if (measure(st, s, b, i, c->value, &v.v.d) != 0)
+			r = measure(st, s, b, i, c->value, &v.v.d);
+			if (r == -2)
+				return -1;
+			if (r != 0)
 				continue;
 			break;
 		}
