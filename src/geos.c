@@ -9,6 +9,7 @@
 #include "gispipe/arena.h"
 #include "gispipe/error.h"
 #include "gispipe/handle.h"
+#include "gispipe/step.h"
 
 struct geos {
 	GEOSContextHandle_t ctx;
@@ -140,5 +141,39 @@ int geos_write(struct geos *g, struct arena *a, const GEOSGeometry *geom, unsign
 	memcpy(*wkb, buf, n);
 	*len = n;
 	GEOSFree_r(g->ctx, buf);
+	return 0;
+}
+
+int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_op op, void *ctx,
+               const char *what)
+{
+	struct feature *f = &b->f[i];
+	struct handle *in, *out;
+	int r;
+
+	in = geos_read(g, b->arena, &s->acct, f->wkb, f->wkb_len);
+	if (in == NULL) {
+		if (gp_err_code())
+			return -1;
+		batch_fail(b, i, s->label, geos_reason(g, "geometry does not decode"));
+		return 1;
+	}
+	geos_reset(g);
+	out = geos_own(g, b->arena, &s->acct, op(g->ctx, in->ptr, ctx));
+	handle_release(in);
+	if (out == NULL) {
+		if (gp_err_code())
+			return -1;
+		batch_fail(b, i, s->label, geos_reason(g, what));
+		return 1;
+	}
+	r = geos_write(g, b->arena, out->ptr, &f->wkb, &f->wkb_len);
+	handle_release(out);
+	if (r == -2)
+		return -1;
+	if (r != 0) {
+		batch_fail(b, i, s->label, geos_reason(g, "GEOS cannot write it"));
+		return 1;
+	}
 	return 0;
 }

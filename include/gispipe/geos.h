@@ -46,4 +46,18 @@ struct handle *geos_own(struct geos *g, struct arena *a, struct stage_acct *stag
 int geos_write(struct geos *g, struct arena *a, const GEOSGeometry *geom, unsigned char **wkb,
                size_t *len);
 
+struct batch;
+struct step;
+
+/* An operation on one geometry: a new geometry the caller will own, or
+ * NULL when GEOS cannot do it (its message then says why). */
+typedef GEOSGeometry *(*geos_op)(GEOSContextHandle_t h, const GEOSGeometry *in, void *ctx);
+
+/* Replace the geometry of feature i of `b` (live, with a geometry) by
+ * op(geometry), every GEOS object released before it returns.  0: replaced;
+ * 1: the feature failed (batch_fail with GEOS's reason, or `what` when
+ * GEOS gave none); -1: the run fails (the batch arena is full, error set). */
+int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_op op, void *ctx,
+               const char *what);
+
 #endif

@@ -90,43 +90,22 @@ static int buffer_open(struct step *s, struct engine *e)
 	return 0;
 }
 
+static GEOSGeometry *buffer_op(GEOSContextHandle_t h, const GEOSGeometry *in, void *ctx)
+{
+	struct step *s = ctx;
+	struct buffer_state *st = s->state;
+
+	return GEOSBufferWithParams_r(h, in, st->params, ((struct buffer_conf *)s->conf)->distance);
+}
+
 static int buffer_process(struct step *s, struct batch *b)
 {
-	struct buffer_conf *c = s->conf;
 	struct buffer_state *st = s->state;
-	GEOSContextHandle_t h = geos_handle(st->geos);
 
-	for (size_t i = 0; i < b->n; i++) {
-		struct feature *f = &b->f[i];
-		struct handle *in, *out;
-		int r;
-
-		if (f->state != FEAT_LIVE || f->wkb == NULL)
-			continue;
-		in = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
-		if (in == NULL) {
-			if (gp_err_code())
-				return -1;
-			batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
-			continue;
-		}
-		geos_reset(st->geos);
-		out = geos_own(st->geos, b->arena, &s->acct,
-		               GEOSBufferWithParams_r(h, in->ptr, st->params, c->distance));
-		handle_release(in);
-		if (out == NULL) {
-			if (gp_err_code())
-				return -1;
-			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot buffer it"));
-			continue;
-		}
-		r = geos_write(st->geos, b->arena, out->ptr, &f->wkb, &f->wkb_len);
-		handle_release(out);
-		if (r == -2)
+	for (size_t i = 0; i < b->n; i++)
+		if (b->f[i].state == FEAT_LIVE && b->f[i].wkb &&
+		    geos_apply(st->geos, s, b, i, buffer_op, s, "GEOS cannot buffer it") < 0)
 			return -1;
-		if (r != 0)
-			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot write it"));
-	}
 	return 0;
 }
 

@@ -45,50 +45,22 @@ static int centroid_begin(struct step *s, struct stream *st)
 	return 0;
 }
 
+static GEOSGeometry *centroid_op(GEOSContextHandle_t h, const GEOSGeometry *in, void *ctx)
+{
+	const struct centroid_conf *c = ctx;
+
+	return c->point_on_surface ? GEOSPointOnSurface_r(h, in) : GEOSGetCentroid_r(h, in);
+}
+
 static int centroid_process(struct step *s, struct batch *b)
 {
-	struct centroid_conf *c = s->conf;
 	struct centroid_state *st = s->state;
-	GEOSContextHandle_t h = geos_handle(st->geos);
 
-	for (size_t i = 0; i < b->n; i++) {
-		struct feature *f = &b->f[i];
-		struct handle *in, *out;
-		GEOSGeometry *g;
-		int r;
-
-		if (f->state != FEAT_LIVE || f->wkb == NULL)
-			continue;
-		/* NULL from geos_read/geos_own with the error slot set: the batch
-		 * arena is full, which ends the run. */
-		gp_err_clear();
-		in = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
-		if (in == NULL) {
-			if (gp_err_code())
-				return -1;
-			batch_fail(b, i, s->label,
-			           geos_reason(st->geos, "geometry does not decode"));
-			continue;
-		}
-		geos_reset(st->geos);
-		g = c->point_on_surface ? GEOSPointOnSurface_r(h, in->ptr)
-		                        : GEOSGetCentroid_r(h, in->ptr);
-		handle_release(in);
-		out = geos_own(st->geos, b->arena, &s->acct, g);
-		if (out == NULL) {
-			if (gp_err_code())
-				return -1;
-			batch_fail(b, i, s->label,
-			           geos_reason(st->geos, "GEOS cannot find the point"));
-			continue;
-		}
-		r = geos_write(st->geos, b->arena, out->ptr, &f->wkb, &f->wkb_len);
-		handle_release(out);
-		if (r == -2)
+	for (size_t i = 0; i < b->n; i++)
+		if (b->f[i].state == FEAT_LIVE && b->f[i].wkb &&
+		    geos_apply(st->geos, s, b, i, centroid_op, s->conf,
+		               "GEOS cannot find the point") < 0)
 			return -1;
-		if (r != 0)
-			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot write it"));
-	}
 	return 0;
 }
 

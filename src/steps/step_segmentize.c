@@ -193,16 +193,27 @@ static GEOSGeometry *densify(GEOSContextHandle_t h, const GEOSGeometry *g, doubl
 	return out;
 }
 
+struct densify_ctx {
+	double max_length;
+	struct arena *a;
+};
+
+static GEOSGeometry *densify_op(GEOSContextHandle_t h, const GEOSGeometry *in, void *ctx)
+{
+	struct densify_ctx *d = ctx;
+
+	return densify(h, in, d->max_length, d->a);
+}
+
 static int segmentize_process(struct step *s, struct batch *b)
 {
 	struct segmentize_conf *c = s->conf;
 	struct segmentize_state *st = s->state;
-	GEOSContextHandle_t h = geos_handle(st->geos);
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct feature *f = &b->f[i];
 		struct count_ctx cc = {c->max_length, 0};
-		struct handle *in, *out;
+		struct densify_ctx op;
 		const char *why = "malformed WKB";
 		int r;
 
@@ -222,35 +233,13 @@ static int segmentize_process(struct step *s, struct batch *b)
 			batch_fail(b, i, s->label, reason);
 			continue;
 		}
-		/* NULL from geos_read/geos_own with the error slot set: the batch
-		 * arena is full, which ends the run. */
-		gp_err_clear();
-		in = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
-		if (in == NULL) {
-			if (gp_err_code())
-				return -1;
-			batch_fail(b, i, s->label,
-			           geos_reason(st->geos, "geometry does not decode"));
-			continue;
-		}
-		geos_reset(st->geos);
-		out = geos_own(st->geos, b->arena, &s->acct,
-		               densify(h, in->ptr, c->max_length, b->arena));
-		handle_release(in);
-		if (out == NULL) {
-			if (gp_err_code())
-				return -1;
-			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot densify it"));
-			continue;
-		}
-		r = geos_write(st->geos, b->arena, out->ptr, &f->wkb, &f->wkb_len);
-		handle_release(out);
-		if (r == -2)
+		op.max_length = c->max_length;
+		op.a = b->arena;
+		r = geos_apply(st->geos, s, b, i, densify_op, &op, "GEOS cannot densify it");
+		if (r < 0)
 			return -1;
-		if (r != 0) {
-			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot write it"));
+		if (r > 0)
 			continue;
-		}
 		wkb_walk(f->wkb, f->wkb_len, fill_z, NULL, NULL);
 	}
 	return 0;

@@ -66,50 +66,22 @@ static int simplify_begin(struct step *s, struct stream *st)
 	return 0;
 }
 
+static GEOSGeometry *simplify_op(GEOSContextHandle_t h, const GEOSGeometry *in, void *ctx)
+{
+	const struct simplify_conf *c = ctx;
+
+	return c->preserve_topology ? GEOSTopologyPreserveSimplify_r(h, in, c->tolerance)
+	                            : GEOSSimplify_r(h, in, c->tolerance);
+}
+
 static int simplify_process(struct step *s, struct batch *b)
 {
-	struct simplify_conf *c = s->conf;
 	struct simplify_state *st = s->state;
-	GEOSContextHandle_t h = geos_handle(st->geos);
 
-	for (size_t i = 0; i < b->n; i++) {
-		struct feature *f = &b->f[i];
-		struct handle *in, *out;
-		GEOSGeometry *g;
-		int r;
-
-		if (f->state != FEAT_LIVE || f->wkb == NULL)
-			continue;
-		/* geos_read and geos_own also return NULL when the batch arena is
-		 * full; only that sets the error slot, and it ends the run. */
-		gp_err_clear();
-		in = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
-		if (in == NULL) {
-			if (gp_err_code())
-				return -1;
-			batch_fail(b, i, s->label,
-			           geos_reason(st->geos, "geometry does not decode"));
-			continue;
-		}
-		geos_reset(st->geos);
-		g = c->preserve_topology ? GEOSTopologyPreserveSimplify_r(h, in->ptr, c->tolerance)
-		                         : GEOSSimplify_r(h, in->ptr, c->tolerance);
-		handle_release(in);
-		out = geos_own(st->geos, b->arena, &s->acct, g);
-		if (out == NULL) {
-			if (gp_err_code())
-				return -1;
-			batch_fail(b, i, s->label,
-			           geos_reason(st->geos, "GEOS cannot simplify it"));
-			continue;
-		}
-		r = geos_write(st->geos, b->arena, out->ptr, &f->wkb, &f->wkb_len);
-		handle_release(out);
-		if (r == -2)
+	for (size_t i = 0; i < b->n; i++)
+		if (b->f[i].state == FEAT_LIVE && b->f[i].wkb &&
+		    geos_apply(st->geos, s, b, i, simplify_op, s->conf, "GEOS cannot simplify it") < 0)
 			return -1;
-		if (r != 0)
-			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot write it"));
-	}
 	return 0;
 }
 
