@@ -80,7 +80,9 @@ static const char *const kind_names[HANDLE_KIND_COUNT] = {
 	[HANDLE_OGR_FEATURE] = "ogr_feature",   [HANDLE_OGR_GEOMETRY] = "ogr_geometry",
 	[HANDLE_GDAL_DATASET] = "gdal_dataset", [HANDLE_LAYER_ITER] = "layer_iterator",
 	[HANDLE_PROJ_OP] = "proj_operation",    [HANDLE_GEOS_GEOM] = "geos_geometry",
-	[HANDLE_GEOS_PREPARED] = "geos_prepared",
+	[HANDLE_GEOS_PREPARED] = "geos_prepared", [HANDLE_GDAL_BAND] = "gdal_band",
+	[HANDLE_GDAL_WARP] = "gdal_warp",         [HANDLE_GDAL_TRANSFORMER] = "gdal_transformer",
+	[HANDLE_OGR_TRANSFORM] = "ogr_transform",
 };
 
 const char *handle_kind_name(enum handle_kind k)

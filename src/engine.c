@@ -17,13 +17,14 @@
 #include "gispipe/report.h"
 #include "gispipe/rss.h"
 #include "gispipe/schema.h"
+#include "gispipe/raster.h"
 #include "gispipe/step.h"
 #include "gispipe/xform_cache.h"
 #include "steps/source.h"
 
 void reproject_cache_stats(struct step *s, struct xform_stats *out);
 
-static double now(void)
+double engine_now(void)
 {
 	struct timespec ts;
 
@@ -59,6 +60,8 @@ int engine_plan(struct engine *e)
 	rss_trim();
 	if (memplan_make(&e->plan, limit, rss_current(), rss_file(), e->pl->batch) != 0)
 		return -1;
+	if (e->pl->raster)
+		memplan_raster(&e->plan);
 	/* The limit caps the peak, and loading the libraries is part of it. */
 	peak = rss_peak();
 	if (limit && peak > limit)
@@ -85,7 +88,7 @@ static int feature_failed(struct engine *e, struct batch *b, size_t i)
 	               f->fail_step, f->fid, b->stream->layer, b->stream->path, f->fail_reason);
 }
 
-static int check_memory(struct engine *e, const struct step *where)
+int engine_check_memory(struct engine *e, const struct step *where)
 {
 	uint64_t rss;
 
@@ -109,7 +112,7 @@ static int check_memory(struct engine *e, const struct step *where)
 static void progress(struct engine *e, double t0, const struct stream *st, uint64_t done,
                      bool final)
 {
-	double el = now() - t0;
+	double el = engine_now() - t0;
 	double rate = el > 0 ? (double)e->totals.features_in / el : 0;
 	int64_t total = st ? st->count_hint : -1;
 
@@ -252,10 +255,10 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 			               (int)*e->stop);
 		/* Releasing the previous batch is the reader's cost: its
 		 * features go back to GDAL here. */
-		t = now();
+		t = engine_now();
 		arena_reset(batch_arena);
 		r = src->desc->read(src, &b);
-		src->acct.seconds += now() - t;
+		src->acct.seconds += engine_now() - t;
 		if (r < 0)
 			return -1;
 		if (r == 0)
@@ -272,10 +275,10 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 
 			for (size_t i = 0; i < b.n; i++)
 				live += b.f[i].state == FEAT_LIVE;
-			t = now();
+			t = engine_now();
 			if (s->desc->process(s, &b) != 0)
 				return -1;
-			s->acct.seconds += now() - t;
+			s->acct.seconds += engine_now() - t;
 			for (size_t i = 0; i < b.n; i++) {
 				after += b.f[i].state == FEAT_LIVE;
 				filtered += b.f[i].state == FEAT_FILTERED;
@@ -286,15 +289,15 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 			if (handle_failures(e, s, &b, &rs) != 0)
 				return -1;
 			filtered_before = filtered;
-			if (check_memory(e, s) != 0)
+			if (engine_check_memory(e, s) != 0)
 				return -1;
 		}
 		for (size_t i = 0; i < b.n; i++) {
 			e->totals.features_out += b.f[i].state == FEAT_LIVE;
 			e->totals.filtered += b.f[i].state == FEAT_FILTERED;
 		}
-		if (show_progress && now() - last_progress > 0.25) {
-			last_progress = now();
+		if (show_progress && engine_now() - last_progress > 0.25) {
+			last_progress = engine_now();
 			progress(e, t0, st, stream_done, false);
 		}
 	}
@@ -315,7 +318,7 @@ static int run_all(struct engine *e)
 	struct pipeline *pl = e->pl;
 	struct step *src = &pl->steps[0];
 	struct arena *stream_arena = NULL, *batch_arena = NULL;
-	double t0 = now();
+	double t0 = engine_now();
 	bool show_progress = e->opts->progress && !e->opts->quiet && isatty(2);
 	int r = 0;
 
@@ -373,7 +376,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 {
 	struct engine e = {.pl = pl, .opts = o, .acct = acct, .arena = run_arena, .stop = stop};
 	struct step rejects;
-	double t0 = now();
+	double t0 = engine_now();
 	char err[4096] = "";
 	int code = 0;
 	size_t opened = 0;
@@ -436,7 +439,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 		}
 		rejects_open = true;
 	}
-	if (run_all(&e) != 0)
+	if ((pl->raster ? raster_run_all(&e) : run_all(&e)) != 0)
 		code = gp_err_code();
 close:
 	if (code)
@@ -448,18 +451,18 @@ close:
 		int cr;
 
 		if (k + 1 == pl->nsteps && rejects_open) {
-			t = now();
+			t = engine_now();
 			cr = rejects.desc->close(&rejects, code == 0);
-			s->acct.seconds += now() - t;
+			s->acct.seconds += engine_now() - t;
 			if (cr != 0 && code == 0) {
 				code = gp_err_code();
 				snprintf(err, sizeof err, "%s", gp_err_msg());
 			}
 		}
-		t = now();
+		t = engine_now();
 		cr = k < opened && s->desc->close ? s->desc->close(s, code == 0) : 0;
 
-		s->acct.seconds += now() - t;
+		s->acct.seconds += engine_now() - t;
 		if (cr != 0 && code == 0) {
 			code = gp_err_code();
 			snprintf(err, sizeof err, "%s", gp_err_msg());
@@ -502,7 +505,7 @@ close:
 		         layer_iter_unclosed());
 	}
 report:
-	e.totals.seconds = now() - t0;
+	e.totals.seconds = engine_now() - t0;
 	e.totals.peak_rss = rss_peak();
 	if ((uint64_t)GDALGetCacheUsed64() > e.totals.gdal_cache_peak)
 		e.totals.gdal_cache_peak = (uint64_t)GDALGetCacheUsed64();
@@ -553,7 +556,12 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 			goto out;
 		}
 	}
-	if (deep) {
+	if (deep && pl->raster) {
+		if (raster_check_streams(&e) != 0) {
+			code = gp_err_code();
+			goto out;
+		}
+	} else if (deep) {
 		/* Every input stream as the run would see it, through every
 		 * transform's begin (fields, filters, CRS operations); sinks are
 		 * skipped: they would create outputs. */
@@ -604,7 +612,9 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 			fprintf(explain, "%zu. %s — %s\n", k + 1, s->label, s->desc->summary);
 			if (s->desc->explain)
 				s->desc->explain(s, &e, explain);
-			if (k == 0)
+			if (pl->raster)
+				raster_explain_step(&e, s, explain);
+			else if (k == 0)
 				fprintf(explain, "  memory: batch arena of up to %zu features (~%.1f MiB), "
 				                 "stream arena for schema and CRS\n",
 				        e.plan.batch_items, (double)e.plan.batch_bytes / (1024.0 * 1024.0));

@@ -2,6 +2,9 @@
 #include "gispipe/handle.h"
 
 #include <gdal.h>
+#include <gdal_alg.h>
+#include <gdalwarper.h>
+#include <ogr_srs_api.h>
 #include <ogr_api.h>
 #include <proj.h>
 
@@ -28,6 +31,26 @@ static void destroy_proj(void *p)
 	proj_destroy(p);
 }
 
+static void forget_band(void *p)
+{
+	(void)p; /* a band belongs to its dataset */
+}
+
+static void destroy_warp(void *p)
+{
+	GDALDestroyWarpOperation(p);
+}
+
+static void destroy_transformer(void *p)
+{
+	GDALDestroyTransformer(p);
+}
+
+static void destroy_ogr_transform(void *p)
+{
+	OCTDestroyCoordinateTransformation(p);
+}
+
 static handle_destroy_fn default_destroy(enum handle_kind k)
 {
 	switch (k) {
@@ -39,6 +62,14 @@ static handle_destroy_fn default_destroy(enum handle_kind k)
 		return destroy_dataset;
 	case HANDLE_PROJ_OP:
 		return destroy_proj;
+	case HANDLE_GDAL_BAND:
+		return forget_band;
+	case HANDLE_GDAL_WARP:
+		return destroy_warp;
+	case HANDLE_GDAL_TRANSFORMER:
+		return destroy_transformer;
+	case HANDLE_OGR_TRANSFORM:
+		return destroy_ogr_transform;
 	default:
 		return NULL;
 	}

@@ -86,6 +86,47 @@ int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t 
 	return 0;
 }
 
+#define DEFAULT_WINDOWS (24 * MiB)
+#define MIN_WINDOWS (1 * MiB)
+#define MAX_WINDOWS (256 * MiB)
+#define DEFAULT_RASTER_CACHE (32 * MiB)
+#define MAX_RASTER_CACHE (256 * MiB)
+
+void memplan_raster(struct memplan *p)
+{
+	uint64_t avail;
+
+	p->raster = true;
+	p->batch_items = 0;
+	p->batch_bytes = 0;
+	p->sqlite_cache = 0;
+	p->sqlite_conns = 0;
+	if (p->limit == 0) {
+		p->window_bytes = DEFAULT_WINDOWS;
+		p->gdal_cache = DEFAULT_RASTER_CACHE;
+		return;
+	}
+	/* memplan_make checked that limit covers baseline, reserve and the
+	 * fixed arenas with a few MiB to spare. */
+	avail = p->limit - p->baseline - p->lib_reserve - ARENA_FIXED;
+	/* A quarter to the windows, a quarter to the block cache; the other
+	 * half is for GDAL's copies of the windows (warp buffers, masks) and
+	 * drivers' own buffers. */
+	p->window_bytes = avail / 4;
+	if (p->window_bytes > MAX_WINDOWS)
+		p->window_bytes = MAX_WINDOWS;
+	if (p->window_bytes < MIN_WINDOWS)
+		p->window_bytes = MIN_WINDOWS;
+	p->gdal_cache = avail / 4;
+	if (p->gdal_cache > MAX_RASTER_CACHE)
+		p->gdal_cache = MAX_RASTER_CACHE;
+	if (p->gdal_cache < MIN_GDAL_CACHE)
+		p->gdal_cache = MIN_GDAL_CACHE;
+	p->arena_budget = p->window_bytes + ARENA_FIXED;
+	p->headroom = avail > p->window_bytes + p->gdal_cache ? avail - p->window_bytes - p->gdal_cache
+	                                                      : 0;
+}
+
 void memplan_apply(const struct memplan *p)
 {
 	char buf[32];
@@ -109,6 +150,15 @@ void memplan_print(const struct memplan *p, FILE *out)
 	line(out, "start-up RSS", p->baseline, "measured after GDAL and PROJ are initialised");
 	line(out, "library reserve", p->lib_reserve, "code and PROJ database pages during the run");
 	line(out, "GDAL block cache", p->gdal_cache, "GDALSetCacheMax64");
+	if (p->raster) {
+		line(out, "raster windows", p->window_bytes,
+		     "all steps' block arenas together; sizes the output windows");
+		if (p->limit) {
+			line(out, "arena budget", p->arena_budget, "all arenas together");
+			line(out, "headroom", p->headroom, "GDAL's copies of windows, drivers' buffers");
+		}
+		return;
+	}
 	line(out, "SQLite page cache", p->sqlite_cache, "per connection (OGR_SQLITE_CACHE)");
 	fprintf(out, "  %-22s %10zu      features per batch%s\n", "batch", p->batch_items,
 	        p->batch_fixed ? " (memory.batch)" : " (auto)");

@@ -15,7 +15,7 @@ static const char *const type_names[] = {
 	[OPT_STRING] = "string", [OPT_STRINGS] = "string or list of strings",
 	[OPT_INT] = "integer",   [OPT_DOUBLE] = "number",
 	[OPT_BOOL] = "boolean",  [OPT_BBOX] = "list of 4 numbers [xmin, ymin, xmax, ymax]",
-	[OPT_DOUBLE2] = "list of 2 numbers", [OPT_ENUM] = "one of",
+	[OPT_DOUBLE2] = "number or list of 2", [OPT_ENUM] = "one of",
 	[OPT_MAP] = "mapping of strings", [OPT_SIZE] = "size (e.g. 256MiB)",
 	[OPT_SUB] = "mapping",
 };
@@ -271,6 +271,13 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 		return 0;
 	}
 	case OPT_DOUBLE2:
+		/* A pair, or one number meaning both ("resolution: 10"). */
+		if (v->type == YNODE_SCALAR) {
+			if (parse_number(pl, v, o, where, &d) != 0 || check_sign(pl, v, o, where, d) != 0)
+				return -1;
+			((double *)dst)[0] = ((double *)dst)[1] = d;
+			return 0;
+		}
 		if (parse_doubles(pl, v, o, where, dst, 2) != 0)
 			return -1;
 		for (int i = 0; i < 2; i++)

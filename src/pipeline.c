@@ -148,6 +148,34 @@ static int parse_auto_int(struct pipeline *pl, const struct ynode *v, const char
 	return 0;
 }
 
+/* Raster or vector: what the read step says (synthetic raster, bands), or
+ * failing that what the other steps are (calc is raster only, buffer
+ * vector only), or failing that what the first input is. */
+static int decide_kind(struct pipeline *pl, const struct ynode *steps)
+{
+	unsigned k = 0;
+
+	if (pl->steps[0].desc->role == STEP_SOURCE)
+		k = step_read_kind(&pl->steps[0], pl, false);
+	for (size_t i = 1; i < steps->n && k == 0; i++) {
+		const struct ynode *it = steps->items[i];
+		const struct step_desc *v, *r;
+
+		if (it->type != YNODE_MAP || it->n != 1)
+			continue;
+		v = step_lookup(it->keys[0]->str, STEP_VECTOR);
+		r = step_lookup(it->keys[0]->str, STEP_RASTER);
+		if (v && !r)
+			k = STEP_VECTOR;
+		else if (r && !v)
+			k = STEP_RASTER;
+	}
+	if (k == 0 && pl->steps[0].desc->role == STEP_SOURCE)
+		k = step_read_kind(&pl->steps[0], pl, true);
+	pl->raster = k == STEP_RASTER;
+	return 0;
+}
+
 static int parse_steps(struct pipeline *pl, const struct ynode *v)
 {
 	if (v->type != YNODE_SEQ || v->n == 0)
@@ -167,7 +195,15 @@ static int parse_steps(struct pipeline *pl, const struct ynode *v)
 			return ydoc_fail(pl->doc, it,
 			                 "each step is a mapping with one key, the step's name "
 			                 "(e.g. '- reproject: { to: \"EPSG:3035\" }')");
-		d = step_lookup(it->keys[0]->str);
+		if (i == 1 && decide_kind(pl, v) != 0)
+			return -1;
+		d = i == 0 ? step_lookup_any(it->keys[0]->str)
+		           : step_lookup(it->keys[0]->str, pl->raster ? STEP_RASTER : STEP_VECTOR);
+		if (d == NULL && step_lookup_any(it->keys[0]->str) != NULL)
+			return ydoc_fail(pl->doc, it->keys[0],
+			                 "'%s' is a %s step, and this pipeline reads %s", it->keys[0]->str,
+			                 pl->raster ? "vector" : "raster",
+			                 pl->raster ? "a raster" : "vector features");
 		if (d == NULL) {
 			const char *cand[64];
 			size_t n = 0;

@@ -494,9 +494,9 @@ START_TEST(fail_bbox_and_pairs)
 	                 "<= xmax and ymin <= ymax\n"
 	                 "  bbox: [0, 5, 10, 4.999]\n"
 	                 "        ^");
-	expect_fail("name: x\nres: 25\n",
-	            NAME ":2:6: 'res' in step 'test' must be a list of 2 numbers\n"
-	                 "  res: 25\n"
+	expect_fail("name: x\nres: [25, 1, 2]\n",
+	            NAME ":2:6: 'res' in step 'test' must be a number or list of 2\n"
+	                 "  res: [25, 1, 2]\n"
 	                 "       ^");
 }
 END_TEST
@@ -739,7 +739,7 @@ START_TEST(type_names)
 	ck_assert_str_eq(opt_type_name(OPT_DOUBLE), "number");
 	ck_assert_str_eq(opt_type_name(OPT_BOOL), "boolean");
 	ck_assert_str_eq(opt_type_name(OPT_BBOX), "list of 4 numbers [xmin, ymin, xmax, ymax]");
-	ck_assert_str_eq(opt_type_name(OPT_DOUBLE2), "list of 2 numbers");
+	ck_assert_str_eq(opt_type_name(OPT_DOUBLE2), "number or list of 2");
 	ck_assert_str_eq(opt_type_name(OPT_ENUM), "one of");
 	ck_assert_str_eq(opt_type_name(OPT_MAP), "mapping of strings");
 	ck_assert_str_eq(opt_type_name(OPT_SIZE), "size (e.g. 256MiB)");

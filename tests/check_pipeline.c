@@ -250,7 +250,7 @@ START_TEST(load_all_sections)
 		ck_assert_int_eq(pl->steps[i].index, (int)i);
 	}
 	ck_assert_ptr_eq(pl->steps[1].desc, pl->steps[4].desc);
-	ck_assert_ptr_eq(pl->steps[1].desc, step_lookup("reproject"));
+	ck_assert_ptr_eq(pl->steps[1].desc, step_lookup("reproject", STEP_VECTOR));
 	ck_assert_int_eq(pl->steps[2].desc->role, STEP_TRANSFORM);
 	ck_assert_uint_eq(rc->path.n, 1);
 	ck_assert_str_eq(rc->path.v[0], "in/parcels.gpkg");

@@ -58,6 +58,10 @@ enum handle_kind {
 	HANDLE_PROJ_OP,
 	HANDLE_GEOS_GEOM,
 	HANDLE_GEOS_PREPARED,
+	HANDLE_GDAL_BAND,        /* a band in use (owned by its dataset: counted, not freed) */
+	HANDLE_GDAL_WARP,        /* GDALWarpOperationH */
+	HANDLE_GDAL_TRANSFORMER, /* GDAL transformer argument (gen-img-proj, approx) */
+	HANDLE_OGR_TRANSFORM,    /* OGRCoordinateTransformationH */
 	HANDLE_KIND_COUNT
 };
 

@@ -26,6 +26,8 @@ struct arena;
 struct schema;
 struct handle;
 
+struct rview;
+
 struct stream {
 	uint64_t index;         /* 0-based, over the run */
 	uint64_t dataset_index; /* 0-based index of the input dataset */
@@ -40,6 +42,7 @@ struct stream {
 	bool srs_from_source;   /* srs is the layer's own, not set by a step */
 	int64_t count_hint;     /* features expected, -1 when unknown */
 	struct arena *arena;
+	struct rview *raster;   /* raster streams: the view at this point */
 };
 
 enum feature_state {

@@ -45,6 +45,7 @@ struct run_totals {
 	uint64_t gdal_cache_peak; /* bytes */
 	uint64_t xc_hits, xc_misses, xc_clears, xc_evictions;
 	uint64_t outputs;
+	uint64_t pixels_out;      /* raster runs: pixels written */
 };
 
 struct engine {
@@ -61,6 +62,7 @@ struct engine {
 	struct step *rejects;      /* writer of the rejects dataset, or NULL */
 	uint64_t datasets_opened;
 	int exit_code;
+	double pull_child;         /* raster pulls: time spent upstream */
 };
 
 /* Run `pl` to the end.  Returns the exit code (0 on success); on failure the
@@ -74,6 +76,12 @@ int engine_plan(struct engine *e);
 /* Account a newly opened input dataset: drives transform_cache.clear_every.
  * Returns true when caches must be cleared now. */
 bool engine_dataset_opened(struct engine *e);
+
+/* Seconds on a monotonic clock. */
+double engine_now(void);
+
+/* Fail (75) when RSS went over the limit; record GDAL's cache peak. */
+int engine_check_memory(struct engine *e, const struct step *where);
 
 /* Items per batch the plan allows. */
 size_t engine_batch_size(const struct engine *e);

@@ -27,6 +27,8 @@ struct memplan {
 	uint64_t arena_budget;   /* cap on all arenas together */
 	uint64_t headroom;       /* what is left */
 	bool batch_fixed;        /* memory.batch was a number */
+	bool raster;             /* planned for a raster pipeline */
+	uint64_t window_bytes;   /* raster: all steps' block arenas together */
 };
 
 /* Bytes a batch of vector features costs per feature, as planned. */
@@ -38,6 +40,12 @@ struct memplan {
  * cannot be held. */
 int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t lib_resident,
                  int64_t batch);
+
+/* Re-plan `p` (made by memplan_make) for a raster pipeline: no batches
+ * or SQLite caches; what is available goes to GDAL's block cache, the
+ * windows in flight, and headroom for the copies GDAL makes of them (a
+ * warp reads its source window into buffers of its own). */
+void memplan_raster(struct memplan *p);
 
 /* Apply it: GDAL cache and config options. */
 void memplan_apply(const struct memplan *p);

@@ -19,7 +19,7 @@ enum opt_type {
 	OPT_DOUBLE,   /* double */
 	OPT_BOOL,     /* bool */
 	OPT_BBOX,     /* double[4]: [xmin, ymin, xmax, ymax], xmin<=xmax, ymin<=ymax */
-	OPT_DOUBLE2,  /* double[2] */
+	OPT_DOUBLE2,  /* double[2]: [a, b], or one number for both */
 	OPT_ENUM,     /* int: index in choices */
 	OPT_MAP,      /* struct strmap: scalar keys to scalar values */
 	OPT_SIZE,     /* uint64_t bytes ("64MiB") */

@@ -46,6 +46,7 @@ struct pipeline {
 	const char *rejects_path;
 	const char *rejects_format;
 	int64_t max_rejects;        /* -1: no maximum */
+	bool raster;                /* a raster pipeline (raster.h) */
 	size_t nsteps;
 	struct step *steps;
 };

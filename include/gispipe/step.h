@@ -38,6 +38,13 @@ struct ynode;
 
 enum step_role { STEP_SOURCE, STEP_TRANSFORM, STEP_SINK };
 
+/* What a step works on; a pipeline is one or the other (pipeline.c
+ * decides from its read step).  0 means vector. */
+#define STEP_VECTOR 1u
+#define STEP_RASTER 2u
+
+struct rwin;
+
 struct step_desc {
 	const char *name;
 	const char *summary;
@@ -45,6 +52,7 @@ struct step_desc {
 	const struct opt_desc *opts; /* NULL-name-terminated */
 	size_t conf_size;           /* parsed options, zeroed then filled */
 	const char *details;        /* longer help for `gispipe stages NAME` */
+	unsigned kinds;             /* STEP_VECTOR | STEP_RASTER; 0: vector */
 
 	int (*check)(struct step *s, struct pipeline *pl);
 	int (*open)(struct step *s, struct engine *e);
@@ -58,6 +66,12 @@ struct step_desc {
 	int (*close)(struct step *s, bool ok);
 	/* explain: the step's own lines (inputs found, outputs planned) */
 	void (*explain)(struct step *s, struct engine *e, FILE *out);
+
+	/* Raster steps (raster.h): begin turns st->raster, the view received,
+	 * into the view produced.  pull fills `buf` with window `w` of the
+	 * produced view (sources and transforms); put writes it (sinks). */
+	int (*pull)(struct step *s, const struct rwin *w, void *buf);
+	int (*put)(struct step *s, const struct rwin *w, const void *buf);
 };
 
 struct step {
@@ -71,13 +85,24 @@ struct step {
 	struct stage_acct acct;
 	struct pipeline *pl;
 	struct engine *eng;
+	/* raster runs */
+	struct arena *blocks;       /* scratch for one window (raster.h) */
+	const struct rview *rin;    /* the view this step receives */
 };
 
-const struct step_desc *step_lookup(const char *name);
+/* The step `name` working on `kind` (STEP_VECTOR or STEP_RASTER); NULL
+ * when there is none.  step_lookup_any: of either kind. */
+const struct step_desc *step_lookup(const char *name, unsigned kind);
+const struct step_desc *step_lookup_any(const char *name);
 
 /* The writer of the rejects dataset: a write step outside the pipeline's
  * list, overwriting `path`, one layer per input layer. */
 int write_init_rejects(struct step *s, struct pipeline *pl, const char *path, const char *format);
+/* What the read step `s` (options parsed) reads: STEP_RASTER, STEP_VECTOR,
+ * or 0 when its options do not say; with `look`, the first input is
+ * opened to find out (vector when it cannot be). */
+unsigned step_read_kind(const struct step *s, const struct pipeline *pl, bool look);
+
 /* All descriptors, NULL-terminated, in catalogue order. */
 const struct step_desc *const *step_catalogue(void);
 

@@ -30,22 +30,42 @@ static void print_opts(const struct opt_desc *t, int indent)
 	}
 }
 
+static const char *kind_label(const struct step_desc *d)
+{
+	unsigned k = d->kinds ? d->kinds : STEP_VECTOR;
+
+	return k == (STEP_VECTOR | STEP_RASTER) ? "vector and raster"
+	       : k == STEP_RASTER               ? "raster"
+	                                        : "vector";
+}
+
+static void list_kind(unsigned kind, const char *title)
+{
+	printf("%s:\n", title);
+	for (const struct step_desc *const *c = step_catalogue(); *c; c++) {
+		unsigned k = (*c)->kinds ? (*c)->kinds : STEP_VECTOR;
+
+		if (k & kind)
+			printf("  %-12s %-9s  %s\n", (*c)->name, role_names[(*c)->role], (*c)->summary);
+	}
+}
+
 int cmd_stages(int argc, char **argv)
 {
-	const struct step_desc *d;
+	int shown = 0;
 
 	if (argc < 2) {
-		printf("steps (gispipe stages STEP for options):\n");
-		for (const struct step_desc *const *c = step_catalogue(); *c; c++)
-			printf("  %-12s %-9s  %s\n", (*c)->name, role_names[(*c)->role], (*c)->summary);
+		list_kind(STEP_VECTOR, "vector steps (a pipeline whose read opens vector data)");
+		printf("\n");
+		list_kind(STEP_RASTER, "raster steps (a pipeline whose read opens a raster)");
+		printf("\ngispipe stages STEP for a step's options\n");
 		return 0;
 	}
 	if (argc > 2) {
 		gp_fail(GP_EX_USAGE, "stages: one step at a time");
 		return GP_EX_USAGE;
 	}
-	d = step_lookup(argv[1]);
-	if (d == NULL) {
+	if (step_lookup_any(argv[1]) == NULL) {
 		const char *cand[64];
 		size_t n = 0;
 		const char *hint;
@@ -58,9 +78,20 @@ int cmd_stages(int argc, char **argv)
 		        hint ? hint : "", hint ? "'?)" : "");
 		return GP_EX_USAGE;
 	}
-	printf("%s (%s): %s\n\noptions:\n", d->name, role_names[d->role], d->summary);
-	print_opts(d->opts, 2);
-	if (d->details)
-		printf("\n%s\n", d->details);
+	/* A name may have a vector and a raster step (reproject, clip, write):
+	 * show each. */
+	for (const struct step_desc *const *c = step_catalogue(); *c; c++) {
+		const struct step_desc *d = *c;
+
+		if (strcmp(d->name, argv[1]) != 0)
+			continue;
+		if (shown++)
+			printf("\n");
+		printf("%s (%s, %s): %s\n\noptions:\n", d->name, kind_label(d), role_names[d->role],
+		       d->summary);
+		print_opts(d->opts, 2);
+		if (d->details)
+			printf("\n%s\n", d->details);
+	}
 	return 0;
 }

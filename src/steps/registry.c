@@ -15,7 +15,9 @@ extern const struct step_desc step_segmentize;
 extern const struct step_desc step_explode;
 extern const struct step_desc step_clip;
 extern const struct step_desc step_set_field;
+extern const struct step_desc step_zonal_stats;
 extern const struct step_desc step_write;
+extern const struct step_desc step_raster_write;
 
 static const struct step_desc *const catalogue[] = {
 	&step_read,
@@ -30,7 +32,10 @@ static const struct step_desc *const catalogue[] = {
 	&step_clip,
 	&step_explode,
 	&step_set_field,
+	&step_zonal_stats,
 	&step_write,
+	/* raster */
+	&step_raster_write,
 	NULL,
 };
 
@@ -39,7 +44,20 @@ const struct step_desc *const *step_catalogue(void)
 	return catalogue;
 }
 
-const struct step_desc *step_lookup(const char *name)
+static unsigned kinds_of(const struct step_desc *d)
+{
+	return d->kinds ? d->kinds : STEP_VECTOR;
+}
+
+const struct step_desc *step_lookup(const char *name, unsigned kind)
+{
+	for (const struct step_desc *const *d = catalogue; *d; d++)
+		if (strcmp((*d)->name, name) == 0 && (kinds_of(*d) & kind))
+			return *d;
+	return NULL;
+}
+
+const struct step_desc *step_lookup_any(const char *name)
 {
 	for (const struct step_desc *const *d = catalogue; *d; d++)
 		if (strcmp((*d)->name, name) == 0)

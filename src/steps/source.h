@@ -8,10 +8,28 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <gdal.h>
+
 #include "gispipe/opts.h"
+#include "gispipe/raster.h"
 #include "gispipe/step.h"
 
 enum synth_geom { SYNTH_POINT, SYNTH_LINE, SYNTH_POLYGON };
+
+struct synth_raster_conf {
+	int64_t width, height;
+	GDALDataType type;     /* from type_name */
+	const char *type_name;
+	double block[2];
+	const char *crs;
+	double origin[2];      /* upper-left corner */
+	double resolution[2];
+	int64_t bands;
+	int64_t seed;
+	double nodata;
+	bool has_block, has_crs, has_origin, has_resolution, has_bands, has_seed, has_nodata,
+	    has_type;
+};
 
 struct synth_conf {
 	int geometry;          /* enum synth_geom */
@@ -21,7 +39,8 @@ struct synth_conf {
 	int64_t vertices;
 	int64_t seed;
 	const char *layer;
-	bool has_geometry, has_count, has_crs, has_extent, has_vertices, has_seed;
+	struct synth_raster_conf raster;
+	bool has_geometry, has_count, has_crs, has_extent, has_vertices, has_seed, has_raster;
 };
 
 struct read_conf {
@@ -31,7 +50,10 @@ struct read_conf {
 	double bbox[4];
 	struct strmap open_options;
 	struct synth_conf synthetic;
+	struct strlist bands;      /* rasters: band numbers, 1-based */
+	double nodata;             /* rasters: nodata of every band */
 	bool has_path, has_layer, has_bbox, has_synthetic, has_open_options, has_where;
+	bool has_bands, has_nodata;
 };
 
 /* OGR datasets (source_ogr.c) */
@@ -51,6 +73,28 @@ int source_synth_read(struct step *s, struct batch *b);
 int source_synth_end(struct step *s, struct stream *st);
 int source_synth_close(struct step *s, bool ok);
 void source_synth_explain(struct step *s, struct engine *e, FILE *out);
+
+/* Input paths: globs expanded and sorted, plain paths checked to exist
+ * (exit 66 otherwise), /vsi paths taken as they are. */
+int source_resolve_inputs(struct arena *a, const struct strlist *paths, const char ***out,
+                          size_t *n);
+const char *source_base_name(const char *p);
+
+/* rasters (raster_source.c): GDAL datasets and the synthetic raster */
+int raster_source_check(struct step *s, struct pipeline *pl);
+int raster_source_open(struct step *s, struct engine *e);
+int raster_source_next_stream(struct step *s, struct stream *st);
+int raster_source_end(struct step *s, struct stream *st);
+int raster_source_close(struct step *s, bool ok);
+int raster_source_pull(struct step *s, const struct rwin *w, void *buf);
+void raster_source_explain(struct step *s, struct engine *e, FILE *out);
+
+/* Output paths (step_write.c): templates {stem} {name} {layer} {index}
+ * {shard} checked at load time and expanded per stream. */
+int output_check_template(struct pipeline *pl, const struct step *s, const char *key,
+                          const char *t);
+char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard);
+const char *output_path_ext(const char *p);
 
 /* Layer iterators: a counted handle that must be closed explicitly; one
  * destroyed without close is a bug, counted here and failing the run. */

@@ -64,37 +64,37 @@ int source_ogr_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static int add_input(struct arena *a, struct ogr_state *st, const char *p, size_t *cap)
+static int add_input(struct arena *a, const char ***v, size_t *n, const char *p, size_t *cap)
 {
-	if (st->ninputs == *cap) {
+	if (*n == *cap) {
 		size_t ncap = *cap ? *cap * 2 : 16;
-		const char **n = arena_realloc(a, st->inputs, *cap * sizeof *n, ncap * sizeof *n);
+		const char **nv = arena_realloc(a, *v, *cap * sizeof *nv, ncap * sizeof *nv);
 
-		if (n == NULL)
+		if (nv == NULL)
 			return -1;
-		st->inputs = n;
+		*v = nv;
 		*cap = ncap;
 	}
-	st->inputs[st->ninputs] = arena_strdup(a, p);
-	if (st->inputs[st->ninputs] == NULL)
+	(*v)[*n] = arena_strdup(a, p);
+	if ((*v)[*n] == NULL)
 		return -1;
-	st->ninputs++;
+	(*n)++;
 	return 0;
 }
 
-/* Turn the configured paths into datasets: globs expanded and sorted,
- * plain paths checked to exist (exit 66 otherwise). */
-static int resolve_inputs(struct step *s, struct ogr_state *st)
+int source_resolve_inputs(struct arena *a, const struct strlist *paths, const char ***out,
+                          size_t *n)
 {
-	struct read_conf *c = s->conf;
 	size_t cap = 0;
 
-	for (size_t i = 0; i < c->path.n; i++) {
-		const char *p = c->path.v[i];
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < paths->n; i++) {
+		const char *p = paths->v[i];
 		struct stat sb;
 
 		if (is_vsi(p)) {
-			if (add_input(s->arena, st, p, &cap) != 0)
+			if (add_input(a, out, n, p, &cap) != 0)
 				return -1;
 		} else if (has_glob(p)) {
 			glob_t g;
@@ -110,7 +110,7 @@ static int resolve_inputs(struct step *s, struct ogr_state *st)
 			}
 			qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, cmp_str);
 			for (size_t k = 0; k < g.gl_pathc; k++) {
-				if (add_input(s->arena, st, g.gl_pathv[k], &cap) != 0) {
+				if (add_input(a, out, n, g.gl_pathv[k], &cap) != 0) {
 					globfree(&g);
 					return -1;
 				}
@@ -118,11 +118,19 @@ static int resolve_inputs(struct step *s, struct ogr_state *st)
 			globfree(&g);
 		} else if (stat(p, &sb) != 0) {
 			return gp_fail(GP_EX_NOINPUT, "cannot open '%s': %s", p, strerror(errno));
-		} else if (add_input(s->arena, st, p, &cap) != 0) {
+		} else if (add_input(a, out, n, p, &cap) != 0) {
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* Turn the configured paths into datasets. */
+static int resolve_inputs(struct step *s, struct ogr_state *st)
+{
+	struct read_conf *c = s->conf;
+
+	return source_resolve_inputs(s->arena, &c->path, &st->inputs, &st->ninputs);
 }
 
 static char **open_options(struct read_conf *c)
@@ -225,7 +233,7 @@ static int check_layers_exist(struct step *s, struct ogr_state *st)
 	return 0;
 }
 
-static const char *base_name(const char *p)
+const char *source_base_name(const char *p)
 {
 	const char *b = strrchr(p, '/');
 
@@ -244,7 +252,7 @@ static int fill_stream(struct step *s, struct ogr_state *st, struct stream *out)
 	out->dataset_index = st->ds_index;
 	out->layer_index = st->next_layer - 1;
 	out->path = path;
-	out->name = arena_strdup(out->arena, base_name(path));
+	out->name = arena_strdup(out->arena, source_base_name(path));
 	if (out->name == NULL)
 		return -1;
 	dot = strrchr(out->name, '.');

@@ -22,6 +22,7 @@
 #include "gispipe/schema.h"
 #include "gispipe/wkb.h"
 #include "gispipe/yaml_load.h"
+#include "source.h"
 
 enum { GT_AUTO, GT_PROMOTE, GT_AS_IS, GT_ANY };
 
@@ -104,7 +105,7 @@ struct write_state {
 
 static const char *const template_names[] = {"stem", "name", "layer", "index", "shard", NULL};
 
-static int check_template(struct pipeline *pl, const struct step *s, const char *key,
+int output_check_template(struct pipeline *pl, const struct step *s, const char *key,
                           const char *t)
 {
 	for (const char *p = strchr(t, '{'); p; p = strchr(p + 1, '{')) {
@@ -130,7 +131,7 @@ static int check_template(struct pipeline *pl, const struct step *s, const char 
 	return 0;
 }
 
-static const char *path_ext(const char *p)
+const char *output_path_ext(const char *p)
 {
 	const char *slash = strrchr(p, '/');
 	const char *dot = strrchr(p, '.');
@@ -142,7 +143,7 @@ static const char *path_ext(const char *p)
  * extension and can create vector datasets (its primary extension first). */
 static GDALDriverH find_driver(const char *path, const char *format, const char **why)
 {
-	const char *ext = path_ext(path);
+	const char *ext = output_path_ext(path);
 	GDALDriverH best = NULL;
 
 	if (format) {
@@ -194,14 +195,14 @@ static int write_check(struct step *s, struct pipeline *pl)
 	struct write_conf *c = s->conf;
 	const char *why = NULL;
 
-	if (check_template(pl, s, "path", c->path) != 0)
+	if (output_check_template(pl, s, "path", c->path) != 0)
 		return -1;
 	if (strncmp(c->path, "/vsi", 4) == 0)
 		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
 		                 "cannot write '%s': outputs must be local files (they are written "
 		                 "atomically)",
 		                 c->path);
-	if (c->layer && check_template(pl, s, "layer", c->layer) != 0)
+	if (c->layer && output_check_template(pl, s, "layer", c->layer) != 0)
 		return -1;
 	if (!c->has_transaction_size)
 		c->transaction_size = 100000;
@@ -233,7 +234,7 @@ static int write_open(struct step *s, struct engine *e)
 	return 0;
 }
 
-static char *expand(struct arena *a, const char *t, const struct stream *st, int shard)
+char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard)
 {
 	size_t cap = strlen(t) + 256, len = 0;
 	char *out = arena_alloc(a, cap, 1);
@@ -431,7 +432,7 @@ static int open_layer(struct step *s, struct stream *stm)
 	struct write_state *st = s->state;
 	struct output *o = st->cur;
 	const struct schema *sc = stm->schema;
-	char *name = expand(stm->arena, c->layer ? c->layer : "{layer}", stm, 0);
+	char *name = output_expand(stm->arena, c->layer ? c->layer : "{layer}", stm, 0);
 	struct out_layer *l;
 	OGRFeatureDefnH defn;
 	OGRFeatureH f;
@@ -442,7 +443,7 @@ static int open_layer(struct step *s, struct stream *stm)
 		/* A single-file shapefile (x.shp) holds one layer, named after the
 		 * file: GDAL names a created layer so, and a layer of another name
 		 * would become a sibling y.shp (on append, or when inputs merge). */
-		const char *ext = path_ext(o->path);
+		const char *ext = output_path_ext(o->path);
 
 		if (ext && strcasecmp(ext, "shp") == 0 &&
 		    strcmp(GDALGetDriverShortName(st->drv), "ESRI Shapefile") == 0) {
@@ -570,7 +571,7 @@ static int write_begin(struct step *s, struct stream *stm)
 {
 	struct write_conf *c = s->conf;
 	struct write_state *st = s->state;
-	char *path = expand(stm->arena, c->path, stm, 0);
+	char *path = output_expand(stm->arena, c->path, stm, 0);
 
 	if (path == NULL)
 		return -1;
