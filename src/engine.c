@@ -556,11 +556,17 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 			goto out;
 		}
 	}
-	if (deep && pl->raster) {
-		if (raster_check_streams(&e) != 0) {
+	if (pl->raster && (deep || explain)) {
+		/* Opening a raster is cheap and read-only: explain shows each
+		 * input's plan. */
+		if (explain)
+			fprintf(explain, "raster plan:\n");
+		if (raster_check_streams(&e, explain) != 0) {
 			code = gp_err_code();
 			goto out;
 		}
+		if (explain)
+			fprintf(explain, "\n");
 	} else if (deep) {
 		/* Every input stream as the run would see it, through every
 		 * transform's begin (fields, filters, CRS operations); sinks are

@@ -162,7 +162,8 @@ GDALDatasetH raster_mem_dataset(struct step *s, struct arena *a, const struct rv
 		char *opts[4] = {opt[0], opt[1], opt[2], NULL};
 		char ptr[48];
 
-		CPLPrintPointer(ptr, (char *)buf + (size_t)b * band_bytes, sizeof ptr);
+		/* CPLPrintPointer does not terminate what it prints. */
+		ptr[CPLPrintPointer(ptr, (char *)buf + (size_t)b * band_bytes, sizeof ptr - 1)] = '\0';
 		snprintf(opt[0], sizeof opt[0], "DATAPOINTER=%s", ptr);
 		snprintf(opt[1], sizeof opt[1], "PIXELOFFSET=%zu", ts);
 		snprintf(opt[2], sizeof opt[2], "LINEOFFSET=%zu", line_pixels * ts);
@@ -352,7 +353,8 @@ static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
 
 	if (begin_chain(e, st, pl->nsteps) != 0)
 		return -1;
-	v = sink->rin;
+	/* The sink's begin set the blocks it made in the stream's view. */
+	v = st->raster;
 	raster_plan_window(e, v, &ww, &wh);
 	total = (uint64_t)v->width * (uint64_t)v->height;
 	for (int y = 0; y < v->height; y += wh) {
@@ -460,7 +462,33 @@ int raster_run_all(struct engine *e)
 	return r < 0 ? -1 : 0;
 }
 
-int raster_check_streams(struct engine *e)
+/* The plan of one stream: grids in and out, and the windows the sink will
+ * ask for (assuming 256 x 256 output tiles, GeoTIFF's default here). */
+static void explain_stream(struct engine *e, struct stream *st, FILE *out)
+{
+	const struct rview *in = e->pl->steps[1].rin, *v = st->raster;
+	struct rview tiled = *v;
+	int ww, wh;
+	uint64_t nx, ny;
+
+	tiled.block_w = tiled.block_w >= v->width ? v->width : 256;
+	tiled.block_h = tiled.block_w >= v->width ? tiled.block_h : 256;
+	e->pl->steps[e->pl->nsteps - 1].rin = v;
+	raster_plan_window(e, &tiled, &ww, &wh);
+	e->pl->steps[e->pl->nsteps - 1].rin = NULL;
+	nx = ((uint64_t)v->width + (uint64_t)ww - 1) / (uint64_t)ww;
+	ny = ((uint64_t)v->height + (uint64_t)wh - 1) / (uint64_t)wh;
+	fprintf(out, "  %s: %d x %d, %d band(s) of %s -> %d x %d, %d band(s) of %s\n", st->path,
+	        in ? in->width : v->width, in ? in->height : v->height, in ? in->nbands : v->nbands,
+	        GDALGetDataTypeName(in ? in->type : v->type), v->width, v->height, v->nbands,
+	        GDALGetDataTypeName(v->type));
+	fprintf(out, "    output windows of %d x %d pixels (%.1f MiB), %" PRIu64 " of them\n", ww, wh,
+	        (double)((uint64_t)ww * (uint64_t)wh * (uint64_t)v->nbands * raster_tsize(v->type)) /
+	            (double)MiB,
+	        nx * ny);
+}
+
+int raster_check_streams(struct engine *e, FILE *explain)
 {
 	struct pipeline *pl = e->pl;
 	struct step *src = &pl->steps[0];
@@ -483,6 +511,8 @@ int raster_check_streams(struct engine *e)
 			break;
 		e->totals.streams++;
 		r = begin_chain(e, &st, pl->nsteps - 1) == 0 ? 0 : -1;
+		if (r == 0 && explain)
+			explain_stream(e, &st, explain);
 		if (end_chain(e, &st, pl->nsteps - 1) != 0 && r == 0)
 			r = -1;
 		if (src->desc->end(src, &st) != 0 && r == 0)

@@ -46,13 +46,21 @@ void report_table(const struct engine *e, FILE *out)
 		        s->label, k == 0 ? a->items_out : a->items_in, a->items_out, a->items_filtered,
 		        a->seconds, (double)a->mem.bytes.peak / MiB, *live ? live : "-");
 	}
-	fprintf(out, "features: %" PRIu64 " read, %" PRIu64 " written, %" PRIu64
-	             " filtered; %" PRIu64 " dataset%s, %" PRIu64 " output%s\n",
-	        t->features_in, t->features_out, t->filtered, t->datasets,
-	        t->datasets == 1 ? "" : "s", t->outputs, t->outputs == 1 ? "" : "s");
-	fprintf(out, "transform cache: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64
-	             " evictions, %" PRIu64 " clears\n",
-	        t->xc_hits, t->xc_misses, t->xc_evictions, t->xc_clears);
+	if (pl->raster) {
+		/* Raster runs count windows per stage (in/out above) and pixels. */
+		fprintf(out, "raster: %" PRIu64 " pixels written in %" PRIu64 " windows; %" PRIu64
+		             " dataset%s, %" PRIu64 " output%s\n",
+		        t->pixels_out, t->batches, t->datasets, t->datasets == 1 ? "" : "s", t->outputs,
+		        t->outputs == 1 ? "" : "s");
+	} else {
+		fprintf(out, "features: %" PRIu64 " read, %" PRIu64 " written, %" PRIu64
+		             " filtered; %" PRIu64 " dataset%s, %" PRIu64 " output%s\n",
+		        t->features_in, t->features_out, t->filtered, t->datasets,
+		        t->datasets == 1 ? "" : "s", t->outputs, t->outputs == 1 ? "" : "s");
+		fprintf(out, "transform cache: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64
+		             " evictions, %" PRIu64 " clears\n",
+		        t->xc_hits, t->xc_misses, t->xc_evictions, t->xc_clears);
+	}
 	fprintf(out, "memory: peak RSS %.1f MiB", (double)t->peak_rss / MiB);
 	if (e->plan.limit)
 		fprintf(out, " of a %.1f MiB limit", (double)e->plan.limit / MiB);
@@ -92,6 +100,7 @@ static json_object *build_json(const struct engine *e, const char *error)
 	json_object_object_add(plan, "gdal_cache_bytes", u64(e->plan.gdal_cache));
 	json_object_object_add(plan, "sqlite_cache_bytes", u64(e->plan.sqlite_cache));
 	json_object_object_add(plan, "batch_features", u64(e->plan.batch_items));
+	json_object_object_add(plan, "raster_window_bytes", u64(e->plan.window_bytes));
 	json_object_object_add(root, "plan", plan);
 	json_object_object_add(tot, "datasets", u64(t->datasets));
 	json_object_object_add(tot, "streams", u64(t->streams));
@@ -101,6 +110,7 @@ static json_object *build_json(const struct engine *e, const char *error)
 	json_object_object_add(tot, "filtered", u64(t->filtered));
 	json_object_object_add(tot, "rejects", u64(t->rejects));
 	json_object_object_add(tot, "outputs", u64(t->outputs));
+	json_object_object_add(tot, "pixels_out", u64(t->pixels_out));
 	json_object_object_add(root, "totals", tot);
 	json_object_object_add(xc, "hits", u64(t->xc_hits));
 	json_object_object_add(xc, "misses", u64(t->xc_misses));

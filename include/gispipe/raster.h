@@ -111,8 +111,9 @@ GDALDatasetH raster_mem_dataset(struct step *s, struct arena *a, const struct rv
 int raster_run_all(struct engine *e);
 
 /* Every stream through every transform's begin and end; the sink is not
- * touched.  -1 with the error set. */
-int raster_check_streams(struct engine *e);
+ * touched.  With `explain`, each stream's grids and windows are printed
+ * there.  -1 with the error set. */
+int raster_check_streams(struct engine *e, FILE *explain);
 
 /* explain: the memory line of step `s` in a raster run. */
 void raster_explain_step(struct engine *e, struct step *s, FILE *out);

@@ -18,6 +18,8 @@ extern const struct step_desc step_set_field;
 extern const struct step_desc step_zonal_stats;
 extern const struct step_desc step_write;
 extern const struct step_desc step_raster_write;
+extern const struct step_desc step_raster_reproject;
+extern const struct step_desc step_resample;
 
 static const struct step_desc *const catalogue[] = {
 	&step_read,
@@ -35,6 +37,8 @@ static const struct step_desc *const catalogue[] = {
 	&step_zonal_stats,
 	&step_write,
 	/* raster */
+	&step_raster_reproject,
+	&step_resample,
 	&step_raster_write,
 	NULL,
 };
