@@ -149,14 +149,18 @@ static int parse_auto_int(struct pipeline *pl, const struct ynode *v, const char
 }
 
 /* Raster or vector: what the read step says (synthetic raster, bands), or
- * failing that what the other steps are (calc is raster only, buffer
- * vector only), or failing that what the first input is. */
+ * failing that what its first input is, or failing that (an input that is
+ * not there yet) what the other steps are: calc is raster only, buffer
+ * vector only.  Vector when nothing tells. */
 static int decide_kind(struct pipeline *pl, const struct ynode *steps)
 {
 	unsigned k = 0;
 
-	if (pl->steps[0].desc->role == STEP_SOURCE)
+	if (pl->steps[0].desc->role == STEP_SOURCE) {
 		k = step_read_kind(&pl->steps[0], pl, false);
+		if (k == 0)
+			k = step_read_kind(&pl->steps[0], pl, true);
+	}
 	for (size_t i = 1; i < steps->n && k == 0; i++) {
 		const struct ynode *it = steps->items[i];
 		const struct step_desc *v, *r;
@@ -170,8 +174,6 @@ static int decide_kind(struct pipeline *pl, const struct ynode *steps)
 		else if (r && !v)
 			k = STEP_RASTER;
 	}
-	if (k == 0 && pl->steps[0].desc->role == STEP_SOURCE)
-		k = step_read_kind(&pl->steps[0], pl, true);
 	pl->raster = k == STEP_RASTER;
 	return 0;
 }

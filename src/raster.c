@@ -315,8 +315,10 @@ static int begin_chain(struct engine *e, struct stream *st, size_t upto)
 	for (size_t k = 1; k < upto; k++) {
 		struct step *s = &pl->steps[k];
 
-		s->rin = raster_view_dup(st->arena, st->raster);
-		if (s->rin == NULL)
+		/* The step keeps the view it receives and changes a copy. */
+		s->rin = st->raster;
+		st->raster = raster_view_dup(st->arena, s->rin);
+		if (st->raster == NULL)
 			return -1;
 		if (s->desc->begin && s->desc->begin(s, st) != 0)
 			return -1;
@@ -530,10 +532,9 @@ static const char *const raster_exts[] = {"tif", "tiff", "vrt", "img", "jp2", "a
                                           "dt0", "dt1", "dt2", "grd", "bt", "ecw", "sid", "xyz",
                                           NULL};
 
-bool raster_path_is_raster(const char *path)
+unsigned raster_path_kind(const char *path)
 {
 	GDALDatasetH ds;
-	bool raster = false;
 	const char *dot;
 
 	CPLPushErrorHandler(CPLQuietErrorHandler);
@@ -541,25 +542,26 @@ bool raster_path_is_raster(const char *path)
 	if (ds != NULL && GDALDatasetGetLayerCount(ds) > 0) {
 		GDALClose(ds);
 		CPLPopErrorHandler();
-		return false;
+		return STEP_VECTOR;
 	}
 	if (ds != NULL)
 		GDALClose(ds);
 	ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
 	if (ds != NULL) {
-		raster = GDALGetRasterCount(ds) > 0;
+		bool raster = GDALGetRasterCount(ds) > 0;
+
 		GDALClose(ds);
 		CPLPopErrorHandler();
-		return raster;
+		return raster ? STEP_RASTER : STEP_VECTOR;
 	}
 	CPLPopErrorHandler();
-	/* Nothing opened (missing, or not a dataset at all): the extension is
-	 * the best guess; the reader then says what is wrong with the file. */
+	/* Nothing opened (missing, or not a dataset at all): a raster format's
+	 * extension says raster; anything else is left undecided. */
 	dot = strrchr(path, '.');
 	if (dot == NULL || strchr(dot, '/'))
-		return false;
+		return 0;
 	for (const char *const *x = raster_exts; *x; x++)
 		if (strcasecmp(dot + 1, *x) == 0)
-			return true;
-	return false;
+			return STEP_RASTER;
+	return 0;
 }

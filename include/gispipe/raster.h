@@ -118,8 +118,9 @@ int raster_check_streams(struct engine *e, FILE *explain);
 /* explain: the memory line of step `s` in a raster run. */
 void raster_explain_step(struct engine *e, struct step *s, FILE *out);
 
-/* Whether `path` opens as a raster (and not as vector layers); for a path
- * that does not exist, whether its extension is a raster format's. */
-bool raster_path_is_raster(const char *path);
+/* STEP_RASTER when `path` opens as a raster (and not as vector layers),
+ * STEP_VECTOR when it opens as vector layers; when it does not open,
+ * STEP_RASTER for a raster format's extension, else 0 (cannot tell). */
+unsigned raster_path_kind(const char *path);
 
 #endif

@@ -99,8 +99,8 @@ const struct step_desc *step_lookup_any(const char *name);
  * list, overwriting `path`, one layer per input layer. */
 int write_init_rejects(struct step *s, struct pipeline *pl, const char *path, const char *format);
 /* What the read step `s` (options parsed) reads: STEP_RASTER, STEP_VECTOR,
- * or 0 when its options do not say; with `look`, the first input is
- * opened to find out (vector when it cannot be). */
+ * or 0 when its options do not say; with `look`, what its first input is
+ * (0 when that cannot be told). */
 unsigned step_read_kind(const struct step *s, const struct pipeline *pl, bool look);
 
 /* All descriptors, NULL-terminated, in catalogue order. */

@@ -583,7 +583,7 @@ static void *run_job(void *arg)
 	struct warp_job *j = arg;
 
 	CPLErrorReset();
-	j->err = GDALWarpRegion(j->op, 0, 0, j->dw, j->dh, 0, 0, j->sw, j->sh);
+	j->err = GDALWarpRegion(j->op, 0, 0, j->dw, j->dh, 0, 0, 0, 0);
 	if (j->err != CE_None)
 		snprintf(j->msg, sizeof j->msg, "%s", CPLGetLastErrorMsg());
 	return NULL;

@@ -111,28 +111,27 @@ unsigned step_read_kind(const struct step *s, const struct pipeline *pl, bool lo
 		return STEP_VECTOR;
 	if (!look)
 		return 0;
-	/* The first input decides; a glob is expanded for it.  What cannot be
-	 * resolved is left to the vector reader to report. */
+	/* The first input decides; a glob is expanded for it. */
 	for (size_t i = 0; i < c->path.n; i++) {
 		struct strlist one = {.n = 1, .v = &c->path.v[i], .at = &c->path.at[i]};
 		const char **v;
 		size_t n;
 		struct arena *a = arena_create(NULL, 0);
-		bool r = false;
+		unsigned k;
 
 		if (a == NULL) {
 			gp_err_clear();
-			return STEP_VECTOR;
+			return 0;
 		}
 		if (source_resolve_inputs(a, &one, &v, &n) == 0 && n > 0)
-			r = raster_path_is_raster(v[0]);
+			k = raster_path_kind(v[0]);
 		else
-			r = raster_path_is_raster(c->path.v[i]);
+			k = raster_path_kind(c->path.v[i]);
 		gp_err_clear();
 		arena_destroy(a);
-		return r ? STEP_RASTER : STEP_VECTOR;
+		return k;
 	}
-	return STEP_VECTOR;
+	return 0;
 }
 
 static bool raster(const struct step *s)

@@ -235,3 +235,54 @@ def _files(self, d=None):
 TempDirTest.geojson = _geojson
 TempDirTest.gp_ok = _gp_ok
 TempDirTest.files = _files
+
+
+# ---------------------------------------------------------------------------
+# Rasters, without GDAL's Python bindings: pixels go through gdal_translate
+# to a raw ENVI file and are read with the array module.
+
+_ARRAY_CODES = {"Byte": "B", "Int16": "h", "UInt16": "H", "Int32": "i", "UInt32": "I",
+                "Float32": "f", "Float64": "d"}
+
+
+def raster_info(path):
+    """gdalinfo -json of a raster, parsed."""
+    out = subprocess.run(["gdalinfo", "-json", str(path)], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out)
+
+
+def raster_values(path, band=1):
+    """The pixels of one band, row by row, as an array.array."""
+    import array
+    d = tempfile.mkdtemp(prefix="gp-raster-")
+    try:
+        out = os.path.join(d, "band.bin")
+        subprocess.run(["gdal_translate", "-q", "-of", "ENVI", "-b", str(band), str(path), out],
+                       check=True, capture_output=True, text=True)
+        t = raster_info(out)["bands"][0]["type"]
+        a = array.array(_ARRAY_CODES[t])
+        with open(out, "rb") as f:
+            a.frombytes(f.read())
+        return a
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def compare_rasters(a, b, nodata=None):
+    """Compare two pixel arrays of the same grid: (count compared, mean
+    absolute difference, max absolute difference, pixels where exactly one
+    of the two is nodata)."""
+    if len(a) != len(b):
+        raise AssertionError("different sizes: %d and %d pixels" % (len(a), len(b)))
+    n, total, worst, mismatch = 0, 0.0, 0.0, 0
+    for x, y in zip(a, b):
+        if nodata is not None and (x == nodata or y == nodata):
+            mismatch += (x == nodata) != (y == nodata)
+            continue
+        d = abs(x - y)
+        n += 1
+        total += d
+        if d > worst:
+            worst = d
+    return n, (total / n if n else 0.0), worst, mismatch
