@@ -1,25 +1,39 @@
-/* formats.c - gispipe formats: GDAL vector drivers and what they can do. */
+/* formats.c - gispipe formats: GDAL drivers for vector and raster
+ * pipelines, and what they can do there. */
 #include <stdio.h>
 
 #include <gdal.h>
 
 #include "cli.h"
 
-int cmd_formats(int argc, char **argv)
+static void list(const char *cap, bool raster)
 {
-	(void)argc;
-	(void)argv;
 	printf("%-18s %-5s %-6s %-16s %s\n", "format", "read", "write", "extensions", "name");
 	for (int i = 0; i < GDALGetDriverCount(); i++) {
 		GDALDriverH d = GDALGetDriver(i);
 		const char *ext = GDALGetMetadataItem(d, GDAL_DMD_EXTENSIONS, NULL);
+		bool create = GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL) != NULL;
+		bool copy = GDALGetMetadataItem(d, GDAL_DCAP_CREATECOPY, NULL) != NULL;
 
-		if (!GDALGetMetadataItem(d, GDAL_DCAP_VECTOR, NULL))
+		if (!GDALGetMetadataItem(d, cap, NULL))
 			continue;
+		/* A raster output may be written through CreateCopy (staged);
+		 * vector outputs need Create. */
 		printf("%-18s %-5s %-6s %-16s %s\n", GDALGetDriverShortName(d),
 		       GDALGetMetadataItem(d, GDAL_DCAP_OPEN, NULL) ? "yes" : "no",
-		       GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL) ? "yes" : "no", ext ? ext : "-",
+		       create ? "yes" : raster && copy ? "copy" : "no", ext ? ext : "-",
 		       GDALGetDriverLongName(d));
 	}
+}
+
+int cmd_formats(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("vector (read and write steps of vector pipelines):\n");
+	list(GDAL_DCAP_VECTOR, false);
+	printf("\nraster (read and write steps of raster pipelines; write 'copy': through a "
+	       "staged GeoTIFF):\n");
+	list(GDAL_DCAP_RASTER, true);
 	return 0;
 }
