@@ -232,7 +232,10 @@ static size_t pixel_cost(const struct engine *e)
 
 void raster_plan_window(const struct engine *e, const struct rview *v, int *ww, int *wh)
 {
-	uint64_t px = e->plan.window_bytes / pixel_cost(e);
+	/* --config GISPIPE_RASTER_WINDOW_BYTES: tests cut small rasters into
+	 * many windows with it. */
+	uint64_t budget = CPLScanUIntBig(CPLGetConfigOption("GISPIPE_RASTER_WINDOW_BYTES", "0"), 32);
+	uint64_t px = (budget ? budget : e->plan.window_bytes) / pixel_cost(e);
 	int bw = v->block_w > 0 ? v->block_w : 256, bh = v->block_h > 0 ? v->block_h : 256;
 
 	if (px < (uint64_t)bw * bh)

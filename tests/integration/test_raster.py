@@ -117,8 +117,10 @@ steps:
   - write: { path: OUT, mode: overwrite }
 """
         self.run_ok(text.replace("OUT", "a.tif"))
-        # A tight limit cuts the output into many more windows.
-        rep = self.run_ok(text.replace("OUT", "b.tif"), "--memory-limit", "96MiB")
+        # A small window budget cuts the output into many more windows.
+        rep = self.run_ok(text.replace("OUT", "b.tif"), "--config",
+                          "GISPIPE_RASTER_WINDOW_BYTES", "3000000")
+        self.assertGreater(rep["totals"]["batches"], 4)
         self.assertEqual(gptest.raster_values(self.path("a.tif")),
                          gptest.raster_values(self.path("b.tif")))
         self.run_ok(text.replace("OUT", "c.tif").replace("seed: 7", "seed: 8"))
@@ -212,7 +214,7 @@ steps:
         self.same_pixels(self.path("out.tif"), self.path("ref.tif"), bands=2)
 
     def test_many_windows_identical_and_approximation_close(self):
-        # A synthetic raster warped under a limit that makes small windows:
+        # A synthetic raster warped in small windows:
         # exact mode must match gdalwarp pixel for pixel across the seams;
         # the default approximation within the bound in the module's doc.
         gen = """version: 1
@@ -228,8 +230,8 @@ steps:
   - read: {{ path: src.tif }}
   - reproject: {{ to: "EPSG:3035", resampling: bilinear, error_threshold: {et} }}
   - write: {{ path: out.tif, mode: overwrite }}
-""", "--memory-limit", "96MiB")
-                self.assertGreater(rep["totals"]["batches"], 1)
+""", "--config", "GISPIPE_RASTER_WINDOW_BYTES", "3000000")
+                self.assertGreater(rep["totals"]["batches"], 4)
                 gdal("gdalwarp", "-q", "-overwrite", "-t_srs", "EPSG:3035", "-r", "bilinear",
                      "-et", et, self.path("src.tif"), self.path("ref.tif"))
                 self.assertEqual(grid(self.path("out.tif")), grid(self.path("ref.tif")))
@@ -370,7 +372,7 @@ steps:
   - reproject: {{ to: "EPSG:4326" }}
   - write: {{ path: out.tif }}
 """)
-        r = self.gp("explain", p, "--memory-limit", "128MiB")
+        r = self.gp("explain", p)
         self.assertExit(r, EX_OK)
         self.assertIn("raster plan:", r.out)
         self.assertIn("111 x 111, 1 band(s) of", r.out)
