@@ -113,7 +113,8 @@ steps:
     def test_synthetic_is_deterministic_and_window_independent(self):
         text = """version: 1
 steps:
-  - read: { synthetic: { raster: { width: 1500, height: 1100, type: Int16, block: [256, 256], seed: 7 } } }
+  - read: { synthetic: { raster: { width: 1500, height: 1100, type: Int16, block: [256, 256],
+                                   seed: 7 } } }
   - write: { path: OUT, mode: overwrite }
 """
         self.run_ok(text.replace("OUT", "a.tif"))
@@ -146,7 +147,10 @@ steps:
 
 class Warp(RasterTest):
     def test_reproject_identical_to_gdalwarp_every_kernel(self):
-        for r in ("near", "bilinear", "cubic", "cubicspline", "lanczos", "average", "mode"):
+        kernels = ("near", "bilinear", "cubic", "cubicspline", "lanczos", "average", "mode")
+        if gptest.UNDER_VALGRIND:
+            kernels = ("bilinear", "lanczos", "mode")  # the code paths, not every kernel
+        for r in kernels:
             with self.subTest(resampling=r):
                 self.run_ok(f"""version: 1
 steps:
@@ -162,7 +166,7 @@ steps:
 
     def test_resample_coarser_identical_to_gdalwarp(self):
         gdal("gdal_translate", "-q", "-b", 1, L7, self.path("b1.tif"))
-        for r in ("average", "mode", "bilinear"):
+        for r in ("average",) if gptest.UNDER_VALGRIND else ("average", "mode", "bilinear"):
             with self.subTest(resampling=r):
                 self.run_ok(f"""version: 1
 steps:
@@ -217,10 +221,11 @@ steps:
         # A synthetic raster warped in small windows:
         # exact mode must match gdalwarp pixel for pixel across the seams;
         # the default approximation within the bound in the module's doc.
-        gen = """version: 1
+        side = (400, 300) if gptest.UNDER_VALGRIND else (1200, 900)
+        gen = f"""version: 1
 steps:
-  - read: { synthetic: { raster: { width: 1200, height: 900, type: Int16, seed: 3 } } }
-  - write: { path: src.tif }
+  - read: {{ synthetic: {{ raster: {{ width: {side[0]}, height: {side[1]}, type: Int16, seed: 3 }} }} }}
+  - write: {{ path: src.tif }}
 """
         self.run_ok(gen)
         for et in (0, 0.125):
@@ -230,8 +235,9 @@ steps:
   - read: {{ path: src.tif }}
   - reproject: {{ to: "EPSG:3035", resampling: bilinear, error_threshold: {et} }}
   - write: {{ path: out.tif, mode: overwrite }}
-""", "--config", "GISPIPE_RASTER_WINDOW_BYTES", "3000000")
-                self.assertGreater(rep["totals"]["batches"], 4)
+""", "--config", "GISPIPE_RASTER_WINDOW_BYTES", "3000000" if side[0] > 1000 else "150000")
+                # At least 2 x 2 windows of one 256 x 256 tile, seams inside.
+                self.assertGreaterEqual(rep["totals"]["batches"], 4)
                 gdal("gdalwarp", "-q", "-overwrite", "-t_srs", "EPSG:3035", "-r", "bilinear",
                      "-et", et, self.path("src.tif"), self.path("ref.tif"))
                 self.assertEqual(grid(self.path("out.tif")), grid(self.path("ref.tif")))
