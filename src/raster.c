@@ -363,17 +363,19 @@ static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
 	raster_plan_window(e, v, &ww, &wh);
 	total = (uint64_t)v->width * (uint64_t)v->height;
 	for (int y = 0; y < v->height; y += wh) {
+		/* A thin last row or column of windows joins the one before it:
+		 * steps that estimate from a window's shape (a warp's kernel
+		 * scale) do badly on slivers. */
+		int h = v->height - y < wh + wh / 2 ? v->height - y : wh;
+
 		for (int x = 0; x < v->width; x += ww) {
-			struct rwin w = {x, y, ww, wh};
+			int wd = v->width - x < ww + ww / 2 ? v->width - x : ww;
+			struct rwin w = {x, y, wd, h};
 			void *buf;
 			double t;
 
 			if (*e->stop)
 				return gp_fail(128 + *e->stop, "interrupted by signal %d", (int)*e->stop);
-			if (w.x + w.w > v->width)
-				w.w = v->width - w.x;
-			if (w.y + w.h > v->height)
-				w.h = v->height - w.y;
 			buf = arena_alloc(sink->blocks, raster_win_bytes(v, &w), 0);
 			if (buf == NULL)
 				return -1;
@@ -394,7 +396,11 @@ static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
 				last = engine_now();
 				progress(e, t0, done, total, false);
 			}
+			if (wd != ww)
+				break;
 		}
+		if (h != wh)
+			break;
 	}
 	return 0;
 }
@@ -481,8 +487,11 @@ static void explain_stream(struct engine *e, struct stream *st, FILE *out)
 	e->pl->steps[e->pl->nsteps - 1].rin = v;
 	raster_plan_window(e, &tiled, &ww, &wh);
 	e->pl->steps[e->pl->nsteps - 1].rin = NULL;
-	nx = ((uint64_t)v->width + (uint64_t)ww - 1) / (uint64_t)ww;
-	ny = ((uint64_t)v->height + (uint64_t)wh - 1) / (uint64_t)wh;
+	/* As run_stream cuts them: a thin remainder joins the last window. */
+	nx = (uint64_t)v->width / (uint64_t)ww;
+	ny = (uint64_t)v->height / (uint64_t)wh;
+	nx += nx == 0 || (uint64_t)v->width % (uint64_t)ww >= (uint64_t)ww / 2;
+	ny += ny == 0 || (uint64_t)v->height % (uint64_t)wh >= (uint64_t)wh / 2;
 	fprintf(out, "  %s: %d x %d, %d band(s) of %s -> %d x %d, %d band(s) of %s\n", st->path,
 	        in ? in->width : v->width, in ? in->height : v->height, in ? in->nbands : v->nbands,
 	        GDALGetDataTypeName(in ? in->type : v->type), v->width, v->height, v->nbands,

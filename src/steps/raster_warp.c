@@ -737,6 +737,11 @@ static int warp_pull(struct step *s, const struct rwin *w, void *buf)
 	struct job_list *jl = st->jobs;
 	int nt = st->threads, r = 0;
 
+	/* GDAL's kernels size their footprint from each piece's own ratio of
+	 * output to source pixels: thin pieces would estimate it badly and
+	 * give other pixels than one large piece.  Strips keep 64 rows. */
+	if (nt > w->h / 64)
+		nt = w->h / 64 > 0 ? w->h / 64 : 1;
 	jl->n = 0;
 	jl->want = nt;
 	jl->mark = arena_mark(raster_blocks(s));
