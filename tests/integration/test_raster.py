@@ -221,7 +221,7 @@ steps:
         # A synthetic raster warped in small windows:
         # exact mode must match gdalwarp pixel for pixel across the seams;
         # the default approximation within the bound in the module's doc.
-        side = (400, 300) if gptest.UNDER_VALGRIND else (1200, 900)
+        side = (520, 520) if gptest.UNDER_VALGRIND else (1200, 900)
         gen = f"""version: 1
 steps:
   - read: {{ synthetic: {{ raster: {{ width: {side[0]}, height: {side[1]}, type: Int16, seed: 3 }} }} }}
