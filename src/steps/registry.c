@@ -18,6 +18,7 @@ extern const struct step_desc step_set_field;
 extern const struct step_desc step_zonal_stats;
 extern const struct step_desc step_write;
 extern const struct step_desc step_raster_write;
+extern const struct step_desc step_raster_clip;
 extern const struct step_desc step_raster_reproject;
 extern const struct step_desc step_resample;
 
@@ -39,6 +40,7 @@ static const struct step_desc *const catalogue[] = {
 	/* raster */
 	&step_raster_reproject,
 	&step_resample,
+	&step_raster_clip,
 	&step_raster_write,
 	NULL,
 };
