@@ -105,7 +105,7 @@ GDALDatasetH raster_mem_dataset(struct step *s, struct arena *a, const struct rv
                                 const struct rwin *w, void *buf, size_t line_pixels,
                                 size_t band_bytes);
 
-/* Engine side (src/raster_engine.c). */
+/* Engine side (the rest of src/raster.c). */
 
 /* Run every raster stream to the end; -1 with the error set. */
 int raster_run_all(struct engine *e);

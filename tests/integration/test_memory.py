@@ -100,5 +100,33 @@ steps:
         self.assertFalse(os.path.exists(self.path("out")))
 
 
+class RasterMemory(gptest.TempDirTest):
+    """Raster pipelines: peak RSS set by the plan, not the raster's size."""
+
+    def test_peak_rss_does_not_grow_with_the_raster(self):
+        if not gptest.MEMORY_MEASURED:
+            self.skipTest("memory figures mean nothing under valgrind or ASan")
+        # Both rasters are larger than the block cache the 96 MiB plan
+        # gives (about 15 MiB), so both fill every budget of the plan.
+        peaks = {}
+        for side in (3072, 6144):
+            p = self.pipeline(f"""version: 1
+steps:
+  - read: {{ synthetic: {{ raster: {{ width: {side}, height: {side}, type: Int16 }} }} }}
+  - reproject: {{ to: "EPSG:3035", resampling: bilinear }}
+  - write: {{ path: out.tif, mode: overwrite }}
+""")
+            r = self.gp("run", p, "--memory-limit", "96MiB", "--report", self.path("r.json"))
+            self.assertEqual(r.code, 0, repr(r))
+            with open(self.path("r.json")) as f:
+                rep = json.load(f)
+            peaks[side] = rep["peak_rss_bytes"]
+            self.assertLess(rep["peak_rss_bytes"], 96 << 20)
+        # 4 times the pixels; the peak may move by what the page cache and
+        # lazily loaded library pages make it move, not with the size.
+        self.assertLess(peaks[6144], peaks[3072] * 1.1, peaks)
+
+
+
 if __name__ == "__main__":
     gptest.main()
