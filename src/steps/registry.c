@@ -18,6 +18,9 @@ extern const struct step_desc step_set_field;
 extern const struct step_desc step_zonal_stats;
 extern const struct step_desc step_write;
 extern const struct step_desc step_raster_write;
+extern const struct step_desc step_raster_calc;
+extern const struct step_desc step_raster_nodata;
+extern const struct step_desc step_raster_set_type;
 extern const struct step_desc step_raster_clip;
 extern const struct step_desc step_raster_reproject;
 extern const struct step_desc step_resample;
@@ -41,6 +44,9 @@ static const struct step_desc *const catalogue[] = {
 	&step_raster_reproject,
 	&step_resample,
 	&step_raster_clip,
+	&step_raster_calc,
+	&step_raster_nodata,
+	&step_raster_set_type,
 	&step_raster_write,
 	NULL,
 };
