@@ -86,7 +86,7 @@ int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t 
 	return 0;
 }
 
-#define DEFAULT_WINDOWS (24 * MiB)
+#define DEFAULT_WINDOWS (48 * MiB)
 #define MIN_WINDOWS (1 * MiB)
 #define MAX_WINDOWS (256 * MiB)
 #define DEFAULT_RASTER_CACHE (32 * MiB)
@@ -109,10 +109,12 @@ void memplan_raster(struct memplan *p)
 	/* memplan_make checked that limit covers baseline, reserve and the
 	 * fixed arenas with a few MiB to spare. */
 	avail = p->limit - p->baseline - p->lib_reserve - ARENA_FIXED;
-	/* A quarter to the windows, a quarter to the block cache; the other
-	 * half is for GDAL's copies of the windows (warp buffers, masks) and
-	 * drivers' own buffers. */
-	p->window_bytes = avail / 4;
+	/* Half to the windows, a quarter to the block cache, a quarter for
+	 * drivers' own buffers.  The windows' share is planned as if every
+	 * step worked in doubles (raster.c's pixel_cost), which leaves room for
+	 * GDAL's copies of them (a warp reads its source into buffers of its
+	 * own) when they do not. */
+	p->window_bytes = avail / 2;
 	if (p->window_bytes > MAX_WINDOWS)
 		p->window_bytes = MAX_WINDOWS;
 	if (p->window_bytes < MIN_WINDOWS)

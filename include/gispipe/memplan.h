@@ -42,9 +42,8 @@ int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t 
                  int64_t batch);
 
 /* Re-plan `p` (made by memplan_make) for a raster pipeline: no batches
- * or SQLite caches; what is available goes to GDAL's block cache, the
- * windows in flight, and headroom for the copies GDAL makes of them (a
- * warp reads its source window into buffers of its own). */
+ * or SQLite caches; half of what is available goes to the windows in
+ * flight, a quarter to GDAL's block cache, a quarter is headroom. */
 void memplan_raster(struct memplan *p);
 
 /* Apply it: GDAL cache and config options. */

@@ -131,6 +131,7 @@ struct warp_state {
 	int threads;
 	char **xopts;              /* transformer options (AREA_OF_INTEREST) */
 	struct job_list *jobs;
+	void *grid_xf[MAX_JOBS];   /* whole-grid transformers, one a concurrent job */
 	uint64_t windows, splits, empty;
 };
 
@@ -434,6 +435,15 @@ static int warp_begin(struct step *s, struct stream *stm)
 	st->full = make_transformer(s, a, st->full_dst, st->full_src, &st->full_h);
 	if (st->full == NULL)
 		return -1;
+	/* One whole-grid transformer a concurrent piece (PROJ objects are not
+	 * shared between threads), output pixels to input pixels. */
+	for (int k = 0; k < st->threads; k++) {
+		struct handle *h;
+
+		st->grid_xf[k] = make_transformer(s, a, st->full_src, st->full_dst, &h);
+		if (st->grid_xf[k] == NULL)
+			return -1;
+	}
 	/* Bands: every band but the alpha is warped; an alpha band in the
 	 * input stays where it is and is computed by the warper; `alpha` adds
 	 * one at the end. */
@@ -578,6 +588,38 @@ static void fill_uncovered(struct warp_state *st, const struct rwin *w, void *bu
 	(void)row;
 }
 
+/* A piece's transformer: its pixels are offsets into the whole grids, so
+ * it shifts them and calls one of the stream's whole-grid transformers.
+ * Making a GDAL transformer for every piece would cost a coordinate
+ * operation lookup each time; this costs two additions a point.  Such a
+ * transformer cannot be cloned, which is why the kernel runs on one
+ * thread and the pieces run in parallel. */
+struct piece_xf {
+	void *grid;                /* GenImgProj: whole output <-> whole input */
+	double dx, dy;             /* the piece's offset in the output grid */
+	double sx, sy;             /* its source window's offset in the input */
+};
+
+static int piece_transform(void *arg, int dst_to_src, int n, double *x, double *y, double *z,
+                           int *ok)
+{
+	struct piece_xf *p = arg;
+	double ix = dst_to_src ? p->dx : p->sx, iy = dst_to_src ? p->dy : p->sy;
+	double ox = dst_to_src ? p->sx : p->dx, oy = dst_to_src ? p->sy : p->dy;
+	int r;
+
+	for (int i = 0; i < n; i++) {
+		x[i] += ix;
+		y[i] += iy;
+	}
+	r = GDALGenImgProjTransform(p->grid, dst_to_src, n, x, y, z, ok);
+	for (int i = 0; i < n; i++) {
+		x[i] -= ox;
+		y[i] -= oy;
+	}
+	return r;
+}
+
 static void *run_job(void *arg)
 {
 	struct warp_job *j = arg;
@@ -631,7 +673,6 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 	size_t ts = raster_tsize(in->type), need;
 	void *sbuf, *gen, *approx = NULL;
 	GDALDatasetH sds, dds;
-	struct handle *gh;
 	GDALWarpOptions *wo;
 	GDALWarpOperationH op;
 	struct warp_job *j;
@@ -671,16 +712,25 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 		return -1;
 	if (raster_pull_upstream(s, &src, sbuf) != 0)
 		return -1;
-	sds = raster_mem_dataset(s, a, in, &src, sbuf, (size_t)src.w, (size_t)src.w * src.h * ts);
-	dds = raster_mem_dataset(s, a, st->out, w, buf, line, band_bytes);
-	if (sds == NULL || dds == NULL)
-		return -1;
-	gen = make_transformer(s, a, sds, dds, &gh);
-	if (gen == NULL)
-		return -1;
+	{
+		/* The MEM datasets only carry pixels: where they are is the
+		 * piece transformer's business. */
+		struct rview vin = *in, vout = *st->out;
+		struct piece_xf *px = arena_alloc(a, sizeof *px, 0);
+
+		vin.crs = vout.crs = NULL;
+		vin.has_gt = vout.has_gt = false;
+		sds = raster_mem_dataset(s, a, &vin, &src, sbuf, (size_t)src.w,
+		                         (size_t)src.w * src.h * ts);
+		dds = raster_mem_dataset(s, a, &vout, w, buf, line, band_bytes);
+		if (sds == NULL || dds == NULL || px == NULL)
+			return -1;
+		*px = (struct piece_xf){.grid = st->grid_xf[jl->n], .dx = w->x, .dy = w->y,
+		                        .sx = src.x, .sy = src.y};
+		gen = px;
+	}
 	if (st->c->error_threshold > 0) {
-		approx = GDALCreateApproxTransformer(GDALGenImgProjTransform, gen,
-		                                     st->c->error_threshold);
+		approx = GDALCreateApproxTransformer(piece_transform, gen, st->c->error_threshold);
 		if (approx == NULL ||
 		    handle_own(a, &s->acct, HANDLE_GDAL_TRANSFORMER, approx, NULL) == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make the approximate "
@@ -706,7 +756,7 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 	}
 	wo->nSrcAlphaBand = st->src_alpha;
 	wo->nDstAlphaBand = st->dst_alpha;
-	wo->pfnTransformer = approx ? GDALApproxTransform : GDALGenImgProjTransform;
+	wo->pfnTransformer = approx ? GDALApproxTransform : piece_transform;
 	wo->pTransformerArg = approx ? approx : gen;
 	wo->dfWarpMemoryLimit = (double)need * 4 + 64.0 * 1024 * 1024;
 	wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST",

@@ -304,7 +304,9 @@ class RasterClip(gptest.TempDirTest):
         full = self.pipeline("version: 1\nsteps:\n  - read: %s\n"
                              "  - write: { path: full.tif }\n" % read, "full.yaml")
         self.assertExit(gptest.run("run", "-q", full, cwd=self.dir, wrap=False), 0)
-        _, rep = self.clip(read, "{ by: cut.gpkg }")
+        # Windows of about 1 Mpixel, whatever the memory plan would choose.
+        _, rep = self.clip(read, "{ by: cut.gpkg }",
+                           args=("--config", "GISPIPE_RASTER_WINDOW_BYTES", "32000000"))
         clip, src = self.stage(rep, "clip"), self.stage(rep, "read")
         self.assertGreater(clip["items_out"], 4)                 # windows
         self.assertLess(src["items_out"], clip["items_out"])     # some not pulled
@@ -341,7 +343,9 @@ class RasterClip(gptest.TempDirTest):
             gptest.ogr2ogr("-a_srs", "EPSG:32632", "-oo", "GEOM_POSSIBLE_NAMES=WKT", "-oo",
                            "KEEP_GEOM_COLUMNS=NO", "-nln", "cut", self.path("d%d.gpkg" % n),
                            self.path("d%d.csv" % n))
-            _, rep = self.clip(SYNTH % (n, n), "{ by: d%d.gpkg }" % n, out="d%d.tif" % n)
+            # The same window size for both rasters, smaller than either.
+            _, rep = self.clip(SYNTH % (n, n), "{ by: d%d.gpkg }" % n, out="d%d.tif" % n,
+                               args=("--config", "GISPIPE_RASTER_WINDOW_BYTES", "32000000"))
             self.assertEqual(info(self.path("d%d.tif" % n))["size"], [n, n])
             peaks.append((self.stage(rep, "clip")["arena_peak_bytes"],
                           self.stage(rep, "clip")["items_out"]))
