@@ -4,10 +4,12 @@
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_string.h>
+#include <errno.h>
 #include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <ogr_srs_api.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -64,6 +66,19 @@ const char *const raster_type_names[] = {"Byte",  "UInt16",  "Int16",   "UInt32"
                                          "Int32", "Float32", "Float64", NULL};
 static const GDALDataType raster_types[] = {GDT_Byte,  GDT_UInt16,  GDT_Int16,  GDT_UInt32,
                                             GDT_Int32, GDT_Float32, GDT_Float64};
+
+bool raster_band_number(const char *text, int *band)
+{
+	char *end;
+	long b;
+
+	errno = 0;
+	b = strtol(text, &end, 10);
+	if (errno || *end || end == text || b < 1 || b > 65535)
+		return false;
+	*band = (int)b;
+	return true;
+}
 
 GDALDataType raster_type_parse(const char *name)
 {

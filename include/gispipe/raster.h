@@ -65,6 +65,9 @@ struct rview *raster_view_dup(struct arena *a, const struct rview *v);
 /* Allocate `nbands` bands with no nodata, gray interpretation. */
 int raster_view_bands(struct arena *a, struct rview *v, int nbands);
 
+/* A band number as written in a 'bands' list: 1 to 65535. */
+bool raster_band_number(const char *text, int *band);
+
 /* Parse a GDAL data type name ("Int16", "float32" ...); GDT_Unknown if
  * not one.  raster_type_names: the list, for option docs and errors. */
 GDALDataType raster_type_parse(const char *name);

@@ -83,21 +83,17 @@ static int nodata_check(struct step *s, struct pipeline *pl)
 	if (c->band == NULL)
 		return -1;
 	for (size_t i = 0; i < c->bands.n; i++) {
-		char *end;
-		long b;
+		int b;
 
-		errno = 0;
-		b = strtol(c->bands.v[i], &end, 10);
-		if (errno || *end || end == c->bands.v[i] || b < 1 || b > 65535)
+		if (!raster_band_number(c->bands.v[i], &b))
 			return ydoc_fail(pl->doc, c->bands.at[i],
 			                 "step '%s': 'bands' lists band numbers from 1, not '%s'",
 			                 s->label, c->bands.v[i]);
 		for (size_t j = 0; j < i; j++)
 			if (c->band[j] == b)
 				return ydoc_fail(pl->doc, c->bands.at[i],
-				                 "step '%s': band %ld is listed twice", s->label,
-				                 b);
-		c->band[c->nband++] = (int)b;
+				                 "step '%s': band %d is listed twice", s->label, b);
+		c->band[c->nband++] = b;
 	}
 	return 0;
 }

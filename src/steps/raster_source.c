@@ -64,16 +64,11 @@ static int parse_bands(struct step *s, struct pipeline *pl, struct rsrc_state *s
 	if (st->bands == NULL)
 		return -1;
 	for (size_t i = 0; i < c->bands.n; i++) {
-		char *end;
-		long b;
-
-		errno = 0;
-		b = strtol(c->bands.v[i], &end, 10);
-		if (errno || *end || end == c->bands.v[i] || b < 1 || b > 65535)
+		if (!raster_band_number(c->bands.v[i], &st->bands[st->nbands]))
 			return ydoc_fail(pl->doc, c->bands.at[i],
 			                 "'bands' in step 'read' lists band numbers from 1, not '%s'",
 			                 c->bands.v[i]);
-		st->bands[st->nbands++] = (int)b;
+		st->nbands++;
 	}
 	if (st->nbands == 0)
 		return ydoc_fail(pl->doc, ynode_get(s->node, "bands"),

@@ -87,50 +87,12 @@ static bool is_raster_writer(GDALDriverH d)
 static GDALDriverH find_raster_driver(const char *path, const char *format, const char **why)
 {
 	const char *ext = output_path_ext(path);
-	GDALDriverH best = NULL;
 
-	if (format) {
-		GDALDriverH d = GDALGetDriverByName(format);
-
-		if (d == NULL) {
-			*why = "unknown format (gispipe formats lists them)";
-			return NULL;
-		}
-		if (!is_raster_writer(d)) {
-			*why = "this format cannot write rasters";
-			return NULL;
-		}
-		return d;
-	}
-	if (ext == NULL) {
-		*why = "no extension to guess the format from; give 'format'";
-		return NULL;
-	}
-	if (strcasecmp(ext, "tif") == 0 || strcasecmp(ext, "tiff") == 0)
-		return GDALGetDriverByName("GTiff"); /* not COG, which lists .tif too */
-	for (int i = 0; i < GDALGetDriverCount(); i++) {
-		GDALDriverH d = GDALGetDriver(i);
-		const char *exts = GDALGetMetadataItem(d, GDAL_DMD_EXTENSIONS, NULL);
-		const char *main_ext = GDALGetMetadataItem(d, GDAL_DMD_EXTENSION, NULL);
-		char **list;
-		bool match = false;
-
-		if (!is_raster_writer(d))
-			continue;
-		list = CSLTokenizeString(exts ? exts : "");
-		for (char **e = list; *e; e++)
-			match |= strcasecmp(*e, ext) == 0;
-		CSLDestroy(list);
-		if (!match)
-			continue;
-		if (main_ext && strcasecmp(main_ext, ext) == 0)
-			return d;
-		if (best == NULL)
-			best = d;
-	}
-	if (best == NULL)
-		*why = "no raster driver writes this extension; give 'format'";
-	return best;
+	/* .tif is GTiff, not COG, which lists the extension too. */
+	if (format == NULL && ext && (strcasecmp(ext, "tif") == 0 || strcasecmp(ext, "tiff") == 0))
+		return GDALGetDriverByName("GTiff");
+	return output_find_driver(path, format, is_raster_writer, "this format cannot write rasters",
+	                          why);
 }
 
 static int rwrite_check(struct step *s, struct pipeline *pl)

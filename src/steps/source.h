@@ -95,6 +95,11 @@ int output_check_template(struct pipeline *pl, const struct step *s, const char 
                           const char *t);
 char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard);
 const char *output_path_ext(const char *p);
+/* The driver for an output: `format` if given (and `can` do it, else
+ * `what` is the reason), else the one that lists the path's extension and
+ * `can` (its primary extension first).  NULL with *why set otherwise. */
+GDALDriverH output_find_driver(const char *path, const char *format, bool (*can)(GDALDriverH),
+                               const char *what, const char **why);
 
 /* Layer iterators: a counted handle that must be closed explicitly; one
  * destroyed without close is a bug, counted here and failing the run. */

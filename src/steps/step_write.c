@@ -139,9 +139,14 @@ const char *output_path_ext(const char *p)
 	return dot && (!slash || dot > slash) ? dot + 1 : NULL;
 }
 
-/* The driver for a path: `format` if given, else the one that lists the
- * extension and can create vector datasets (its primary extension first). */
-static GDALDriverH find_driver(const char *path, const char *format, const char **why)
+static bool writes_vector(GDALDriverH d)
+{
+	return GDALGetMetadataItem(d, GDAL_DCAP_VECTOR, NULL) &&
+	       GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL);
+}
+
+GDALDriverH output_find_driver(const char *path, const char *format, bool (*can)(GDALDriverH),
+                               const char *what, const char **why)
 {
 	const char *ext = output_path_ext(path);
 	GDALDriverH best = NULL;
@@ -153,9 +158,8 @@ static GDALDriverH find_driver(const char *path, const char *format, const char 
 			*why = "unknown format (gispipe formats lists them)";
 			return NULL;
 		}
-		if (!GDALGetMetadataItem(d, GDAL_DCAP_VECTOR, NULL) ||
-		    !GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL)) {
-			*why = "this format cannot create vector datasets";
+		if (!can(d)) {
+			*why = what;
 			return NULL;
 		}
 		return d;
@@ -171,8 +175,7 @@ static GDALDriverH find_driver(const char *path, const char *format, const char 
 		char **list;
 		bool match = false;
 
-		if (!GDALGetMetadataItem(d, GDAL_DCAP_VECTOR, NULL) ||
-		    !GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL))
+		if (!can(d))
 			continue;
 		list = CSLTokenizeString(exts ? exts : "");
 		for (char **e = list; *e; e++)
@@ -188,6 +191,12 @@ static GDALDriverH find_driver(const char *path, const char *format, const char 
 	if (best == NULL)
 		*why = "no driver writes this extension; give 'format'";
 	return best;
+}
+
+static GDALDriverH find_driver(const char *path, const char *format, const char **why)
+{
+	return output_find_driver(path, format, writes_vector,
+	                          "this format cannot create vector datasets", why);
 }
 
 static int write_check(struct step *s, struct pipeline *pl)
