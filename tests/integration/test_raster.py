@@ -272,6 +272,49 @@ steps:
         self.same_pixels(self.path("out.tif"), self.path("ref.tif"))
 
 
+class Chain(RasterTest):
+    def test_clip_reproject_calc_like_gdalwarp_then_python(self):
+        # The issue's whole chain on real data: a canton's DEM cut out by its
+        # polygon, warped to LAEA Europe, scaled.  The oracle takes the same
+        # path with gdalwarp: the cutline on the grid gispipe's clip keeps
+        # (the input's pixels under the polygon's envelope), then the warp;
+        # the scaling is done in Python.
+        self.run_ok(f"""version: 1
+steps:
+  - read: {{ path: {LUX} }}
+  - clip: {{ by: {os.path.join(DATA, "lux.shp")}, where: "NAME_2 = 'Clervaux'" }}
+  - write: {{ path: clip.tif }}
+""")
+        ci = gptest.raster_info(self.path("clip.tif"))
+        gt, (w, h) = ci["geoTransform"], ci["size"]
+        te = (gt[0], gt[3] + h * gt[5], gt[0] + w * gt[1], gt[3])
+        gdal("gdalwarp", "-q", "-te", *[repr(v) for v in te], "-ts", w, h, "-cutline",
+             os.path.join(DATA, "lux.shp"), "-cwhere", "NAME_2 = 'Clervaux'", LUX,
+             self.path("ref_clip.tif"))
+        self.same_pixels(self.path("clip.tif"), self.path("ref_clip.tif"), nodata=-32768)
+        self.run_ok(f"""version: 1
+steps:
+  - read: {{ path: {LUX} }}
+  - clip: {{ by: {os.path.join(DATA, "lux.shp")}, where: "NAME_2 = 'Clervaux'" }}
+  - reproject: {{ to: "EPSG:3035", resampling: bilinear, resolution: 250, error_threshold: 0 }}
+  - calc: {{ expr: "b1 * 0.1", type: Float32, nodata: -9999 }}
+  - write: {{ path: out.tif }}
+""")
+        gdal("gdalwarp", "-q", "-t_srs", "EPSG:3035", "-r", "bilinear", "-tr", 250, 250, "-et", 0,
+             self.path("ref_clip.tif"), self.path("ref_warp.tif"))
+        self.assertEqual(grid(self.path("out.tif")), grid(self.path("ref_warp.tif")))
+        ours = gptest.raster_values(self.path("out.tif"))
+        theirs = gptest.raster_values(self.path("ref_warp.tif"))
+        valid = 0
+        for a, b in zip(ours, theirs):
+            if b == -32768:
+                self.assertEqual(a, -9999)
+            else:
+                valid += 1
+                self.assertAlmostEqual(a, b * 0.1, delta=1e-4 * abs(b * 0.1) + 1e-4)
+        self.assertGreater(valid, 1000)
+
+
 class Errors(RasterTest):
     def check(self, text, code, message, *args):
         r = self.gp("run", self.pipeline(text), *args)
