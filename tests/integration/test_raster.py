@@ -88,6 +88,17 @@ steps:
         self.assertEqual(gptest.raster_info(self.path("out.tif"))["bands"][0]["noDataValue"],
                          -32768)
 
+    def test_vsi_path(self):
+        import zipfile
+        with zipfile.ZipFile(self.path("dem.zip"), "w") as z:
+            z.write(DEM, "inner/dem.tif")
+        self.run_ok(f"""version: 1
+steps:
+  - read: {{ path: "/vsizip/{self.path('dem.zip')}/inner/dem.tif" }}
+  - write: {{ path: out.tif }}
+""")
+        self.same_pixels(self.path("out.tif"), DEM)
+
     def test_nodata_override(self):
         self.run_ok(f"""version: 1
 steps:
