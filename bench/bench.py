@@ -7,7 +7,7 @@ prints the median wall-time ratio (gispipe / peer) and both peak RSS figures
 source with a fixed seed, so anyone can regenerate them.  Nothing here
 asserts a target: it prints what it measured, and the target beside it.
 
-usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] W1 [W3 W5 ...]
+usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] W1 [W3 W4 W5 ...]
 """
 import argparse
 import os
