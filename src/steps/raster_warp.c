@@ -1,14 +1,17 @@
 /* raster_warp.c - reproject and resample rasters through GDAL's warp API,
  * one output window at a time.
  *
- * For each window the sink asks for, the source area under it is found by
- * transforming points of the window's edges and inside it back to the
- * source grid, widened by the kernel's reach; that area is pulled from the
- * step before into the block arena, wrapped as a MEM dataset, and warped
- * with a warp operation made for the window into a MEM dataset over the
- * caller's buffer.  A window whose source area would not fit this step's
- * share of the plan is split in four, recursively: GDAL's own chunking and
- * its warp memory default play no part. */
+ * Each window the sink asks for is cut in one horizontal strip a thread.
+ * For each strip (a piece), the source area under it is found by
+ * transforming points of the piece back to the source grid, widened by the
+ * kernel's reach; that area is pulled from the step before into the block
+ * arena and wrapped as a MEM dataset, and a warp operation is made for the
+ * piece, writing into a MEM dataset over the caller's buffer.  All of that
+ * happens on the engine's thread; the pieces are then warped in parallel,
+ * one worker thread each, and everything they used is freed on the
+ * engine's thread.  A piece whose source area would not fit its share of
+ * the plan is split in four, recursively: GDAL's own chunking and its warp
+ * memory default play no part. */
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_string.h>
@@ -100,7 +103,7 @@ static const struct opt_desc resample_opts[] = {COMMON_OPTS};
  * (GDALWarpRegion) and touches nothing else. */
 struct warp_job {
 	GDALWarpOperationH op;
-	int dw, dh, sw, sh;
+	int dw, dh;                /* the piece; GDAL finds its source in the MEM dataset */
 	struct rwin w;
 	CPLErr err;
 	char msg[256];
@@ -569,7 +572,6 @@ static void fill_uncovered(struct warp_state *st, const struct rwin *w, void *bu
 {
 	const struct rview *out = st->out;
 	size_t ts = raster_tsize(out->type);
-	double *row = NULL;
 
 	for (int b = 0; b < out->nbands; b++) {
 		double v = out->band[b].has_nodata ? out->band[b].nodata : 0;
@@ -585,7 +587,6 @@ static void fill_uncovered(struct warp_state *st, const struct rwin *w, void *bu
 			GDALCopyWords64(&v, GDT_Float64, 0, p, out->type, (int)ts, w->w);
 		}
 	}
-	(void)row;
 }
 
 /* A piece's transformer: its pixels are offsets into the whole grids, so
@@ -773,7 +774,7 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 	if (handle_own(a, &s->acct, HANDLE_GDAL_WARP, op, NULL) == NULL)
 		return -1;
 	j = &jl->job[jl->n++];
-	*j = (struct warp_job){.op = op, .dw = w->w, .dh = w->h, .sw = src.w, .sh = src.h, .w = *w};
+	*j = (struct warp_job){.op = op, .dw = w->w, .dh = w->h, .w = *w};
 	if (jl->n >= jl->want)
 		return run_jobs(s, st, jl);
 	return 0;
