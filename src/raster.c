@@ -443,51 +443,6 @@ static void drop_block_arenas(struct engine *e)
 	}
 }
 
-int raster_run_all(struct engine *e)
-{
-	struct pipeline *pl = e->pl;
-	struct step *src = &pl->steps[0];
-	struct arena *sa = NULL;
-	double t0 = engine_now();
-	bool show = e->opts->progress && !e->opts->quiet && isatty(2);
-	int r = 0;
-
-	if (make_block_arenas(e) != 0)
-		return -1;
-	sa = arena_create(&src->acct.mem, 0);
-	if (sa == NULL) {
-		drop_block_arenas(e);
-		return -1;
-	}
-	for (;;) {
-		struct stream st = {.index = e->totals.streams, .arena = sa, .count_hint = -1};
-		int er;
-
-		arena_reset(sa);
-		r = src->desc->next_stream(src, &st);
-		if (r <= 0)
-			break;
-		e->totals.streams++;
-		r = run_stream(e, &st, t0, show);
-		reset_blocks(pl);
-		/* Every transform ends and the source closes its dataset whatever
-		 * happened; the sink finishes its output only after a whole stream
-		 * (after a failure, its close throws the output away). */
-		er = end_chain(e, &st, r == 0 ? pl->nsteps : pl->nsteps - 1);
-		if (src->desc->end(src, &st) != 0)
-			er = -1;
-		if (r == 0 && er != 0)
-			r = -1;
-		if (r != 0)
-			break;
-	}
-	if (show)
-		progress(e, t0, 0, 0, true);
-	arena_destroy(sa);
-	drop_block_arenas(e);
-	return r < 0 ? -1 : 0;
-}
-
 /* The plan of one stream: grids in and out, and the windows the sink will
  * ask for (assuming 256 x 256 output tiles, GeoTIFF's default here). */
 static void explain_stream(struct engine *e, struct stream *st, FILE *out)
@@ -517,11 +472,17 @@ static void explain_stream(struct engine *e, struct stream *st, FILE *out)
 	        nx * ny);
 }
 
-int raster_check_streams(struct engine *e, FILE *explain)
+/* Every stream of the source, in order.  A run (`check` false) writes each
+ * one; a check takes each through the transforms' begin and end only, the
+ * sink left alone, and explains it to `explain` if not NULL. */
+static int each_stream(struct engine *e, bool check, FILE *explain)
 {
 	struct pipeline *pl = e->pl;
 	struct step *src = &pl->steps[0];
+	size_t upto = check ? pl->nsteps - 1 : pl->nsteps;
 	struct arena *sa;
+	double t0 = engine_now();
+	bool show = !check && e->opts->progress && !e->opts->quiet && isatty(2);
 	int r = 0;
 
 	if (make_block_arenas(e) != 0)
@@ -539,19 +500,39 @@ int raster_check_streams(struct engine *e, FILE *explain)
 		if (r <= 0)
 			break;
 		e->totals.streams++;
-		r = begin_chain(e, &st, pl->nsteps - 1) == 0 ? 0 : -1;
-		if (r == 0 && explain)
-			explain_stream(e, &st, explain);
-		if (end_chain(e, &st, pl->nsteps - 1) != 0 && r == 0)
+		if (check) {
+			r = begin_chain(e, &st, upto);
+			if (r == 0 && explain)
+				explain_stream(e, &st, explain);
+		} else {
+			r = run_stream(e, &st, t0, show);
+			reset_blocks(pl);
+		}
+		/* Every transform ends and the source closes its dataset whatever
+		 * happened; the sink finishes its output only after a whole stream
+		 * (after a failure, its close throws the output away). */
+		if (end_chain(e, &st, r == 0 ? upto : pl->nsteps - 1) != 0 && r == 0)
 			r = -1;
 		if (src->desc->end(src, &st) != 0 && r == 0)
 			r = -1;
 		if (r != 0)
 			break;
 	}
+	if (show)
+		progress(e, t0, 0, 0, true);
 	arena_destroy(sa);
 	drop_block_arenas(e);
 	return r < 0 ? -1 : 0;
+}
+
+int raster_run_all(struct engine *e)
+{
+	return each_stream(e, false, NULL);
+}
+
+int raster_check_streams(struct engine *e, FILE *explain)
+{
+	return each_stream(e, true, explain);
 }
 
 static const char *const raster_exts[] = {"tif", "tiff", "vrt", "img", "jp2", "asc", "nc",
