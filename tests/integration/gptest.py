@@ -135,9 +135,45 @@ class TempDirTest(unittest.TestCase):
         return found
 
 
+def valgrind_selection(script):
+    """The Class.method names of `script` listed in valgrind.txt."""
+    chosen = set()
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "valgrind.txt")) as f:
+        for line in f:
+            words = line.split("#", 1)[0].split()
+            if len(words) == 2 and words[0] == script:
+                chosen.add(words[1])
+    return chosen
+
+
+def _flatten(suite):
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            yield from _flatten(t)
+        else:
+            yield t
+
+
 def main():
     # TAP-free: unittest's own summary; exit status tells meson.
-    unittest.main(argv=[sys.argv[0]] + sys.argv[1:], verbosity=2)
+    argv = [sys.argv[0]] + sys.argv[1:]
+    if UNDER_VALGRIND and len(argv) == 1:
+        # Under valgrind only the tests valgrind.txt picks (one per code
+        # path) run; all of them run in the other setups.
+        script = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+        chosen = valgrind_selection(script)
+        tests = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
+        picked = [t for t in _flatten(tests)
+                  if "%s.%s" % (type(t).__name__, t._testMethodName) in chosen]
+        names = {"%s.%s" % (type(t).__name__, t._testMethodName) for t in picked}
+        if chosen - names:
+            sys.exit("valgrind.txt names tests %s has not: %s"
+                     % (script, ", ".join(sorted(chosen - names))))
+        print("valgrind: %d of %d tests of %s (tests/integration/valgrind.txt)"
+              % (len(picked), tests.countTestCases(), script), file=sys.stderr)
+        result = unittest.TextTestRunner(verbosity=2).run(unittest.TestSuite(picked))
+        sys.exit(0 if result.wasSuccessful() else 1)
+    unittest.main(argv=argv, verbosity=2)
 
 
 # ---------------------------------------------------------------------------
