@@ -24,8 +24,10 @@ DATA = os.environ.get("GISPIPE_DATA", os.path.join(os.path.dirname(__file__), ".
 SRC = os.environ.get("GISPIPE_SRC", os.path.join(os.path.dirname(__file__), "..", ".."))
 WRAPPER = shlex.split(os.environ.get("GISPIPE_WRAPPER", ""))
 UNDER_VALGRIND = any("valgrind" in w for w in WRAPPER)
-# The asan test setup sets ASAN_OPTIONS; ASan's shadow memory is resident.
-UNDER_ASAN = bool(os.environ.get("ASAN_OPTIONS"))
+# The build's sanitizers, as meson configured them (tests/integration/
+# meson.build exports b_sanitize): ASan's shadow memory is resident.  Read
+# from the build, so that no environment variable can switch tests off.
+UNDER_ASAN = os.environ.get("GISPIPE_SANITIZE", "none") not in ("", "none")
 # Whether the process's own memory figures mean anything in this setup.
 MEMORY_MEASURED = not (UNDER_VALGRIND or UNDER_ASAN)
 
@@ -308,13 +310,20 @@ def raster_values(path, band=1):
 def compare_rasters(a, b, nodata=None):
     """Compare two pixel arrays of the same grid: (count compared, mean
     absolute difference, max absolute difference, pixels where exactly one
-    of the two is nodata)."""
+    of the two is nodata or NaN)."""
     if len(a) != len(b):
         raise AssertionError("different sizes: %d and %d pixels" % (len(a), len(b)))
     n, total, worst, mismatch = 0, 0.0, 0.0, 0
     for x, y in zip(a, b):
         if nodata is not None and (x == nodata or y == nodata):
             mismatch += (x == nodata) != (y == nodata)
+            continue
+        # NaN is never equal to anything, so abs(x - y) would be NaN and
+        # slip past every comparison: NaN on both sides agrees, NaN on one
+        # side is a mismatch.
+        xn, yn = x != x, y != y
+        if xn or yn:
+            mismatch += xn != yn
             continue
         d = abs(x - y)
         n += 1

@@ -14,7 +14,19 @@ def sql(path, q):
     return [float(v) for v in re.findall(r"\) = ([-0-9.e+]+)", out)]
 
 
+def areas_by_county(path, query):
+    """{CNTY_ID: area} from a query giving (id, area) rows."""
+    return {round(float(r["id"])): float(r["a"]) for r in gptest.ogr_sql(path, query)}
+
+
 class ClipFilter(gptest.TempDirTest):
+    def assertAreasClose(self, ours, theirs, rel):
+        """Each county's clipped area, not only the sum: errors of opposite
+        signs must not cancel."""
+        self.assertEqual(sorted(ours), sorted(theirs))
+        for k, a in ours.items():
+            self.assertAlmostEqual(a, theirs[k], delta=rel * abs(theirs[k]), msg="county %d" % k)
+
     def setUp(self):
         super().setUp()
         with open(self.path("m.csv"), "w") as f:
@@ -46,6 +58,13 @@ class ClipFilter(gptest.TempDirTest):
                      "ST_Union(geom) FROM mask))")
         self.assertEqual(n, rn)
         self.assertAlmostEqual(area / ra, 1.0, delta=0.001)
+        self.assertAreasClose(
+            areas_by_county(self.path("o.gpkg"), "SELECT CNTY_ID AS id, ST_Area(geom) AS a "
+                                                 "FROM t"),
+            areas_by_county(self.path("ref.gpkg"),
+                            "SELECT s.CNTY_ID AS id, ST_Area(ST_Intersection(s.geom, (SELECT "
+                            "ST_Union(geom) FROM mask))) AS a FROM sids s WHERE "
+                            "ST_Intersects(s.geom, (SELECT ST_Union(geom) FROM mask))"), 0.001)
 
     def test_clip_by_bbox(self):
         box = (600000, 3850000, 800000, 4000000)
@@ -56,6 +75,12 @@ class ClipFilter(gptest.TempDirTest):
                      "BuildMbr(%d, %d, %d, %d))) > 0" % (box + box))
         self.assertEqual(n, rn)
         self.assertAlmostEqual(area / ra, 1.0, delta=0.001)
+        self.assertAreasClose(
+            areas_by_county(self.path("o.gpkg"), "SELECT CNTY_ID AS id, ST_Area(geom) AS a "
+                                                 "FROM t"),
+            areas_by_county(self.path("ref.gpkg"),
+                            "SELECT CNTY_ID AS id, ST_Area(ST_Intersection(geom, BuildMbr(%d, "
+                            "%d, %d, %d))) AS a FROM sids WHERE a > 0" % box), 0.001)
 
     def test_filter_intersects(self):
         _, n = self.run_steps("  - filter: { intersects: mask.gpkg }\n")

@@ -15,6 +15,7 @@ difference stays well under 0.5 and the maximum under 2.
 import json
 import os
 import subprocess
+import unittest
 
 import gptest
 from gptest import EX_CONFIG, EX_DATAERR, EX_NOINPUT, EX_OK
@@ -56,6 +57,17 @@ class RasterTest(gptest.TempDirTest):
             self.assertGreater(n, 0)
             self.assertLessEqual(worst, tol, "band %d differs" % band)
             self.assertEqual(mismatch, 0, "band %d nodata differs" % band)
+
+
+class CompareHelper(unittest.TestCase):
+    """The pixel comparison every raster test relies on must see NaN."""
+
+    def test_nan_against_a_number_is_a_mismatch(self):
+        nan = float("nan")
+        n, mean, worst, mismatch = gptest.compare_rasters([nan, nan, 1.0], [1.0, 2.0, 1.0])
+        self.assertEqual((n, worst, mismatch), (1, 0.0, 2))
+        n, mean, worst, mismatch = gptest.compare_rasters([nan, 5.0], [nan, 5.5])
+        self.assertEqual((n, worst, mismatch), (1, 0.5, 0))
 
 
 class ReadWrite(RasterTest):
@@ -447,6 +459,7 @@ steps:
         self.assertIn("raster steps", r.out)
         self.assertIn("resample", r.out)
         r = self.gp("stages", "reproject")
+        self.assertExit(r, EX_OK)
         self.assertIn("reproject (vector,", r.out)
         self.assertIn("reproject (raster,", r.out)
         self.assertIn("error_threshold", r.out)

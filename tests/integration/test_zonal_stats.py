@@ -454,6 +454,7 @@ class ZonalStats(gptest.TempDirTest):
         for opt in ("raster", "band", "stats", "all_touched", "prefix"):
             self.assertIn("\n  %s " % opt, r.out)
         r = self.gp("stages")
+        self.assertExit(r, 0)
         self.assertLess(r.out.index("set_field"), r.out.index("zonal_stats"))
 
     # -- bad input -----------------------------------------------------------------
