@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sqlite3
+import unittest
 
 import gptest
 
@@ -24,6 +25,13 @@ BAD_POINT = """{"type": "FeatureCollection", "features": [
 {"type": "Feature", "properties": {"n": 3, "name": "c"}, "geometry": {"type": "Point", "coordinates": [5, 6]}}
 ]}
 """
+
+
+# Under valgrind (~2 s a gispipe start, CI's budget is 30 minutes) only the
+# representative cases run: a bad where on GeoPackage, a feature rejected,
+# the parse-ahead one, a truncated .dbf and a broken directory; the others
+# are the same code on other drivers or inputs.
+heavy = unittest.skipIf(gptest.UNDER_VALGRIND, "same code as the cases valgrind runs")
 
 
 def cases(*c):
@@ -77,6 +85,7 @@ class ReadErrors(gptest.TempDirTest):
                           # the position of the where in the pipeline file
                           re.compile(r"p\.yaml:3:\d+: "))
 
+    @heavy
     def test_where_checked_on_every_input_of_a_list(self):
         # lifeExp exists in world.gpkg, not in lux.shp: the second input fails.
         text = pipeline_text('{ path: [%s, %s], where: "lifeExp > 0" }' % (WORLD, LUX))
@@ -86,6 +95,7 @@ class ReadErrors(gptest.TempDirTest):
         text = pipeline_text('{ path: [%s, %s], where: "pop > 1000000000" }' % (WORLD, LUX))
         self.both(text, 0)
 
+    @heavy
     def test_where_checked_on_every_input_of_a_glob(self):
         os.makedirs(self.path("in"))
         shutil.copyfile(WORLD, self.path("in", "a.gpkg"))
@@ -95,6 +105,7 @@ class ReadErrors(gptest.TempDirTest):
                   "where 'continent = 'Europe'' cannot be applied to layer 'lux' of "
                   "'in/b.gpkg'")
 
+    @heavy
     def test_empty_result_is_not_an_error(self):
         for path in cases(WORLD, LUX, CYCLE):
             with self.subTest(path=path):
@@ -103,6 +114,7 @@ class ReadErrors(gptest.TempDirTest):
                 self.both(text, 0)
                 shutil.rmtree(self.path("out"))
 
+    @heavy
     def test_bad_filter_where_on_a_later_input_is_78(self):
         text = pipeline_text("{ path: [%s, %s] }" % (WORLD, LUX),
                              '  - filter: { where: "continent = \'Asia\'" }\n')
@@ -117,6 +129,7 @@ class ReadErrors(gptest.TempDirTest):
             f.write(BAD_POINT)
         return "bad.geojson"
 
+    @heavy
     def test_unreadable_geometry_fails_the_run_naming_the_feature(self):
         text = pipeline_text("{ path: %s }" % self.bad_geojson())
         p = self.pipeline(text)
@@ -165,6 +178,7 @@ class ReadErrors(gptest.TempDirTest):
         self.assertEqual([f["properties"]["n"] for f in bad], [3000])
         self.assertEqual(gptest.feature_count(self.path("out/x.gpkg")), 5999)
 
+    @heavy
     def test_truncated_shp_fails_naming_file_and_feature(self):
         gptest.copy_shapefile(SIDS, self.path("t.shp"))
         with open(self.path("t.shp"), "r+b") as f:
@@ -185,6 +199,7 @@ class ReadErrors(gptest.TempDirTest):
         self.assertIn("DBF", r.err)
         self.assertFalse(os.path.exists(self.path("out")))
 
+    @heavy
     def test_corrupt_gpkg_page_is_65_with_count_read(self):
         shutil.copyfile(WORLD, self.path("c.gpkg"))
         c = sqlite3.connect(self.path("c.gpkg"))
@@ -204,6 +219,7 @@ class ReadErrors(gptest.TempDirTest):
                                 r".*malformed")
         self.assertFalse(os.path.exists(self.path("out")))
 
+    @heavy
     def test_truncated_gpkg_and_geojson_are_65(self):
         with open(WORLD, "rb") as f:
             head = f.read(os.path.getsize(WORLD) // 2)
@@ -226,6 +242,7 @@ class ReadErrors(gptest.TempDirTest):
         self.both(pipeline_text("{ path: d }"), gptest.EX_DATAERR, "cannot read 'd': ",
                   "nc.shx")
 
+    @heavy
     def test_directory_of_broken_shapefiles_is_65(self):
         os.makedirs(self.path("d"))
         for n in ("a", "b"):
@@ -235,6 +252,7 @@ class ReadErrors(gptest.TempDirTest):
         self.both(pipeline_text("{ path: d }"), gptest.EX_DATAERR, "cannot read 'd': ",
                   re.compile(r"d/[ab]\.shx"))
 
+    @heavy
     def test_not_a_vector_dataset_is_65_and_missing_is_66(self):
         with open(self.path("junk.gpkg"), "w") as f:
             f.write("this is not a GeoPackage\n" * 10)
@@ -244,6 +262,7 @@ class ReadErrors(gptest.TempDirTest):
             self.both(pipeline_text("{ path: %s }" % path), gptest.EX_NOINPUT,
                       "cannot open '%s'" % path)
 
+    @heavy
     def test_where_filtering_out_the_feature_gdal_failed_on_is_65(self):
         # The error cannot be tied to a feature that is read: the run's.
         text = pipeline_text('{ path: %s, where: "n <> 2" }' % self.bad_geojson(),
@@ -255,6 +274,7 @@ class ReadErrors(gptest.TempDirTest):
 
     # -- warnings stay warnings ----------------------------------------------------
 
+    @heavy
     def test_warning_is_printed_with_its_layer_and_the_run_goes_on(self):
         with open(self.path("w.csv"), "w") as f:
             f.write("a,b\n1,x\n2y,z\n")
@@ -267,6 +287,7 @@ class ReadErrors(gptest.TempDirTest):
 
     # -- rasters: a block that cannot be read ----------------------------------------
 
+    @heavy
     def test_truncated_geotiff_is_65(self):
         # A guard, not a reproduction: RasterIO's failure was already the
         # run's before issue #8.
