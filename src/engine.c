@@ -268,6 +268,9 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 		stream_done += b.n;
 		if (e->rejects && keep_originals(&b) != 0)
 			return -1;
+		/* Features the source could not read fail there, not later. */
+		if (handle_failures(e, src, &b, &rs) != 0)
+			return -1;
 		src->acct.items_out += b.n;
 		for (size_t k = 1; k < pl->nsteps; k++) {
 			struct step *s = &pl->steps[k];

@@ -18,6 +18,7 @@
 #include "gispipe/wkb.h"
 #include "gispipe/yaml_load.h"
 #include "mask.h"
+#include "source.h"
 
 struct filter_conf {
 	const char *where;
@@ -56,6 +57,7 @@ struct filter_state {
 	OGRGeometryH box;
 	struct geos *geos;
 	struct mask mask;
+	struct gdal_errs errs; /* around the evaluation of where */
 };
 
 static int filter_check(struct step *s, struct pipeline *pl)
@@ -80,6 +82,7 @@ static int filter_open(struct step *s, struct engine *e)
 		return -1;
 	s->state = st;
 	st->geos = e->geos;
+	st->errs.quiet = e->opts->quiet;
 	if (c->intersects &&
 	    mask_init(&st->mask, s->arena, &s->acct, e->geos, c->intersects, c->intersects_layer))
 		return -1;
@@ -152,10 +155,15 @@ static int filter_begin(struct step *s, struct stream *stm)
 		if (sc->f[i].src >= 0)
 			st->map[sc->f[i].src] = (int)i;
 	}
+	/* The Memory driver compiles the expression here (OGR SQL): a field it
+	 * does not know, or a syntax error, is found on every input layer by
+	 * validate as well as by run. */
 	CPLErrorReset();
 	if (OGR_L_SetAttributeFilter(st->lyr, c->where) != OGRERR_NONE)
-		return gp_fail(GP_EX_CONFIG, "step '%s': bad 'where' for layer '%s' of '%s': %s",
-		               s->label, stm->layer, stm->path, CPLGetLastErrorMsg());
+		return ydoc_fail(s->pl->doc, ynode_get(s->node, "where"),
+		                 "where '%s' cannot be applied to layer '%s' of '%s': %s", c->where,
+		                 stm->layer, stm->path,
+		                 *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "OGR refuses it");
 	return 0;
 }
 
@@ -201,6 +209,11 @@ static int filter_where(struct step *s, struct batch *b)
 		}
 		OGR_F_Destroy(f);
 	}
+	/* An error while evaluating would make a feature look filtered out:
+	 * recorded, it fails the run instead. */
+	st->errs.what = s->label;
+	gdal_errs_clear(&st->errs);
+	gdal_errs_push(&st->errs);
 	OGR_L_ResetReading(st->lyr);
 	while ((f = OGR_L_GetNextFeature(st->lyr)) != NULL) {
 		GIntBig fid = OGR_F_GetFID(f);
@@ -209,6 +222,13 @@ static int filter_where(struct step *s, struct batch *b)
 			keep[fid] = 1;
 		OGR_F_Destroy(f);
 	}
+	gdal_errs_pop();
+	if (gdal_errs_pending(&st->errs))
+		return gp_fail(GP_EX_DATAERR,
+		               "step '%s': where '%s' cannot be evaluated on layer '%s' "
+		               "of '%s': %s",
+		               s->label, ((struct filter_conf *)s->conf)->where, b->stream->layer,
+		               b->stream->path, gdal_errs_peek(&st->errs));
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->f[i].state != FEAT_LIVE || b->f[i].attrs == NULL)
 			continue;

@@ -115,10 +115,11 @@ class ExitCodes(gptest.TempDirTest):
         self.assertRegex(r.err, r"layer 'countys' not found in '.*two\.gpkg' "
                                 r"\(layers: counties, stations\)")
 
-    def test_66_not_a_vector_dataset(self):
+    def test_65_not_a_vector_dataset(self):
+        # There, but not readable as one: a data error (66 is for missing).
         with open(self.path("junk.gpkg"), "w") as f:
             f.write("this is not a GeoPackage\n" * 10)
-        self.check(GOOD.replace(SIDS, self.path("junk.gpkg")), gptest.EX_NOINPUT,
+        self.check(GOOD.replace(SIDS, self.path("junk.gpkg")), gptest.EX_DATAERR,
                    "cannot open", "junk.gpkg")
 
     # -- 73 cannot create -------------------------------------------------------
@@ -322,7 +323,8 @@ class ExitCodes(gptest.TempDirTest):
 
     def test_78_bad_where_in_read(self):
         r = self.check(GOOD.replace(f"path: {SIDS} }}", f'path: {SIDS}, where: "NOSUCH > 1" }}'),
-                       gptest.EX_CONFIG, "bad 'where'")
+                       gptest.EX_CONFIG,
+                       "where 'NOSUCH > 1' cannot be applied to layer 'sids' of '%s'" % SIDS)
 
     # -- 65 data error --------------------------------------------------------------
 
