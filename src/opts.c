@@ -25,92 +25,131 @@ const char *opt_type_name(enum opt_type t)
 	return type_names[t];
 }
 
+/* What the reference at `s` ("${...") stands for, and where the text after
+ * it starts; -1 with a positioned error. */
+static int resolve(struct pipeline *pl, const struct ynode *n, const char *s, const char **val,
+                   const char **next)
+{
+	const char *end = strchr(s + 2, '}');
+	char name[256];
+	size_t nlen;
+
+	if (end == NULL)
+		return ydoc_fail(pl->doc, n, "unterminated '${' in '%s'", n->str);
+	nlen = (size_t)(end - (s + 2));
+	if (nlen == 0 || nlen >= sizeof name)
+		return ydoc_fail(pl->doc, n, "bad variable reference in '%s'", n->str);
+	memcpy(name, s + 2, nlen);
+	name[nlen] = '\0';
+	*next = end + 1;
+	if (strncmp(name, "env:", 4) == 0) {
+		*val = getenv(name + 4);
+		if (*val == NULL)
+			return ydoc_fail(pl->doc, n, "environment variable '%s' is not set", name + 4);
+		return 0;
+	}
+	if (strcmp(name, "pipeline_dir") == 0) {
+		*val = pl->dir;
+		return 0;
+	}
+	*val = pipeline_var(pl, name);
+	if (*val == NULL) {
+		const char *cand[64];
+		size_t k = 0;
+		const char *hint;
+
+		for (size_t i = 0; i < pl->nvars && k < 62; i++)
+			cand[k++] = pl->vars[i].name;
+		cand[k++] = "pipeline_dir";
+		cand[k] = NULL;
+		hint = suggest_word(name, cand);
+		if (hint)
+			return ydoc_fail(pl->doc, n, "undefined variable '%s' (did you mean '%s'?)", name,
+			                 hint);
+		return ydoc_fail(pl->doc, n,
+		                 "undefined variable '%s' (define it under 'vars' or with --set %s=...)",
+		                 name, name);
+	}
+	return 0;
+}
+
+/* The length of the value with its references substituted, counted without
+ * building it and given up as soon as it passes `most`.  A referenced value
+ * is measured only up to what is still allowed, so a long one costs no more
+ * than the bound. */
+static int expanded_length(struct pipeline *pl, const struct ynode *n, size_t most, size_t *len)
+{
+	const char *s = n->str;
+	size_t total = 0;
+
+	while (*s) {
+		const char *val, *next;
+		size_t vlen;
+
+		if (s[0] != '$' || s[1] != '{') {
+			total++;
+			s++;
+		} else {
+			if (resolve(pl, n, s, &val, &next) != 0)
+				return -1;
+			vlen = strnlen(val, most - total + 1);
+			total += vlen;
+			s = next;
+		}
+		if (total > most)
+			break;
+	}
+	*len = total;
+	return 0;
+}
+
 const char *opts_expand(struct pipeline *pl, const struct ynode *n)
 {
 	const char *s = n->str;
-	size_t cap = n->len + 64, len = 0;
+	size_t left, most, len = 0, need;
 	char *out;
 
 	if (strstr(s, "${") == NULL)
 		return s;
-	out = arena_alloc(pl->arena, cap, 1);
+	left = pl->expanded < OPTS_EXPAND_TOTAL_MAX ? OPTS_EXPAND_TOTAL_MAX - pl->expanded : 0;
+	most = left < OPTS_EXPAND_VALUE_MAX ? left : OPTS_EXPAND_VALUE_MAX;
+	if (expanded_length(pl, n, most, &need) != 0)
+		return NULL;
+	if (need > OPTS_EXPAND_VALUE_MAX) {
+		ydoc_fail(pl->doc, n,
+		          "this value expands to more than %d bytes (%d KiB), the most a value may have",
+		          OPTS_EXPAND_VALUE_MAX, OPTS_EXPAND_VALUE_MAX / 1024);
+		return NULL;
+	}
+	if (need > most) {
+		ydoc_fail(pl->doc, n,
+		          "the pipeline's expanded values add up to more than %d bytes (%d MiB), the "
+		          "most they may have together",
+		          OPTS_EXPAND_TOTAL_MAX, OPTS_EXPAND_TOTAL_MAX / (1024 * 1024));
+		return NULL;
+	}
+	out = arena_alloc(pl->arena, need + 1, 1);
 	if (out == NULL)
 		return NULL;
 	while (*s) {
-		const char *val;
+		const char *val, *next;
 		size_t vlen;
 
-		if (s[0] == '$' && s[1] == '{') {
-			const char *end = strchr(s + 2, '}');
-			char name[256];
-			size_t nlen;
-
-			if (end == NULL) {
-				ydoc_fail(pl->doc, n, "unterminated '${' in '%s'", n->str);
-				return NULL;
-			}
-			nlen = (size_t)(end - (s + 2));
-			if (nlen == 0 || nlen >= sizeof name) {
-				ydoc_fail(pl->doc, n, "bad variable reference in '%s'", n->str);
-				return NULL;
-			}
-			memcpy(name, s + 2, nlen);
-			name[nlen] = '\0';
-			if (strncmp(name, "env:", 4) == 0) {
-				val = getenv(name + 4);
-				if (val == NULL) {
-					ydoc_fail(pl->doc, n, "environment variable '%s' is not set",
-					          name + 4);
-					return NULL;
-				}
-			} else if (strcmp(name, "pipeline_dir") == 0) {
-				val = pl->dir;
-			} else {
-				val = pipeline_var(pl, name);
-				if (val == NULL) {
-					const char *cand[64];
-					size_t k = 0;
-					const char *hint;
-
-					for (size_t i = 0; i < pl->nvars && k < 62; i++)
-						cand[k++] = pl->vars[i].name;
-					cand[k++] = "pipeline_dir";
-					cand[k] = NULL;
-					hint = suggest_word(name, cand);
-					if (hint)
-						ydoc_fail(pl->doc, n,
-						          "undefined variable '%s' (did you mean '%s'?)",
-						          name, hint);
-					else
-						ydoc_fail(pl->doc, n,
-						          "undefined variable '%s' (define it under 'vars' or "
-						          "with --set %s=...)",
-						          name, name);
-					return NULL;
-				}
-			}
-			s = end + 1;
-		} else {
-			val = s;
-			vlen = 1;
-			s++;
-			goto append;
+		if (s[0] != '$' || s[1] != '{') {
+			out[len++] = *s++;
+			continue;
 		}
+		if (resolve(pl, n, s, &val, &next) != 0)
+			return NULL;
 		vlen = strlen(val);
-append:
-		if (len + vlen + 1 > cap) {
-			size_t ncap = (len + vlen + 1) * 2;
-			char *nout = arena_realloc(pl->arena, out, cap, ncap);
-
-			if (nout == NULL)
-				return NULL;
-			out = nout;
-			cap = ncap;
-		}
+		if (vlen > need - len) /* the environment changed under us */
+			vlen = need - len;
 		memcpy(out + len, val, vlen);
 		len += vlen;
+		s = next;
 	}
 	out[len] = '\0';
+	pl->expanded += len;
 	return out;
 }
 

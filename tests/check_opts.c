@@ -725,7 +725,8 @@ START_TEST(expand_out_of_memory)
 		failed++;
 	}
 	ck_assert_uint_lt(i, 100);
-	ck_assert_int_ge(failed, 2);
+	/* one allocation, of the size measured first */
+	ck_assert_int_ge(failed, 1);
 }
 END_TEST
 

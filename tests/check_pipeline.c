@@ -868,6 +868,130 @@ START_TEST(yaml_duplicate_key)
 }
 END_TEST
 
+/* ---- bounded expansions ------------------------------------------------ */
+
+#define LEVELS_TO_D                                                                                \
+	"  a: \"xxxxxxxxxx\"\n"                                                                    \
+	"  b: \"${a}${a}${a}${a}${a}${a}${a}${a}${a}${a}\"\n"                                      \
+	"  c: \"${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}\"\n"                                      \
+	"  d: \"${c}${c}${c}${c}${c}${c}${c}${c}${c}${c}\"\n"
+
+#define VALUE_MAX_MSG "this value expands to more than 65536 bytes (64 KiB), the most a value may have"
+#define TOTAL_MAX_MSG                                                                              \
+	"the pipeline's expanded values add up to more than 1048576 bytes (1 MiB), the most they " \
+	"may have together"
+
+/* Eight levels of ten references: 10^8 bytes if expanded.  The value that
+ * would pass 64 KiB (e, 100000 bytes) fails, before it is built. */
+START_TEST(vars_expansion_bomb)
+{
+	static const char bomb[] = "version: 1\n"
+	                           "vars:\n" LEVELS_TO_D
+	                           "  e: \"${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}\"\n"
+	                           "  f: \"${e}${e}${e}${e}${e}${e}${e}${e}${e}${e}\"\n"
+	                           "  g: \"${f}${f}${f}${f}${f}${f}${f}${f}${f}${f}\"\n"
+	                           "  h: \"${g}${g}${g}${g}${g}${g}${g}${g}${g}${g}\"\n"
+	                           "name: \"${h}\"\n"
+	                           "steps:\n"
+	                           "  - read: { synthetic: {} }\n"
+	                           "  - write: { path: out.gpkg }\n";
+
+	ck_assert_ptr_null(load_sets(bomb, NULL));
+	ck_assert_int_eq(gp_err_code(), GP_EX_CONFIG);
+	ck_assert_str_eq(gp_err_msg(), at(7, 6, "  e: \"${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}\"",
+	                                  VALUE_MAX_MSG));
+	/* e (100000 bytes) was not built: the arenas never held that much */
+	ck_assert_uint_lt(account.bytes.peak, 100000);
+}
+END_TEST
+
+/* 65536 bytes is a value's most; one more fails. */
+START_TEST(vars_expansion_value_bound)
+{
+	static const char text[] = "version: 1\n"
+	                           "vars:\n" LEVELS_TO_D
+	                           "  t: \"${b}${b}${b}${b}${b}${c}${c}${c}${c}${c}xxxxxxxxxxxxxxxxxxxxx"
+	                           "xxxxxxxxxxxxxxx\"\n"
+	                           "  e: \"${d}${d}${d}${d}${d}${d}${t}\"\n"
+	                           "steps:\n"
+	                           "  - read: { synthetic: {} }\n"
+	                           "  - write: { path: out.gpkg }\n";
+	static const char over[] = "version: 1\n"
+	                           "vars:\n" LEVELS_TO_D
+	                           "  t: \"${b}${b}${b}${b}${b}${c}${c}${c}${c}${c}xxxxxxxxxxxxxxxxxxxxx"
+	                           "xxxxxxxxxxxxxxx\"\n"
+	                           "  e: \"${d}${d}${d}${d}${d}${d}${t}\"\n"
+	                           "steps:\n"
+	                           "  - read: { synthetic: {} }\n"
+	                           "  - write: { path: \"${e}!\" }\n";
+	struct pipeline *pl = load_ok(text);
+
+	ck_assert_uint_eq(strlen(pipeline_var(pl, "t")), 5536);
+	ck_assert_uint_eq(strlen(pipeline_var(pl, "e")), 65536);
+	expect_fail(over, at(11, 20, "  - write: { path: \"${e}!\" }", VALUE_MAX_MSG));
+}
+END_TEST
+
+/* All the expansions of a pipeline together: 1 MiB.  b..e make 71100
+ * bytes, each v 60000 more: the 17th crosses 1048576. */
+START_TEST(vars_expansion_total_bound)
+{
+	char text[4096], line[64];
+	size_t n;
+
+	n = (size_t)snprintf(text, sizeof text,
+	                     "version: 1\n"
+	                     "vars:\n" LEVELS_TO_D "  e: \"${d}${d}${d}${d}${d}${d}\"\n");
+	for (int i = 1; i <= 20; i++)
+		n += (size_t)snprintf(text + n, sizeof text - n, "  v%02d: \"${e}\"\n", i);
+	snprintf(text + n, sizeof text - n,
+	         "steps:\n"
+	         "  - read: { synthetic: {} }\n"
+	         "  - write: { path: out.gpkg }\n");
+	snprintf(line, sizeof line, "  v17: \"${e}\"");
+	expect_fail(text, at(24, 8, line, TOTAL_MAX_MSG));
+	ck_assert_uint_lt(account.bytes.peak, 2 * 1048576);
+	/* sixteen fit */
+	text[0] = '\0';
+	n = (size_t)snprintf(text, sizeof text,
+	                     "version: 1\n"
+	                     "vars:\n" LEVELS_TO_D "  e: \"${d}${d}${d}${d}${d}${d}\"\n");
+	for (int i = 1; i <= 16; i++)
+		n += (size_t)snprintf(text + n, sizeof text - n, "  v%02d: \"${e}\"\n", i);
+	snprintf(text + n, sizeof text - n,
+	         "steps:\n"
+	         "  - read: { synthetic: {} }\n"
+	         "  - write: { path: out.gpkg }\n");
+	ck_assert_uint_eq(strlen(pipeline_var(load_ok(text), "v16")), 60000);
+}
+END_TEST
+
+/* --set values and ${env:...} count like any other text. */
+START_TEST(vars_expansion_set_and_env)
+{
+	static char big[70000 + 5];
+	const char *sets[] = {big, NULL};
+	const char *text = "version: 1\n"
+	                   "vars:\n"
+	                   "  v: \"<${big}>\"\n"
+	                   "steps:\n"
+	                   "  - read: { synthetic: {} }\n"
+	                   "  - write: { path: out.gpkg }\n";
+
+	memcpy(big, "big=", 4);
+	memset(big + 4, 'x', 70000);
+	big[70004] = '\0';
+	expect_fail_sets(text, sets, GP_EX_CONFIG, at(3, 6, "  v: \"<${big}>\"", VALUE_MAX_MSG));
+	/* a --set value that is not used costs nothing */
+	load_ok_sets(MINIMAL, sets);
+	ck_assert_int_eq(setenv("GISPIPE_TEST_BIG", big + 4, 1), 0);
+	expect_fail("version: 1\n"
+	            "name: \"${env:GISPIPE_TEST_BIG}\"\n",
+	            at(2, 7, "name: \"${env:GISPIPE_TEST_BIG}\"", VALUE_MAX_MSG));
+	ck_assert_int_eq(unsetenv("GISPIPE_TEST_BIG"), 0);
+}
+END_TEST
+
 START_TEST(yaml_alias_bomb)
 {
 	static const char bomb[] =
@@ -1058,6 +1182,10 @@ static Suite *pipeline_suite(void)
 	tcase_add_test(tc, vars_env_and_pipeline_dir);
 	tcase_add_test(tc, vars_undefined);
 	tcase_add_test(tc, vars_malformed_set);
+	tcase_add_test(tc, vars_expansion_bomb);
+	tcase_add_test(tc, vars_expansion_value_bound);
+	tcase_add_test(tc, vars_expansion_total_bound);
+	tcase_add_test(tc, vars_expansion_set_and_env);
 
 	tc = tcase(s, "pipeline_load_yaml");
 	tcase_add_test(tc, yaml_duplicate_key);

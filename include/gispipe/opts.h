@@ -60,8 +60,16 @@ struct opt_desc {
 int opts_parse(struct pipeline *pl, const struct ynode *node, const struct opt_desc *table,
                void *conf, const char *where);
 
+/* What ${...} references may produce: one value, and all the values of a
+ * pipeline together (pipeline.expanded).  Checked before a value is built,
+ * so a reference bomb costs neither memory nor time. */
+#define OPTS_EXPAND_VALUE_MAX (64 * 1024)
+#define OPTS_EXPAND_TOTAL_MAX (1024 * 1024)
+
 /* The scalar's text with ${name}, ${env:NAME} and ${pipeline_dir}
- * substituted; NULL with a positioned error otherwise. */
+ * substituted, allocated in pl->arena (or the scalar's own text when it has
+ * no reference); NULL with a positioned error otherwise (78, also for a
+ * value over the bounds above; 75 when memory runs out). */
 const char *opts_expand(struct pipeline *pl, const struct ynode *scalar);
 
 /* The ynode of `key` in the node given to opts_parse, for later messages. */

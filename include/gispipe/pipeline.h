@@ -37,6 +37,7 @@ struct pipeline {
 	int version;
 	struct var *vars;
 	size_t nvars;
+	size_t expanded;            /* bytes made by ${...} substitution so far (opts.h) */
 	uint64_t memory_limit;      /* 0: none */
 	int64_t batch;              /* 0: auto */
 	int64_t threads;            /* 0: auto */
