@@ -1,6 +1,8 @@
 /* opts.c - table-driven parsing of option mappings. */
 #include "gispipe/opts.h"
 
+#include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,13 +206,85 @@ static int parse_number(struct pipeline *pl, const struct ynode *v, const struct
 	return 0;
 }
 
-static int check_sign(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
-                      const char *where, double d)
+static bool has_range(const struct opt_desc *o)
 {
-	if ((o->flags & OPT_POSITIVE) && !(d > 0))
-		return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0", o->name, where);
-	if ((o->flags & OPT_NONNEG) && d < 0)
-		return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative", o->name, where);
+	return o->max > o->min;
+}
+
+static void size_text(uint64_t v, char *buf, size_t size)
+{
+	static const char *const units[] = {"TiB", "GiB", "MiB", "KiB"};
+
+	for (int i = 0; i < 4; i++) {
+		uint64_t u = (uint64_t)1 << (40 - 10 * i);
+
+		if (v >= u && v % u == 0) {
+			snprintf(buf, size, "%" PRIu64 "%s", v / u, units[i]);
+			return;
+		}
+	}
+	snprintf(buf, size, "%" PRIu64, v);
+}
+
+static void number_text(const struct opt_desc *o, double d, char *buf, size_t size)
+{
+	if (o->type == OPT_SIZE)
+		size_text((uint64_t)d, buf, size);
+	else if (o->type == OPT_INT || (d == floor(d) && fabs(d) < 1e9))
+		snprintf(buf, size, "%.0f", d);
+	else
+		snprintf(buf, size, "%g", d);
+}
+
+const char *opt_range_text(const struct opt_desc *o, char *buf, size_t size)
+{
+	char lo[32], hi[32];
+
+	buf[0] = '\0';
+	if (!has_range(o))
+		return buf;
+	if (o->min == -DBL_MAX && o->max == DBL_MAX) {
+		snprintf(buf, size, "any finite number");
+		return buf;
+	}
+	number_text(o, o->min, lo, sizeof lo);
+	number_text(o, o->max, hi, sizeof hi);
+	snprintf(buf, size, "%s%s..%s%s", (o->flags & OPT_POSITIVE) && o->min == 0 ? ">" : "", lo,
+	         hi, o->flags & OPT_ZERO_NONE ? ", or 0/none" : "");
+	return buf;
+}
+
+/* `d` against the option's range, or its sign flags when it has none. */
+static int check_range(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                       const char *where, double d)
+{
+	char range[96], bound[32];
+
+	if (!has_range(o)) {
+		if ((o->flags & OPT_POSITIVE) && !(d > 0))
+			return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0", o->name,
+			                 where);
+		if ((o->flags & OPT_NONNEG) && d < 0)
+			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative", o->name, where);
+		return 0;
+	}
+	opt_range_text(o, range, sizeof range);
+	if ((o->flags & OPT_POSITIVE) && o->min == 0 && !(d > 0))
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0 (%s)", o->name, where,
+		                 range);
+	if (d < o->min) {
+		if (o->min == 0)
+			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative (%s)", o->name,
+			                 where, range);
+		number_text(o, o->min, bound, sizeof bound);
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be at least %s (%s)", o->name, where,
+		                 bound, range);
+	}
+	if (d > o->max) {
+		number_text(o, o->max, bound, sizeof bound);
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be at most %s (%s)", o->name, where,
+		                 bound, range);
+	}
 	return 0;
 }
 
@@ -276,13 +350,13 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 			return -1;
 		if (yscalar_i64(&tmp, &i) != 0)
 			return want(pl, v, o, where);
-		if (check_sign(pl, v, o, where, (double)i) != 0)
+		if (check_range(pl, v, o, where, (double)i) != 0)
 			return -1;
 		*(int64_t *)dst = i;
 		return 0;
 	}
 	case OPT_DOUBLE:
-		if (parse_number(pl, v, o, where, &d) != 0 || check_sign(pl, v, o, where, d) != 0)
+		if (parse_number(pl, v, o, where, &d) != 0 || check_range(pl, v, o, where, d) != 0)
 			return -1;
 		*(double *)dst = d;
 		return 0;
@@ -302,6 +376,9 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 
 		if (parse_doubles(pl, v, o, where, bb, 4) != 0)
 			return -1;
+		for (int i = 0; i < 4; i++)
+			if (check_range(pl, v->items[i], o, where, bb[i]) != 0)
+				return -1;
 		if (bb[0] > bb[2] || bb[1] > bb[3])
 			return ydoc_fail(pl->doc, v,
 			                 "'%s' in %s must be [xmin, ymin, xmax, ymax] with "
@@ -312,7 +389,7 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 	case OPT_DOUBLE2:
 		/* A pair, or one number meaning both ("resolution: 10"). */
 		if (v->type == YNODE_SCALAR) {
-			if (parse_number(pl, v, o, where, &d) != 0 || check_sign(pl, v, o, where, d) != 0)
+			if (parse_number(pl, v, o, where, &d) != 0 || check_range(pl, v, o, where, d) != 0)
 				return -1;
 			((double *)dst)[0] = ((double *)dst)[1] = d;
 			return 0;
@@ -320,7 +397,7 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 		if (parse_doubles(pl, v, o, where, dst, 2) != 0)
 			return -1;
 		for (int i = 0; i < 2; i++)
-			if (check_sign(pl, v->items[i], o, where, ((double *)dst)[i]) != 0)
+			if (check_range(pl, v->items[i], o, where, ((double *)dst)[i]) != 0)
 				return -1;
 		return 0;
 	case OPT_ENUM: {
@@ -376,11 +453,18 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 		s = opts_expand(pl, v);
 		if (s == NULL)
 			return -1;
+		if ((o->flags & OPT_ZERO_NONE) && strcmp(s, "none") == 0) {
+			*(uint64_t *)dst = 0;
+			return 0;
+		}
 		if (parse_size(s, dst) != 0)
 			return ydoc_fail(pl->doc, v,
-			                 "'%s' in %s: '%s' is not a size (use bytes or KiB, MiB, GiB)",
+			                 "'%s' in %s: '%s' is not a size (a whole number of bytes, or "
+			                 "with a unit: KiB, MiB, GiB, TiB)",
 			                 o->name, where, s);
-		return 0;
+		if ((o->flags & OPT_ZERO_NONE) && *(uint64_t *)dst == 0)
+			return 0;
+		return check_range(pl, v, o, where, (double)*(uint64_t *)dst);
 	}
 	case OPT_SUB: {
 		char sub_where[256];

@@ -89,10 +89,10 @@ struct memory_conf {
 };
 
 static const struct opt_desc memory_opts[] = {
-	{"limit", OPT_SIZE, offsetof(struct memory_conf, limit), 0,
-	 "hard cap on the process's peak RSS", "none", NULL, NULL, 0},
+	{"limit", OPT_SIZE, offsetof(struct memory_conf, limit), OPT_ZERO_NONE,
+	 "hard cap on the process's peak RSS", "none", NULL, NULL, 0, PIPELINE_MEMORY_LIMIT_MIN, PIPELINE_MEMORY_LIMIT_MAX},
 	{"batch", OPT_STRING, offsetof(struct memory_conf, batch), 0,
-	 "features per batch, or auto", "auto", NULL, NULL, 0},
+	 "features per batch, or auto", "auto", NULL, NULL, 0, 0, 0},
 	{0},
 };
 
@@ -103,12 +103,12 @@ struct xc_conf {
 };
 
 static const struct opt_desc xc_opts[] = {
-	{"max_entries", OPT_INT, offsetof(struct xc_conf, max_entries), OPT_POSITIVE,
+	{"max_entries", OPT_INT, offsetof(struct xc_conf, max_entries), 0,
 	 "coordinate operations kept per thread (LRU)", "16", NULL, NULL,
-	 offsetof(struct xc_conf, has_max)},
-	{"clear_every", OPT_INT, offsetof(struct xc_conf, clear_every), OPT_NONNEG,
+	 offsetof(struct xc_conf, has_max), 1, PIPELINE_XC_ENTRIES_MAX},
+	{"clear_every", OPT_INT, offsetof(struct xc_conf, clear_every), 0,
 	 "drop every cached operation after this many input datasets (0: never)", "50", NULL,
-	 NULL, offsetof(struct xc_conf, has_clear)},
+	 NULL, offsetof(struct xc_conf, has_clear), 0, 1000000},
 	{0},
 };
 
@@ -119,20 +119,21 @@ struct rejects_conf {
 
 static const struct opt_desc rejects_opts[] = {
 	{"path", OPT_STRING, offsetof(struct rejects_conf, path), OPT_REQUIRED,
-	 "dataset receiving failed features", NULL, NULL, NULL, 0},
+	 "dataset receiving failed features", NULL, NULL, NULL, 0, 0, 0},
 	{"format", OPT_STRING, offsetof(struct rejects_conf, format), 0,
-	 "GDAL driver; default from the extension", NULL, NULL, NULL, 0},
+	 "GDAL driver; default from the extension", NULL, NULL, NULL, 0, 0, 0},
 	{0},
 };
 
+/* 'auto' (0) or an integer from 1 to `max`. */
 static int parse_auto_int(struct pipeline *pl, const struct ynode *v, const char *what,
-                          int64_t *out)
+                          int64_t max, int64_t *out)
 {
 	struct ynode tmp;
 	const char *s;
 
 	if (v->type != YNODE_SCALAR)
-		return ydoc_fail(pl->doc, v, "'%s' must be 'auto' or a positive integer", what);
+		goto bad;
 	s = opts_expand(pl, v);
 	if (s == NULL)
 		return -1;
@@ -143,9 +144,11 @@ static int parse_auto_int(struct pipeline *pl, const struct ynode *v, const char
 	tmp = *v;
 	tmp.str = s;
 	tmp.len = strlen(s);
-	if (yscalar_i64(&tmp, out) != 0 || *out <= 0)
-		return ydoc_fail(pl->doc, v, "'%s' must be 'auto' or a positive integer", what);
-	return 0;
+	if (yscalar_i64(&tmp, out) == 0 && *out >= 1 && *out <= max)
+		return 0;
+bad:
+	return ydoc_fail(pl->doc, v, "'%s' must be 'auto' or an integer from 1 to %lld", what,
+	                 (long long)max);
 }
 
 /* Raster or vector: what the read step says (synthetic raster, bands), or
@@ -356,11 +359,11 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 		if (mc.batch != NULL) {
 			const struct ynode *bn = ynode_get(v, "batch");
 
-			if (parse_auto_int(pl, bn, "memory.batch", &pl->batch) != 0)
+			if (parse_auto_int(pl, bn, "memory.batch", PIPELINE_BATCH_MAX, &pl->batch) != 0)
 				return NULL;
 		}
 	}
-	if ((v = ynode_get(root, "threads")) != NULL && parse_auto_int(pl, v, "threads", &pl->threads))
+	if ((v = ynode_get(root, "threads")) != NULL && parse_auto_int(pl, v, "threads", PIPELINE_THREADS_MAX, &pl->threads))
 		return NULL;
 	if ((v = ynode_get(root, "transform_cache")) != NULL) {
 		struct xc_conf xc = {0};
@@ -392,8 +395,9 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 	}
 	if ((v = ynode_get(root, "max_rejects")) != NULL) {
 		if (v->type != YNODE_SCALAR || yscalar_i64(v, &pl->max_rejects) != 0 ||
-		    pl->max_rejects < 0) {
-			ydoc_fail(pl->doc, v, "'max_rejects' must be a non-negative integer");
+		    pl->max_rejects < 0 || pl->max_rejects > PIPELINE_MAX_REJECTS_MAX) {
+			ydoc_fail(pl->doc, v, "'max_rejects' must be an integer from 0 to %lld",
+			          (long long)PIPELINE_MAX_REJECTS_MAX);
 			return NULL;
 		}
 	}

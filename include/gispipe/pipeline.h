@@ -52,6 +52,15 @@ struct pipeline {
 	struct step *steps;
 };
 
+/* Ranges of the top-level numbers, shared with the command line (gispipe(1)
+ * documents them).  A memory limit of 0 means none. */
+#define PIPELINE_MEMORY_LIMIT_MIN ((uint64_t)1 << 20)
+#define PIPELINE_MEMORY_LIMIT_MAX ((uint64_t)1 << 50)
+#define PIPELINE_THREADS_MAX 1024
+#define PIPELINE_BATCH_MAX 1000000
+#define PIPELINE_XC_ENTRIES_MAX 1024
+#define PIPELINE_MAX_REJECTS_MAX 1000000000000
+
 struct pipeline_load_opts {
 	const char *const *sets;    /* "key=value", NULL-terminated; may be NULL */
 };
