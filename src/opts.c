@@ -47,7 +47,8 @@ static int resolve(struct pipeline *pl, const struct ynode *n, const char *s, co
 	if (strncmp(name, "env:", 4) == 0) {
 		*val = getenv(name + 4);
 		if (*val == NULL)
-			return ydoc_fail(pl->doc, n, "environment variable '%s' is not set", name + 4);
+			return ydoc_fail(pl->doc, n, "environment variable '%s' is not set",
+			                 name + 4);
 		return 0;
 	}
 	if (strcmp(name, "pipeline_dir") == 0) {
@@ -66,11 +67,12 @@ static int resolve(struct pipeline *pl, const struct ynode *n, const char *s, co
 		cand[k] = NULL;
 		hint = suggest_word(name, cand);
 		if (hint)
-			return ydoc_fail(pl->doc, n, "undefined variable '%s' (did you mean '%s'?)", name,
-			                 hint);
-		return ydoc_fail(pl->doc, n,
-		                 "undefined variable '%s' (define it under 'vars' or with --set %s=...)",
-		                 name, name);
+			return ydoc_fail(pl->doc, n, "undefined variable '%s' (did you mean '%s'?)",
+			                 name, hint);
+		return ydoc_fail(
+		        pl->doc, n,
+		        "undefined variable '%s' (define it under 'vars' or with --set %s=...)",
+		        name, name);
 	}
 	return 0;
 }
@@ -119,15 +121,17 @@ const char *opts_expand(struct pipeline *pl, const struct ynode *n)
 		return NULL;
 	if (need > OPTS_EXPAND_VALUE_MAX) {
 		ydoc_fail(pl->doc, n,
-		          "this value expands to more than %d bytes (%d KiB), the most a value may have",
+		          "this value expands to more than %d bytes (%d KiB), the most a value may "
+		          "have",
 		          OPTS_EXPAND_VALUE_MAX, OPTS_EXPAND_VALUE_MAX / 1024);
 		return NULL;
 	}
 	if (need > most) {
-		ydoc_fail(pl->doc, n,
-		          "the pipeline's expanded values add up to more than %d bytes (%d MiB), the "
-		          "most they may have together",
-		          OPTS_EXPAND_TOTAL_MAX, OPTS_EXPAND_TOTAL_MAX / (1024 * 1024));
+		ydoc_fail(
+		        pl->doc, n,
+		        "the pipeline's expanded values add up to more than %d bytes (%d MiB), the "
+		        "most they may have together",
+		        OPTS_EXPAND_TOTAL_MAX, OPTS_EXPAND_TOTAL_MAX / (1024 * 1024));
 		return NULL;
 	}
 	out = arena_alloc(pl->arena, need + 1, 1);
@@ -265,17 +269,18 @@ static int check_range(struct pipeline *pl, const struct ynode *v, const struct 
 			return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0", o->name,
 			                 where);
 		if ((o->flags & OPT_NONNEG) && d < 0)
-			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative", o->name, where);
+			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative", o->name,
+			                 where);
 		return 0;
 	}
 	opt_range_text(o, range, sizeof range);
 	if ((o->flags & OPT_POSITIVE) && o->min == 0 && !(d > 0))
-		return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0 (%s)", o->name, where,
-		                 range);
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0 (%s)", o->name,
+		                 where, range);
 	if (d < o->min) {
 		if (o->min == 0)
-			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative (%s)", o->name,
-			                 where, range);
+			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative (%s)",
+			                 o->name, where, range);
 		number_text(o, o->min, bound, sizeof bound);
 		return ydoc_fail(pl->doc, v, "'%s' in %s must be at least %s (%s)", o->name, where,
 		                 bound, range);
@@ -389,7 +394,8 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 	case OPT_DOUBLE2:
 		/* A pair, or one number meaning both ("resolution: 10"). */
 		if (v->type == YNODE_SCALAR) {
-			if (parse_number(pl, v, o, where, &d) != 0 || check_range(pl, v, o, where, d) != 0)
+			if (parse_number(pl, v, o, where, &d) != 0 ||
+			    check_range(pl, v, o, where, d) != 0)
 				return -1;
 			((double *)dst)[0] = ((double *)dst)[1] = d;
 			return 0;
@@ -458,10 +464,11 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 			return 0;
 		}
 		if (parse_size(s, dst) != 0)
-			return ydoc_fail(pl->doc, v,
-			                 "'%s' in %s: '%s' is not a size (a whole number of bytes, or "
-			                 "with a unit: KiB, MiB, GiB, TiB)",
-			                 o->name, where, s);
+			return ydoc_fail(
+			        pl->doc, v,
+			        "'%s' in %s: '%s' is not a size (a whole number of bytes, or "
+			        "with a unit: KiB, MiB, GiB, TiB)",
+			        o->name, where, s);
 		if ((o->flags & OPT_ZERO_NONE) && *(uint64_t *)dst == 0)
 			return 0;
 		return check_range(pl, v, o, where, (double)*(uint64_t *)dst);

@@ -90,7 +90,8 @@ struct memory_conf {
 
 static const struct opt_desc memory_opts[] = {
 	{"limit", OPT_SIZE, offsetof(struct memory_conf, limit), OPT_ZERO_NONE,
-	 "hard cap on the process's peak RSS", "none", NULL, NULL, 0, PIPELINE_MEMORY_LIMIT_MIN, PIPELINE_MEMORY_LIMIT_MAX},
+	 "hard cap on the process's peak RSS", "none", NULL, NULL, 0, PIPELINE_MEMORY_LIMIT_MIN,
+	 PIPELINE_MEMORY_LIMIT_MAX},
 	{"batch", OPT_STRING, offsetof(struct memory_conf, batch), 0,
 	 "features per batch, or auto", "auto", NULL, NULL, 0, 0, 0},
 	{0},
@@ -126,8 +127,8 @@ static const struct opt_desc rejects_opts[] = {
 };
 
 /* 'auto' (0) or an integer from 1 to `max`. */
-static int parse_auto_int(struct pipeline *pl, const struct ynode *v, const char *what,
-                          int64_t max, int64_t *out)
+static int parse_auto_int(struct pipeline *pl, const struct ynode *v, const char *what, int64_t max,
+                          int64_t *out)
 {
 	struct ynode tmp;
 	const char *s;
@@ -359,11 +360,13 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 		if (mc.batch != NULL) {
 			const struct ynode *bn = ynode_get(v, "batch");
 
-			if (parse_auto_int(pl, bn, "memory.batch", PIPELINE_BATCH_MAX, &pl->batch) != 0)
+			if (parse_auto_int(pl, bn, "memory.batch", PIPELINE_BATCH_MAX,
+			                   &pl->batch) != 0)
 				return NULL;
 		}
 	}
-	if ((v = ynode_get(root, "threads")) != NULL && parse_auto_int(pl, v, "threads", PIPELINE_THREADS_MAX, &pl->threads))
+	if ((v = ynode_get(root, "threads")) != NULL &&
+	    parse_auto_int(pl, v, "threads", PIPELINE_THREADS_MAX, &pl->threads))
 		return NULL;
 	if ((v = ynode_get(root, "transform_cache")) != NULL) {
 		struct xc_conf xc = {0};

@@ -54,14 +54,16 @@ static const struct opt_desc sub_table[] = {
 };
 
 static const struct opt_desc table[] = {
-        {"name", OPT_STRING, offsetof(struct conf, name), OPT_REQUIRED, "n", NULL, NULL, NULL, 0, 0, 0},
+        {"name", OPT_STRING, offsetof(struct conf, name), OPT_REQUIRED, "n", NULL, NULL, NULL, 0, 0,
+         0},
         {"paths", OPT_STRINGS, offsetof(struct conf, paths), 0, "p", NULL, NULL, NULL, 0, 0, 0},
         {"count", OPT_INT, offsetof(struct conf, count), OPT_POSITIVE, "c", "1", NULL, NULL,
          offsetof(struct conf, has_count), 0, 0},
         {"offset", OPT_INT, offsetof(struct conf, offset), OPT_NONNEG, "o", "0", NULL, NULL,
          offsetof(struct conf, has_offset), 0, 0},
         {"seed", OPT_INT, offsetof(struct conf, seed), 0, "s", "1", NULL, NULL, 0, 0, 0},
-        {"distance", OPT_DOUBLE, offsetof(struct conf, distance), 0, "d", NULL, NULL, NULL, 0, 0, 0},
+        {"distance", OPT_DOUBLE, offsetof(struct conf, distance), 0, "d", NULL, NULL, NULL, 0, 0,
+         0},
         {"tol", OPT_DOUBLE, offsetof(struct conf, tol), OPT_NONNEG, "t", "0", NULL, NULL, 0, 0, 0},
         {"strict", OPT_BOOL, offsetof(struct conf, strict), 0, "b", "no", NULL, NULL,
          offsetof(struct conf, has_strict), 0, 0},
@@ -69,7 +71,8 @@ static const struct opt_desc table[] = {
          offsetof(struct conf, has_bbox), 0, 0},
         {"res", OPT_DOUBLE2, offsetof(struct conf, res), OPT_POSITIVE, "r", NULL, NULL, NULL,
          offsetof(struct conf, has_res), 0, 0},
-        {"method", OPT_ENUM, offsetof(struct conf, method), 0, "m", "nearest", methods, NULL, 0, 0, 0},
+        {"method", OPT_ENUM, offsetof(struct conf, method), 0, "m", "nearest", methods, NULL, 0, 0,
+         0},
         {"options", OPT_MAP, offsetof(struct conf, options), 0, "op", NULL, NULL, NULL,
          offsetof(struct conf, has_options), 0, 0},
         {"cache", OPT_SIZE, offsetof(struct conf, cache), 0, "sz", NULL, NULL, NULL, 0, 0, 0},
@@ -740,7 +743,8 @@ struct rconf {
 };
 
 static const struct opt_desc range_table[] = {
-        {"segments", OPT_INT, offsetof(struct rconf, segments), 0, "s", "8", NULL, NULL, 0, 1, 1000},
+        {"segments", OPT_INT, offsetof(struct rconf, segments), 0, "s", "8", NULL, NULL, 0, 1,
+         1000},
         {"distance", OPT_DOUBLE, offsetof(struct rconf, distance), 0, "d", NULL, NULL, NULL, 0,
          -1e15, 1e15},
         {"length", OPT_DOUBLE, offsetof(struct rconf, length), OPT_POSITIVE, "l", NULL, NULL, NULL,
@@ -819,10 +823,9 @@ START_TEST(range_outside_fails)
 	            NAME ":1:9: 'length' in step 'test' must be greater than 0 (>0..1e+15)\n"
 	                 "  length: 0\n"
 	                 "          ^");
-	range_fails("tol: -1\n",
-	            NAME ":1:6: 'tol' in step 'test' must not be negative (0..1e+15)\n"
-	                 "  tol: -1\n"
-	                 "       ^");
+	range_fails("tol: -1\n", NAME ":1:6: 'tol' in step 'test' must not be negative (0..1e+15)\n"
+	                              "  tol: -1\n"
+	                              "       ^");
 	/* the item that is out */
 	range_fails("bbox: [0, 0, 2e15, 1]\n",
 	            NAME ":1:14: 'bbox' in step 'test' must be at most 1e+15 (-1e+15..1e+15)\n"
@@ -849,8 +852,9 @@ END_TEST
  * unit gispipe does not know is not a size. */
 START_TEST(range_sizes_malformed)
 {
-	static const char *const bad[] = {"0.5", "1.3MiB", "-64MiB", "18446744073709551616",
-	                                  "9223372036854775808KiB", "64Mo", "64 MiBs", "1PiB"};
+	static const char *const bad[] = {
+	        "0.5",  "1.3MiB",  "-64MiB", "18446744073709551616", "9223372036854775808KiB",
+	        "64Mo", "64 MiBs", "1PiB"};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char text[64], msg[512];
@@ -870,8 +874,8 @@ END_TEST
 /* NaN and infinities are not numbers for any option. */
 START_TEST(range_not_finite)
 {
-	static const char *const bad[] = {".nan", "nan", "NaN", ".inf", "-.inf", "inf", "-inf",
-	                                  "infinity", "1e400", "-1e400"};
+	static const char *const bad[] = {".nan", "nan",  "NaN",      ".inf",  "-.inf",
+	                                  "inf",  "-inf", "infinity", "1e400", "-1e400"};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char text[64], msg[512];
@@ -896,7 +900,8 @@ START_TEST(range_texts)
 	ck_assert_str_eq(opt_range_text(&range_table[2], buf, sizeof buf), ">0..1e+15");
 	ck_assert_str_eq(opt_range_text(&range_table[3], buf, sizeof buf), "0..1e+15");
 	ck_assert_str_eq(opt_range_text(&range_table[4], buf, sizeof buf), "any finite number");
-	ck_assert_str_eq(opt_range_text(&range_table[7], buf, sizeof buf), "1MiB..1024TiB, or 0/none");
+	ck_assert_str_eq(opt_range_text(&range_table[7], buf, sizeof buf),
+	                 "1MiB..1024TiB, or 0/none");
 	ck_assert_str_eq(opt_range_text(&table[0], buf, sizeof buf), "");
 }
 END_TEST

@@ -449,14 +449,16 @@ START_TEST(fail_other_sections)
 	               "'memory.batch' must be 'auto' or an integer from 1 to 1000000"));
 	expect_fail("version: 1\n"
 	            "threads: many\n",
-	            at(2, 10, "threads: many", "'threads' must be 'auto' or an integer from 1 to 1024"));
-	expect_fail("version: 1\n"
-	            "threads: -2\n",
-	            at(2, 10, "threads: -2", "'threads' must be 'auto' or an integer from 1 to 1024"));
+	            at(2, 10, "threads: many",
+	               "'threads' must be 'auto' or an integer from 1 to 1024"));
 	expect_fail(
 	        "version: 1\n"
-	        "threads: { n: 2 }\n",
-	        at(2, 10, "threads: { n: 2 }", "'threads' must be 'auto' or an integer from 1 to 1024"));
+	        "threads: -2\n",
+	        at(2, 10, "threads: -2", "'threads' must be 'auto' or an integer from 1 to 1024"));
+	expect_fail("version: 1\n"
+	            "threads: { n: 2 }\n",
+	            at(2, 10, "threads: { n: 2 }",
+	               "'threads' must be 'auto' or an integer from 1 to 1024"));
 	expect_fail("version: 1\n"
 	            "transform_cache: { max_entries: 0 }\n",
 	            at(2, 33, "transform_cache: { max_entries: 0 }",
@@ -885,32 +887,35 @@ START_TEST(fail_top_level_ranges)
 		int col;
 		const char *msg;
 	} cases[] = {
-		{"threads: 2000", 10, "'threads' must be 'auto' or an integer from 1 to 1024"},
-		{"threads: 0", 10, "'threads' must be 'auto' or an integer from 1 to 1024"},
-		{"memory: { batch: 1000001 }", 18,
-		 "'memory.batch' must be 'auto' or an integer from 1 to 1000000"},
-		{"transform_cache: { max_entries: 1025 }", 33,
-		 "'max_entries' in 'transform_cache' must be at most 1024 (1..1024)"},
-		{"transform_cache: { clear_every: 1000001 }", 33,
-		 "'clear_every' in 'transform_cache' must be at most 1000000 (0..1000000)"},
-		{"max_rejects: 1000000000001", 14,
-		 "'max_rejects' must be an integer from 0 to 1000000000000"},
-		{"memory: { limit: 0.5 }", 18,
-		 "'limit' in 'memory': '0.5' is not a size (a whole number of bytes, or with a unit: "
-		 "KiB, MiB, GiB, TiB)"},
-		{"memory: { limit: -64MiB }", 18,
-		 "'limit' in 'memory': '-64MiB' is not a size (a whole number of bytes, or with a "
-		 "unit: KiB, MiB, GiB, TiB)"},
-		{"memory: { limit: 18446744073709551616 }", 18,
-		 "'limit' in 'memory': '18446744073709551616' is not a size (a whole number of bytes, "
-		 "or with a unit: KiB, MiB, GiB, TiB)"},
-		{"memory: { limit: 9223372036854775808 }", 18,
-		 "'limit' in 'memory' must be at most 1024TiB (1MiB..1024TiB, or 0/none)"},
-		{"memory: { limit: 64Mo }", 18,
-		 "'limit' in 'memory': '64Mo' is not a size (a whole number of bytes, or with a unit: "
-		 "KiB, MiB, GiB, TiB)"},
-		{"memory: { limit: 1000 }", 18,
-		 "'limit' in 'memory' must be at least 1MiB (1MiB..1024TiB, or 0/none)"},
+	        {"threads: 2000", 10, "'threads' must be 'auto' or an integer from 1 to 1024"},
+	        {"threads: 0", 10, "'threads' must be 'auto' or an integer from 1 to 1024"},
+	        {"memory: { batch: 1000001 }", 18,
+	         "'memory.batch' must be 'auto' or an integer from 1 to 1000000"},
+	        {"transform_cache: { max_entries: 1025 }", 33,
+	         "'max_entries' in 'transform_cache' must be at most 1024 (1..1024)"},
+	        {"transform_cache: { clear_every: 1000001 }", 33,
+	         "'clear_every' in 'transform_cache' must be at most 1000000 (0..1000000)"},
+	        {"max_rejects: 1000000000001", 14,
+	         "'max_rejects' must be an integer from 0 to 1000000000000"},
+	        {"memory: { limit: 0.5 }", 18,
+	         "'limit' in 'memory': '0.5' is not a size (a whole number of bytes, or with a "
+	         "unit: "
+	         "KiB, MiB, GiB, TiB)"},
+	        {"memory: { limit: -64MiB }", 18,
+	         "'limit' in 'memory': '-64MiB' is not a size (a whole number of bytes, or with a "
+	         "unit: KiB, MiB, GiB, TiB)"},
+	        {"memory: { limit: 18446744073709551616 }", 18,
+	         "'limit' in 'memory': '18446744073709551616' is not a size (a whole number of "
+	         "bytes, "
+	         "or with a unit: KiB, MiB, GiB, TiB)"},
+	        {"memory: { limit: 9223372036854775808 }", 18,
+	         "'limit' in 'memory' must be at most 1024TiB (1MiB..1024TiB, or 0/none)"},
+	        {"memory: { limit: 64Mo }", 18,
+	         "'limit' in 'memory': '64Mo' is not a size (a whole number of bytes, or with a "
+	         "unit: "
+	         "KiB, MiB, GiB, TiB)"},
+	        {"memory: { limit: 1000 }", 18,
+	         "'limit' in 'memory' must be at least 1MiB (1MiB..1024TiB, or 0/none)"},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -983,8 +988,8 @@ END_TEST
 static void assert_ranges(const char *step, const struct opt_desc *t)
 {
 	for (; t->name; t++) {
-		bool numeric = t->type == OPT_INT || t->type == OPT_DOUBLE || t->type == OPT_DOUBLE2 ||
-		               t->type == OPT_BBOX || t->type == OPT_SIZE;
+		bool numeric = t->type == OPT_INT || t->type == OPT_DOUBLE ||
+		               t->type == OPT_DOUBLE2 || t->type == OPT_BBOX || t->type == OPT_SIZE;
 
 		if (t->type == OPT_SUB)
 			assert_ranges(step, t->sub);
@@ -992,8 +997,8 @@ static void assert_ranges(const char *step, const struct opt_desc *t)
 			ck_assert_msg(t->max > t->min && isfinite(t->min) && isfinite(t->max),
 			              "'%s' of step '%s' has no range", t->name, step);
 		else
-			ck_assert_msg(t->min == 0 && t->max == 0, "'%s' of step '%s' is not a number",
-			              t->name, step);
+			ck_assert_msg(t->min == 0 && t->max == 0,
+			              "'%s' of step '%s' is not a number", t->name, step);
 	}
 }
 
@@ -1015,7 +1020,8 @@ END_TEST
 	"  c: \"${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}\"\n"                                      \
 	"  d: \"${c}${c}${c}${c}${c}${c}${c}${c}${c}${c}\"\n"
 
-#define VALUE_MAX_MSG "this value expands to more than 65536 bytes (64 KiB), the most a value may have"
+#define VALUE_MAX_MSG                                                                              \
+	"this value expands to more than 65536 bytes (64 KiB), the most a value may have"
 #define TOTAL_MAX_MSG                                                                              \
 	"the pipeline's expanded values add up to more than 1048576 bytes (1 MiB), the most they " \
 	"may have together"
@@ -1024,16 +1030,16 @@ END_TEST
  * would pass 64 KiB (e, 100000 bytes) fails, before it is built. */
 START_TEST(vars_expansion_bomb)
 {
-	static const char bomb[] = "version: 1\n"
-	                           "vars:\n" LEVELS_TO_D
-	                           "  e: \"${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}\"\n"
-	                           "  f: \"${e}${e}${e}${e}${e}${e}${e}${e}${e}${e}\"\n"
-	                           "  g: \"${f}${f}${f}${f}${f}${f}${f}${f}${f}${f}\"\n"
-	                           "  h: \"${g}${g}${g}${g}${g}${g}${g}${g}${g}${g}\"\n"
-	                           "name: \"${h}\"\n"
-	                           "steps:\n"
-	                           "  - read: { synthetic: {} }\n"
-	                           "  - write: { path: out.gpkg }\n";
+	static const char bomb[] =
+	        "version: 1\n"
+	        "vars:\n" LEVELS_TO_D "  e: \"${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}\"\n"
+	        "  f: \"${e}${e}${e}${e}${e}${e}${e}${e}${e}${e}\"\n"
+	        "  g: \"${f}${f}${f}${f}${f}${f}${f}${f}${f}${f}\"\n"
+	        "  h: \"${g}${g}${g}${g}${g}${g}${g}${g}${g}${g}\"\n"
+	        "name: \"${h}\"\n"
+	        "steps:\n"
+	        "  - read: { synthetic: {} }\n"
+	        "  - write: { path: out.gpkg }\n";
 
 	ck_assert_ptr_null(load_sets(bomb, NULL));
 	ck_assert_int_eq(gp_err_code(), GP_EX_CONFIG);
@@ -1047,22 +1053,24 @@ END_TEST
 /* 65536 bytes is a value's most; one more fails. */
 START_TEST(vars_expansion_value_bound)
 {
-	static const char text[] = "version: 1\n"
-	                           "vars:\n" LEVELS_TO_D
-	                           "  t: \"${b}${b}${b}${b}${b}${c}${c}${c}${c}${c}xxxxxxxxxxxxxxxxxxxxx"
-	                           "xxxxxxxxxxxxxxx\"\n"
-	                           "  e: \"${d}${d}${d}${d}${d}${d}${t}\"\n"
-	                           "steps:\n"
-	                           "  - read: { synthetic: {} }\n"
-	                           "  - write: { path: out.gpkg }\n";
-	static const char over[] = "version: 1\n"
-	                           "vars:\n" LEVELS_TO_D
-	                           "  t: \"${b}${b}${b}${b}${b}${c}${c}${c}${c}${c}xxxxxxxxxxxxxxxxxxxxx"
-	                           "xxxxxxxxxxxxxxx\"\n"
-	                           "  e: \"${d}${d}${d}${d}${d}${d}${t}\"\n"
-	                           "steps:\n"
-	                           "  - read: { synthetic: {} }\n"
-	                           "  - write: { path: \"${e}!\" }\n";
+	static const char text[] =
+	        "version: 1\n"
+	        "vars:\n" LEVELS_TO_D
+	        "  t: \"${b}${b}${b}${b}${b}${c}${c}${c}${c}${c}xxxxxxxxxxxxxxxxxxxxx"
+	        "xxxxxxxxxxxxxxx\"\n"
+	        "  e: \"${d}${d}${d}${d}${d}${d}${t}\"\n"
+	        "steps:\n"
+	        "  - read: { synthetic: {} }\n"
+	        "  - write: { path: out.gpkg }\n";
+	static const char over[] =
+	        "version: 1\n"
+	        "vars:\n" LEVELS_TO_D
+	        "  t: \"${b}${b}${b}${b}${b}${c}${c}${c}${c}${c}xxxxxxxxxxxxxxxxxxxxx"
+	        "xxxxxxxxxxxxxxx\"\n"
+	        "  e: \"${d}${d}${d}${d}${d}${d}${t}\"\n"
+	        "steps:\n"
+	        "  - read: { synthetic: {} }\n"
+	        "  - write: { path: \"${e}!\" }\n";
 	struct pipeline *pl = load_ok(text);
 
 	ck_assert_uint_eq(strlen(pipeline_var(pl, "t")), 5536);

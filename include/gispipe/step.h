@@ -51,11 +51,11 @@ struct rwin;
  * and prints the others per stage, by name. */
 #define STEP_FIGURES_MAX 4
 struct step_stats {
-	bool has_xform;             /* the step keeps a transform cache (xform_cache.h) */
+	bool has_xform; /* the step keeps a transform cache (xform_cache.h) */
 	uint64_t xc_hits, xc_misses, xc_evictions, xc_clears;
 	size_t nfigures;
 	struct {
-		const char *name;       /* static text, a JSON key */
+		const char *name; /* static text, a JSON key */
 		uint64_t value;
 	} figures[STEP_FIGURES_MAX];
 };
@@ -101,7 +101,7 @@ struct step {
 	void *state;                /* the step's own, in `arena` */
 	struct arena *arena;        /* lives as long as the run */
 	struct stage_acct acct;
-	struct step_stats stats;    /* filled at the end of a run, for the report */
+	struct step_stats stats; /* filled at the end of a run, for the report */
 	struct pipeline *pl;
 	struct engine *eng;
 	/* raster runs */

@@ -56,33 +56,33 @@ struct warp_conf {
 	    has_error_threshold;
 };
 
-#define COMMON_OPTS                                                                              \
-	{"resampling", OPT_ENUM, offsetof(struct warp_conf, resampling), 0, "resampling kernel",    \
-	 "near", resamplings, NULL, offsetof(struct warp_conf, has_resampling), 0, 0},                    \
-	    {"resolution", OPT_DOUBLE2, offsetof(struct warp_conf, resolution), OPT_POSITIVE,       \
+#define COMMON_OPTS                                                                                \
+	{"resampling", OPT_ENUM, offsetof(struct warp_conf, resampling), 0, "resampling kernel",   \
+	 "near", resamplings, NULL, offsetof(struct warp_conf, has_resampling), 0, 0},             \
+	    {"resolution", OPT_DOUBLE2, offsetof(struct warp_conf, resolution), OPT_POSITIVE,      \
 	     "output pixel size, one number or [x, y], in the output CRS's units", NULL, NULL, NULL, \
-	     offsetof(struct warp_conf, has_resolution), 0, 1e15},                                           \
-	    {"size", OPT_DOUBLE2, offsetof(struct warp_conf, size), 0,                   \
-	     "output [width, height] in pixels (instead of resolution)", NULL, NULL, NULL,          \
-	     offsetof(struct warp_conf, has_size), 1, 1048576},                                                 \
-	    {"extent", OPT_BBOX, offsetof(struct warp_conf, extent), 0,                             \
-	     "output [xmin, ymin, xmax, ymax] in the output CRS", "the whole input", NULL, NULL,    \
-	     offsetof(struct warp_conf, has_extent), -1e15, 1e15},                                               \
-	    {"target_aligned", OPT_BOOL, offsetof(struct warp_conf, target_aligned), 0,             \
-	     "align the extent on multiples of the resolution (gdalwarp -tap)", "false", NULL,      \
-	     NULL, 0, 0, 0},                                                                              \
-	    {"nodata", OPT_DOUBLE, offsetof(struct warp_conf, nodata), 0,                           \
-	     "output nodata of every band (also what uncovered pixels get)",                        \
-	     "the input's nodata, else none (uncovered pixels are 0)", NULL, NULL,                  \
-	     offsetof(struct warp_conf, has_nodata), -DBL_MAX, DBL_MAX},                                               \
-	    {"alpha", OPT_BOOL, offsetof(struct warp_conf, alpha), 0,                               \
-	     "add an alpha band marking covered pixels (gdalwarp -dstalpha)", "false", NULL, NULL,  \
-	     0, 0, 0},                                                                                    \
-	    {"error_threshold", OPT_DOUBLE, offsetof(struct warp_conf, error_threshold), 0, \
+	     offsetof(struct warp_conf, has_resolution), 0, 1e15},                                 \
+	    {"size", OPT_DOUBLE2, offsetof(struct warp_conf, size), 0,                             \
+	     "output [width, height] in pixels (instead of resolution)", NULL, NULL, NULL,         \
+	     offsetof(struct warp_conf, has_size), 1, 1048576},                                    \
+	    {"extent", OPT_BBOX, offsetof(struct warp_conf, extent), 0,                            \
+	     "output [xmin, ymin, xmax, ymax] in the output CRS", "the whole input", NULL, NULL,   \
+	     offsetof(struct warp_conf, has_extent), -1e15, 1e15},                                 \
+	    {"target_aligned", OPT_BOOL, offsetof(struct warp_conf, target_aligned), 0,            \
+	     "align the extent on multiples of the resolution (gdalwarp -tap)", "false", NULL,     \
+	     NULL, 0, 0, 0},                                                                       \
+	    {"nodata", OPT_DOUBLE, offsetof(struct warp_conf, nodata), 0,                          \
+	     "output nodata of every band (also what uncovered pixels get)",                       \
+	     "the input's nodata, else none (uncovered pixels are 0)", NULL, NULL,                 \
+	     offsetof(struct warp_conf, has_nodata), -DBL_MAX, DBL_MAX},                           \
+	    {"alpha", OPT_BOOL, offsetof(struct warp_conf, alpha), 0,                              \
+	     "add an alpha band marking covered pixels (gdalwarp -dstalpha)", "false", NULL, NULL, \
+	     0, 0, 0},                                                                             \
+	    {"error_threshold", OPT_DOUBLE, offsetof(struct warp_conf, error_threshold), 0,        \
 	     "approximation error allowed, in output pixels (0: transform every pixel exactly)",   \
-	     "0.125", NULL, NULL, offsetof(struct warp_conf, has_error_threshold), 0, 1000},                 \
-	{                                                                                           \
-		0                                                                                       \
+	     "0.125", NULL, NULL, offsetof(struct warp_conf, has_error_threshold), 0, 1000},       \
+	{                                                                                          \
+		0                                                                                  \
 	}
 
 static const struct opt_desc reproject_opts[] = {
