@@ -18,33 +18,88 @@ static const char *const top_keys[] = {"version", "name",     "vars",      "memo
                                        "transform_cache", "on_error", "rejects", "max_rejects",
                                        "steps",   NULL};
 
+static size_t name_hash(const char *name)
+{
+	size_t h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return h;
+}
+
+/* The slot of `name`, or of the free slot where it would go. */
+static size_t var_slot(const struct pipeline *pl, const char *name)
+{
+	size_t mask = pl->var_nslots - 1, i = name_hash(name) & mask;
+
+	while (pl->var_slots[i] != 0 && strcmp(pl->vars[pl->var_slots[i] - 1].name, name) != 0)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Every ${name} is looked up here: a hash, so that a file of many
+ * variables and many references costs time in proportion to its size. */
 const char *pipeline_var(const struct pipeline *pl, const char *name)
 {
+	size_t i;
+
+	if (pl->var_slots == NULL) {
+		for (i = 0; i < pl->nvars; i++)
+			if (strcmp(pl->vars[i].name, name) == 0)
+				return pl->vars[i].value;
+		return NULL;
+	}
+	i = var_slot(pl, name);
+	return pl->var_slots[i] ? pl->vars[pl->var_slots[i] - 1].value : NULL;
+}
+
+static int index_vars(struct pipeline *pl)
+{
+	size_t n = pl->var_nslots ? pl->var_nslots * 2 : 64;
+	uint32_t *slots = arena_calloc(pl->arena, n, sizeof *slots);
+
+	if (slots == NULL)
+		return -1;
+	pl->var_slots = slots;
+	pl->var_nslots = n;
 	for (size_t i = 0; i < pl->nvars; i++)
-		if (strcmp(pl->vars[i].name, name) == 0)
-			return pl->vars[i].value;
-	return NULL;
+		slots[var_slot(pl, pl->vars[i].name)] = (uint32_t)(i + 1);
+	return 0;
 }
 
 static int add_var(struct pipeline *pl, const char *name, const char *value, bool cli)
 {
 	struct var *nv;
+	size_t i;
 
-	for (size_t i = 0; i < pl->nvars; i++) {
-		if (strcmp(pl->vars[i].name, name) == 0) {
-			/* --set twice: the last one wins, as on any command line */
-			if (cli || !pl->vars[i].from_cli) {
-				pl->vars[i].value = value;
-				pl->vars[i].from_cli = cli;
-			}
-			return 0;
-		}
-	}
-	nv = arena_realloc(pl->arena, pl->vars, pl->nvars * sizeof *nv, (pl->nvars + 1) * sizeof *nv);
-	if (nv == NULL)
+	if (pl->var_slots == NULL && index_vars(pl) != 0)
 		return -1;
-	pl->vars = nv;
+	i = var_slot(pl, name);
+	if (pl->var_slots[i] != 0) {
+		struct var *v = &pl->vars[pl->var_slots[i] - 1];
+
+		/* --set twice: the last one wins, as on any command line */
+		if (cli || !v->from_cli) {
+			v->value = value;
+			v->from_cli = cli;
+		}
+		return 0;
+	}
+	if (pl->nvars == pl->var_cap) {
+		/* doubling: the arena keeps old copies, so growing by one would
+		 * hold n^2/2 of them */
+		size_t cap = pl->var_cap ? pl->var_cap * 2 : 16;
+
+		nv = arena_realloc(pl->arena, pl->vars, pl->nvars * sizeof *nv, cap * sizeof *nv);
+		if (nv == NULL)
+			return -1;
+		pl->vars = nv;
+		pl->var_cap = cap;
+	}
 	pl->vars[pl->nvars++] = (struct var){.name = name, .value = value, .from_cli = cli};
+	pl->var_slots[i] = (uint32_t)pl->nvars;
+	if (pl->nvars * 2 > pl->var_nslots)
+		return index_vars(pl);
 	return 0;
 }
 

@@ -36,7 +36,9 @@ struct pipeline {
 	const char *name;
 	int version;
 	struct var *vars;
-	size_t nvars;
+	size_t nvars, var_cap;      /* var_cap: room in vars (grows by doubling) */
+	uint32_t *var_slots;        /* open addressing: index + 1 into vars, 0 free; NULL: scan */
+	size_t var_nslots;          /* a power of two, at least twice nvars */
 	size_t expanded;            /* bytes made by ${...} substitution so far (opts.h) */
 	uint64_t memory_limit;      /* 0: none */
 	int64_t batch;              /* 0: auto */
