@@ -22,8 +22,6 @@
 #include "gispipe/xform_cache.h"
 #include "steps/source.h"
 
-void reproject_cache_stats(struct step *s, struct xform_stats *out);
-
 double engine_now(void)
 {
 	struct timespec ts;
@@ -355,6 +353,8 @@ out:
 	return r < 0 ? -1 : 0;
 }
 
+/* Each step's own figures, asked of the step (its descriptor's stats),
+ * before the step's arena and state go. */
 static void gather_totals(struct engine *e)
 {
 	struct pipeline *pl = e->pl;
@@ -362,14 +362,15 @@ static void gather_totals(struct engine *e)
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		struct step *s = &pl->steps[k];
 
-		if (strcmp(s->desc->name, "reproject") == 0 && s->state) {
-			struct xform_stats xs;
-
-			reproject_cache_stats(s, &xs);
-			e->totals.xc_hits += xs.hits;
-			e->totals.xc_misses += xs.misses;
-			e->totals.xc_clears += xs.clears;
-			e->totals.xc_evictions += xs.evictions;
+		s->stats = (struct step_stats){0};
+		if (s->desc->stats == NULL || s->state == NULL)
+			continue;
+		s->desc->stats(s, &s->stats);
+		if (s->stats.has_xform) {
+			e->totals.xc_hits += s->stats.xc_hits;
+			e->totals.xc_misses += s->stats.xc_misses;
+			e->totals.xc_clears += s->stats.xc_clears;
+			e->totals.xc_evictions += s->stats.xc_evictions;
 		}
 	}
 }

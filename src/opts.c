@@ -1,6 +1,8 @@
 /* opts.c - table-driven parsing of option mappings. */
 #include "gispipe/opts.h"
 
+#include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,92 +27,135 @@ const char *opt_type_name(enum opt_type t)
 	return type_names[t];
 }
 
+/* What the reference at `s` ("${...") stands for, and where the text after
+ * it starts; -1 with a positioned error. */
+static int resolve(struct pipeline *pl, const struct ynode *n, const char *s, const char **val,
+                   const char **next)
+{
+	const char *end = strchr(s + 2, '}');
+	char name[256];
+	size_t nlen;
+
+	if (end == NULL)
+		return ydoc_fail(pl->doc, n, "unterminated '${' in '%s'", n->str);
+	nlen = (size_t)(end - (s + 2));
+	if (nlen == 0 || nlen >= sizeof name)
+		return ydoc_fail(pl->doc, n, "bad variable reference in '%s'", n->str);
+	memcpy(name, s + 2, nlen);
+	name[nlen] = '\0';
+	*next = end + 1;
+	if (strncmp(name, "env:", 4) == 0) {
+		*val = getenv(name + 4);
+		if (*val == NULL)
+			return ydoc_fail(pl->doc, n, "environment variable '%s' is not set",
+			                 name + 4);
+		return 0;
+	}
+	if (strcmp(name, "pipeline_dir") == 0) {
+		*val = pl->dir;
+		return 0;
+	}
+	*val = pipeline_var(pl, name);
+	if (*val == NULL) {
+		const char *cand[64];
+		size_t k = 0;
+		const char *hint;
+
+		for (size_t i = 0; i < pl->nvars && k < 62; i++)
+			cand[k++] = pl->vars[i].name;
+		cand[k++] = "pipeline_dir";
+		cand[k] = NULL;
+		hint = suggest_word(name, cand);
+		if (hint)
+			return ydoc_fail(pl->doc, n, "undefined variable '%s' (did you mean '%s'?)",
+			                 name, hint);
+		return ydoc_fail(
+		        pl->doc, n,
+		        "undefined variable '%s' (define it under 'vars' or with --set %s=...)",
+		        name, name);
+	}
+	return 0;
+}
+
+/* The length of the value with its references substituted, counted without
+ * building it and given up as soon as it passes `most`.  A referenced value
+ * is measured only up to what is still allowed, so a long one costs no more
+ * than the bound. */
+static int expanded_length(struct pipeline *pl, const struct ynode *n, size_t most, size_t *len)
+{
+	const char *s = n->str;
+	size_t total = 0;
+
+	while (*s) {
+		const char *val, *next;
+		size_t vlen;
+
+		if (s[0] != '$' || s[1] != '{') {
+			total++;
+			s++;
+		} else {
+			if (resolve(pl, n, s, &val, &next) != 0)
+				return -1;
+			vlen = strnlen(val, most - total + 1);
+			total += vlen;
+			s = next;
+		}
+		if (total > most)
+			break;
+	}
+	*len = total;
+	return 0;
+}
+
 const char *opts_expand(struct pipeline *pl, const struct ynode *n)
 {
 	const char *s = n->str;
-	size_t cap = n->len + 64, len = 0;
+	size_t left, most, len = 0, need;
 	char *out;
 
 	if (strstr(s, "${") == NULL)
 		return s;
-	out = arena_alloc(pl->arena, cap, 1);
+	left = pl->expanded < OPTS_EXPAND_TOTAL_MAX ? OPTS_EXPAND_TOTAL_MAX - pl->expanded : 0;
+	most = left < OPTS_EXPAND_VALUE_MAX ? left : OPTS_EXPAND_VALUE_MAX;
+	if (expanded_length(pl, n, most, &need) != 0)
+		return NULL;
+	if (need > OPTS_EXPAND_VALUE_MAX) {
+		ydoc_fail(pl->doc, n,
+		          "this value expands to more than %d bytes (%d KiB), the most a value may "
+		          "have",
+		          OPTS_EXPAND_VALUE_MAX, OPTS_EXPAND_VALUE_MAX / 1024);
+		return NULL;
+	}
+	if (need > most) {
+		ydoc_fail(
+		        pl->doc, n,
+		        "the pipeline's expanded values add up to more than %d bytes (%d MiB), the "
+		        "most they may have together",
+		        OPTS_EXPAND_TOTAL_MAX, OPTS_EXPAND_TOTAL_MAX / (1024 * 1024));
+		return NULL;
+	}
+	out = arena_alloc(pl->arena, need + 1, 1);
 	if (out == NULL)
 		return NULL;
 	while (*s) {
-		const char *val;
+		const char *val, *next;
 		size_t vlen;
 
-		if (s[0] == '$' && s[1] == '{') {
-			const char *end = strchr(s + 2, '}');
-			char name[256];
-			size_t nlen;
-
-			if (end == NULL) {
-				ydoc_fail(pl->doc, n, "unterminated '${' in '%s'", n->str);
-				return NULL;
-			}
-			nlen = (size_t)(end - (s + 2));
-			if (nlen == 0 || nlen >= sizeof name) {
-				ydoc_fail(pl->doc, n, "bad variable reference in '%s'", n->str);
-				return NULL;
-			}
-			memcpy(name, s + 2, nlen);
-			name[nlen] = '\0';
-			if (strncmp(name, "env:", 4) == 0) {
-				val = getenv(name + 4);
-				if (val == NULL) {
-					ydoc_fail(pl->doc, n, "environment variable '%s' is not set",
-					          name + 4);
-					return NULL;
-				}
-			} else if (strcmp(name, "pipeline_dir") == 0) {
-				val = pl->dir;
-			} else {
-				val = pipeline_var(pl, name);
-				if (val == NULL) {
-					const char *cand[64];
-					size_t k = 0;
-					const char *hint;
-
-					for (size_t i = 0; i < pl->nvars && k < 62; i++)
-						cand[k++] = pl->vars[i].name;
-					cand[k++] = "pipeline_dir";
-					cand[k] = NULL;
-					hint = suggest_word(name, cand);
-					if (hint)
-						ydoc_fail(pl->doc, n,
-						          "undefined variable '%s' (did you mean '%s'?)",
-						          name, hint);
-					else
-						ydoc_fail(pl->doc, n,
-						          "undefined variable '%s' (define it under 'vars' or "
-						          "with --set %s=...)",
-						          name, name);
-					return NULL;
-				}
-			}
-			s = end + 1;
-		} else {
-			val = s;
-			vlen = 1;
-			s++;
-			goto append;
+		if (s[0] != '$' || s[1] != '{') {
+			out[len++] = *s++;
+			continue;
 		}
+		if (resolve(pl, n, s, &val, &next) != 0)
+			return NULL;
 		vlen = strlen(val);
-append:
-		if (len + vlen + 1 > cap) {
-			size_t ncap = (len + vlen + 1) * 2;
-			char *nout = arena_realloc(pl->arena, out, cap, ncap);
-
-			if (nout == NULL)
-				return NULL;
-			out = nout;
-			cap = ncap;
-		}
+		if (vlen > need - len) /* the environment changed under us */
+			vlen = need - len;
 		memcpy(out + len, val, vlen);
 		len += vlen;
+		s = next;
 	}
 	out[len] = '\0';
+	pl->expanded += len;
 	return out;
 }
 
@@ -165,13 +210,86 @@ static int parse_number(struct pipeline *pl, const struct ynode *v, const struct
 	return 0;
 }
 
-static int check_sign(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
-                      const char *where, double d)
+static bool has_range(const struct opt_desc *o)
 {
-	if ((o->flags & OPT_POSITIVE) && !(d > 0))
-		return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0", o->name, where);
-	if ((o->flags & OPT_NONNEG) && d < 0)
-		return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative", o->name, where);
+	return o->max > o->min;
+}
+
+static void size_text(uint64_t v, char *buf, size_t size)
+{
+	static const char *const units[] = {"TiB", "GiB", "MiB", "KiB"};
+
+	for (int i = 0; i < 4; i++) {
+		uint64_t u = (uint64_t)1 << (40 - 10 * i);
+
+		if (v >= u && v % u == 0) {
+			snprintf(buf, size, "%" PRIu64 "%s", v / u, units[i]);
+			return;
+		}
+	}
+	snprintf(buf, size, "%" PRIu64, v);
+}
+
+static void number_text(const struct opt_desc *o, double d, char *buf, size_t size)
+{
+	if (o->type == OPT_SIZE)
+		size_text((uint64_t)d, buf, size);
+	else if (o->type == OPT_INT || (d == floor(d) && fabs(d) < 1e9))
+		snprintf(buf, size, "%.0f", d);
+	else
+		snprintf(buf, size, "%g", d);
+}
+
+const char *opt_range_text(const struct opt_desc *o, char *buf, size_t size)
+{
+	char lo[32], hi[32];
+
+	buf[0] = '\0';
+	if (!has_range(o))
+		return buf;
+	if (o->min == -DBL_MAX && o->max == DBL_MAX) {
+		snprintf(buf, size, "any finite number");
+		return buf;
+	}
+	number_text(o, o->min, lo, sizeof lo);
+	number_text(o, o->max, hi, sizeof hi);
+	snprintf(buf, size, "%s%s..%s%s", (o->flags & OPT_POSITIVE) && o->min == 0 ? ">" : "", lo,
+	         hi, o->flags & OPT_ZERO_NONE ? ", or 0/none" : "");
+	return buf;
+}
+
+/* `d` against the option's range, or its sign flags when it has none. */
+static int check_range(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                       const char *where, double d)
+{
+	char range[96], bound[32];
+
+	if (!has_range(o)) {
+		if ((o->flags & OPT_POSITIVE) && !(d > 0))
+			return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0", o->name,
+			                 where);
+		if ((o->flags & OPT_NONNEG) && d < 0)
+			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative", o->name,
+			                 where);
+		return 0;
+	}
+	opt_range_text(o, range, sizeof range);
+	if ((o->flags & OPT_POSITIVE) && o->min == 0 && !(d > 0))
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0 (%s)", o->name,
+		                 where, range);
+	if (d < o->min) {
+		if (o->min == 0)
+			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative (%s)",
+			                 o->name, where, range);
+		number_text(o, o->min, bound, sizeof bound);
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be at least %s (%s)", o->name, where,
+		                 bound, range);
+	}
+	if (d > o->max) {
+		number_text(o, o->max, bound, sizeof bound);
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be at most %s (%s)", o->name, where,
+		                 bound, range);
+	}
 	return 0;
 }
 
@@ -237,13 +355,13 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 			return -1;
 		if (yscalar_i64(&tmp, &i) != 0)
 			return want(pl, v, o, where);
-		if (check_sign(pl, v, o, where, (double)i) != 0)
+		if (check_range(pl, v, o, where, (double)i) != 0)
 			return -1;
 		*(int64_t *)dst = i;
 		return 0;
 	}
 	case OPT_DOUBLE:
-		if (parse_number(pl, v, o, where, &d) != 0 || check_sign(pl, v, o, where, d) != 0)
+		if (parse_number(pl, v, o, where, &d) != 0 || check_range(pl, v, o, where, d) != 0)
 			return -1;
 		*(double *)dst = d;
 		return 0;
@@ -263,6 +381,9 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 
 		if (parse_doubles(pl, v, o, where, bb, 4) != 0)
 			return -1;
+		for (int i = 0; i < 4; i++)
+			if (check_range(pl, v->items[i], o, where, bb[i]) != 0)
+				return -1;
 		if (bb[0] > bb[2] || bb[1] > bb[3])
 			return ydoc_fail(pl->doc, v,
 			                 "'%s' in %s must be [xmin, ymin, xmax, ymax] with "
@@ -273,7 +394,8 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 	case OPT_DOUBLE2:
 		/* A pair, or one number meaning both ("resolution: 10"). */
 		if (v->type == YNODE_SCALAR) {
-			if (parse_number(pl, v, o, where, &d) != 0 || check_sign(pl, v, o, where, d) != 0)
+			if (parse_number(pl, v, o, where, &d) != 0 ||
+			    check_range(pl, v, o, where, d) != 0)
 				return -1;
 			((double *)dst)[0] = ((double *)dst)[1] = d;
 			return 0;
@@ -281,7 +403,7 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 		if (parse_doubles(pl, v, o, where, dst, 2) != 0)
 			return -1;
 		for (int i = 0; i < 2; i++)
-			if (check_sign(pl, v->items[i], o, where, ((double *)dst)[i]) != 0)
+			if (check_range(pl, v->items[i], o, where, ((double *)dst)[i]) != 0)
 				return -1;
 		return 0;
 	case OPT_ENUM: {
@@ -337,11 +459,19 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 		s = opts_expand(pl, v);
 		if (s == NULL)
 			return -1;
+		if ((o->flags & OPT_ZERO_NONE) && strcmp(s, "none") == 0) {
+			*(uint64_t *)dst = 0;
+			return 0;
+		}
 		if (parse_size(s, dst) != 0)
-			return ydoc_fail(pl->doc, v,
-			                 "'%s' in %s: '%s' is not a size (use bytes or KiB, MiB, GiB)",
-			                 o->name, where, s);
-		return 0;
+			return ydoc_fail(
+			        pl->doc, v,
+			        "'%s' in %s: '%s' is not a size (a whole number of bytes, or "
+			        "with a unit: KiB, MiB, GiB, TiB)",
+			        o->name, where, s);
+		if ((o->flags & OPT_ZERO_NONE) && *(uint64_t *)dst == 0)
+			return 0;
+		return check_range(pl, v, o, where, (double)*(uint64_t *)dst);
 	}
 	case OPT_SUB: {
 		char sub_where[256];

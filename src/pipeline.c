@@ -18,33 +18,88 @@ static const char *const top_keys[] = {"version", "name",     "vars",      "memo
                                        "transform_cache", "on_error", "rejects", "max_rejects",
                                        "steps",   NULL};
 
+static size_t name_hash(const char *name)
+{
+	size_t h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return h;
+}
+
+/* The slot of `name`, or of the free slot where it would go. */
+static size_t var_slot(const struct pipeline *pl, const char *name)
+{
+	size_t mask = pl->var_nslots - 1, i = name_hash(name) & mask;
+
+	while (pl->var_slots[i] != 0 && strcmp(pl->vars[pl->var_slots[i] - 1].name, name) != 0)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Every ${name} is looked up here: a hash, so that a file of many
+ * variables and many references costs time in proportion to its size. */
 const char *pipeline_var(const struct pipeline *pl, const char *name)
 {
+	size_t i;
+
+	if (pl->var_slots == NULL) {
+		for (i = 0; i < pl->nvars; i++)
+			if (strcmp(pl->vars[i].name, name) == 0)
+				return pl->vars[i].value;
+		return NULL;
+	}
+	i = var_slot(pl, name);
+	return pl->var_slots[i] ? pl->vars[pl->var_slots[i] - 1].value : NULL;
+}
+
+static int index_vars(struct pipeline *pl)
+{
+	size_t n = pl->var_nslots ? pl->var_nslots * 2 : 64;
+	uint32_t *slots = arena_calloc(pl->arena, n, sizeof *slots);
+
+	if (slots == NULL)
+		return -1;
+	pl->var_slots = slots;
+	pl->var_nslots = n;
 	for (size_t i = 0; i < pl->nvars; i++)
-		if (strcmp(pl->vars[i].name, name) == 0)
-			return pl->vars[i].value;
-	return NULL;
+		slots[var_slot(pl, pl->vars[i].name)] = (uint32_t)(i + 1);
+	return 0;
 }
 
 static int add_var(struct pipeline *pl, const char *name, const char *value, bool cli)
 {
 	struct var *nv;
+	size_t i;
 
-	for (size_t i = 0; i < pl->nvars; i++) {
-		if (strcmp(pl->vars[i].name, name) == 0) {
-			/* --set twice: the last one wins, as on any command line */
-			if (cli || !pl->vars[i].from_cli) {
-				pl->vars[i].value = value;
-				pl->vars[i].from_cli = cli;
-			}
-			return 0;
-		}
-	}
-	nv = arena_realloc(pl->arena, pl->vars, pl->nvars * sizeof *nv, (pl->nvars + 1) * sizeof *nv);
-	if (nv == NULL)
+	if (pl->var_slots == NULL && index_vars(pl) != 0)
 		return -1;
-	pl->vars = nv;
+	i = var_slot(pl, name);
+	if (pl->var_slots[i] != 0) {
+		struct var *v = &pl->vars[pl->var_slots[i] - 1];
+
+		/* --set twice: the last one wins, as on any command line */
+		if (cli || !v->from_cli) {
+			v->value = value;
+			v->from_cli = cli;
+		}
+		return 0;
+	}
+	if (pl->nvars == pl->var_cap) {
+		/* doubling: the arena keeps old copies, so growing by one would
+		 * hold n^2/2 of them */
+		size_t cap = pl->var_cap ? pl->var_cap * 2 : 16;
+
+		nv = arena_realloc(pl->arena, pl->vars, pl->nvars * sizeof *nv, cap * sizeof *nv);
+		if (nv == NULL)
+			return -1;
+		pl->vars = nv;
+		pl->var_cap = cap;
+	}
 	pl->vars[pl->nvars++] = (struct var){.name = name, .value = value, .from_cli = cli};
+	pl->var_slots[i] = (uint32_t)pl->nvars;
+	if (pl->nvars * 2 > pl->var_nslots)
+		return index_vars(pl);
 	return 0;
 }
 
@@ -89,10 +144,11 @@ struct memory_conf {
 };
 
 static const struct opt_desc memory_opts[] = {
-	{"limit", OPT_SIZE, offsetof(struct memory_conf, limit), 0,
-	 "hard cap on the process's peak RSS", "none", NULL, NULL, 0},
+	{"limit", OPT_SIZE, offsetof(struct memory_conf, limit), OPT_ZERO_NONE,
+	 "hard cap on the process's peak RSS", "none", NULL, NULL, 0, PIPELINE_MEMORY_LIMIT_MIN,
+	 PIPELINE_MEMORY_LIMIT_MAX},
 	{"batch", OPT_STRING, offsetof(struct memory_conf, batch), 0,
-	 "features per batch, or auto", "auto", NULL, NULL, 0},
+	 "features per batch, or auto", "auto", NULL, NULL, 0, 0, 0},
 	{0},
 };
 
@@ -103,12 +159,12 @@ struct xc_conf {
 };
 
 static const struct opt_desc xc_opts[] = {
-	{"max_entries", OPT_INT, offsetof(struct xc_conf, max_entries), OPT_POSITIVE,
+	{"max_entries", OPT_INT, offsetof(struct xc_conf, max_entries), 0,
 	 "coordinate operations kept per thread (LRU)", "16", NULL, NULL,
-	 offsetof(struct xc_conf, has_max)},
-	{"clear_every", OPT_INT, offsetof(struct xc_conf, clear_every), OPT_NONNEG,
+	 offsetof(struct xc_conf, has_max), 1, PIPELINE_XC_ENTRIES_MAX},
+	{"clear_every", OPT_INT, offsetof(struct xc_conf, clear_every), 0,
 	 "drop every cached operation after this many input datasets (0: never)", "50", NULL,
-	 NULL, offsetof(struct xc_conf, has_clear)},
+	 NULL, offsetof(struct xc_conf, has_clear), 0, 1000000},
 	{0},
 };
 
@@ -119,20 +175,21 @@ struct rejects_conf {
 
 static const struct opt_desc rejects_opts[] = {
 	{"path", OPT_STRING, offsetof(struct rejects_conf, path), OPT_REQUIRED,
-	 "dataset receiving failed features", NULL, NULL, NULL, 0},
+	 "dataset receiving failed features", NULL, NULL, NULL, 0, 0, 0},
 	{"format", OPT_STRING, offsetof(struct rejects_conf, format), 0,
-	 "GDAL driver; default from the extension", NULL, NULL, NULL, 0},
+	 "GDAL driver; default from the extension", NULL, NULL, NULL, 0, 0, 0},
 	{0},
 };
 
-static int parse_auto_int(struct pipeline *pl, const struct ynode *v, const char *what,
+/* 'auto' (0) or an integer from 1 to `max`. */
+static int parse_auto_int(struct pipeline *pl, const struct ynode *v, const char *what, int64_t max,
                           int64_t *out)
 {
 	struct ynode tmp;
 	const char *s;
 
 	if (v->type != YNODE_SCALAR)
-		return ydoc_fail(pl->doc, v, "'%s' must be 'auto' or a positive integer", what);
+		goto bad;
 	s = opts_expand(pl, v);
 	if (s == NULL)
 		return -1;
@@ -143,9 +200,11 @@ static int parse_auto_int(struct pipeline *pl, const struct ynode *v, const char
 	tmp = *v;
 	tmp.str = s;
 	tmp.len = strlen(s);
-	if (yscalar_i64(&tmp, out) != 0 || *out <= 0)
-		return ydoc_fail(pl->doc, v, "'%s' must be 'auto' or a positive integer", what);
-	return 0;
+	if (yscalar_i64(&tmp, out) == 0 && *out >= 1 && *out <= max)
+		return 0;
+bad:
+	return ydoc_fail(pl->doc, v, "'%s' must be 'auto' or an integer from 1 to %lld", what,
+	                 (long long)max);
 }
 
 /* Raster or vector: what the read step says (synthetic raster, bands), or
@@ -356,11 +415,13 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 		if (mc.batch != NULL) {
 			const struct ynode *bn = ynode_get(v, "batch");
 
-			if (parse_auto_int(pl, bn, "memory.batch", &pl->batch) != 0)
+			if (parse_auto_int(pl, bn, "memory.batch", PIPELINE_BATCH_MAX,
+			                   &pl->batch) != 0)
 				return NULL;
 		}
 	}
-	if ((v = ynode_get(root, "threads")) != NULL && parse_auto_int(pl, v, "threads", &pl->threads))
+	if ((v = ynode_get(root, "threads")) != NULL &&
+	    parse_auto_int(pl, v, "threads", PIPELINE_THREADS_MAX, &pl->threads))
 		return NULL;
 	if ((v = ynode_get(root, "transform_cache")) != NULL) {
 		struct xc_conf xc = {0};
@@ -392,8 +453,9 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 	}
 	if ((v = ynode_get(root, "max_rejects")) != NULL) {
 		if (v->type != YNODE_SCALAR || yscalar_i64(v, &pl->max_rejects) != 0 ||
-		    pl->max_rejects < 0) {
-			ydoc_fail(pl->doc, v, "'max_rejects' must be a non-negative integer");
+		    pl->max_rejects < 0 || pl->max_rejects > PIPELINE_MAX_REJECTS_MAX) {
+			ydoc_fail(pl->doc, v, "'max_rejects' must be an integer from 0 to %lld",
+			          (long long)PIPELINE_MAX_REJECTS_MAX);
 			return NULL;
 		}
 	}

@@ -75,6 +75,27 @@ static json_object *u64(uint64_t v)
 	return json_object_new_int64((int64_t)v);
 }
 
+/* The step's own figures (step.h), only those it has. */
+static void add_step_stats(json_object *st, const struct step_stats *ss)
+{
+	if (ss->has_xform) {
+		json_object *xc = json_object_new_object();
+
+		json_object_object_add(xc, "hits", u64(ss->xc_hits));
+		json_object_object_add(xc, "misses", u64(ss->xc_misses));
+		json_object_object_add(xc, "evictions", u64(ss->xc_evictions));
+		json_object_object_add(xc, "clears", u64(ss->xc_clears));
+		json_object_object_add(st, "transform_cache", xc);
+	}
+	if (ss->nfigures > 0) {
+		json_object *fig = json_object_new_object();
+
+		for (size_t i = 0; i < ss->nfigures && i < STEP_FIGURES_MAX; i++)
+			json_object_object_add(fig, ss->figures[i].name, u64(ss->figures[i].value));
+		json_object_object_add(st, "figures", fig);
+	}
+}
+
 static json_object *build_json(const struct engine *e, const char *error)
 {
 	const struct pipeline *pl = e->pl;
@@ -141,6 +162,7 @@ static json_object *build_json(const struct engine *e, const char *error)
 		}
 		json_object_object_add(st, "live", live);
 		json_object_object_add(st, "live_peak", peak);
+		add_step_stats(st, &s->stats);
 		json_object_array_add(stages, st);
 	}
 	json_object_object_add(root, "stages", stages);

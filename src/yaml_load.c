@@ -1028,10 +1028,16 @@ int parse_size(const char *s, uint64_t *out)
 	if (*s != '\0')
 		return -1;
 	mult = (uint64_t)1 << shift;
-	/* floor(0.f1f2...fk * mult), exactly: multiply the digits by mult from
-	 * the last one; what carries out of the first is the integer part. */
-	for (const char *p = fe; p != fs; p--)
-		frac = ((uint64_t)(p[-1] - '0') * mult + frac) / 10;
+	/* 0.f1f2...fk * mult, exactly: multiply the digits by mult from the
+	 * last one; what carries out of the first is the integer part, and it
+	 * is the whole value only if no step leaves a remainder. */
+	for (const char *p = fe; p != fs; p--) {
+		uint64_t t = (uint64_t)(p[-1] - '0') * mult + frac;
+
+		if (t % 10 != 0)
+			return -1; /* a fraction of a byte */
+		frac = t / 10;
+	}
 	if (whole > UINT64_MAX / mult || whole * mult > UINT64_MAX - frac)
 		return -1;
 	*out = whole * mult + frac;

@@ -2,6 +2,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@
 #include "gispipe/account.h"
 #include "gispipe/arena.h"
 #include "gispipe/error.h"
+#include "gispipe/opts.h"
 #include "gispipe/pipeline.h"
 #include "gispipe/step.h"
 #include "gispipe/yaml_load.h"
@@ -133,6 +135,11 @@ static const struct read_conf *read_conf(const struct pipeline *pl)
 	ck_assert_str_eq(pl->steps[0].desc->name, "read");
 	return pl->steps[0].conf;
 }
+
+#define MINIMAL_STEPS                                                                              \
+	"steps:\n"                                                                                 \
+	"  - read: { synthetic: { geometry: point, count: 10 } }\n"                                \
+	"  - write: { path: out.gpkg }\n"
 
 #define MINIMAL                                                                                    \
 	"version: 1\n"                                                                             \
@@ -430,7 +437,8 @@ START_TEST(fail_other_sections)
 	expect_fail("version: 1\n"
 	            "memory: { limit: lots }\n",
 	            at(2, 18, "memory: { limit: lots }",
-	               "'limit' in 'memory': 'lots' is not a size (use bytes or KiB, MiB, GiB)"));
+	               "'limit' in 'memory': 'lots' is not a size (a whole number of bytes, or "
+	               "with a unit: KiB, MiB, GiB, TiB)"));
 	expect_fail("version: 1\n"
 	            "memory: { limt: 1GiB }\n",
 	            at(2, 11, "memory: { limt: 1GiB }",
@@ -438,25 +446,27 @@ START_TEST(fail_other_sections)
 	expect_fail("version: 1\n"
 	            "memory: { batch: 0 }\n",
 	            at(2, 18, "memory: { batch: 0 }",
-	               "'memory.batch' must be 'auto' or a positive integer"));
+	               "'memory.batch' must be 'auto' or an integer from 1 to 1000000"));
 	expect_fail("version: 1\n"
 	            "threads: many\n",
-	            at(2, 10, "threads: many", "'threads' must be 'auto' or a positive integer"));
-	expect_fail("version: 1\n"
-	            "threads: -2\n",
-	            at(2, 10, "threads: -2", "'threads' must be 'auto' or a positive integer"));
+	            at(2, 10, "threads: many",
+	               "'threads' must be 'auto' or an integer from 1 to 1024"));
 	expect_fail(
 	        "version: 1\n"
-	        "threads: { n: 2 }\n",
-	        at(2, 10, "threads: { n: 2 }", "'threads' must be 'auto' or a positive integer"));
+	        "threads: -2\n",
+	        at(2, 10, "threads: -2", "'threads' must be 'auto' or an integer from 1 to 1024"));
+	expect_fail("version: 1\n"
+	            "threads: { n: 2 }\n",
+	            at(2, 10, "threads: { n: 2 }",
+	               "'threads' must be 'auto' or an integer from 1 to 1024"));
 	expect_fail("version: 1\n"
 	            "transform_cache: { max_entries: 0 }\n",
 	            at(2, 33, "transform_cache: { max_entries: 0 }",
-	               "'max_entries' in 'transform_cache' must be greater than 0"));
+	               "'max_entries' in 'transform_cache' must be at least 1 (1..1024)"));
 	expect_fail("version: 1\n"
 	            "transform_cache: { clear_every: -1 }\n",
 	            at(2, 33, "transform_cache: { clear_every: -1 }",
-	               "'clear_every' in 'transform_cache' must not be negative"));
+	               "'clear_every' in 'transform_cache' must not be negative (0..1000000)"));
 	expect_fail("version: 1\n"
 	            "on_error: skip\n",
 	            at(2, 11, "on_error: skip", "'on_error' must be 'fail' or 'reject'"));
@@ -465,7 +475,8 @@ START_TEST(fail_other_sections)
 	            at(2, 10, "rejects: { format: GPKG }", "'rejects' needs 'path'"));
 	expect_fail("version: 1\n"
 	            "max_rejects: -1\n",
-	            at(2, 14, "max_rejects: -1", "'max_rejects' must be a non-negative integer"));
+	            at(2, 14, "max_rejects: -1",
+	               "'max_rejects' must be an integer from 0 to 1000000000000"));
 }
 END_TEST
 
@@ -868,6 +879,296 @@ START_TEST(yaml_duplicate_key)
 }
 END_TEST
 
+/* Every top-level number has a range, stated in the message. */
+START_TEST(fail_top_level_ranges)
+{
+	static const struct {
+		const char *line;
+		int col;
+		const char *msg;
+	} cases[] = {
+	        {"threads: 2000", 10, "'threads' must be 'auto' or an integer from 1 to 1024"},
+	        {"threads: 0", 10, "'threads' must be 'auto' or an integer from 1 to 1024"},
+	        {"memory: { batch: 1000001 }", 18,
+	         "'memory.batch' must be 'auto' or an integer from 1 to 1000000"},
+	        {"transform_cache: { max_entries: 1025 }", 33,
+	         "'max_entries' in 'transform_cache' must be at most 1024 (1..1024)"},
+	        {"transform_cache: { clear_every: 1000001 }", 33,
+	         "'clear_every' in 'transform_cache' must be at most 1000000 (0..1000000)"},
+	        {"max_rejects: 1000000000001", 14,
+	         "'max_rejects' must be an integer from 0 to 1000000000000"},
+	        {"memory: { limit: 0.5 }", 18,
+	         "'limit' in 'memory': '0.5' is not a size (a whole number of bytes, or with a "
+	         "unit: "
+	         "KiB, MiB, GiB, TiB)"},
+	        {"memory: { limit: -64MiB }", 18,
+	         "'limit' in 'memory': '-64MiB' is not a size (a whole number of bytes, or with a "
+	         "unit: KiB, MiB, GiB, TiB)"},
+	        {"memory: { limit: 18446744073709551616 }", 18,
+	         "'limit' in 'memory': '18446744073709551616' is not a size (a whole number of "
+	         "bytes, "
+	         "or with a unit: KiB, MiB, GiB, TiB)"},
+	        {"memory: { limit: 9223372036854775808 }", 18,
+	         "'limit' in 'memory' must be at most 1024TiB (1MiB..1024TiB, or 0/none)"},
+	        {"memory: { limit: 64Mo }", 18,
+	         "'limit' in 'memory': '64Mo' is not a size (a whole number of bytes, or with a "
+	         "unit: "
+	         "KiB, MiB, GiB, TiB)"},
+	        {"memory: { limit: 1000 }", 18,
+	         "'limit' in 'memory' must be at least 1MiB (1MiB..1024TiB, or 0/none)"},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char text[512];
+
+		snprintf(text, sizeof text, "version: 1\n%s\n" MINIMAL_STEPS, cases[i].line);
+		expect_fail(text, at(2, cases[i].col, cases[i].line, "%s", cases[i].msg));
+	}
+}
+END_TEST
+
+START_TEST(load_top_level_bounds)
+{
+	struct pipeline *pl;
+
+	pl = load_ok("version: 1\nthreads: 1024\nmemory: { limit: 64MB, batch: 1000000 }\n"
+	             "transform_cache: { max_entries: 1024, clear_every: 1000000 }\n"
+	             "max_rejects: 1000000000000\n" MINIMAL_STEPS);
+	ck_assert_int_eq(pl->threads, 1024);
+	ck_assert_uint_eq(pl->memory_limit, 64 * MIB); /* MB is MiB */
+	ck_assert_int_eq(pl->batch, 1000000);
+	ck_assert_int_eq(pl->xc_max_entries, 1024);
+	ck_assert_int_eq(pl->xc_clear_every, 1000000);
+	pl = load_ok("version: 1\nmemory: { limit: none }\n" MINIMAL_STEPS);
+	ck_assert_uint_eq(pl->memory_limit, 0);
+	pl = load_ok("version: 1\nmemory: { limit: 0 }\n" MINIMAL_STEPS);
+	ck_assert_uint_eq(pl->memory_limit, 0);
+	pl = load_ok("version: 1\nmemory: { limit: 1.5GiB }\n" MINIMAL_STEPS);
+	ck_assert_uint_eq(pl->memory_limit, 1536 * MIB);
+}
+END_TEST
+
+/* The runaways of #8: a step's number out of its range is refused at its
+ * position, with the range. */
+START_TEST(fail_step_ranges)
+{
+	expect_fail("version: 1\n"
+	            "steps:\n"
+	            "  - read: { synthetic: { geometry: polygon, count: 100 } }\n"
+	            "  - buffer: { distance: 1, segments: 2000000000 }\n"
+	            "  - write: { path: out.gpkg }\n",
+	            at(4, 38, "  - buffer: { distance: 1, segments: 2000000000 }",
+	               "'segments' in step 'buffer' must be at most 1000 (1..1000)"));
+	expect_fail("version: 1\n"
+	            "steps:\n"
+	            "  - read: { synthetic: { geometry: polygon, count: 1000000001 } }\n"
+	            "  - write: { path: out.gpkg }\n",
+	            at(3, 52, "  - read: { synthetic: { geometry: polygon, count: 1000000001 } }",
+	               "'count' in 'synthetic' of step 'read' must be at most 1000000000 "
+	               "(0..1000000000)"));
+	expect_fail("version: 1\n"
+	            "steps:\n"
+	            "  - read: { synthetic: { raster: { width: 1048577, height: 10 } } }\n"
+	            "  - write: { path: out.tif }\n",
+	            at(3, 43, "  - read: { synthetic: { raster: { width: 1048577, height: 10 } } }",
+	               "'width' in 'raster' of 'synthetic' of step 'read' must be at most 1048576 "
+	               "(1..1048576)"));
+	expect_fail("version: 1\n"
+	            "steps:\n"
+	            "  - read: { synthetic: {} }\n"
+	            "  - buffer: { distance: .nan }\n"
+	            "  - write: { path: out.gpkg }\n",
+	            at(4, 25, "  - buffer: { distance: .nan }",
+	               "'distance' in step 'buffer' must be a number"));
+}
+END_TEST
+
+/* Every number any step takes states its range (opt_desc min..max), so
+ * `gispipe stages` can print it and nothing runs away. */
+static void assert_ranges(const char *step, const struct opt_desc *t)
+{
+	for (; t->name; t++) {
+		bool numeric = t->type == OPT_INT || t->type == OPT_DOUBLE ||
+		               t->type == OPT_DOUBLE2 || t->type == OPT_BBOX || t->type == OPT_SIZE;
+
+		if (t->type == OPT_SUB)
+			assert_ranges(step, t->sub);
+		if (numeric)
+			ck_assert_msg(t->max > t->min && isfinite(t->min) && isfinite(t->max),
+			              "'%s' of step '%s' has no range", t->name, step);
+		else
+			ck_assert_msg(t->min == 0 && t->max == 0,
+			              "'%s' of step '%s' is not a number", t->name, step);
+	}
+}
+
+START_TEST(every_step_number_has_a_range)
+{
+	size_t n = 0;
+
+	for (const struct step_desc *const *c = step_catalogue(); *c; c++, n++)
+		assert_ranges((*c)->name, (*c)->opts);
+	ck_assert_uint_gt(n, 20);
+}
+END_TEST
+
+/* Many variables and many references cost memory and time in proportion
+ * to the file: the variables were an array grown by one (each old copy
+ * kept in the arena: 4.6 GB for 20000) and searched one by one for every
+ * reference. */
+START_TEST(vars_many_variables)
+{
+	enum { NVARS = 20000, NREFS = 10000 };
+	size_t cap = 64 + (size_t)NVARS * 24 + (size_t)NREFS * 10 + 256, n = 0;
+	char *text = malloc(cap);
+	struct pipeline *pl;
+
+	ck_assert_ptr_nonnull(text);
+	n += (size_t)snprintf(text + n, cap - n, "version: 1\nvars:\n");
+	for (int i = 0; i < NVARS; i++)
+		n += (size_t)snprintf(text + n, cap - n, "  v%d: \"%c\"\n", i, 'a' + i % 26);
+	n += (size_t)snprintf(text + n, cap - n, "  z: \"");
+	for (int i = 0; i < NREFS; i++)
+		n += (size_t)snprintf(text + n, cap - n, "${v%d}", NVARS - 1 - i % 7);
+	snprintf(text + n, cap - n, "\"\n" MINIMAL_STEPS);
+	pl = load_ok(text);
+	free(text);
+	ck_assert_uint_eq(pl->nvars, NVARS + 1);
+	ck_assert_str_eq(pipeline_var(pl, "v0"), "a");
+	ck_assert_str_eq(pipeline_var(pl, "v19999"), "f");
+	ck_assert_ptr_null(pipeline_var(pl, "v20000"));
+	ck_assert_uint_eq(strlen(pipeline_var(pl, "z")), NREFS);
+	ck_assert_uint_lt(account.bytes.peak, 32 * MIB);
+}
+END_TEST
+
+/* ---- bounded expansions ------------------------------------------------ */
+
+#define LEVELS_TO_D                                                                                \
+	"  a: \"xxxxxxxxxx\"\n"                                                                    \
+	"  b: \"${a}${a}${a}${a}${a}${a}${a}${a}${a}${a}\"\n"                                      \
+	"  c: \"${b}${b}${b}${b}${b}${b}${b}${b}${b}${b}\"\n"                                      \
+	"  d: \"${c}${c}${c}${c}${c}${c}${c}${c}${c}${c}\"\n"
+
+#define VALUE_MAX_MSG                                                                              \
+	"this value expands to more than 65536 bytes (64 KiB), the most a value may have"
+#define TOTAL_MAX_MSG                                                                              \
+	"the pipeline's expanded values add up to more than 1048576 bytes (1 MiB), the most they " \
+	"may have together"
+
+/* Eight levels of ten references: 10^8 bytes if expanded.  The value that
+ * would pass 64 KiB (e, 100000 bytes) fails, before it is built. */
+START_TEST(vars_expansion_bomb)
+{
+	static const char bomb[] =
+	        "version: 1\n"
+	        "vars:\n" LEVELS_TO_D "  e: \"${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}\"\n"
+	        "  f: \"${e}${e}${e}${e}${e}${e}${e}${e}${e}${e}\"\n"
+	        "  g: \"${f}${f}${f}${f}${f}${f}${f}${f}${f}${f}\"\n"
+	        "  h: \"${g}${g}${g}${g}${g}${g}${g}${g}${g}${g}\"\n"
+	        "name: \"${h}\"\n"
+	        "steps:\n"
+	        "  - read: { synthetic: {} }\n"
+	        "  - write: { path: out.gpkg }\n";
+
+	ck_assert_ptr_null(load_sets(bomb, NULL));
+	ck_assert_int_eq(gp_err_code(), GP_EX_CONFIG);
+	ck_assert_str_eq(gp_err_msg(), at(7, 6, "  e: \"${d}${d}${d}${d}${d}${d}${d}${d}${d}${d}\"",
+	                                  VALUE_MAX_MSG));
+	/* e (100000 bytes) was not built: the arenas never held that much */
+	ck_assert_uint_lt(account.bytes.peak, 100000);
+}
+END_TEST
+
+/* 65536 bytes is a value's most; one more fails. */
+START_TEST(vars_expansion_value_bound)
+{
+	static const char text[] =
+	        "version: 1\n"
+	        "vars:\n" LEVELS_TO_D
+	        "  t: \"${b}${b}${b}${b}${b}${c}${c}${c}${c}${c}xxxxxxxxxxxxxxxxxxxxx"
+	        "xxxxxxxxxxxxxxx\"\n"
+	        "  e: \"${d}${d}${d}${d}${d}${d}${t}\"\n"
+	        "steps:\n"
+	        "  - read: { synthetic: {} }\n"
+	        "  - write: { path: out.gpkg }\n";
+	static const char over[] =
+	        "version: 1\n"
+	        "vars:\n" LEVELS_TO_D
+	        "  t: \"${b}${b}${b}${b}${b}${c}${c}${c}${c}${c}xxxxxxxxxxxxxxxxxxxxx"
+	        "xxxxxxxxxxxxxxx\"\n"
+	        "  e: \"${d}${d}${d}${d}${d}${d}${t}\"\n"
+	        "steps:\n"
+	        "  - read: { synthetic: {} }\n"
+	        "  - write: { path: \"${e}!\" }\n";
+	struct pipeline *pl = load_ok(text);
+
+	ck_assert_uint_eq(strlen(pipeline_var(pl, "t")), 5536);
+	ck_assert_uint_eq(strlen(pipeline_var(pl, "e")), 65536);
+	expect_fail(over, at(11, 20, "  - write: { path: \"${e}!\" }", VALUE_MAX_MSG));
+}
+END_TEST
+
+/* All the expansions of a pipeline together: 1 MiB.  b..e make 71100
+ * bytes, each v 60000 more: the 17th crosses 1048576. */
+START_TEST(vars_expansion_total_bound)
+{
+	char text[4096], line[64];
+	size_t n;
+
+	n = (size_t)snprintf(text, sizeof text,
+	                     "version: 1\n"
+	                     "vars:\n" LEVELS_TO_D "  e: \"${d}${d}${d}${d}${d}${d}\"\n");
+	for (int i = 1; i <= 20; i++)
+		n += (size_t)snprintf(text + n, sizeof text - n, "  v%02d: \"${e}\"\n", i);
+	snprintf(text + n, sizeof text - n,
+	         "steps:\n"
+	         "  - read: { synthetic: {} }\n"
+	         "  - write: { path: out.gpkg }\n");
+	snprintf(line, sizeof line, "  v17: \"${e}\"");
+	expect_fail(text, at(24, 8, line, TOTAL_MAX_MSG));
+	ck_assert_uint_lt(account.bytes.peak, 2 * 1048576);
+	/* sixteen fit */
+	text[0] = '\0';
+	n = (size_t)snprintf(text, sizeof text,
+	                     "version: 1\n"
+	                     "vars:\n" LEVELS_TO_D "  e: \"${d}${d}${d}${d}${d}${d}\"\n");
+	for (int i = 1; i <= 16; i++)
+		n += (size_t)snprintf(text + n, sizeof text - n, "  v%02d: \"${e}\"\n", i);
+	snprintf(text + n, sizeof text - n,
+	         "steps:\n"
+	         "  - read: { synthetic: {} }\n"
+	         "  - write: { path: out.gpkg }\n");
+	ck_assert_uint_eq(strlen(pipeline_var(load_ok(text), "v16")), 60000);
+}
+END_TEST
+
+/* --set values and ${env:...} count like any other text. */
+START_TEST(vars_expansion_set_and_env)
+{
+	static char big[70000 + 5];
+	const char *sets[] = {big, NULL};
+	const char *text = "version: 1\n"
+	                   "vars:\n"
+	                   "  v: \"<${big}>\"\n"
+	                   "steps:\n"
+	                   "  - read: { synthetic: {} }\n"
+	                   "  - write: { path: out.gpkg }\n";
+
+	memcpy(big, "big=", 4);
+	memset(big + 4, 'x', 70000);
+	big[70004] = '\0';
+	expect_fail_sets(text, sets, GP_EX_CONFIG, at(3, 6, "  v: \"<${big}>\"", VALUE_MAX_MSG));
+	/* a --set value that is not used costs nothing */
+	load_ok_sets(MINIMAL, sets);
+	ck_assert_int_eq(setenv("GISPIPE_TEST_BIG", big + 4, 1), 0);
+	expect_fail("version: 1\n"
+	            "name: \"${env:GISPIPE_TEST_BIG}\"\n",
+	            at(2, 7, "name: \"${env:GISPIPE_TEST_BIG}\"", VALUE_MAX_MSG));
+	ck_assert_int_eq(unsetenv("GISPIPE_TEST_BIG"), 0);
+}
+END_TEST
+
 START_TEST(yaml_alias_bomb)
 {
 	static const char bomb[] =
@@ -1042,6 +1343,8 @@ static Suite *pipeline_suite(void)
 	tcase_add_test(tc, fail_steps_section);
 	tcase_add_test(tc, fail_other_sections);
 	tcase_add_test(tc, fail_on_error_reject);
+	tcase_add_test(tc, fail_top_level_ranges);
+	tcase_add_test(tc, load_top_level_bounds);
 
 	tc = tcase(s, "pipeline_load_steps");
 	tcase_add_test(tc, fail_unknown_step);
@@ -1050,6 +1353,8 @@ static Suite *pipeline_suite(void)
 	tcase_add_test(tc, fail_required_options);
 	tcase_add_test(tc, fail_step_order);
 	tcase_add_test(tc, fail_step_checks);
+	tcase_add_test(tc, fail_step_ranges);
+	tcase_add_test(tc, every_step_number_has_a_range);
 
 	tc = tcase(s, "pipeline_load_vars");
 	tcase_add_test(tc, vars_substituted);
@@ -1058,6 +1363,11 @@ static Suite *pipeline_suite(void)
 	tcase_add_test(tc, vars_env_and_pipeline_dir);
 	tcase_add_test(tc, vars_undefined);
 	tcase_add_test(tc, vars_malformed_set);
+	tcase_add_test(tc, vars_expansion_bomb);
+	tcase_add_test(tc, vars_expansion_value_bound);
+	tcase_add_test(tc, vars_expansion_total_bound);
+	tcase_add_test(tc, vars_expansion_set_and_env);
+	tcase_add_test(tc, vars_many_variables);
 
 	tc = tcase(s, "pipeline_load_yaml");
 	tcase_add_test(tc, yaml_duplicate_key);

@@ -5,6 +5,7 @@
 #ifndef GISPIPE_OPTS_H
 #define GISPIPE_OPTS_H
 
+#include <float.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,8 +28,9 @@ enum opt_type {
 };
 
 #define OPT_REQUIRED 1u
-#define OPT_POSITIVE 2u  /* numbers > 0 */
+#define OPT_POSITIVE 2u  /* numbers > 0: with a range from 0, 0 itself is out */
 #define OPT_NONNEG   4u  /* numbers >= 0 */
+#define OPT_ZERO_NONE 8u /* sizes: 0 or 'none' is "no value", stored as 0 */
 
 struct strlist {
 	size_t n;
@@ -52,6 +54,10 @@ struct opt_desc {
 	const char *const *choices; /* OPT_ENUM, NULL-terminated */
 	const struct opt_desc *sub; /* OPT_SUB */
 	size_t present_offset;    /* if non-zero: bool set when the key was given */
+	/* Numbers (each item of a pair or a bbox) and sizes: the values allowed,
+	 * min..max inclusive (OPT_POSITIVE excludes a min of 0).  Every numeric
+	 * option states one; `gispipe stages` prints it. */
+	double min, max;
 };
 
 /* Parse mapping `node` into `conf` with `table`.  `where` names the context
@@ -60,11 +66,24 @@ struct opt_desc {
 int opts_parse(struct pipeline *pl, const struct ynode *node, const struct opt_desc *table,
                void *conf, const char *where);
 
+/* What ${...} references may produce: one value, and all the values of a
+ * pipeline together (pipeline.expanded).  Checked before a value is built,
+ * so a reference bomb costs neither memory nor time. */
+#define OPTS_EXPAND_VALUE_MAX (64 * 1024)
+#define OPTS_EXPAND_TOTAL_MAX (1024 * 1024)
+
 /* The scalar's text with ${name}, ${env:NAME} and ${pipeline_dir}
- * substituted; NULL with a positioned error otherwise. */
+ * substituted, allocated in pl->arena (or the scalar's own text when it has
+ * no reference); NULL with a positioned error otherwise (78, also for a
+ * value over the bounds above; 75 when memory runs out). */
 const char *opts_expand(struct pipeline *pl, const struct ynode *scalar);
 
-/* The ynode of `key` in the node given to opts_parse, for later messages. */
+/* The name of a type, for messages and `gispipe stages`. */
 const char *opt_type_name(enum opt_type t);
+
+/* The range of a numeric option as text ("1..1000", ">0..1e+15", "any
+ * finite number", "1MiB..1024TiB, or 0/none"), in `buf`; "" for options
+ * without one.  Returns buf. */
+const char *opt_range_text(const struct opt_desc *o, char *buf, size_t size);
 
 #endif

@@ -36,7 +36,10 @@ struct pipeline {
 	const char *name;
 	int version;
 	struct var *vars;
-	size_t nvars;
+	size_t nvars, var_cap;      /* var_cap: room in vars (grows by doubling) */
+	uint32_t *var_slots;        /* open addressing: index + 1 into vars, 0 free; NULL: scan */
+	size_t var_nslots;          /* a power of two, at least twice nvars */
+	size_t expanded;            /* bytes made by ${...} substitution so far (opts.h) */
 	uint64_t memory_limit;      /* 0: none */
 	int64_t batch;              /* 0: auto */
 	int64_t threads;            /* 0: auto */
@@ -50,6 +53,15 @@ struct pipeline {
 	size_t nsteps;
 	struct step *steps;
 };
+
+/* Ranges of the top-level numbers, shared with the command line (gispipe(1)
+ * documents them).  A memory limit of 0 means none. */
+#define PIPELINE_MEMORY_LIMIT_MIN ((uint64_t)1 << 20)
+#define PIPELINE_MEMORY_LIMIT_MAX ((uint64_t)1 << 50)
+#define PIPELINE_THREADS_MAX 1024
+#define PIPELINE_BATCH_MAX 1000000
+#define PIPELINE_XC_ENTRIES_MAX 1024
+#define PIPELINE_MAX_REJECTS_MAX 1000000000000
 
 struct pipeline_load_opts {
 	const char *const *sets;    /* "key=value", NULL-terminated; may be NULL */

@@ -11,11 +11,13 @@
  *            "batch_features"},
  *   "totals": {"datasets", "streams", "batches", "features_in", "features_out",
  *              "filtered", "rejects", "outputs"},
- *   "transform_cache": {"hits", "misses", "evictions", "clears"},
+ *   "transform_cache": {"hits", "misses", "evictions", "clears"} (summed),
  *   "stages": [ {"name", "step", "items_in", "items_out", "items_filtered",
  *                "rejects", "seconds", "arena_bytes", "arena_peak_bytes",
  *                "live": {kind: count at the end, ...},
- *                "live_peak": {kind: high-water mark, ...}} ... ]
+ *                "live_peak": {kind: high-water mark, ...},
+ *                "transform_cache": {...} (steps with one, step_stats),
+ *                "figures": {name: count, ...} (steps with their own)} ... ]
  * }
  */
 #ifndef GISPIPE_REPORT_H

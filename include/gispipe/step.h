@@ -18,6 +18,7 @@
  *            filtered or failed; never free them
  *   end      the stream is done
  *   close    ok: finish (sinks commit); !ok: abort (sinks discard)
+ *   stats    the step's own figures for the report (after close)
  * A source (role STEP_SOURCE) has next_stream/read instead of begin/process.
  * Every callback returns 0 or -1 with the error set; a -1 stops the run.
  */
@@ -45,6 +46,20 @@ enum step_role { STEP_SOURCE, STEP_TRANSFORM, STEP_SINK };
 
 struct rwin;
 
+/* A step's own figures for the report, filled by its `stats` callback.
+ * The report sums the transform cache figures over the steps that have one
+ * and prints the others per stage, by name. */
+#define STEP_FIGURES_MAX 4
+struct step_stats {
+	bool has_xform; /* the step keeps a transform cache (xform_cache.h) */
+	uint64_t xc_hits, xc_misses, xc_evictions, xc_clears;
+	size_t nfigures;
+	struct {
+		const char *name; /* static text, a JSON key */
+		uint64_t value;
+	} figures[STEP_FIGURES_MAX];
+};
+
 struct step_desc {
 	const char *name;
 	const char *summary;
@@ -66,6 +81,9 @@ struct step_desc {
 	int (*close)(struct step *s, bool ok);
 	/* explain: the step's own lines (inputs found, outputs planned) */
 	void (*explain)(struct step *s, struct engine *e, FILE *out);
+	/* the report: the step's own figures, asked once after close, while
+	 * its state is still there (may be NULL: no figures) */
+	void (*stats)(const struct step *s, struct step_stats *out);
 
 	/* Raster steps (raster.h): begin turns st->raster, the view received,
 	 * into the view produced.  pull fills `buf` with window `w` of the
@@ -83,6 +101,7 @@ struct step {
 	void *state;                /* the step's own, in `arena` */
 	struct arena *arena;        /* lives as long as the run */
 	struct stage_acct acct;
+	struct step_stats stats; /* filled at the end of a run, for the report */
 	struct pipeline *pl;
 	struct engine *eng;
 	/* raster runs */

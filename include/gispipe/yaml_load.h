@@ -80,8 +80,9 @@ int yscalar_i64(const struct ynode *n, int64_t *out);
 int yscalar_double(const struct ynode *n, double *out);
 
 /* "256MiB", "1.5GiB", "64M", "1024", "64 KiB": binary units K/KiB, M/MiB,
- * G/GiB, T/TiB (case-insensitive, optional space, optional B), plain bytes
- * without a unit.  Returns 0, or -1 for anything else or an overflow. */
+ * G/GiB, T/TiB (case-insensitive, optional space, optional B; "64MB" is 64
+ * MiB), plain bytes without a unit.  Returns 0, or -1 for anything else, a
+ * fraction of a byte ("0.5", "1.3KiB") or an overflow. */
 int parse_size(const char *s, uint64_t *out);
 
 /* The candidate closest to `word` by edit distance, if close enough to be a

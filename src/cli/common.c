@@ -51,9 +51,14 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct arena *a, bool a
 		} else if (is(arg, "--memory-limit")) {
 			if ((v = value(argc, argv, &i, "--memory-limit")) == NULL)
 				return -1;
-			if (parse_size(v, &o->memory_limit) != 0 || o->memory_limit == 0)
-				return gp_fail(GP_EX_USAGE, "--memory-limit: '%s' is not a size (e.g. 64MiB)",
-				               v);
+			if (parse_size(v, &o->memory_limit) != 0 ||
+			    o->memory_limit < PIPELINE_MEMORY_LIMIT_MIN ||
+			    o->memory_limit > PIPELINE_MEMORY_LIMIT_MAX)
+				return gp_fail(
+				        GP_EX_USAGE,
+				        "--memory-limit: '%s' is not a size from 1MiB to 1024TiB "
+				        "(a whole number of bytes, e.g. 64MiB)",
+				        v);
 		} else if (is(arg, "--threads")) {
 			char *end;
 
@@ -62,8 +67,12 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct arena *a, bool a
 			o->threads = strtoll(v, &end, 10);
 			if (strcmp(v, "auto") == 0)
 				o->threads = 0;
-			else if (*end || o->threads <= 0 || o->threads > 1024)
-				return gp_fail(GP_EX_USAGE, "--threads: '%s' is not a thread count", v);
+			else if (*end || end == v || o->threads <= 0 ||
+			         o->threads > PIPELINE_THREADS_MAX)
+				return gp_fail(
+				        GP_EX_USAGE,
+				        "--threads: '%s' is not 'auto' or an integer from 1 to %d",
+				        v, PIPELINE_THREADS_MAX);
 		} else if (strcmp(arg, "--config") == 0) {
 			if (i + 2 >= argc)
 				return gp_fail(GP_EX_USAGE, "--config needs KEY VALUE");

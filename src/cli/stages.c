@@ -13,8 +13,13 @@ static const char *const role_names[] = {"source", "transform", "sink"};
 static void print_opts(const struct opt_desc *t, int indent)
 {
 	for (; t->name; t++) {
-		printf("%*s%-18s %-10s %s", indent, "", t->name,
-		       t->type == OPT_ENUM ? "choice" : opt_type_name(t->type), t->doc);
+		char type[128], range[96];
+
+		/* numbers with their range: "integer 1..1000" */
+		snprintf(type, sizeof type, "%s%s%s",
+		         t->type == OPT_ENUM ? "choice" : opt_type_name(t->type),
+		         *opt_range_text(t, range, sizeof range) ? " " : "", range);
+		printf("%*s%-18s %-10s  %s", indent, "", t->name, type, t->doc);
 		if (t->flags & OPT_REQUIRED)
 			printf(" (required)");
 		else if (t->def)

@@ -58,18 +58,18 @@ struct calc_conf {
 
 static const struct opt_desc calc_opts[] = {
 	{"expr", OPT_STRINGS, offsetof(struct calc_conf, expr), OPT_REQUIRED,
-	 "an expression, or a list of them: one output band each", NULL, NULL, NULL, 0},
+	 "an expression, or a list of them: one output band each", NULL, NULL, NULL, 0, 0, 0},
 	{"names", OPT_MAP, offsetof(struct calc_conf, names), 0,
 	 "aliases of bands ({ nir: 4, red: 3 }); b1, b2, ... always work", NULL, NULL, NULL,
-	 offsetof(struct calc_conf, has_names)},
+	 offsetof(struct calc_conf, has_names), 0, 0},
 	{"type", OPT_STRING, offsetof(struct calc_conf, type_name), 0,
 	 "output pixel type: Byte, UInt16, Int16, UInt32, Int32, Float32, Float64", "Float32", NULL,
-	 NULL, offsetof(struct calc_conf, has_type)},
+	 NULL, offsetof(struct calc_conf, has_type), 0, 0},
 	{"nodata", OPT_STRING, offsetof(struct calc_conf, nodata_text), 0,
 	 "output nodata value: a number, nan, or none",
 	 "the nodata of the lowest band used if the type holds it, else NaN (Float32/64), the "
 	 "type's minimum (Int16/32) or maximum (Byte, UInt16/32)",
-	 NULL, NULL, offsetof(struct calc_conf, has_nodata)},
+	 NULL, NULL, offsetof(struct calc_conf, has_nodata), 0, 0},
 	{0},
 };
 

@@ -36,16 +36,16 @@ struct nodata_conf {
 static const struct opt_desc nodata_opts[] = {
 	{"set", OPT_STRING, offsetof(struct nodata_conf, set_text), 0,
 	 "declare this nodata value (a number, or nan); pixels that were nodata take it", NULL,
-	 NULL, NULL, offsetof(struct nodata_conf, has_set)},
+	 NULL, NULL, offsetof(struct nodata_conf, has_set), 0, 0},
 	{"fill", OPT_STRING, offsetof(struct nodata_conf, fill_text), 0,
 	 "write this number where pixels are nodata; the output declares no nodata", NULL, NULL,
-	 NULL, offsetof(struct nodata_conf, has_fill)},
+	 NULL, offsetof(struct nodata_conf, has_fill), 0, 0},
 	{"unset", OPT_BOOL, offsetof(struct nodata_conf, unset), 0,
 	 "true: declare no nodata value, pixels unchanged", NULL, NULL, NULL,
-	 offsetof(struct nodata_conf, has_unset)},
+	 offsetof(struct nodata_conf, has_unset), 0, 0},
 	{"bands", OPT_STRINGS, offsetof(struct nodata_conf, bands), 0,
 	 "band numbers to change ([1, 3]); the others pass unchanged", "every band", NULL, NULL,
-	 offsetof(struct nodata_conf, has_bands)},
+	 offsetof(struct nodata_conf, has_bands), 0, 0},
 	{0},
 };
 

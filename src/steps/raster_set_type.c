@@ -28,15 +28,15 @@ struct set_type_conf {
 
 static const struct opt_desc set_type_opts[] = {
 	{"type", OPT_STRING, offsetof(struct set_type_conf, type_name), OPT_REQUIRED,
-	 "pixel type: Byte, UInt16, Int16, UInt32, Int32, Float32, Float64", NULL, NULL, NULL, 0},
+	 "pixel type: Byte, UInt16, Int16, UInt32, Int32, Float32, Float64", NULL, NULL, NULL, 0, 0, 0},
 	{"scale", OPT_STRINGS, offsetof(struct set_type_conf, scale), 0,
 	 "[src_min, src_max, dst_min, dst_max]: map src linearly onto dst first (gdal_translate "
 	 "-scale)",
-	 "no scaling", NULL, NULL, offsetof(struct set_type_conf, has_scale)},
+	 "no scaling", NULL, NULL, offsetof(struct set_type_conf, has_scale), 0, 0},
 	{"nodata", OPT_STRING, offsetof(struct set_type_conf, nodata_text), 0,
 	 "nodata value of every output band (a number, or nan)",
 	 "the input's, which must then be a value of the type", NULL, NULL,
-	 offsetof(struct set_type_conf, has_nodata)},
+	 offsetof(struct set_type_conf, has_nodata), 0, 0},
 	{0},
 };
 

@@ -110,9 +110,6 @@ int raster_source_check(struct step *s, struct pipeline *pl)
 		    r->block[0] > 65536 || r->block[1] > 65536)
 			return ydoc_fail(pl->doc, ynode_get(ynode_get(ynode_get(s->node, "synthetic"), "raster"), "block"),
 			                 "'block' must be whole numbers up to 65536");
-		if (r->width > 1000000 || r->height > 1000000)
-			return ydoc_fail(pl->doc, ynode_get(ynode_get(s->node, "synthetic"), "raster"),
-			                 "a synthetic raster is at most 1000000 pixels a side");
 		if (!r->has_crs)
 			r->crs = "EPSG:32632";
 		if (!r->has_origin) {

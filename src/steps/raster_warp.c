@@ -56,42 +56,42 @@ struct warp_conf {
 	    has_error_threshold;
 };
 
-#define COMMON_OPTS                                                                              \
-	{"resampling", OPT_ENUM, offsetof(struct warp_conf, resampling), 0, "resampling kernel",    \
-	 "near", resamplings, NULL, offsetof(struct warp_conf, has_resampling)},                    \
-	    {"resolution", OPT_DOUBLE2, offsetof(struct warp_conf, resolution), OPT_POSITIVE,       \
+#define COMMON_OPTS                                                                                \
+	{"resampling", OPT_ENUM, offsetof(struct warp_conf, resampling), 0, "resampling kernel",   \
+	 "near", resamplings, NULL, offsetof(struct warp_conf, has_resampling), 0, 0},             \
+	    {"resolution", OPT_DOUBLE2, offsetof(struct warp_conf, resolution), OPT_POSITIVE,      \
 	     "output pixel size, one number or [x, y], in the output CRS's units", NULL, NULL, NULL, \
-	     offsetof(struct warp_conf, has_resolution)},                                           \
-	    {"size", OPT_DOUBLE2, offsetof(struct warp_conf, size), OPT_POSITIVE,                   \
-	     "output [width, height] in pixels (instead of resolution)", NULL, NULL, NULL,          \
-	     offsetof(struct warp_conf, has_size)},                                                 \
-	    {"extent", OPT_BBOX, offsetof(struct warp_conf, extent), 0,                             \
-	     "output [xmin, ymin, xmax, ymax] in the output CRS", "the whole input", NULL, NULL,    \
-	     offsetof(struct warp_conf, has_extent)},                                               \
-	    {"target_aligned", OPT_BOOL, offsetof(struct warp_conf, target_aligned), 0,             \
-	     "align the extent on multiples of the resolution (gdalwarp -tap)", "false", NULL,      \
-	     NULL, 0},                                                                              \
-	    {"nodata", OPT_DOUBLE, offsetof(struct warp_conf, nodata), 0,                           \
-	     "output nodata of every band (also what uncovered pixels get)",                        \
-	     "the input's nodata, else none (uncovered pixels are 0)", NULL, NULL,                  \
-	     offsetof(struct warp_conf, has_nodata)},                                               \
-	    {"alpha", OPT_BOOL, offsetof(struct warp_conf, alpha), 0,                               \
-	     "add an alpha band marking covered pixels (gdalwarp -dstalpha)", "false", NULL, NULL,  \
-	     0},                                                                                    \
-	    {"error_threshold", OPT_DOUBLE, offsetof(struct warp_conf, error_threshold), OPT_NONNEG, \
+	     offsetof(struct warp_conf, has_resolution), 0, 1e15},                                 \
+	    {"size", OPT_DOUBLE2, offsetof(struct warp_conf, size), 0,                             \
+	     "output [width, height] in pixels (instead of resolution)", NULL, NULL, NULL,         \
+	     offsetof(struct warp_conf, has_size), 1, 1048576},                                    \
+	    {"extent", OPT_BBOX, offsetof(struct warp_conf, extent), 0,                            \
+	     "output [xmin, ymin, xmax, ymax] in the output CRS", "the whole input", NULL, NULL,   \
+	     offsetof(struct warp_conf, has_extent), -1e15, 1e15},                                 \
+	    {"target_aligned", OPT_BOOL, offsetof(struct warp_conf, target_aligned), 0,            \
+	     "align the extent on multiples of the resolution (gdalwarp -tap)", "false", NULL,     \
+	     NULL, 0, 0, 0},                                                                       \
+	    {"nodata", OPT_DOUBLE, offsetof(struct warp_conf, nodata), 0,                          \
+	     "output nodata of every band (also what uncovered pixels get)",                       \
+	     "the input's nodata, else none (uncovered pixels are 0)", NULL, NULL,                 \
+	     offsetof(struct warp_conf, has_nodata), -DBL_MAX, DBL_MAX},                           \
+	    {"alpha", OPT_BOOL, offsetof(struct warp_conf, alpha), 0,                              \
+	     "add an alpha band marking covered pixels (gdalwarp -dstalpha)", "false", NULL, NULL, \
+	     0, 0, 0},                                                                             \
+	    {"error_threshold", OPT_DOUBLE, offsetof(struct warp_conf, error_threshold), 0,        \
 	     "approximation error allowed, in output pixels (0: transform every pixel exactly)",   \
-	     "0.125", NULL, NULL, offsetof(struct warp_conf, has_error_threshold)},                 \
-	{                                                                                           \
-		0                                                                                       \
+	     "0.125", NULL, NULL, offsetof(struct warp_conf, has_error_threshold), 0, 1000},       \
+	{                                                                                          \
+		0                                                                                  \
 	}
 
 static const struct opt_desc reproject_opts[] = {
 	{"to", OPT_STRING, offsetof(struct warp_conf, to), OPT_REQUIRED,
 	 "target CRS (EPSG:3035, a WKT, a PROJ string)", NULL, NULL, NULL,
-	 offsetof(struct warp_conf, has_to)},
+	 offsetof(struct warp_conf, has_to), 0, 0},
 	{"from", OPT_STRING, offsetof(struct warp_conf, from), 0,
 	 "source CRS, to override a missing or wrong one", "the raster's", NULL, NULL,
-	 offsetof(struct warp_conf, has_from)},
+	 offsetof(struct warp_conf, has_from), 0, 0},
 	COMMON_OPTS,
 };
 
@@ -162,7 +162,7 @@ static int warp_check(struct step *s, struct pipeline *pl)
 		return ydoc_fail(pl->doc, s->node, "step 'resample' needs 'resolution' or 'size'");
 	if (c->has_size)
 		for (int i = 0; i < 2; i++)
-			if (c->size[i] != floor(c->size[i]) || c->size[i] > 1e7)
+			if (c->size[i] != floor(c->size[i]))
 				return ydoc_fail(pl->doc, ynode_get(s->node, "size"),
 				                 "'size' must be whole numbers of pixels");
 	if (c->target_aligned && !c->has_resolution)
@@ -840,6 +840,21 @@ static void warp_explain(struct step *s, struct engine *e, FILE *out)
 	        (double)warp_budget(s->eng, s) / 1048576.0);
 }
 
+/* No transform cache here (each window makes its own transformer); the
+ * warp's own counts instead. */
+static void warp_stats(const struct step *s, struct step_stats *out)
+{
+	const struct warp_state *st = s->state;
+
+	out->figures[0].name = "pieces_warped";
+	out->figures[0].value = st->windows;
+	out->figures[1].name = "pieces_uncovered";
+	out->figures[1].value = st->empty;
+	out->figures[2].name = "splits";
+	out->figures[2].value = st->splits;
+	out->nfigures = 3;
+}
+
 const struct step_desc step_raster_reproject = {
 	.name = "reproject",
 	.summary = "warp a raster to another CRS (GDAL warp API, window by window)",
@@ -858,6 +873,7 @@ const struct step_desc step_raster_reproject = {
 	.begin = warp_begin,
 	.end = warp_end,
 	.explain = warp_explain,
+	.stats = warp_stats,
 	.pull = warp_pull,
 };
 
@@ -875,5 +891,6 @@ const struct step_desc step_resample = {
 	.begin = warp_begin,
 	.end = warp_end,
 	.explain = warp_explain,
+	.stats = warp_stats,
 	.pull = warp_pull,
 };

@@ -38,20 +38,20 @@ struct rwrite_conf {
 
 static const struct opt_desc rwrite_opts[] = {
 	{"path", OPT_STRING, offsetof(struct rwrite_conf, path), OPT_REQUIRED,
-	 "output path; {stem} {name} {index} make one output per input", NULL, NULL, NULL, 0},
+	 "output path; {stem} {name} {index} make one output per input", NULL, NULL, NULL, 0, 0, 0},
 	{"format", OPT_STRING, offsetof(struct rwrite_conf, format), 0,
 	 "GDAL raster driver (GTiff, COG, ...)", "from the extension (.tif: GTiff)", NULL, NULL,
-	 0},
+	 0, 0, 0},
 	{"mode", OPT_ENUM, offsetof(struct rwrite_conf, mode), 0,
-	 "create (fail if the output exists) or overwrite", "create", rmodes, NULL, 0},
+	 "create (fail if the output exists) or overwrite", "create", rmodes, NULL, 0, 0, 0},
 	{"options", OPT_MAP, offsetof(struct rwrite_conf, options), 0,
-	 "creation options, passed to GDAL ({ COMPRESS: DEFLATE })", NULL, NULL, NULL, 0},
-	{"block", OPT_DOUBLE2, offsetof(struct rwrite_conf, block), OPT_POSITIVE,
+	 "creation options, passed to GDAL ({ COMPRESS: DEFLATE })", NULL, NULL, NULL, 0, 0, 0},
+	{"block", OPT_DOUBLE2, offsetof(struct rwrite_conf, block), 0,
 	 "tile size, one number or [width, height] (multiples of 16)", "256 (COG: 512)", NULL,
-	 NULL, offsetof(struct rwrite_conf, has_block)},
+	 NULL, offsetof(struct rwrite_conf, has_block), 16, 16384},
 	{"tiled", OPT_BOOL, offsetof(struct rwrite_conf, tiled), 0,
 	 "tiled output where the driver can tile (GTiff)", "true", NULL, NULL,
-	 offsetof(struct rwrite_conf, has_tiled)},
+	 offsetof(struct rwrite_conf, has_tiled), 0, 0},
 	{0},
 };
 

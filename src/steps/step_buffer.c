@@ -26,17 +26,17 @@ struct buffer_conf {
 static const struct opt_desc buffer_opts[] = {
 	{"distance", OPT_DOUBLE, offsetof(struct buffer_conf, distance), OPT_REQUIRED,
 	 "buffer distance in the CRS's units at this step; negative shrinks polygons", NULL,
-	 NULL, NULL, 0},
-	{"segments", OPT_INT, offsetof(struct buffer_conf, segments), OPT_POSITIVE,
+	 NULL, NULL, 0, -1e15, 1e15},
+	{"segments", OPT_INT, offsetof(struct buffer_conf, segments), 0,
 	 "segments per quarter circle", "8", NULL, NULL,
-	 offsetof(struct buffer_conf, has_segments)},
+	 offsetof(struct buffer_conf, has_segments), 1, 1000},
 	{"end_cap", OPT_ENUM, offsetof(struct buffer_conf, end_cap), 0,
-	 "end of lines: round, flat or square", "round", caps, NULL, 0},
+	 "end of lines: round, flat or square", "round", caps, NULL, 0, 0, 0},
 	{"join", OPT_ENUM, offsetof(struct buffer_conf, join), 0,
-	 "corners: round, mitre or bevel", "round", joins, NULL, 0},
+	 "corners: round, mitre or bevel", "round", joins, NULL, 0, 0, 0},
 	{"mitre_limit", OPT_DOUBLE, offsetof(struct buffer_conf, mitre_limit), OPT_POSITIVE,
 	 "ratio limiting mitre joins", "5", NULL, NULL,
-	 offsetof(struct buffer_conf, has_mitre_limit)},
+	 offsetof(struct buffer_conf, has_mitre_limit), 0, 1000},
 	{0},
 };
 

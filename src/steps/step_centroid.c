@@ -19,7 +19,7 @@ struct centroid_conf {
 static const struct opt_desc centroid_opts[] = {
 	{"point_on_surface", OPT_BOOL, offsetof(struct centroid_conf, point_on_surface), 0,
 	 "a point guaranteed to lie on the geometry instead of the centroid", "false", NULL, NULL,
-	 0},
+	 0, 0, 0},
 	{0},
 };
 

@@ -23,12 +23,12 @@ struct clip_conf {
 static const struct opt_desc clip_opts[] = {
 	{"bbox", OPT_BBOX, offsetof(struct clip_conf, bbox), 0,
 	 "clip to [xmin, ymin, xmax, ymax] in the CRS at this step", NULL, NULL, NULL,
-	 offsetof(struct clip_conf, has_bbox)},
+	 offsetof(struct clip_conf, has_bbox), -1e15, 1e15},
 	{"by", OPT_STRING, offsetof(struct clip_conf, by), 0,
 	 "clip to the polygons of this dataset (read once, unioned, in the features' CRS)",
-	 NULL, NULL, NULL, 0},
+	 NULL, NULL, NULL, 0, 0, 0},
 	{"layer", OPT_STRING, offsetof(struct clip_conf, layer), 0, "layer of 'by'",
-	 "the first", NULL, NULL, 0},
+	 "the first", NULL, NULL, 0, 0, 0},
 	{0},
 };
 

@@ -31,19 +31,19 @@ struct filter_conf {
 
 static const struct opt_desc filter_opts[] = {
 	{"where", OPT_STRING, offsetof(struct filter_conf, where), 0,
-	 "OGR SQL expression on the fields as they are at this step", NULL, NULL, NULL, 0},
+	 "OGR SQL expression on the fields as they are at this step", NULL, NULL, NULL, 0, 0, 0},
 	{"bbox", OPT_BBOX, offsetof(struct filter_conf, bbox), 0,
 	 "keep features intersecting [xmin, ymin, xmax, ymax], in the CRS at this step", NULL,
-	 NULL, NULL, offsetof(struct filter_conf, has_bbox)},
+	 NULL, NULL, offsetof(struct filter_conf, has_bbox), -1e15, 1e15},
 	{"intersects", OPT_STRING, offsetof(struct filter_conf, intersects), 0,
 	 "keep features intersecting the polygons of this dataset (prepared, in the "
 	 "features' CRS)",
-	 NULL, NULL, NULL, 0},
+	 NULL, NULL, NULL, 0, 0, 0},
 	{"intersects_layer", OPT_STRING, offsetof(struct filter_conf, intersects_layer), 0,
-	 "layer of 'intersects'", "the first", NULL, NULL, 0},
+	 "layer of 'intersects'", "the first", NULL, NULL, 0, 0, 0},
 	{"valid", OPT_BOOL, offsetof(struct filter_conf, valid), 0,
 	 "true: keep valid geometries only; false: keep invalid ones only (GEOS)", NULL, NULL,
-	 NULL, offsetof(struct filter_conf, has_valid)},
+	 NULL, offsetof(struct filter_conf, has_valid), 0, 0},
 	{0},
 };
 

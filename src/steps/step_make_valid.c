@@ -19,7 +19,7 @@ struct make_valid_conf {
 static const struct opt_desc make_valid_opts[] = {
 	{"keep_collapsed", OPT_BOOL, offsetof(struct make_valid_conf, keep_collapsed), 0,
 	 "keep parts that collapse to lines or points, as lines or points", "false", NULL, NULL,
-	 0},
+	 0, 0, 0},
 	{0},
 };
 

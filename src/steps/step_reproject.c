@@ -24,9 +24,9 @@ struct reproject_conf {
 
 static const struct opt_desc reproject_opts[] = {
 	{"to", OPT_STRING, offsetof(struct reproject_conf, to), OPT_REQUIRED,
-	 "target CRS: EPSG:code, WKT, PROJJSON or a PROJ string", NULL, NULL, NULL, 0},
+	 "target CRS: EPSG:code, WKT, PROJJSON or a PROJ string", NULL, NULL, NULL, 0, 0, 0},
 	{"from", OPT_STRING, offsetof(struct reproject_conf, from), 0,
-	 "source CRS, only to override a missing or wrong one", "the layer's", NULL, NULL, 0},
+	 "source CRS, only to override a missing or wrong one", "the layer's", NULL, NULL, 0, 0, 0},
 	{0},
 };
 
@@ -295,15 +295,19 @@ static void reproject_explain(struct step *s, struct engine *e, FILE *out)
 	        (long long)e->pl->xc_max_entries, (long long)e->pl->xc_clear_every);
 }
 
-void reproject_cache_stats(struct step *s, struct xform_stats *out);
-void reproject_cache_stats(struct step *s, struct xform_stats *out)
+static void reproject_stats(const struct step *s, struct step_stats *out)
 {
-	struct reproject_state *rs = s->state;
+	const struct reproject_state *rs = s->state;
+	struct xform_stats xs;
 
-	if (rs && rs->cache)
-		xform_cache_stats(rs->cache, out);
-	else
-		*out = (struct xform_stats){0};
+	if (rs->cache == NULL)
+		return;
+	xform_cache_stats(rs->cache, &xs);
+	out->has_xform = true;
+	out->xc_hits = xs.hits;
+	out->xc_misses = xs.misses;
+	out->xc_evictions = xs.evictions;
+	out->xc_clears = xs.clears;
 }
 
 const struct step_desc step_reproject = {
@@ -322,4 +326,5 @@ const struct step_desc step_reproject = {
 	.begin = reproject_begin,
 	.process = reproject_process,
 	.explain = reproject_explain,
+	.stats = reproject_stats,
 };

@@ -30,7 +30,7 @@ struct segmentize_conf {
 static const struct opt_desc segmentize_opts[] = {
 	{"max_length", OPT_DOUBLE, offsetof(struct segmentize_conf, max_length),
 	 OPT_REQUIRED | OPT_POSITIVE,
-	 "longest segment allowed, in the CRS's units at this step", NULL, NULL, NULL, 0},
+	 "longest segment allowed, in the CRS's units at this step", NULL, NULL, NULL, 0, 0, 1e15},
 	{0},
 };
 

@@ -21,12 +21,12 @@ struct select_conf {
 static const struct opt_desc select_opts[] = {
 	{"keep", OPT_STRINGS, offsetof(struct select_conf, keep), 0,
 	 "fields to keep, in this order (the others are dropped)", NULL, NULL, NULL,
-	 offsetof(struct select_conf, has_keep)},
+	 offsetof(struct select_conf, has_keep), 0, 0},
 	{"drop", OPT_STRINGS, offsetof(struct select_conf, drop), 0, "fields to drop", NULL, NULL,
-	 NULL, offsetof(struct select_conf, has_drop)},
+	 NULL, offsetof(struct select_conf, has_drop), 0, 0},
 	{"rename", OPT_MAP, offsetof(struct select_conf, rename), 0,
 	 "old name: new name, applied after keep and drop", NULL, NULL, NULL,
-	 offsetof(struct select_conf, has_rename)},
+	 offsetof(struct select_conf, has_rename), 0, 0},
 	{0},
 };
 

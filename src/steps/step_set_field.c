@@ -1,5 +1,6 @@
 /* step_set_field.c - set a field from the geometry, the source or a constant. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,15 +33,15 @@ struct set_field_conf {
 
 static const struct opt_desc set_field_opts[] = {
 	{"name", OPT_STRING, offsetof(struct set_field_conf, name), OPT_REQUIRED,
-	 "field to set; an existing field of that name is replaced", NULL, NULL, NULL, 0},
+	 "field to set; an existing field of that name is replaced", NULL, NULL, NULL, 0, 0, 0},
 	{"value", OPT_ENUM, offsetof(struct set_field_conf, value), 0,
 	 "what to put in it", "constant when 'constant' is given", values, NULL,
-	 offsetof(struct set_field_conf, has_value)},
+	 offsetof(struct set_field_conf, has_value), 0, 0},
 	{"constant", OPT_STRING, offsetof(struct set_field_conf, constant), 0,
-	 "the value for every feature (value: constant)", NULL, NULL, NULL, 0},
+	 "the value for every feature (value: constant)", NULL, NULL, NULL, 0, 0, 0},
 	{"type", OPT_ENUM, offsetof(struct set_field_conf, type), 0,
 	 "type of a constant's field", "string", types, NULL,
-	 offsetof(struct set_field_conf, has_type)},
+	 offsetof(struct set_field_conf, has_type), 0, 0},
 	{0},
 };
 
@@ -70,12 +71,14 @@ static int set_field_check(struct step *s, struct pipeline *pl)
 	if (c->value == V_CONSTANT && c->type != T_STRING) {
 		char *end;
 
+		double d = 0;
+
 		errno = 0;
 		if (c->type == T_INTEGER)
 			(void)strtoll(c->constant, &end, 10);
 		else
-			(void)strtod(c->constant, &end);
-		if (*c->constant == '\0' || *end != '\0' || errno)
+			d = strtod(c->constant, &end);
+		if (*c->constant == '\0' || *end != '\0' || errno || !isfinite(d))
 			return ydoc_fail(pl->doc, ynode_get(s->node, "constant"),
 			                 "'%s' is not a%s %s", c->constant,
 			                 c->type == T_INTEGER ? "n" : "", types[c->type]);

@@ -19,12 +19,12 @@ struct simplify_conf {
 
 static const struct opt_desc simplify_opts[] = {
 	{"tolerance", OPT_DOUBLE, offsetof(struct simplify_conf, tolerance),
-	 OPT_REQUIRED | OPT_NONNEG,
+	 OPT_REQUIRED,
 	 "largest distance a vertex may be moved off the result, in the CRS's units at this step",
-	 NULL, NULL, NULL, 0},
+	 NULL, NULL, NULL, 0, 0, 1e15},
 	{"preserve_topology", OPT_BOOL, offsetof(struct simplify_conf, preserve_topology), 0,
 	 "keep rings simple, holes inside shells and parts apart", "true", NULL, NULL,
-	 offsetof(struct simplify_conf, has_preserve_topology)},
+	 offsetof(struct simplify_conf, has_preserve_topology), 0, 0},
 	{0},
 };
 

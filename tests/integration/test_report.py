@@ -187,5 +187,52 @@ class Report(gptest.TempDirTest):
         self.assertRegex(r.err, r"(?m)FAILED$")
 
 
+    # -- each step's own figures (#8, 13) ------------------------------------------
+
+    def test_vector_reproject_transform_cache_figures(self):
+        # Three streams through two reprojects: each step looks its operation
+        # up once a stream, so 1 miss and 2 hits each.
+        text = f"""version: 1
+steps:
+  - read: {{ path: [{SIDS}, {SIDS}, {SIDS}] }}
+  - reproject: {{ to: "EPSG:32617" }}
+  - reproject: {{ to: "EPSG:4267" }}
+  - write: {{ path: out.gpkg }}
+"""
+        self.run_report(text, args=("-q",))
+        rep = self.load()
+        by = {s["name"]: s for s in rep["stages"]}
+        for name in ("reproject", "reproject#2"):
+            xc = by[name]["transform_cache"]
+            self.assertEqual((xc["hits"], xc["misses"], xc["clears"]), (2, 1, 0), name)
+            self.assertEqual(xc["evictions"], 0)
+        for name in ("read", "write"):
+            self.assertNotIn("transform_cache", by[name])
+        t = rep["transform_cache"]
+        self.assertEqual((t["hits"], t["misses"], t["evictions"], t["clears"]), (4, 2, 0, 0))
+
+    def test_raster_reproject_has_no_transform_cache_garbage(self):
+        # Was 4636737291354636288 hits: the bits of the warp's 100.0, read as
+        # the vector reproject's state (picked by the step's name).
+        text = """version: 1
+steps:
+  - read: { synthetic: { raster: { width: 300, height: 200, resolution: 100 } } }
+  - reproject: { to: "EPSG:3035", size: [100, 100] }
+  - write: { path: out.tif }
+"""
+        self.run_report(text, args=("-q",))
+        rep = self.load()
+        t = rep["transform_cache"]
+        self.assertEqual((t["hits"], t["misses"], t["evictions"], t["clears"]), (0, 0, 0, 0))
+        by = {s["name"]: s for s in rep["stages"]}
+        self.assertNotIn("transform_cache", by["reproject"])
+        # The warp's own figures instead: every window written was warped in
+        # one piece or more, or found uncovered.
+        fig = by["reproject"]["figures"]
+        self.assertGreater(fig["pieces_warped"], 0)
+        self.assertGreaterEqual(fig["pieces_warped"] + fig["pieces_uncovered"],
+                                by["write"]["items_in"])
+        self.assertEqual(fig["splits"], 0)
+
 if __name__ == "__main__":
     gptest.main()
