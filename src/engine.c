@@ -63,7 +63,9 @@ int engine_plan(struct engine *e)
 	/* The limit caps the peak, and loading the libraries is part of it:
 	 * the advice covers both that peak and the smallest plan. */
 	peak = rss_peak();
-	if (limit && (peak > limit || memplan_smallest(baseline, lib, e->pl->batch) > limit))
+	/* The plan is made (and reported) even when it cannot be held. */
+	if ((memplan_make(&e->plan, limit, baseline, lib, e->pl->batch) != 0 || peak > limit) &&
+	    limit)
 		return gp_fail(
 		        GP_EX_TEMPFAIL,
 		        "memory limit of %" PRIu64 " MiB cannot be held: loading GDAL, PROJ "
@@ -72,8 +74,6 @@ int engine_plan(struct engine *e)
 		        limit >> 20, (peak + (1 << 20) - 1) >> 20,
 		        (memplan_smallest(baseline, lib, e->pl->batch) + (1 << 20) - 1) >> 20,
 		        memplan_advise_start(baseline, lib, e->pl->batch, peak) >> 20);
-	if (memplan_make(&e->plan, limit, baseline, lib, e->pl->batch) != 0)
-		return -1;
 	if (e->pl->raster)
 		memplan_raster(&e->plan);
 	return 0;
