@@ -19,6 +19,7 @@
 #include "gispipe/schema.h"
 #include "gispipe/raster.h"
 #include "gispipe/step.h"
+#include "gispipe/watch.h"
 #include "gispipe/xform_cache.h"
 #include "steps/source.h"
 
@@ -51,24 +52,115 @@ bool engine_dataset_opened(struct engine *e)
 int engine_plan(struct engine *e)
 {
 	uint64_t limit = e->opts->memory_limit ? e->opts->memory_limit : e->pl->memory_limit;
-
-	uint64_t peak;
+	uint64_t peak, baseline, lib;
 
 	/* Start-up touched far more library pages than the run will need. */
 	rss_trim();
-	if (memplan_make(&e->plan, limit, rss_current(), rss_file(), e->pl->batch) != 0)
-		return -1;
+	baseline = rss_current();
+	lib = rss_file();
+	/* The limit caps the peak, and loading the libraries is part of it:
+	 * the advice covers both that peak and the smallest plan. */
+	peak = rss_peak();
+	/* The plan is made (and reported) even when it cannot be held. */
+	if ((memplan_make(&e->plan, limit, baseline, lib, e->pl->batch) != 0 || peak > limit) &&
+	    limit)
+		return gp_fail(
+		        GP_EX_TEMPFAIL,
+		        "memory limit of %" PRIu64 " MiB cannot be held: loading GDAL, PROJ "
+		        "and their libraries peaked at %" PRIu64 " MiB, and the smallest plan "
+		        "needs %" PRIu64 " MiB (retry with --memory-limit %" PRIu64 "MiB or more)",
+		        limit >> 20, (peak + (1 << 20) - 1) >> 20,
+		        (memplan_smallest(baseline, lib, e->pl->batch) + (1 << 20) - 1) >> 20,
+		        memplan_advise_start(baseline, lib, e->pl->batch, peak) >> 20);
 	if (e->pl->raster)
 		memplan_raster(&e->plan);
-	/* The limit caps the peak, and loading the libraries is part of it. */
-	peak = rss_peak();
-	if (limit && peak > limit)
-		return gp_fail(GP_EX_TEMPFAIL,
-		               "memory limit of %" PRIu64 " MiB cannot be held: loading GDAL, PROJ "
-		               "and their libraries already took %" PRIu64 " MiB (retry with "
-		               "--memory-limit %" PRIu64 "MiB or more)",
-		               limit >> 20, peak >> 20, (peak >> 20) + 16);
 	return 0;
+}
+
+void engine_enter(struct engine *e, const struct step *s)
+{
+	if (e->watch)
+		watch_enter(e->watch, s->label);
+}
+
+int engine_stopping(const struct engine *e)
+{
+	if (e->watch && watch_tripped(e->watch))
+		return GP_EX_TEMPFAIL;
+	return *e->stop ? 128 + *e->stop : 0;
+}
+
+/* The limit to retry with after RSS reached `rss` in `stage`: the burst
+ * grows with the batch, so from what the step at work had used per item
+ * by then, projected onto the batch the plan makes at the advised limit.
+ * `next` is true when `rss` includes the item the step was about to start
+ * (engine_expect), false when one was under way and stopped part-way. */
+static uint64_t midrun_advice(const struct engine *e, const char *stage, uint64_t rss, bool next)
+{
+	const struct step *s = e->step;
+	uint64_t grown, done, applied;
+
+	if (e->pl->raster || s == NULL || stage == NULL || strcmp(stage, s->label) != 0 ||
+	    rss <= e->step_rss)
+		/* No batch to project from: twice what the run had grown. */
+		return memplan_advise_grow(&e->plan, rss + (rss - e->plan.baseline), 0, 0);
+	grown = rss - e->step_rss;
+	applied = geos_applied(e->geos) - e->step_applied;
+	if (next) {
+		done = applied + 1;
+	} else if (applied > 0 || geos_stopping(e->geos)) {
+		/* A GEOS step: `applied` items done and one under way, counted
+		 * as half done. */
+		done = 2 * applied + 1;
+		grown *= 2;
+	} else {
+		done = e->step_items ? e->step_items : e->plan.batch_items;
+	}
+	return memplan_advise_grow(&e->plan, e->step_rss, (grown + done - 1) / done, e->items_left);
+}
+
+int engine_expect(struct engine *e, const struct step *s, uint64_t bytes)
+{
+	uint64_t rss, n;
+
+	if (e->plan.limit == 0 || e->watch == NULL || bytes < ((uint64_t)1 << 20))
+		return 0;
+	rss = rss_current();
+	if (rss + bytes <= e->plan.limit)
+		return 0;
+	n = midrun_advice(e, s->label, rss + bytes, true);
+	return gp_fail(GP_EX_TEMPFAIL,
+	               "memory limit of %" PRIu64 " MiB cannot be held in stage '%s': one geometry "
+	               "would take about %" PRIu64 " MiB more than the %" PRIu64 " MiB in use; "
+	               "retry with --memory-limit %" PRIu64 "MiB",
+	               e->plan.limit >> 20, s->label, (bytes + (1 << 20) - 1) >> 20, rss >> 20,
+	               n >> 20);
+}
+
+int engine_stop(struct engine *e)
+{
+	int code = engine_stopping(e);
+
+	if (code == GP_EX_TEMPFAIL) {
+		const char *stage = e->watch->trip_stage;
+		uint64_t rss = e->watch->trip_rss, n = midrun_advice(e, stage, rss, false);
+
+		if (n == 0)
+			return gp_fail(GP_EX_TEMPFAIL,
+			               "memory limit of %" PRIu64
+			               " MiB exceeded in stage '%s' (RSS "
+			               "%" PRIu64 " MiB): the input needs more than 1 TiB at any "
+			               "batch size",
+			               e->plan.limit >> 20, stage ? stage : "read", rss >> 20);
+		return gp_fail(GP_EX_TEMPFAIL,
+		               "memory limit of %" PRIu64
+		               " MiB exceeded in stage '%s' (RSS %" PRIu64
+		               " MiB); retry with --memory-limit %" PRIu64 "MiB",
+		               e->plan.limit >> 20, stage ? stage : "read", rss >> 20, n >> 20);
+	}
+	if (code)
+		return gp_fail(code, "interrupted by signal %d", code - 128);
+	return gp_fail(GP_EX_SOFTWARE, "engine_stop called while not stopping");
 }
 
 static int stop_code(int sig)
@@ -94,15 +186,40 @@ int engine_check_memory(struct engine *e, const struct step *where)
 
 	if (cache > e->totals.gdal_cache_peak)
 		e->totals.gdal_cache_peak = cache;
-	if (e->plan.limit == 0)
+	if (e->plan.limit == 0 || e->watch == NULL)
 		return 0;
+	/* The watcher samples between its periods; this is the sample made
+	 * on the engine's thread, between steps. */
 	rss = rss_current();
 	if (rss > e->plan.limit)
-		return gp_fail(GP_EX_TEMPFAIL,
-		               "memory limit of %" PRIu64 " MiB exceeded (RSS %" PRIu64
-		               " MiB after stage '%s'); retry with a larger --memory-limit",
-		               e->plan.limit >> 20, rss >> 20, where->label);
-	return 0;
+		watch_trip(e->watch, where->label, rss);
+	return engine_stopping(e) ? engine_stop(e) : 0;
+}
+
+/* A step failed: if RSS is over the limit (an arena's budget ran out, or
+ * the driver could not allocate), the limit is the reason and the step
+ * the stage; if the run is stopping, the stop is. */
+static int step_failed(struct engine *e, const struct step *s)
+{
+	if (e->plan.limit && e->watch && gp_err_code() == GP_EX_TEMPFAIL) {
+		uint64_t rss = rss_current();
+
+		if (rss > e->plan.limit)
+			watch_trip(e->watch, s->label, rss);
+	}
+	return engine_stopping(e) ? engine_stop(e) : -1;
+}
+
+/* Step `s` starts on a batch of `items` live items. */
+static void step_begins(struct engine *e, const struct step *s, size_t items)
+{
+	engine_enter(e, s);
+	e->step = s;
+	e->step_items = items;
+	if (e->plan.limit) {
+		e->step_rss = rss_current();
+		e->step_applied = geos_applied(e->geos);
+	}
 }
 
 /* Progress on a TTY: features read, rate, and for the current layer (whose
@@ -248,17 +365,22 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 		double t;
 		uint64_t filtered_before = 0;
 
-		if (*e->stop)
-			return gp_fail(stop_code(*e->stop), "interrupted by signal %d",
-			               (int)*e->stop);
+		if (engine_stopping(e))
+			return engine_stop(e);
+		/* The advice after a burst projects onto no more items than
+		 * there are (when the driver knows). */
+		e->items_left = st->count_hint > 0 && (uint64_t)st->count_hint > stream_done
+		                        ? (uint64_t)st->count_hint - stream_done
+		                        : 0;
 		/* Releasing the previous batch is the reader's cost: its
 		 * features go back to GDAL here. */
 		t = engine_now();
 		arena_reset(batch_arena);
+		step_begins(e, src, e->plan.batch_items);
 		r = src->desc->read(src, &b);
 		src->acct.seconds += engine_now() - t;
 		if (r < 0)
-			return -1;
+			return step_failed(e, src);
 		if (r == 0)
 			break;
 		e->totals.batches++;
@@ -277,8 +399,11 @@ static int run_stream(struct engine *e, struct stream *st, struct arena *batch_a
 			for (size_t i = 0; i < b.n; i++)
 				live += b.f[i].state == FEAT_LIVE;
 			t = engine_now();
-			if (s->desc->process(s, &b) != 0)
-				return -1;
+			step_begins(e, s, live);
+			/* A feature failed by a stop (an interrupted GEOS call)
+			 * is the run's failure: checked before the rejects. */
+			if (s->desc->process(s, &b) != 0 || engine_stopping(e))
+				return step_failed(e, s);
 			s->acct.seconds += engine_now() - t;
 			for (size_t i = 0; i < b.n; i++) {
 				after += b.f[i].state == FEAT_LIVE;
@@ -379,6 +504,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
                struct arena *run_arena, volatile sig_atomic_t *stop)
 {
 	struct engine e = {.pl = pl, .opts = o, .acct = acct, .arena = run_arena, .stop = stop};
+	struct watch watch = {0};
 	struct step rejects;
 	double t0 = engine_now();
 	char err[4096] = "";
@@ -400,6 +526,12 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 		code = gp_err_code();
 		goto report;
 	}
+	if (watch_start(&watch, e.plan.limit, stop) != 0) {
+		code = gp_err_code();
+		goto report;
+	}
+	e.watch = &watch;
+	geos_set_watch(e.geos, &watch);
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		struct step *s = &pl->steps[k];
 
@@ -446,6 +578,12 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	if ((pl->raster ? raster_run_all(&e) : run_all(&e)) != 0)
 		code = gp_err_code();
 close:
+	/* Whatever failed while stopping failed because of the stop (an
+	 * interrupted GEOS call or warp): the stop is the reason. */
+	if (code && engine_stopping(&e)) {
+		engine_stop(&e);
+		code = gp_err_code();
+	}
 	if (code)
 		snprintf(err, sizeof err, "%s", gp_err_msg());
 	/* Close in order, sinks last; a failure anywhere aborts the sinks. */
@@ -476,6 +614,9 @@ close:
 		code = stop_code(*stop);
 		snprintf(err, sizeof err, "interrupted by signal %d", (int)*stop);
 	}
+	watch_stop(&watch);
+	geos_set_watch(e.geos, NULL);
+	e.watch = NULL;
 	gather_totals(&e);
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		struct step *s = &pl->steps[k];
@@ -509,6 +650,7 @@ close:
 		         layer_iter_unclosed());
 	}
 report:
+	watch_stop(&watch);
 	e.totals.seconds = engine_now() - t0;
 	e.totals.peak_rss = rss_peak();
 	if ((uint64_t)GDALGetCacheUsed64() > e.totals.gdal_cache_peak)

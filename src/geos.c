@@ -10,11 +10,14 @@
 #include "gispipe/error.h"
 #include "gispipe/handle.h"
 #include "gispipe/step.h"
+#include "gispipe/watch.h"
 
 struct geos {
 	GEOSContextHandle_t ctx;
 	GEOSWKBReader *reader;
 	GEOSWKBWriter *writer;
+	const struct watch *watch; /* NULL: never stopped */
+	uint64_t applied;          /* operations geos_apply completed */
 	char msg[512];
 };
 
@@ -69,6 +72,29 @@ struct geos *geos_create(struct arena *a)
 	GEOSWKBWriter_setFlavor_r(g->ctx, g->writer, GEOS_WKB_ISO);
 	thread_geos = g;
 	return g;
+}
+
+void geos_set_watch(struct geos *g, const struct watch *w)
+{
+	g->watch = w;
+}
+
+bool geos_stopping(const struct geos *g)
+{
+	return g->watch && watch_stopping(g->watch);
+}
+
+uint64_t geos_applied(const struct geos *g)
+{
+	return g->applied;
+}
+
+/* The run is stopping: a failure now is GEOS's interrupt (or comes after
+ * it), not the feature's.  The engine replaces the message with the
+ * reason it stops for. */
+static int stopped(void)
+{
+	return gp_fail(GP_EX_TEMPFAIL, "stopped");
 }
 
 GEOSContextHandle_t geos_handle(const struct geos *g)
@@ -151,6 +177,8 @@ int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_o
 	struct handle *in, *out;
 	int r;
 
+	if (geos_stopping(g))
+		return stopped();
 	in = geos_read(g, b->arena, &s->acct, f->wkb, f->wkb_len);
 	if (in == NULL) {
 		if (gp_err_code())
@@ -164,8 +192,15 @@ int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_o
 	if (out == NULL) {
 		if (gp_err_code())
 			return -1;
+		if (geos_stopping(g))
+			return stopped();
 		batch_fail(b, i, s->label, geos_reason(g, what));
 		return 1;
+	}
+	if (geos_stopping(g)) {
+		/* Not another copy of a result the run will not keep. */
+		handle_release(out);
+		return stopped();
 	}
 	r = geos_write(g, b->arena, out->ptr, &f->wkb, &f->wkb_len);
 	handle_release(out);
@@ -175,5 +210,6 @@ int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_o
 		batch_fail(b, i, s->label, geos_reason(g, "GEOS cannot write it"));
 		return 1;
 	}
+	g->applied++;
 	return 0;
 }

@@ -25,18 +25,94 @@
 #define MAX_BATCH 4096
 #define DEFAULT_BATCH 1024
 
+static int memplan_make_quiet(struct memplan *p, uint64_t limit, uint64_t baseline,
+                              uint64_t lib_resident, int64_t batch);
+
+/* The reserve is for library pages the run will fault back in; those
+ * still resident (shared with another process, so not given back) are
+ * already in the baseline. */
+static uint64_t lib_reserve(uint64_t lib_resident)
+{
+	return lib_resident >= LIB_RESERVE - MIN_LIB_RESERVE ? MIN_LIB_RESERVE
+	                                                     : LIB_RESERVE - lib_resident;
+}
+
+uint64_t memplan_smallest(uint64_t baseline, uint64_t lib_resident, int64_t batch)
+{
+	uint64_t items = batch > 0 ? (uint64_t)batch : MIN_BATCH;
+
+	return baseline + lib_reserve(lib_resident) + ARENA_FIXED + MIN_GDAL_CACHE +
+	       2 * MIN_SQLITE_CACHE + items * MEMPLAN_FEATURE_BYTES * 2;
+}
+
+/* Advice is followed by another run on the same machine, whose start-up
+ * may take a few MiB more (pages other processes shared with this one are
+ * given back by them, or not): a tenth more and 4 MiB, in whole MiB. */
+static uint64_t with_margin(uint64_t bytes)
+{
+	return (bytes + bytes / 10 + 4 * MiB + MiB - 1) / MiB * MiB;
+}
+
+uint64_t memplan_advise_start(uint64_t baseline, uint64_t lib_resident, int64_t batch,
+                              uint64_t startup_peak)
+{
+	uint64_t need = memplan_smallest(baseline, lib_resident, batch);
+
+	return with_margin(need > startup_peak ? need : startup_peak);
+}
+
+#define MAX_ADVICE ((uint64_t)1 << 40)
+
+uint64_t memplan_advise_grow(const struct memplan *p, uint64_t fixed, uint64_t per_item,
+                             uint64_t max_items)
+{
+	int64_t batch = p->batch_fixed ? (int64_t)p->batch_items : 0;
+	uint64_t n = with_margin(p->limit > fixed ? p->limit : fixed);
+
+	/* The plan's batch grows with the limit (when automatic), and the
+	 * burst with the batch: the first limit whose own plan fits its
+	 * projected peak, a tenth spare.  The batch stops growing at
+	 * MAX_BATCH, so the search ends. */
+	for (; n < MAX_ADVICE; n += MiB) {
+		struct memplan q;
+		uint64_t peak;
+
+		if (memplan_make_quiet(&q, n, p->baseline, p->lib_resident, batch) != 0)
+			continue;
+		peak = fixed +
+		       (max_items && max_items < q.batch_items ? max_items : q.batch_items) *
+		               per_item;
+		if (peak + peak / 10 <= n)
+			return n;
+	}
+	return 0;
+}
+
 int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t lib_resident,
                  int64_t batch)
 {
-	uint64_t need, avail, rest, reserve;
+	if (memplan_make_quiet(p, limit, baseline, lib_resident, batch) == 0)
+		return 0;
+	return gp_fail(GP_EX_TEMPFAIL,
+	               "memory limit of %" PRIu64 " MiB cannot be held: start-up takes %" PRIu64
+	               " MiB and the smallest plan needs %" PRIu64 " MiB (retry with "
+	               "--memory-limit %" PRIu64 "MiB or more)",
+	               limit / MiB, baseline / MiB,
+	               (memplan_smallest(baseline, lib_resident, batch) + MiB - 1) / MiB,
+	               memplan_advise_start(baseline, lib_resident, batch, baseline) / MiB);
+}
 
-	/* The reserve is for library pages the run will fault back in; those
-	 * still resident (shared with another process, so not given back) are
-	 * already in the baseline. */
-	reserve = lib_resident >= LIB_RESERVE - MIN_LIB_RESERVE ? MIN_LIB_RESERVE
-	                                                       : LIB_RESERVE - lib_resident;
-	*p = (struct memplan){.limit = limit, .baseline = baseline, .lib_reserve = reserve,
-	                      .sqlite_conns = 2, .batch_fixed = batch > 0};
+static int memplan_make_quiet(struct memplan *p, uint64_t limit, uint64_t baseline,
+                              uint64_t lib_resident, int64_t batch)
+{
+	uint64_t need, avail, rest, reserve = lib_reserve(lib_resident);
+
+	*p = (struct memplan){.limit = limit,
+	                      .baseline = baseline,
+	                      .lib_reserve = reserve,
+	                      .lib_resident = lib_resident,
+	                      .sqlite_conns = 2,
+	                      .batch_fixed = batch > 0};
 	if (limit == 0) {
 		p->gdal_cache = DEFAULT_GDAL_CACHE;
 		p->sqlite_cache = DEFAULT_SQLITE_CACHE;
@@ -46,14 +122,9 @@ int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t 
 		return 0;
 	}
 	p->batch_items = batch > 0 ? (size_t)batch : MIN_BATCH;
-	need = baseline + reserve + ARENA_FIXED + MIN_GDAL_CACHE + 2 * MIN_SQLITE_CACHE +
-	       (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES * 2;
+	need = memplan_smallest(baseline, lib_resident, batch);
 	if (limit < need)
-		return gp_fail(GP_EX_TEMPFAIL,
-		               "memory limit of %" PRIu64 " MiB cannot be held: start-up takes %" PRIu64
-		               " MiB and the smallest plan needs %" PRIu64 " MiB (retry with "
-		               "--memory-limit %" PRIu64 "MiB or more)",
-		               limit / MiB, baseline / MiB, need / MiB, (need + MiB - 1) / MiB);
+		return -1;
 	avail = limit - baseline - reserve - ARENA_FIXED;
 	/* Batches first (two in flight: one being filled, one released), a
 	 * quarter of what is available when automatic; then a third of the

@@ -217,10 +217,12 @@ int raster_pull_upstream(struct step *s, const struct rwin *w, void *buf)
 	double t0 = engine_now(), saved = e->pull_child, dt;
 	int r;
 
-	if (*e->stop)
-		return gp_fail(128 + *e->stop, "interrupted by signal %d", (int)*e->stop);
+	if (engine_stopping(e))
+		return engine_stop(e);
 	e->pull_child = 0;
+	engine_enter(e, up);
 	r = up->desc->pull(up, w, buf);
+	engine_enter(e, s);
 	dt = engine_now() - t0;
 	/* Time in a pull, less the time its own pulls took upstream. */
 	up->acct.seconds += dt - e->pull_child;
@@ -389,8 +391,8 @@ static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
 			void *buf;
 			double t;
 
-			if (*e->stop)
-				return gp_fail(128 + *e->stop, "interrupted by signal %d", (int)*e->stop);
+			if (engine_stopping(e))
+				return engine_stop(e);
 			buf = arena_alloc(sink->blocks, raster_win_bytes(v, &w), 0);
 			if (buf == NULL)
 				return -1;

@@ -20,6 +20,7 @@
 struct pipeline;
 struct step;
 struct arena;
+struct watch;
 
 struct run_opts {
 	uint64_t memory_limit;    /* --memory-limit; 0: the pipeline's */
@@ -63,6 +64,13 @@ struct engine {
 	uint64_t datasets_opened;
 	int exit_code;
 	double pull_child;         /* raster pulls: time spent upstream */
+	struct watch *watch;       /* the run's watcher (engine_run only), or NULL */
+	/* The step at work on the current batch, for the retry advice. */
+	const struct step *step;
+	uint64_t step_rss;     /* RSS when it began the batch */
+	uint64_t step_applied; /* geos_applied() then */
+	size_t step_items;     /* live items it was given */
+	uint64_t items_left;   /* items of the stream from this batch on; 0: unknown */
 };
 
 /* Run `pl` to the end.  Returns the exit code (0 on success); on failure the
@@ -82,6 +90,25 @@ double engine_now(void);
 
 /* Fail (75) when RSS went over the limit; record GDAL's cache peak. */
 int engine_check_memory(struct engine *e, const struct step *where);
+
+/* 0, or the exit code the run must stop with now: 75 when the watcher saw
+ * RSS over the limit, 128+N after signal N.  Cheap; for long loops. */
+int engine_stopping(const struct engine *e);
+
+/* Fail the run for the reason it stops (engine_stopping() != 0): the
+ * memory limit, naming the stage at work when RSS crossed it and a limit
+ * to retry with, or the signal.  Returns -1 with the error set. */
+int engine_stop(struct engine *e);
+
+/* Step `s` is about to make `bytes` outside the arenas in one library call
+ * that cannot be stopped part-way (a GEOS buffer's last phases allocate in
+ * one burst).  Fails the run (75, naming `s`, with a limit to retry with)
+ * when RSS now plus `bytes` would pass the limit; 0 otherwise, or without
+ * a limit.  Reads RSS only for a megabyte or more. */
+int engine_expect(struct engine *e, const struct step *s, uint64_t bytes);
+
+/* Stage `s` is at work from now on (the watcher names it). */
+void engine_enter(struct engine *e, const struct step *s);
 
 /* Items per batch the plan allows. */
 size_t engine_batch_size(const struct engine *e);

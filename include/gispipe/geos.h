@@ -12,18 +12,31 @@
 #define GISPIPE_GEOS_H
 
 #include <geos_c.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct arena;
 struct handle;
 struct stage_acct;
 struct geos;
+struct watch;
 
 /* Make this thread's context in `a`; finished when `a` goes.  NULL with
  * the error set. */
 struct geos *geos_create(struct arena *a);
 
 GEOSContextHandle_t geos_handle(const struct geos *g);
+
+/* Stop with the run: once `w` (borrowed; it must outlive `g` or be unset
+ * with NULL) says the run is stopping, geos_apply fails the run instead of
+ * the feature (a GEOS call interrupted by the watcher fails this way too). */
+void geos_set_watch(struct geos *g, const struct watch *w);
+bool geos_stopping(const struct geos *g);
+
+/* Operations geos_apply() has completed on this context: the engine's
+ * measure of how far a step got into a batch. */
+uint64_t geos_applied(const struct geos *g);
 
 /* GEOS's last error or notice since geos_reset(), or `fallback`. */
 const char *geos_reason(const struct geos *g, const char *fallback);
@@ -56,7 +69,9 @@ typedef GEOSGeometry *(*geos_op)(GEOSContextHandle_t h, const GEOSGeometry *in, 
 /* Replace the geometry of feature i of `b` (live, with a geometry) by
  * op(geometry), every GEOS object released before it returns.  0: replaced;
  * 1: the feature failed (batch_fail with GEOS's reason, or `what` when
- * GEOS gave none); -1: the run fails (the batch arena is full, error set). */
+ * GEOS gave none); -1: the run fails (the batch arena is full, or the run
+ * is stopping -- checked before the operation and after a failed one --
+ * error set). */
 int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_op op, void *ctx,
                const char *what);
 

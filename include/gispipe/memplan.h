@@ -19,6 +19,7 @@ struct memplan {
 	uint64_t limit;          /* 0: no limit, defaults apply */
 	uint64_t baseline;       /* RSS at start, bytes */
 	uint64_t lib_reserve;    /* libraries' working set during the run */
+	uint64_t lib_resident;   /* library file pages resident at start */
 	uint64_t gdal_cache;     /* GDAL block cache (GDALSetCacheMax64) */
 	uint64_t sqlite_cache;   /* per SQLite connection (OGR_SQLITE_CACHE) */
 	int sqlite_conns;        /* connections planned for (source + sink) */
@@ -40,6 +41,25 @@ struct memplan {
  * cannot be held. */
 int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t lib_resident,
                  int64_t batch);
+
+/* The smallest limit memplan_make() accepts for these figures. */
+uint64_t memplan_smallest(uint64_t baseline, uint64_t lib_resident, int64_t batch);
+
+/* The limit to advise when the plan cannot be held: the smallest plan or
+ * the peak start-up reached (VmHWM), whichever is more, with a margin
+ * for another run's start-up taking a little more; whole MiB. */
+uint64_t memplan_advise_start(uint64_t baseline, uint64_t lib_resident, int64_t batch,
+                              uint64_t startup_peak);
+
+/* The limit to advise when a run planned as `p` went over its limit in a
+ * step whose memory grows with the batch: `fixed` bytes of RSS besides the
+ * batch, `per_item` bytes more each item of it.  The plan at the advised
+ * limit may choose a larger batch (when automatic); the figure covers the
+ * batch of its own plan (or `max_items`, the items left to read, when
+ * known and fewer; 0: unknown), a tenth spare.  Whole MiB; 0 when nothing
+ * up to 1 TiB does. */
+uint64_t memplan_advise_grow(const struct memplan *p, uint64_t fixed, uint64_t per_item,
+                             uint64_t max_items);
 
 /* Re-plan `p` (made by memplan_make) for a raster pipeline: no batches
  * or SQLite caches; half of what is available goes to the windows in

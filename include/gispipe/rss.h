@@ -6,7 +6,9 @@
 
 #include <stdint.h>
 
-/* VmRSS and VmHWM in bytes, 0 when /proc is not there. */
+/* VmRSS and VmHWM in bytes, 0 when /proc is not there.  rss_current()
+ * is cheap (one pread of /proc/self/statm, a few microseconds) and safe
+ * from any thread. */
 uint64_t rss_current(void);
 uint64_t rss_peak(void);
 

@@ -621,6 +621,13 @@ static int piece_transform(void *arg, int dst_to_src, int n, double *x, double *
 	return r;
 }
 
+static int CPL_STDCALL warp_progress(double done, const char *msg, void *arg)
+{
+	(void)done;
+	(void)msg;
+	return !engine_stopping(arg);
+}
+
 static void *run_job(void *arg)
 {
 	struct warp_job *j = arg;
@@ -650,6 +657,8 @@ static int run_jobs(struct step *s, struct warp_state *st, struct job_list *jl)
 		else
 			run_job(&jl->job[k]);
 	}
+	if (engine_stopping(s->eng))
+		r = engine_stop(s->eng);
 	for (int k = 0; k < jl->n && r == 0; k++) {
 		struct warp_job *j = &jl->job[k];
 
@@ -760,6 +769,10 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 	wo->pfnTransformer = approx ? GDALApproxTransform : piece_transform;
 	wo->pTransformerArg = approx ? approx : gen;
 	wo->dfWarpMemoryLimit = (double)need * 4 + 64.0 * 1024 * 1024;
+	/* Called by the kernel as rows are done, on the job's thread: a stop
+	 * (signal or memory limit) ends the warp within the piece. */
+	wo->pfnProgress = warp_progress;
+	wo->pProgressArg = s->eng;
 	wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST",
 	                                       st->dst_nodata ? "NO_DATA" : "0");
 	/* One kernel thread: the parallelism is ours, one job a thread, so the

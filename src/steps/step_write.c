@@ -221,6 +221,22 @@ static int write_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
+/* Whether the driver holds memory that grows with the output: GDAL's
+ * FlatGeobuf writer keeps every feature's index entry until it closes,
+ * then builds the tree (issue #13 replaces it with a bounded one). */
+static bool unbounded_index(GDALDriverH drv, const struct strmap *options)
+{
+	if (strcmp(GDALGetDriverShortName(drv), "FlatGeobuf") != 0)
+		return false;
+	for (size_t i = 0; i < options->n; i++)
+		if (strcasecmp(options->key[i], "SPATIAL_INDEX") == 0)
+			return !(strcasecmp(options->val[i], "NO") == 0 ||
+			         strcasecmp(options->val[i], "FALSE") == 0 ||
+			         strcasecmp(options->val[i], "OFF") == 0 ||
+			         strcmp(options->val[i], "0") == 0);
+	return true;
+}
+
 static int write_open(struct step *s, struct engine *e)
 {
 	struct write_conf *c = s->conf;
@@ -234,6 +250,13 @@ static int write_open(struct step *s, struct engine *e)
 	st->drv = find_driver(c->path, c->format, &why);
 	if (st->drv == NULL)
 		return gp_fail(GP_EX_CONFIG, "cannot write '%s': %s", c->path, why);
+	if (e->plan.limit && unbounded_index(st->drv, &c->options))
+		return gp_fail(
+		        GP_EX_TEMPFAIL,
+		        "cannot write '%s' under a memory limit: FlatGeobuf's spatial index is "
+		        "held in memory until the file closes, so it grows with the output; set "
+		        "options: { SPATIAL_INDEX: NO } or run without a memory limit",
+		        c->path);
 	/* A fixed path is known now: refuse an existing target before any
 	 * input is read. */
 	if (strchr(c->path, '{') == NULL && c->mode == OUTFILE_CREATE && outfile_exists(c->path))

@@ -1,9 +1,15 @@
 """Memory: a run under --memory-limit 64MiB holds it, by gispipe's own
 measure (the report) and by the kernel's (wait4's ru_maxrss), and peak RSS
-does not grow with the input: 300,000 polygons peak like 30,000."""
+does not grow with the input: 300,000 polygons peak like 30,000.  A burst
+inside one step stops the run (75) before the peak passes 1.1x the limit,
+naming the step; the retry advice works when followed; long GEOS calls stop
+on SIGTERM within a batch."""
 import json
 import os
+import re
+import signal
 import subprocess
+import time
 import unittest
 
 import gptest
@@ -97,6 +103,196 @@ steps:
         with open(self.path("r.json")) as f:
             rep = json.load(f)
         self.assertEqual(rep["totals"]["features_in"], 0)
+        self.assertFalse(os.path.exists(self.path("out")))
+
+
+def time_v(cmd, cwd):
+    """Run cmd under /usr/bin/time -v: (exit code, stderr without time's
+    lines, peak RSS in bytes as time reports it)."""
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, cwd=cwd, capture_output=True, text=True,
+                       timeout=600)
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    if m is None:
+        raise AssertionError("no peak from /usr/bin/time: " + p.stderr)
+    err = p.stderr[:p.stderr.find("\tCommand being timed")]
+    return p.returncode, err, int(m.group(1)) * 1024
+
+
+# A burst inside one batch: 600 star polygons of 200 vertices, one batch at
+# 64 MiB, whose buffers (30 segments a quadrant) are ~15 times the input;
+# the batch arena and GEOS grow past 64 MiB (to ~95 MiB) within the
+# buffer step.
+BURST = """version: 1
+steps:
+  - read: { synthetic: { geometry: polygon, count: 600, vertices: 200, seed: 1,
+                         extent: [0, 0, 100000, 100000] } }
+  - buffer: { distance: 10, segments: 30 }
+  - write: { path: out/b.gpkg }
+"""
+
+# One GEOS call of several seconds (a 2000-vertex star buffered with 1000
+# segments a quadrant, ~190 MB at its peak), four of them in one batch.
+LONG_GEOS = """version: 1
+steps:
+  - read: { synthetic: { geometry: polygon, count: 4, vertices: 2000, seed: 1,
+                         extent: [0, 0, 100000, 100000] } }
+  - buffer: { distance: 50, segments: 1000 }
+  - write: { path: out/l.gpkg }
+"""
+
+
+def suggested_limit(err):
+    m = re.search(r"retry with --memory-limit (\d+)MiB", err)
+    return int(m.group(1)) if m else None
+
+
+@unittest.skipIf(not gptest.MEMORY_MEASURED, "valgrind's or ASan's own memory is far above the limit")
+class Watcher(gptest.TempDirTest):
+    def test_burst_in_buffer_stops_below_1_1x_and_names_buffer(self):
+        p = self.pipeline(BURST)
+        code, err, peak = time_v([gptest.GISPIPE, "run", "-q", p, "--memory-limit", "64MiB"],
+                                 self.dir)
+        self.assertEqual(code, gptest.EX_TEMPFAIL, err)
+        self.assertIn("stage 'buffer'", err)
+        self.assertNotIn("stage 'read'", err)
+        self.assertLessEqual(peak, 1.1 * LIMIT, "peak %.1f MiB: %s" % (peak / MiB, err))
+        self.assertEqual(self.leftovers(), [])
+        self.assertFalse(os.path.exists(self.path("out", "b.gpkg")))
+
+    def test_one_long_geos_call_stops_below_1_1x(self):
+        # One feature whose buffer alone takes ~40 MB more, most of it in
+        # a phase where GEOS does not check for interrupts: refused before
+        # the call, and the advice covers it.
+        p = self.pipeline(LONG_GEOS.replace("count: 4", "count: 1").replace("vertices: 2000",
+                                                                             "vertices: 500"))
+        code, err, peak = time_v([gptest.GISPIPE, "run", "-q", p, "--memory-limit", "64MiB"],
+                                 self.dir)
+        self.assertEqual(code, gptest.EX_TEMPFAIL, err)
+        self.assertIn("stage 'buffer'", err)
+        self.assertLessEqual(peak, 1.1 * LIMIT, "peak %.1f MiB: %s" % (peak / MiB, err))
+        self.assertFalse(os.path.exists(self.path("out")))
+        n = suggested_limit(err)
+        self.assertIsNotNone(n, err)
+        code, err, peak = time_v([gptest.GISPIPE, "run", "-q", p, "--memory-limit", "%dMiB" % n],
+                                 self.dir)
+        self.assertEqual(code, 0, err)
+        self.assertLessEqual(peak, n * MiB)
+
+    def test_run_under_limit_succeeds_with_peak_below_limit(self):
+        p = self.pipeline("""version: 1
+steps:
+  - read: { synthetic: { geometry: polygon, count: 50000, vertices: 24, seed: 1 } }
+  - reproject: { to: "EPSG:3035" }
+  - buffer: { distance: 10, segments: 8 }
+  - write: { path: out/ok.gpkg }
+""")
+        code, err, peak = time_v([gptest.GISPIPE, "run", "-q", p, "--memory-limit", "64MiB"],
+                                 self.dir)
+        self.assertEqual(code, 0, err)
+        self.assertLessEqual(peak, LIMIT, "peak %.1f MiB" % (peak / MiB))
+        self.assertEqual(gptest.feature_count(self.path("out", "ok.gpkg")), 50000)
+
+    def test_flatgeobuf_with_index_refused_before_reading(self):
+        p = self.pipeline("""version: 1
+steps:
+  - read: { synthetic: { geometry: polygon, count: 200000, seed: 1 } }
+  - write: { path: out/x.fgb }
+""")
+        r = self.gp("run", "-q", p, "--memory-limit", "96MiB", "--report", self.path("r.json"))
+        self.assertExit(r, gptest.EX_TEMPFAIL)
+        self.assertIn("FlatGeobuf's spatial index is held in memory", r.err)
+        self.assertIn("SPATIAL_INDEX: NO", r.err)
+        with open(self.path("r.json")) as f:
+            rep = json.load(f)
+        self.assertEqual(rep["totals"]["features_in"], 0)
+        self.assertFalse(os.path.exists(self.path("out")))
+        # Without a limit it is written, index and all.
+        self.gp_ok("run", "-q", p)
+        self.assertEqual(gptest.feature_count(self.path("out", "x.fgb")), 200000)
+
+    def test_flatgeobuf_without_index_holds_the_limit(self):
+        p = self.pipeline("""version: 1
+steps:
+  - read: { synthetic: { geometry: polygon, count: 200000, seed: 1 } }
+  - write: { path: out/x.fgb, options: { SPATIAL_INDEX: NO } }
+""")
+        code, err, peak = time_v([gptest.GISPIPE, "run", "-q", p, "--memory-limit", "96MiB"],
+                                 self.dir)
+        self.assertEqual(code, 0, err)
+        self.assertLessEqual(peak, 96 * MiB * 1.1, "peak %.1f MiB" % (peak / MiB))
+        self.assertEqual(gptest.feature_count(self.path("out", "x.fgb")), 200000)
+
+
+@unittest.skipIf(not gptest.MEMORY_MEASURED, "valgrind's or ASan's own memory is far above the limit")
+class Advice(gptest.TempDirTest):
+    def follow(self, p, start, steps):
+        """Run at `start` MiB, then at each limit the message suggests;
+        returns the limits tried, the last one successful within `steps`
+        runs (or the test fails)."""
+        tried = [start]
+        for _ in range(steps):
+            shutil_rm(self.path("out"))
+            r = self.gp("run", "-q", p, "--memory-limit", "%dMiB" % tried[-1])
+            if r.code == 0:
+                return tried
+            self.assertExit(r, gptest.EX_TEMPFAIL)
+            n = suggested_limit(r.err)
+            self.assertIsNotNone(n, r.err)
+            self.assertGreater(n, tried[-1], r.err)
+            tried.append(n)
+        self.fail("advice still failing after %s MiB" % tried)
+
+    def test_startup_advice_works_at_once(self):
+        p = self.pipeline("""version: 1
+steps:
+  - read: { synthetic: { geometry: polygon, count: 30000, seed: 1 } }
+  - reproject: { to: "EPSG:3035" }
+  - write: { path: out/x.gpkg }
+""")
+        # Too small for the plan, or for the peak that loading the
+        # libraries reached (~45 MiB): the figure given must do, at once.
+        for start in (8, 24, 36, 40, 42, 44):
+            tried = self.follow(p, start, 2)
+            self.assertEqual(len(tried), 2, tried)
+
+    def test_midrun_advice_works(self):
+        # Exceeded inside the buffer step: the figure must cover the batch
+        # the plan makes at that figure.
+        p = self.pipeline(BURST)
+        tried = self.follow(p, 64, 3)
+        self.assertEqual(len(tried), 2, tried)
+
+
+def shutil_rm(path):
+    import shutil
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class Interrupt(gptest.TempDirTest):
+    @unittest.skipIf(gptest.UNDER_VALGRIND, "signal timing under valgrind is not meaningful")
+    def test_sigterm_stops_a_long_geos_call(self):
+        p = self.pipeline(LONG_GEOS)
+        proc = subprocess.Popen(gptest.WRAPPER + [gptest.GISPIPE, "run", "-q", p], cwd=self.dir,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1.0)
+            self.assertIsNone(proc.poll(), "the run ended before the signal")
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                _, err = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.fail("still running 10 s after SIGTERM")
+            took = time.monotonic() - t0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(proc.returncode, 143, err)
+        self.assertIn("interrupted by signal 15", err)
+        self.assertNotIn("GEOS", err)
+        self.assertLess(took, 2.0, "exit %.1f s after SIGTERM" % took)
+        self.assertEqual(self.leftovers(), [])
         self.assertFalse(os.path.exists(self.path("out")))
 
 
