@@ -213,6 +213,8 @@ class CollidingOutputs(gptest.TempDirTest):
         bad = gptest.feature_count(self.path("out", "rs.gpkg"))
         self.assertGreater(bad, 0)
         self.assertEqual(good + bad, 400)
+        # The table on stderr counts them.
+        self.assertIn("%d rejected" % bad, r.err)
 
     def test_template_meeting_the_rejects_at_run_time_is_73(self):
         a = self.path("a.geojson")
