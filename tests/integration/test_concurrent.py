@@ -15,6 +15,11 @@ import unittest
 
 import gptest
 
+# Under valgrind (about 2 s a start, and far slower runs) only the cheap
+# cases run: the option's range and one create race on a small output.
+HEAVY = unittest.skipIf(gptest.UNDER_VALGRIND, "many long runs; too slow under valgrind")
+SMALL = 3000 if gptest.UNDER_VALGRIND else 30000
+
 
 class Concurrent(gptest.TempDirTest):
     def start(self, out, count, mode="create", seed=1, extra=(), name=None):
@@ -55,25 +60,29 @@ steps:
         gptest.ogr2ogr(path, src, "-nln", "pts")
 
     def test_two_creates_exactly_one_wins(self):
-        for wait in ((), ("--lock-wait", "120")):
+        waits = ((), ("--lock-wait", "120"))
+        if gptest.UNDER_VALGRIND:
+            waits = (("--lock-wait", "600"),)
+        for wait in waits:
             for trial in range(2 if not gptest.UNDER_VALGRIND else 1):
                 with self.subTest(wait=wait, trial=trial):
                     target = self.path("out", "c.gpkg")
                     if os.path.exists(target):
                         os.unlink(target)
-                    a = self.start("out/c.gpkg", 30000, seed=1, extra=wait)
-                    b = self.start("out/c.gpkg", 30001, seed=2, extra=wait)
+                    a = self.start("out/c.gpkg", SMALL, seed=1, extra=wait)
+                    b = self.start("out/c.gpkg", SMALL + 1, seed=2, extra=wait)
                     (ca, ea), (cb, eb) = self.finish(a, b)
                     codes = sorted([ca, cb])
                     # Waiting, the loser finds the winner's output: 73;
                     # not waiting, it may also find the lock held: 75.
                     self.assertEqual(codes[0], 0, (ea, eb))
                     self.assertIn(codes[1], (73,) if wait else (73, 75), (ea, eb))
-                    winner = 30000 if ca == 0 else 30001
+                    winner = SMALL if ca == 0 else SMALL + 1
                     self.assertEqual(gptest.feature_count(target, "pts"), winner)
                     self.assertEqual(self.leftovers(), [])
                     self.assertEqual(os.listdir(self.path("out")), ["c.gpkg"])
 
+    @HEAVY
     def test_two_appends_add_up(self):
         target = self.path("out", "base.gpkg")
         self.base10(target)
@@ -103,8 +112,9 @@ steps:
             off += 8 + 2 * struct.unpack(">I", data[off + 4:off + 8])[0]
         return n, shx, dbf
 
+    @HEAVY
     def test_two_shapefile_overwrites_never_mix(self):
-        for trial in range(5 if not gptest.UNDER_VALGRIND else 1):
+        for trial in range(5):
             with self.subTest(trial=trial):
                 a = self.start("out/s.shp", 40000, mode="overwrite", seed=1,
                                extra=("--lock-wait", "120"))
@@ -119,6 +129,7 @@ steps:
                 self.assertEqual(sorted(os.listdir(self.path("out"))),
                                  ["s.dbf", "s.prj", "s.shp", "s.shx"])
 
+    @HEAVY
     def test_second_run_names_the_holder(self):
         a = self.start("out/x.gpkg", 400000, mode="overwrite", seed=1)
         try:
@@ -159,6 +170,7 @@ steps:
         r = self.gp("--help")
         self.assertIn("--lock-wait SECONDS", r.out)
 
+    @HEAVY
     def test_stale_temporaries_of_a_killed_run_go(self):
         a = self.start("out/k.gpkg", 400000, mode="create", seed=1)
         try:
@@ -176,6 +188,7 @@ steps:
         # And the killed run's target was never created.
         self.assertFalse(os.path.exists(self.path("out", "k.gpkg")))
 
+    @HEAVY
     def test_temporaries_of_a_live_run_stay(self):
         a = self.start("out/live.gpkg", 400000, mode="create", seed=1)
         try:
