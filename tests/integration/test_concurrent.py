@@ -143,6 +143,16 @@ steps:
             self.assertExit(r, gptest.EX_TEMPFAIL)
             self.assertGreaterEqual(time.monotonic() - t0, 1.0)
             self.assertIn("(pid %d)" % a.pid, r.err)
+            # A signal ends the wait: 143, and the holder goes on.
+            cmd = gptest.WRAPPER + [gptest.GISPIPE, "run", "-q", "--lock-wait", "60",
+                                    self.start_pipeline("out/x.gpkg")]
+            b = subprocess.Popen(cmd, cwd=self.dir, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            time.sleep(0.7)
+            b.send_signal(signal.SIGTERM)
+            (code, err), = self.finish(b)
+            self.assertEqual(code, 143, err)
+            self.assertIn("interrupted by signal 15", err)
             self.assertIsNone(a.poll(), "the first run ended while the test needed it")
         finally:
             (code, err), = self.finish(a)
