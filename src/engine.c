@@ -13,6 +13,7 @@
 #include "gispipe/arena.h"
 #include "gispipe/error.h"
 #include "gispipe/geos.h"
+#include "gispipe/outfile.h"
 #include "gispipe/pipeline.h"
 #include "gispipe/report.h"
 #include "gispipe/rss.h"
@@ -161,11 +162,6 @@ int engine_stop(struct engine *e)
 	if (code)
 		return gp_fail(code, "interrupted by signal %d", code - 128);
 	return gp_fail(GP_EX_SOFTWARE, "engine_stop called while not stopping");
-}
-
-static int stop_code(int sig)
-{
-	return 128 + sig;
 }
 
 /* Fail the run for a feature that failed under on_error: fail. */
@@ -478,6 +474,25 @@ out:
 	return r < 0 ? -1 : 0;
 }
 
+/* 70 when a sink (the last step, or the rejects writer) still holds a
+ * handle after its close, which released all of them. */
+static int sinks_leak(struct engine *e, char *err, size_t size)
+{
+	struct step *sinks[2] = {&e->pl->steps[e->pl->nsteps - 1], e->rejects};
+
+	for (int i = 0; i < 2; i++) {
+		int leak = sinks[i] ? stage_acct_first_leak(&sinks[i]->acct) : -1;
+
+		if (leak >= 0) {
+			snprintf(err, size, "stage '%s' leaked %" PRId64 " %s handle(s)",
+			         sinks[i]->label, sinks[i]->acct.live[leak].cur,
+			         handle_kind_name(leak));
+			return GP_EX_SOFTWARE;
+		}
+	}
+	return 0;
+}
+
 /* Each step's own figures, asked of the step (its descriptor's stats),
  * before the step's arena and state go. */
 static void gather_totals(struct engine *e)
@@ -522,7 +537,8 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	/* This thread's GEOS context, in the run arena: it outlives every
 	 * stage arena, so every geometry is destroyed before it finishes. */
 	e.geos = geos_create(run_arena);
-	if (e.geos == NULL) {
+	e.outs = e.geos ? outset_create(run_arena, o->lock_wait, stop) : NULL;
+	if (e.geos == NULL || e.outs == NULL) {
 		code = gp_err_code();
 		goto report;
 	}
@@ -610,10 +626,26 @@ close:
 			snprintf(err, sizeof err, "%s", gp_err_msg());
 		}
 	}
-	if (code == 0 && *stop) {
-		code = stop_code(*stop);
-		snprintf(err, sizeof err, "interrupted by signal %d", (int)*stop);
+	/* The sinks have closed every handle of theirs: a leak found after
+	 * the commit would fail a run whose outputs are in place. */
+	if (code == 0)
+		code = sinks_leak(&e, err, sizeof err);
+	/* A limit crossed (or a signal) while the sinks closed: nothing is
+	 * committed. */
+	if (code == 0 && engine_stopping(&e)) {
+		engine_stop(&e);
+		code = gp_err_code();
+		snprintf(err, sizeof err, "%s", gp_err_msg());
 	}
+	/* All outputs, the rejects included, at once and with signals held:
+	 * a stop asked before this point commits nothing (128+N); once it
+	 * has begun, the exit status is the commit's. */
+	if (code == 0 && outset_commit(e.outs) != 0) {
+		code = gp_err_code();
+		snprintf(err, sizeof err, "%s", gp_err_msg());
+	}
+	e.totals.outputs = outset_committed(e.outs);
+	outset_abort(e.outs);
 	watch_stop(&watch);
 	geos_set_watch(e.geos, NULL);
 	e.watch = NULL;

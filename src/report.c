@@ -53,9 +53,11 @@ void report_table(const struct engine *e, FILE *out)
 		        t->pixels_out, t->batches, t->datasets, t->datasets == 1 ? "" : "s", t->outputs,
 		        t->outputs == 1 ? "" : "s");
 	} else {
-		fprintf(out, "features: %" PRIu64 " read, %" PRIu64 " written, %" PRIu64
-		             " filtered; %" PRIu64 " dataset%s, %" PRIu64 " output%s\n",
-		        t->features_in, t->features_out, t->filtered, t->datasets,
+		fprintf(out,
+		        "features: %" PRIu64 " read, %" PRIu64 " written, %" PRIu64
+		        " filtered, %" PRIu64 " rejected; %" PRIu64 " dataset%s, %" PRIu64
+		        " output%s\n",
+		        t->features_in, t->features_out, t->filtered, t->rejects, t->datasets,
 		        t->datasets == 1 ? "" : "s", t->outputs, t->outputs == 1 ? "" : "s");
 		fprintf(out, "transform cache: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64
 		             " evictions, %" PRIu64 " clears\n",

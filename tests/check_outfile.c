@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -248,14 +249,15 @@ START_TEST(begin_create_new)
 	char target[256];
 
 	TMP(target, "out.gpkg");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_CREATE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), 0);
 	ck_assert_str_eq(o.target, target);
 	assert_temp_beside(&o, tmpdir, "out.gpkg");
 	ck_assert(!o.existed);
 	ck_assert(!o.done);
 	ck_assert_ptr_null(o.old_files);
-	/* nothing at the target, nothing in the temporary directory yet */
-	ck_assert_str_eq(listing(tmpdir), ".gispipe-*");
+	/* nothing at the target, nothing in the temporary directory yet; the
+	 * target's lock file beside it while it is being written */
+	ck_assert_str_eq(listing(tmpdir), ".gispipe-*,.out.gpkg.gispipe-lock");
 	ck_assert_str_eq(listing(o.tmpdir), "");
 	outfile_abort(&o);
 	ck_assert_str_eq(listing(tmpdir), "");
@@ -271,7 +273,7 @@ START_TEST(begin_create_refuses_existing)
 
 	TMP(target, "out.gpkg");
 	write_text(target, "precious");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_CREATE), -1);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_CANTCREAT);
 	snprintf(msg, sizeof msg, "cannot create '%s': it exists (use mode: overwrite or append)",
 	         target);
@@ -293,13 +295,13 @@ START_TEST(begin_refuses_directory_and_vsi)
 
 	TMP(target, "adir");
 	ck_assert_int_eq(mkdir(target, 0755), 0);
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_OVERWRITE), -1);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_OVERWRITE), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_CANTCREAT);
 	snprintf(msg, sizeof msg, "cannot write '%s': it is a directory", target);
 	ck_assert_str_eq(gp_err_msg(), msg);
 
 	gp_err_clear();
-	ck_assert_int_eq(outfile_begin(a, &o, "/vsimem/out.gpkg", OUTFILE_OVERWRITE), -1);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, "/vsimem/out.gpkg", OUTFILE_OVERWRITE), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_CANTCREAT);
 	ck_assert_str_eq(gp_err_msg(), "cannot write '/vsimem/out.gpkg': outputs must be local "
 	                               "files (they are written atomically)");
@@ -317,7 +319,7 @@ START_TEST(begin_makes_parent_directories)
 
 	TMP(target, "a/b/c/out.fgb");
 	TMP(dir, "a/b/c");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_CREATE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), 0);
 	ck_assert(is_dir(dir));
 	assert_temp_beside(&o, dir, "out.fgb");
 	write_text(o.tmppath, "fgb");
@@ -329,7 +331,7 @@ START_TEST(begin_makes_parent_directories)
 	/* a file where a directory must go */
 	a = new_arena();
 	TMP(target, "a/b/c/out.fgb/x.gpkg");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_CREATE), -1);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_CANTCREAT);
 	ck_assert_ptr_nonnull(strstr(gp_err_msg(), "cannot create directory '"));
 	done(a);
@@ -344,7 +346,7 @@ START_TEST(begin_unwritable_directory)
 	char dir[256], target[256], msg[512];
 
 	/* no temporary directory can be made in /proc, not even by root */
-	ck_assert_int_eq(outfile_begin(a, &o, "/proc/gispipe-out.gpkg", OUTFILE_CREATE), -1);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, "/proc/gispipe-out.gpkg", OUTFILE_CREATE), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_CANTCREAT);
 	ck_assert_ptr_nonnull(strstr(gp_err_msg(), "cannot write in '/proc': "));
 	ck_assert_ptr_null(o.tmpdir);
@@ -354,7 +356,7 @@ START_TEST(begin_unwritable_directory)
 		ck_assert_int_eq(mkdir(dir, 0555), 0);
 		TMP(target, "ro/out.gpkg");
 		gp_err_clear();
-		ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_CREATE), -1);
+		ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), -1);
 		ck_assert_int_eq(gp_err_code(), GP_EX_CANTCREAT);
 		snprintf(msg, sizeof msg, "cannot write in '%s': Permission denied", dir);
 		ck_assert_str_eq(gp_err_msg(), msg);
@@ -381,7 +383,7 @@ START_TEST(begin_out_of_memory)
 		ck_assert_ptr_nonnull(a);
 		gp_err_clear();
 		mem_fail_after(n);
-		rc = outfile_begin(a, &o, target, OUTFILE_APPEND);
+		rc = outfile_begin(NULL, a, &o, target, OUTFILE_APPEND);
 		made = mem_fail_after(0);
 		if (rc == 0)
 			ck_assert_str_eq(listing(o.tmpdir), "t.gpkg");
@@ -412,7 +414,7 @@ START_TEST(commit_renames_into_place)
 	char target[256], tmp[256];
 
 	TMP(target, "out.csv");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_CREATE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), 0);
 	snprintf(tmp, sizeof tmp, "%s", o.tmpdir);
 	write_text(o.tmppath, "id,name\n1,a\n");
 	/* until commit the target does not exist */
@@ -439,7 +441,7 @@ START_TEST(commit_sibling_files)
 	char target[256], p[256];
 
 	TMP(target, "roads.shp");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_CREATE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), 0);
 	write_text(o.tmppath, "shp");
 	write_text(path_in(p, sizeof p, o.tmpdir, "roads.shx"), "shx");
 	write_text(path_in(p, sizeof p, o.tmpdir, "roads.dbf"), "dbf");
@@ -460,7 +462,7 @@ START_TEST(commit_overwrite_removes_stale_files)
 	TMP(target, "t.shp");
 	make_vector(target, "ESRI Shapefile", 3, true);
 	ck_assert_str_eq(listing(tmpdir), "t.cpg,t.dbf,t.shp,t.shx");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_OVERWRITE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_OVERWRITE), 0);
 	ck_assert(o.existed);
 	ck_assert_ptr_nonnull(o.old_files);
 	for (char **f = o.old_files; *f; f++) {
@@ -498,14 +500,14 @@ START_TEST(commit_overwrite_relative_target)
 	ck_assert_int_eq(chdir(tmpdir), 0);
 	make_vector("out.gpkg", "GPKG", 2, false);
 	make_vector("t.shp", "ESRI Shapefile", 2, true);
-	ck_assert_int_eq(outfile_begin(a, &o, "out.gpkg", OUTFILE_OVERWRITE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, "out.gpkg", OUTFILE_OVERWRITE), 0);
 	ck_assert(o.existed);
 	make_vector(o.tmppath, "GPKG", 5, false);
 	ck_assert_int_eq(outfile_commit(&o), 0);
 	ck_assert_int_eq(count_features("out.gpkg"), 5);
 
 	/* the same outfile again, once the first is committed */
-	ck_assert_int_eq(outfile_begin(a, &o, "t.shp", OUTFILE_OVERWRITE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, "t.shp", OUTFILE_OVERWRITE), 0);
 	make_vector(o.tmppath, "ESRI Shapefile", 4, false);
 	ck_assert_int_eq(outfile_commit(&o), 0);
 	ck_assert_int_eq(count_features("t.shp"), 4);
@@ -527,7 +529,7 @@ START_TEST(commit_overwrite_odd_spelling)
 
 	snprintf(target, sizeof target, "%s//t.shp", tmpdir);
 	make_vector(target, "ESRI Shapefile", 2, true);
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_OVERWRITE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_OVERWRITE), 0);
 	make_vector(o.tmppath, "ESRI Shapefile", 6, true);
 	ck_assert_int_eq(outfile_commit(&o), 0);
 	ck_assert_str_eq(listing(tmpdir), "t.cpg,t.dbf,t.shp,t.shx");
@@ -543,7 +545,7 @@ START_TEST(commit_fails_without_temp_dir)
 	char target[256], msg[512];
 
 	TMP(target, "out.gpkg");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_CREATE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), 0);
 	ck_assert_int_eq(rmdir(o.tmpdir), 0);
 	ck_assert_int_eq(outfile_commit(&o), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_IOERR);
@@ -565,7 +567,7 @@ START_TEST(abort_removes_everything)
 	char target[256], tmp[256], p[256];
 
 	TMP(target, "out.shp");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_CREATE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), 0);
 	snprintf(tmp, sizeof tmp, "%s", o.tmpdir);
 	make_vector(o.tmppath, "ESRI Shapefile", 2, true);
 	/* and a subdirectory, as some drivers make */
@@ -591,7 +593,7 @@ START_TEST(abort_keeps_previous_target)
 
 	TMP(target, "t.gpkg");
 	make_vector(target, "GPKG", 3, false);
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_OVERWRITE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_OVERWRITE), 0);
 	make_vector(o.tmppath, "GPKG", 1, false);
 	ck_assert_ptr_nonnull(o.old_files);
 	outfile_abort(&o);
@@ -613,7 +615,7 @@ START_TEST(append_copies_existing)
 
 	TMP(target, "t.shp");
 	make_vector(target, "ESRI Shapefile", 3, true);
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_APPEND), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_APPEND), 0);
 	ck_assert(o.existed);
 	ck_assert_str_eq(listing(o.tmpdir), "t.cpg,t.dbf,t.shp,t.shx");
 	/* byte for byte */
@@ -652,7 +654,7 @@ START_TEST(append_gpkg_failure_leaves_original)
 
 	TMP(target, "t.gpkg");
 	make_vector(target, "GPKG", 2, false);
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_APPEND), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_APPEND), 0);
 	add_feature(o.tmppath);
 	add_feature(o.tmppath);
 	ck_assert_int_eq(count_features(o.tmppath), 4);
@@ -671,7 +673,7 @@ START_TEST(append_to_missing_is_create)
 	char target[256];
 
 	TMP(target, "new.gpkg");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_APPEND), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_APPEND), 0);
 	ck_assert(!o.existed);
 	ck_assert_ptr_null(o.old_files);
 	ck_assert_str_eq(listing(o.tmpdir), "");
@@ -690,7 +692,7 @@ START_TEST(append_to_unreadable)
 
 	TMP(target, "junk.gpkg");
 	write_text(target, "not a geopackage");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_APPEND), -1);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_APPEND), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_CANTCREAT);
 	snprintf(msg, sizeof msg, "cannot append to '%s': GDAL cannot open it", target);
 	ck_assert_str_eq(gp_err_msg(), msg);
@@ -709,7 +711,7 @@ START_TEST(cleanup_aborts_unfinished)
 	char target[256], tmp[256];
 
 	TMP(target, "t.shp");
-	ck_assert_int_eq(outfile_begin(a, &o, target, OUTFILE_CREATE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), 0);
 	snprintf(tmp, sizeof tmp, "%s", o.tmpdir);
 	make_vector(o.tmppath, "ESRI Shapefile", 2, true);
 	ck_assert_str_eq(listing(tmp), "t.cpg,t.dbf,t.shp,t.shx");
@@ -728,8 +730,8 @@ START_TEST(cleanup_on_reset)
 
 	TMP(t1, "one.csv");
 	TMP(t2, "two.csv");
-	ck_assert_int_eq(outfile_begin(a, &o1, t1, OUTFILE_CREATE), 0);
-	ck_assert_int_eq(outfile_begin(a, &o2, t2, OUTFILE_CREATE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o1, t1, OUTFILE_CREATE), 0);
+	ck_assert_int_eq(outfile_begin(NULL, a, &o2, t2, OUTFILE_CREATE), 0);
 	ck_assert_str_ne(o1.tmpdir, o2.tmpdir);
 	write_text(o1.tmppath, "1");
 	write_text(o2.tmppath, "2");
@@ -740,6 +742,147 @@ START_TEST(cleanup_on_reset)
 	ck_assert_str_eq(read_text(t1), "1");
 	done(a);
 	ck_assert_str_eq(listing(tmpdir), "one.csv");
+}
+END_TEST
+
+/* ---- locks, sets, sweeping ------------------------------------------ */
+
+START_TEST(lock_held_is_75_naming_the_holder)
+{
+	struct arena *a = new_arena();
+	struct outfile o1, o2;
+	char target[256], msg[128];
+
+	TMP(target, "l.gpkg");
+	ck_assert_int_eq(outfile_begin(NULL, a, &o1, target, OUTFILE_CREATE), 0);
+	/* A second open file description conflicts, even in this process. */
+	ck_assert_int_eq(outfile_begin(NULL, a, &o2, target, OUTFILE_OVERWRITE), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
+	snprintf(msg, sizeof msg, "is being written by another gispipe (pid %ld)", (long)getpid());
+	ck_assert_msg(strstr(gp_err_msg(), msg) != NULL, "%s", gp_err_msg());
+	/* The loser left the holder's lock file and temporary alone. */
+	ck_assert_str_eq(listing(tmpdir), ".gispipe-*,.l.gpkg.gispipe-lock");
+	outfile_abort(&o1);
+	/* Let go: the lock file goes with it, and the target is free. */
+	ck_assert_str_eq(listing(tmpdir), "");
+	ck_assert_int_eq(outfile_begin(NULL, a, &o2, target, OUTFILE_CREATE), 0);
+	write_text(o2.tmppath, "x");
+	ck_assert_int_eq(outfile_commit(&o2), 0);
+	ck_assert_str_eq(listing(tmpdir), "l.gpkg");
+	done(a);
+}
+END_TEST
+
+START_TEST(set_refuses_the_same_file_twice)
+{
+	struct arena *run = new_arena(), *a = new_arena();
+	struct outset *set = outset_create(run, 0, NULL);
+	struct outfile o1, o2;
+	char t1[256], t2[512];
+
+	ck_assert_ptr_nonnull(set);
+	TMP(t1, "sub/r.gpkg");
+	ck_assert_int_eq(outfile_begin(set, a, &o1, t1, OUTFILE_OVERWRITE), 0);
+	snprintf(t2, sizeof t2, "%s/sub/../sub/./r.gpkg", tmpdir);
+	ck_assert_int_eq(outfile_begin(set, a, &o2, t2, OUTFILE_OVERWRITE), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_CANTCREAT);
+	ck_assert_msg(strstr(gp_err_msg(), "is the same file as") != NULL, "%s", gp_err_msg());
+	write_text(o1.tmppath, "one");
+	ck_assert_int_eq(outset_commit(set), 0);
+	ck_assert_int_eq(outset_committed(set), 1);
+	ck_assert_str_eq(read_text(t1), "one");
+	ck_assert_str_eq(listing(tmpdir), "sub");
+	arena_destroy(a);
+	done(run);
+}
+END_TEST
+
+START_TEST(set_commit_after_a_stop_commits_nothing)
+{
+	struct arena *run = new_arena(), *a = new_arena();
+	static volatile sig_atomic_t stop;
+	struct outset *set = outset_create(run, 0, &stop);
+	struct outfile o1;
+	char t1[256];
+
+	TMP(t1, "s.gpkg");
+	ck_assert_int_eq(outfile_begin(set, a, &o1, t1, OUTFILE_CREATE), 0);
+	write_text(o1.tmppath, "one");
+	stop = SIGTERM;
+	ck_assert_int_eq(outset_commit(set), -1);
+	ck_assert_int_eq(gp_err_code(), 128 + SIGTERM);
+	ck_assert_int_eq(outset_committed(set), 0);
+	ck_assert(!outfile_exists(t1));
+	outset_abort(set);
+	ck_assert_str_eq(listing(tmpdir), "");
+	stop = 0;
+	arena_destroy(a);
+	done(run);
+}
+END_TEST
+
+START_TEST(create_commit_never_replaces)
+{
+	struct arena *a = new_arena();
+	struct outfile o;
+	char target[256];
+
+	TMP(target, "c.gpkg");
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), 0);
+	write_text(o.tmppath, "mine");
+	/* Something that does not lock created it meanwhile. */
+	write_text(target, "theirs");
+	ck_assert_int_eq(outfile_commit(&o), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_CANTCREAT);
+	ck_assert_str_eq(read_text(target), "theirs");
+	outfile_abort(&o);
+	ck_assert_str_eq(listing(tmpdir), "c.gpkg");
+	done(a);
+}
+END_TEST
+
+START_TEST(sweep_removes_dead_temporaries_only)
+{
+	struct arena *a = new_arena();
+	struct outfile live, o;
+	char dead[256], file[300], stale_lock[256], target[256];
+
+	/* A temporary whose run is gone (nobody holds its lock), with data,
+	 * and a lock file nobody holds. */
+	TMP(dead, ".gispipe-AbC123");
+	ck_assert_int_eq(mkdir(dead, 0777), 0);
+	snprintf(file, sizeof file, "%s/big.gpkg", dead);
+	write_text(file, "stale");
+	TMP(stale_lock, ".gone.gpkg.gispipe-lock");
+	write_text(stale_lock, "");
+	/* A live one. */
+	TMP(target, "live.gpkg");
+	ck_assert_int_eq(outfile_begin(NULL, a, &live, target, OUTFILE_CREATE), 0);
+	/* The next output begun in the directory sweeps it. */
+	TMP(target, "next.gpkg");
+	ck_assert_int_eq(outfile_begin(NULL, a, &o, target, OUTFILE_CREATE), 0);
+	ck_assert(!outfile_exists(dead));
+	ck_assert(!outfile_exists(stale_lock));
+	ck_assert(outfile_exists(live.tmpdir));
+	outfile_abort(&o);
+	outfile_abort(&live);
+	ck_assert_str_eq(listing(tmpdir), "");
+	done(a);
+}
+END_TEST
+
+START_TEST(same_target_spellings)
+{
+	char a[256], b[512];
+
+	ck_assert(outfile_same_target("out/x.gpkg", "./out/x.gpkg"));
+	ck_assert(outfile_same_target("out/x.gpkg", "out/./x.gpkg"));
+	ck_assert(outfile_same_target("new/deeper/x.gpkg", "new/deeper/../deeper/x.gpkg"));
+	ck_assert(!outfile_same_target("out/x.gpkg", "out/y.gpkg"));
+	ck_assert(!outfile_same_target("out/x.gpkg", "other/x.gpkg"));
+	TMP(a, "x.gpkg");
+	snprintf(b, sizeof b, "%s/../%s/x.gpkg", tmpdir, strrchr(tmpdir, '/') + 1);
+	ck_assert(outfile_same_target(a, b));
 }
 END_TEST
 
@@ -788,6 +931,18 @@ static Suite *outfile_suite(void)
 	tcase_add_test(tc, append_gpkg_failure_leaves_original);
 	tcase_add_test(tc, append_to_missing_is_create);
 	tcase_add_test(tc, append_to_unreadable);
+
+	tc = tcase(s, "locks");
+	tcase_add_test(tc, lock_held_is_75_naming_the_holder);
+	tcase_add_test(tc, sweep_removes_dead_temporaries_only);
+	tcase_add_test(tc, create_commit_never_replaces);
+
+	tc = tcase(s, "outset_commit");
+	tcase_add_test(tc, set_refuses_the_same_file_twice);
+	tcase_add_test(tc, set_commit_after_a_stop_commits_nothing);
+
+	tc = tcase(s, "outfile_same_target");
+	tcase_add_test(tc, same_target_spellings);
 
 	tc = tcase(s, "arena_cleanup");
 	tcase_add_test(tc, cleanup_aborts_unfinished);

@@ -31,6 +31,7 @@ struct run_opts {
 	int shard_index;          /* --shard I/N; count 0: no sharding */
 	int shard_count;
 	bool incremental;
+	int lock_wait;            /* --lock-wait: seconds to wait for a locked target */
 };
 
 struct run_totals {
@@ -61,6 +62,8 @@ struct engine {
 	uint64_t xc_generation;    /* bumped every clear_every datasets */
 	struct geos *geos;         /* the engine thread's GEOS context */
 	struct step *rejects;      /* writer of the rejects dataset, or NULL */
+	struct outset *outs;       /* the run's outputs, committed together; NULL
+	                            * when checking (nothing is written) */
 	uint64_t datasets_opened;
 	int exit_code;
 	double pull_child;         /* raster pulls: time spent upstream */

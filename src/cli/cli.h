@@ -25,7 +25,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_stages(int argc, char **argv);
 int cmd_formats(int argc, char **argv);
 
-/* Set by SIGINT/SIGTERM: the signal number. */
+/* Set by SIGINT/SIGTERM/SIGHUP: the signal number. */
 extern volatile sig_atomic_t cli_stop;
 
 /* Options shared by run, validate and explain. */
@@ -37,10 +37,11 @@ struct cli_opts {
 	const char *report;
 	bool quiet;
 	bool progress;
+	int lock_wait;            /* --lock-wait SECONDS, 0..86400 */
 };
 
 /* Parse argv (after the subcommand name) into `o`; `allow_run` admits
- * --report, --progress, -q.  64 with a message on bad usage. */
+ * --report, --progress, --lock-wait.  64 with a message on bad usage. */
 int cli_parse(int argc, char **argv, struct cli_opts *o, struct arena *a, bool allow_run);
 
 /* Load the pipeline named in `o` into `a`. */

@@ -82,6 +82,19 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct arena *a, bool a
 			if ((v = value(argc, argv, &i, "--report")) == NULL)
 				return -1;
 			o->report = v;
+		} else if (allow_run && is(arg, "--lock-wait")) {
+			char *end;
+			long long n;
+
+			if ((v = value(argc, argv, &i, "--lock-wait")) == NULL)
+				return -1;
+			n = strtoll(v, &end, 10);
+			if (*v == '\0' || *end || n < 0 || n > 86400)
+				return gp_fail(GP_EX_USAGE,
+				               "--lock-wait: '%s' is not a number of seconds from "
+				               "0 to 86400",
+				               v);
+			o->lock_wait = (int)n;
 		} else if (allow_run && strcmp(arg, "--progress") == 0) {
 			o->progress = true;
 		} else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {

@@ -66,7 +66,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: gispipe run PIPELINE.yaml [--set key=value]... [--memory-limit SIZE]\n"
 	        "                   [--threads N] [--report FILE.json|FILE.prom] [--progress|-q]\n"
-	        "                   [--config KEY VALUE]\n"
+	        "                   [--lock-wait SECONDS] [--config KEY VALUE]\n"
 	        "       gispipe validate PIPELINE.yaml [--set key=value]...\n"
 	        "       gispipe explain PIPELINE.yaml [--set key=value]... [--memory-limit SIZE]\n"
 	        "       gispipe stages [STEP]\n"
@@ -74,9 +74,11 @@ static void usage(FILE *out)
 	        "       gispipe --version | --help\n\n");
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(out, "\nexit status: 0 ok, 64 usage, 65 data error, 66 input missing, 70 internal\n"
-	             "error, 73 cannot create output, 74 I/O error, 75 memory limit cannot be held,\n"
-	             "78 pipeline invalid, 128+N killed by signal N.  See gispipe(1).\n");
+	fprintf(out,
+	        "\nexit status: 0 ok, 64 usage, 65 data error, 66 input missing, 70 internal\n"
+	        "error, 73 cannot create output, 74 I/O error, 75 memory limit cannot be held\n"
+	        "or output locked by another run, 78 pipeline invalid, 128+N stopped by\n"
+	        "signal N.  See gispipe(1).\n");
 }
 
 static void version(void)
@@ -133,6 +135,8 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* A cron shell or an ssh session gone: stop cleanly, like SIGTERM. */
+	sigaction(SIGHUP, &sa, NULL);
 	if (cmd->flags & NEEDS_GDAL) {
 		CPLSetErrorHandler(gdal_errors);
 		/* Never reach for the network from a batch job, and keep PROJ's

@@ -42,7 +42,8 @@ int cmd_run(int argc, char **argv)
 		return code;
 	}
 	ro = (struct run_opts){.memory_limit = o.memory_limit, .threads = o.threads,
-	                       .quiet = o.quiet, .progress = o.progress, .report_path = o.report};
+	                       .quiet = o.quiet, .progress = o.progress, .report_path = o.report,
+	                       .lock_wait = o.lock_wait};
 	code = engine_run(pl, &ro, &acct, a, &cli_stop);
 	arena_destroy(a);
 	return code;

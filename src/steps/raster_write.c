@@ -229,7 +229,8 @@ static int rwrite_begin(struct step *s, struct stream *stm)
 	if (o == NULL)
 		return -1;
 	o->path = arena_strdup(s->arena, path);
-	if (o->path == NULL || outfile_begin(s->arena, &o->of, o->path, c->mode) != 0)
+	if (o->path == NULL ||
+	    outfile_begin(st->eng->outs, s->arena, &o->of, o->path, c->mode) != 0)
 		return -1;
 	o->next = st->outputs;
 	st->outputs = o;
@@ -375,7 +376,6 @@ out:
 static int rwrite_close(struct step *s, bool ok)
 {
 	struct rwrite_state *st = s->state;
-	struct routput *rev = NULL;
 	int r = 0;
 
 	if (st == NULL)
@@ -393,25 +393,11 @@ static int rwrite_close(struct step *s, bool ok)
 		VSIUnlink(st->stage_path);
 		st->stage_path = NULL;
 	}
-	if (ok && st->eng->stop && *st->eng->stop)
-		ok = false;
-	while (st->outputs) {
-		struct routput *o = st->outputs;
-
-		st->outputs = o->next;
-		o->next = rev;
-		rev = o;
-	}
-	st->outputs = rev;
-	for (struct routput *o = st->outputs; o && ok; o = o->next) {
-		if (outfile_commit(&o->of) != 0) {
-			r = -1;
-			break;
-		}
-		st->eng->totals.outputs++;
-	}
-	for (struct routput *o = st->outputs; o; o = o->next)
-		outfile_abort(&o->of);
+	/* Closed and whole: the engine commits every output of the run at
+	 * once (outset_commit), or they are aborted with it. */
+	if (!ok)
+		for (struct routput *o = st->outputs; o; o = o->next)
+			outfile_abort(&o->of);
 	return r;
 }
 

@@ -213,6 +213,12 @@ static int write_check(struct step *s, struct pipeline *pl)
 		                 c->path);
 	if (c->layer && output_check_template(pl, s, "layer", c->layer) != 0)
 		return -1;
+	if (pl->rejects_path && strchr(c->path, '{') == NULL &&
+	    strchr(pl->rejects_path, '{') == NULL && outfile_same_target(c->path, pl->rejects_path))
+		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
+		                 "'%s' is the same file as the rejects dataset '%s': two outputs "
+		                 "cannot share one",
+		                 c->path, pl->rejects_path);
 	if (!c->has_transaction_size)
 		c->transaction_size = 100000;
 	if (find_driver(c->path, c->format, &why) == NULL)
@@ -402,7 +408,8 @@ static int open_output(struct step *s, const char *path)
 	if (o == NULL)
 		return -1;
 	o->path = arena_strdup(s->arena, path);
-	if (o->path == NULL || outfile_begin(s->arena, &o->of, o->path, c->mode) != 0)
+	if (o->path == NULL ||
+	    outfile_begin(st->eng->outs, s->arena, &o->of, o->path, c->mode) != 0)
 		return -1;
 	o->work = arena_create(&s->acct.mem, 0);
 	if (o->work == NULL)
@@ -722,30 +729,11 @@ static int write_close(struct step *s, bool ok)
 			r = -1;
 			ok = false;
 		}
-	if (ok && st->eng->stop && *st->eng->stop)
-		ok = false;
-	/* Commit oldest first, so the outputs appear in input order. */
-	if (ok) {
-		struct output *rev = NULL;
-
-		while (st->outputs) {
-			struct output *o = st->outputs;
-
-			st->outputs = o->next;
-			o->next = rev;
-			rev = o;
-		}
-		st->outputs = rev;
-		for (struct output *o = st->outputs; o; o = o->next) {
-			if (outfile_commit(&o->of) != 0) {
-				r = -1;
-				break;
-			}
-			st->eng->totals.outputs++;
-		}
-	}
-	for (struct output *o = st->outputs; o; o = o->next)
-		outfile_abort(&o->of);
+	/* Closed and whole: the engine commits every output of the run at
+	 * once (outset_commit), or they are aborted with it. */
+	if (!ok)
+		for (struct output *o = st->outputs; o; o = o->next)
+			outfile_abort(&o->of);
 	return r;
 }
 

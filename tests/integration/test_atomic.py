@@ -174,5 +174,64 @@ steps:
         self.assertNoTemp()
 
 
+# Points over the North Pole: those above latitude 90 cannot go to Web
+# Mercator; they become rejects.
+POLAR = "  - read: { synthetic: { geometry: point, count: 400, extent: [-10, 80, 10, 95] } }\n"
+
+
+class CollidingOutputs(gptest.TempDirTest):
+    """Two outputs, the rejects included, can never resolve to one file."""
+
+    def rejects_pipeline(self, rejects, out, read=POLAR):
+        return self.pipeline("version: 1\non_error: reject\nrejects: { path: %s }\nsteps:\n"
+                             "%s  - reproject: { to: \"EPSG:3857\" }\n"
+                             "  - write: { path: %s }\n" % (rejects, read, out))
+
+    def test_rejects_on_the_output_path_are_refused_up_front(self):
+        os.makedirs(self.path("out"))
+        for rejects, out in (("out/rs.gpkg", "out/rs.gpkg"),
+                             ("./out/rs.gpkg", "out/rs.gpkg"),
+                             (self.path("out", "rs.gpkg"), "out/../out/rs.gpkg"),
+                             ("new/rs.gpkg", "new/./rs.gpkg")):
+            with self.subTest(rejects=rejects, out=out):
+                p = self.rejects_pipeline(rejects, out)
+                r = self.gp("validate", p)
+                self.assertExit(r, gptest.EX_CONFIG)
+                self.assertIn("same file", r.err)
+                r = self.gp("run", "-q", p, "--report", "r.json")
+                self.assertExit(r, gptest.EX_CONFIG)
+                self.assertIn("same file", r.err)
+                self.assertEqual(os.listdir(self.path("out")), [])
+                self.assertFalse(os.path.exists(self.path("new")))
+                self.assertEqual(self.leftovers(), [])
+
+    def test_rejects_beside_the_output_still_work(self):
+        p = self.rejects_pipeline("out/rs.gpkg", "out/good.gpkg")
+        self.gp_ok("validate", p)
+        r = self.gp_ok("run", p)
+        good = gptest.feature_count(self.path("out", "good.gpkg"))
+        bad = gptest.feature_count(self.path("out", "rs.gpkg"))
+        self.assertGreater(bad, 0)
+        self.assertEqual(good + bad, 400)
+        # The table on stderr counts them.
+        self.assertIn("%d rejected" % bad, r.err)
+
+    def test_template_meeting_the_rejects_at_run_time_is_73(self):
+        a = self.path("a.geojson")
+        gptest.ogr2ogr(a, gptest.data("sids.shp"))
+        os.makedirs(self.path("out"))
+        read = "  - read: { path: %s }\n" % a
+        p = self.rejects_pipeline("out/a.gpkg", '"out/{stem}.gpkg"', read=read)
+        # Not known from the file: validate passes, the run refuses the
+        # second output before beginning it.
+        self.gp_ok("validate", p)
+        r = self.gp("run", "-q", p)
+        self.assertExit(r, gptest.EX_CANTCREAT)
+        self.assertIn("'out/a.gpkg'", r.err)
+        self.assertIn("same file", r.err)
+        self.assertEqual(os.listdir(self.path("out")), [])
+        self.assertEqual(self.leftovers(), [])
+
+
 if __name__ == "__main__":
     gptest.main()

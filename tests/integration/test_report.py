@@ -174,7 +174,7 @@ class Report(gptest.TempDirTest):
         self.assertRegex(r.err, r"(?m)^stage\s+in\s+out\s+filtered")
         for name in ("read", "filter", "reproject", "select", "write"):
             self.assertRegex(r.err, r"(?m)^%s\s+\d+\s+\d+" % name)
-        self.assertRegex(r.err, r"features: 100 read, \d+ written, \d+ filtered; 1 dataset, "
+        self.assertRegex(r.err, r"features: 100 read, \d+ written, \d+ filtered, 0 rejected; 1 dataset, "
                                 r"1 output")
         self.assertIn("open iterators at exit: 0", r.err)
         os.unlink(self.path("out.gpkg"))
