@@ -453,6 +453,37 @@ static OGRwkbGeometryType declared_type(struct step *s, const struct stream *st)
 	}
 }
 
+static const char *crs_name(OGRSpatialReferenceH srs, char *buf, size_t size)
+{
+	const char *auth = OSRGetAuthorityName(srs, NULL), *code = OSRGetAuthorityCode(srs, NULL);
+
+	if (auth && code)
+		snprintf(buf, size, "%s:%s", auth, code);
+	else
+		snprintf(buf, size, "%s", OSRGetName(srs) ? OSRGetName(srs) : "an unnamed CRS");
+	return buf;
+}
+
+/* Features go into a layer that already has some (appended to, or made by
+ * an earlier input): refuse rather than mix two CRSs in one layer.  A
+ * layer or a stream without a CRS takes anything. */
+static int check_layer_crs(const struct out_layer *l, const struct output *o,
+                           const struct stream *stm)
+{
+	static const char *const same[] = {"IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES",
+	                                   "CRITERION=EQUIVALENT_EXCEPT_AXIS_ORDER_GEOGCRS", NULL};
+	OGRSpatialReferenceH have = OGR_L_GetSpatialRef(l->lyr);
+	char a[256], b[256];
+
+	if (have == NULL || stm->srs == NULL || OSRIsSameEx(stm->srs, have, same))
+		return 0;
+	return gp_fail(GP_EX_DATAERR,
+	               "cannot append '%s' features to layer '%s' of '%s' in '%s'; add a "
+	               "reproject step",
+	               crs_name(stm->srs, a, sizeof a), l->name, o->path,
+	               crs_name(have, b, sizeof b));
+}
+
 static int open_layer(struct step *s, struct stream *stm)
 {
 	struct write_conf *c = s->conf;
@@ -463,6 +494,7 @@ static int open_layer(struct step *s, struct stream *stm)
 	struct out_layer *l;
 	OGRFeatureDefnH defn;
 	OGRFeatureH f;
+	bool made = false;
 
 	if (name == NULL)
 		return -1;
@@ -500,6 +532,7 @@ static int open_layer(struct step *s, struct stream *stm)
 			 * (gpkg_rtree.h) instead of row by row by GDAL. */
 			if (bulk)
 				lco = CSLSetNameValue(lco, "SPATIAL_INDEX", "NO");
+			made = true;
 			l->declared = declared_type(s, stm);
 			CPLErrorReset();
 			lyr = GDALDatasetCreateLayer(o->dsh, name, stm->srs, l->declared, lco);
@@ -532,6 +565,8 @@ static int open_layer(struct step *s, struct stream *stm)
 		o->layers = l;
 	}
 	st->lyr = l;
+	if (!made && check_layer_crs(l, o, stm) != 0)
+		return -1;
 	/* Fields: by name; missing ones are created where the format can. */
 	defn = OGR_L_GetLayerDefn(l->lyr);
 	st->map = arena_alloc(stm->arena, (size_t)(sc->nsrc + 1) * sizeof *st->map, 0);
