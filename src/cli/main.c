@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "gispipe/error.h"
+#include "gispipe/iocheck.h"
 
 #ifndef GISPIPE_VERSION
 #define GISPIPE_VERSION "0.1.0"
@@ -52,7 +53,11 @@ static void on_signal(int sig)
 
 static void gdal_errors(CPLErr cls, CPLErrorNum num, const char *msg)
 {
+	char buf[2048];
+
 	(void)num;
+	/* Output paths reach GDAL through the write checker (iocheck.h). */
+	msg = iocheck_strip(msg, buf, sizeof buf);
 	/* Errors come back to us through CPLGetLastErrorMsg() and are reported
 	 * with context; warnings are shown as they happen. */
 	if (cls == CE_Warning && !cli_quiet)

@@ -16,6 +16,7 @@
 #include "gispipe/engine.h"
 #include "gispipe/error.h"
 #include "gispipe/handle.h"
+#include "gispipe/iocheck.h"
 #include "gispipe/opts.h"
 #include "gispipe/outfile.h"
 #include "gispipe/pipeline.h"
@@ -59,6 +60,7 @@ struct routput {
 	struct routput *next;
 	const char *path;
 	struct outfile of;
+	struct iocheck *chk; /* every write to of.tmpdir, checked */
 	bool committed;
 };
 
@@ -235,6 +237,9 @@ static int rwrite_begin(struct step *s, struct stream *stm)
 	o->next = st->outputs;
 	st->outputs = o;
 	st->cur = o;
+	o->chk = iocheck_watch(s->arena, o->of.tmpdir);
+	if (o->chk == NULL)
+		return -1;
 	bw = c->has_block ? (int)c->block[0] : st->copy ? 512 : 256;
 	bh = c->has_block ? (int)c->block[1] : st->copy ? 512 : 256;
 	if (st->copy) {
@@ -246,12 +251,12 @@ static int rwrite_begin(struct step *s, struct stream *stm)
 		                              source_base_name(o->path));
 		if (st->stage_path == NULL)
 			return -1;
-		target = st->stage_path;
+		target = iocheck_path(s->arena, st->stage_path);
 		co = tiff_options(c, &none, bw, bh);
 		if (!c->tiled)
 			co = CSLSetNameValue(co, "TILED", "YES"); /* staging is always tiled */
 	} else {
-		target = o->of.tmppath;
+		target = iocheck_path(s->arena, o->of.tmppath);
 		co = drv == gtiff ? tiff_options(c, &c->options, bw, bh) : NULL;
 		if (drv != gtiff) {
 			for (size_t i = 0; i < c->options.n; i++)
@@ -260,11 +265,18 @@ static int rwrite_begin(struct step *s, struct stream *stm)
 				co = CSLSetNameValue(co, "TILED", "YES");
 		}
 	}
+	if (target == NULL) {
+		CSLDestroy(co);
+		return -1;
+	}
 	CPLErrorReset();
 	ds = GDALCreate(drv, target, v->width, v->height, v->nbands, v->type, co);
 	CSLDestroy(co);
 	if (ds == NULL)
-		return gp_fail(GP_EX_CANTCREAT, "cannot create '%s': %s", o->path, CPLGetLastErrorMsg());
+		return iocheck_status(o->chk, o->path) != 0
+		               ? -1
+		               : gp_fail(GP_EX_CANTCREAT, "cannot create '%s': %s", o->path,
+		                         iocheck_gdal_msg());
 	st->ds = handle_own(s->arena, &s->acct, HANDLE_GDAL_DATASET, ds, NULL);
 	if (st->ds == NULL)
 		return -1;
@@ -287,9 +299,13 @@ static int rwrite_put(struct step *s, const struct rwin *w, const void *buf)
 	CPLErrorReset();
 	err = GDALDatasetRasterIO(st->dsh, GF_Write, w->x, w->y, w->w, w->h, (void *)buf, w->w, w->h,
 	                          v->type, v->nbands, NULL, 0, 0, 0);
+	/* The block cache writes older blocks out here: a full disk shows up
+	 * (or is ignored by the driver) here. */
+	if (iocheck_status(st->cur->chk, st->cur->path) != 0)
+		return -1;
 	if (err != CE_None)
 		return gp_fail(GP_EX_IOERR, "cannot write to '%s': %s", st->cur->path,
-		               CPLGetLastErrorMsg());
+		               iocheck_gdal_msg());
 	return 0;
 }
 
@@ -306,9 +322,11 @@ static int finish_dataset(struct rwrite_state *st)
 	st->dsh = NULL;
 	CPLErrorReset();
 	GDALClose(ds);
+	if (iocheck_status(st->cur->chk, st->cur->path) != 0)
+		return -1;
 	if (CPLGetLastErrorType() >= CE_Failure)
 		return gp_fail(GP_EX_IOERR, "cannot finish '%s': %s", st->cur->path,
-		               CPLGetLastErrorMsg());
+		               iocheck_gdal_msg());
 	return 0;
 }
 
@@ -326,6 +344,7 @@ static int rwrite_end(struct step *s, struct stream *stm)
 	struct rwrite_conf *c = s->conf;
 	struct rwrite_state *st = s->state;
 	GDALDatasetH src, dst;
+	const char *dst_path;
 	char **co = NULL;
 	int r = 0;
 
@@ -338,7 +357,13 @@ static int rwrite_end(struct step *s, struct stream *stm)
 	src = GDALOpenEx(st->stage_path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
 	if (src == NULL) {
 		r = gp_fail(GP_EX_IOERR, "cannot read back '%s': %s", st->stage_path,
-		            CPLGetLastErrorMsg());
+		            iocheck_gdal_msg());
+		goto out;
+	}
+	dst_path = iocheck_path(s->arena, st->cur->of.tmppath);
+	if (dst_path == NULL) {
+		GDALClose(src);
+		r = -1;
 		goto out;
 	}
 	for (size_t i = 0; i < c->options.n; i++)
@@ -350,21 +375,26 @@ static int rwrite_end(struct step *s, struct stream *stm)
 		co = CSLSetNameValue(co, "BLOCKSIZE", v);
 	}
 	CPLErrorReset();
-	dst = GDALCreateCopy(st->drv, st->cur->of.tmppath, src, FALSE, co, copy_progress, st);
+	dst = GDALCreateCopy(st->drv, dst_path, src, FALSE, co, copy_progress, st);
 	CSLDestroy(co);
 	if (dst == NULL) {
-		if (st->eng->stop && *st->eng->stop)
+		if (iocheck_status(st->cur->chk, st->cur->path) != 0)
+			r = -1;
+		else if (st->eng->stop && *st->eng->stop)
 			r = gp_fail(128 + *st->eng->stop, "interrupted by signal %d", (int)*st->eng->stop);
 		else
 			r = gp_fail(GP_EX_CANTCREAT, "cannot write '%s' as %s: %s", st->cur->path,
-			            GDALGetDriverShortName(st->drv), CPLGetLastErrorMsg());
+			            GDALGetDriverShortName(st->drv), iocheck_gdal_msg());
 		GDALClose(src);
 		goto out;
 	}
 	CPLErrorReset();
 	GDALClose(dst);
-	if (CPLGetLastErrorType() >= CE_Failure)
-		r = gp_fail(GP_EX_IOERR, "cannot finish '%s': %s", st->cur->path, CPLGetLastErrorMsg());
+	if (iocheck_status(st->cur->chk, st->cur->path) != 0)
+		r = -1;
+	else if (CPLGetLastErrorType() >= CE_Failure)
+		r = gp_fail(GP_EX_IOERR, "cannot finish '%s': %s", st->cur->path,
+		            iocheck_gdal_msg());
 	GDALClose(src);
 out:
 	/* The staged copy is never committed: it goes now. */

@@ -16,6 +16,7 @@
 #include "gispipe/error.h"
 #include "gispipe/gpkg_rtree.h"
 #include "gispipe/handle.h"
+#include "gispipe/iocheck.h"
 #include "gispipe/opts.h"
 #include "gispipe/outfile.h"
 #include "gispipe/pipeline.h"
@@ -80,6 +81,8 @@ struct output {
 	struct output *next;
 	const char *path;
 	struct outfile of;
+	struct iocheck *chk;   /* every write to of.tmpdir, checked */
+	const char *gdal_path; /* of.tmppath as GDAL is given it (iocheck.h) */
 	struct handle *ds;
 	GDALDatasetH dsh;
 	bool closed;
@@ -353,15 +356,23 @@ static int close_output(struct step *s, struct output *o)
 	CPLErrorReset();
 	if (o->in_txn && GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE) {
 		handle_release(o->ds);
-		r = gp_fail(GP_EX_IOERR, "cannot commit to '%s': %s", o->path, CPLGetLastErrorMsg());
+		if (iocheck_status(o->chk, o->path) == 0)
+			gp_fail(GP_EX_IOERR, "cannot commit to '%s': %s", o->path,
+			        iocheck_gdal_msg());
+		r = -1;
 		goto out;
 	}
 	o->in_txn = false;
 	ds = handle_take(o->ds);
 	CPLErrorReset();
 	GDALClose(ds);
+	/* Text formats write their last bytes here, and ignore a failure. */
+	if (iocheck_status(o->chk, o->path) != 0) {
+		r = -1;
+		goto out;
+	}
 	if (CPLGetLastErrorType() >= CE_Failure) {
-		r = gp_fail(GP_EX_IOERR, "cannot finish '%s': %s", o->path, CPLGetLastErrorMsg());
+		r = gp_fail(GP_EX_IOERR, "cannot finish '%s': %s", o->path, iocheck_gdal_msg());
 		goto out;
 	}
 	for (struct out_layer *l = o->layers; l && r == 0; l = l->next) {
@@ -411,6 +422,10 @@ static int open_output(struct step *s, const char *path)
 	if (o->path == NULL ||
 	    outfile_begin(st->eng->outs, s->arena, &o->of, o->path, c->mode) != 0)
 		return -1;
+	o->chk = iocheck_watch(s->arena, o->of.tmpdir);
+	o->gdal_path = o->chk ? iocheck_path(s->arena, o->of.tmppath) : NULL;
+	if (o->gdal_path == NULL)
+		return -1;
 	o->work = arena_create(&s->acct.mem, 0);
 	if (o->work == NULL)
 		return -1;
@@ -420,16 +435,19 @@ static int open_output(struct step *s, const char *path)
 	CPLErrorReset();
 	with_fast_sqlite(true);
 	if (c->mode == OUTFILE_APPEND && o->of.existed) {
-		ds = GDALOpenEx(o->of.tmppath, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL);
+		ds = GDALOpenEx(o->gdal_path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL);
 	} else {
 		char **dsco = to_csl(&c->dataset_options);
 
-		ds = GDALCreate(st->drv, o->of.tmppath, 0, 0, 0, GDT_Unknown, dsco);
+		ds = GDALCreate(st->drv, o->gdal_path, 0, 0, 0, GDT_Unknown, dsco);
 		CSLDestroy(dsco);
 	}
 	with_fast_sqlite(false);
 	if (ds == NULL)
-		return gp_fail(GP_EX_CANTCREAT, "cannot create '%s': %s", path, CPLGetLastErrorMsg());
+		return iocheck_status(o->chk, path) != 0
+		               ? -1
+		               : gp_fail(GP_EX_CANTCREAT, "cannot create '%s': %s", path,
+		                         iocheck_gdal_msg());
 	o->ds = handle_own(s->arena, &s->acct, HANDLE_GDAL_DATASET, ds, NULL);
 	if (o->ds == NULL)
 		return -1;
@@ -465,6 +483,37 @@ static OGRwkbGeometryType declared_type(struct step *s, const struct stream *st)
 	}
 }
 
+static const char *crs_name(OGRSpatialReferenceH srs, char *buf, size_t size)
+{
+	const char *auth = OSRGetAuthorityName(srs, NULL), *code = OSRGetAuthorityCode(srs, NULL);
+
+	if (auth && code)
+		snprintf(buf, size, "%s:%s", auth, code);
+	else
+		snprintf(buf, size, "%s", OSRGetName(srs) ? OSRGetName(srs) : "an unnamed CRS");
+	return buf;
+}
+
+/* Features go into a layer that already has some (appended to, or made by
+ * an earlier input): refuse rather than mix two CRSs in one layer.  A
+ * layer or a stream without a CRS takes anything. */
+static int check_layer_crs(const struct out_layer *l, const struct output *o,
+                           const struct stream *stm)
+{
+	static const char *const same[] = {"IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES",
+	                                   "CRITERION=EQUIVALENT_EXCEPT_AXIS_ORDER_GEOGCRS", NULL};
+	OGRSpatialReferenceH have = OGR_L_GetSpatialRef(l->lyr);
+	char a[256], b[256];
+
+	if (have == NULL || stm->srs == NULL || OSRIsSameEx(stm->srs, have, same))
+		return 0;
+	return gp_fail(GP_EX_DATAERR,
+	               "cannot append '%s' features to layer '%s' of '%s' in '%s'; add a "
+	               "reproject step",
+	               crs_name(stm->srs, a, sizeof a), l->name, o->path,
+	               crs_name(have, b, sizeof b));
+}
+
 static int open_layer(struct step *s, struct stream *stm)
 {
 	struct write_conf *c = s->conf;
@@ -475,6 +524,7 @@ static int open_layer(struct step *s, struct stream *stm)
 	struct out_layer *l;
 	OGRFeatureDefnH defn;
 	OGRFeatureH f;
+	bool made = false;
 
 	if (name == NULL)
 		return -1;
@@ -512,13 +562,17 @@ static int open_layer(struct step *s, struct stream *stm)
 			 * (gpkg_rtree.h) instead of row by row by GDAL. */
 			if (bulk)
 				lco = CSLSetNameValue(lco, "SPATIAL_INDEX", "NO");
+			made = true;
 			l->declared = declared_type(s, stm);
 			CPLErrorReset();
 			lyr = GDALDatasetCreateLayer(o->dsh, name, stm->srs, l->declared, lco);
 			CSLDestroy(lco);
 			if (lyr == NULL)
-				return gp_fail(GP_EX_CANTCREAT, "cannot create layer '%s' in '%s': %s",
-				               name, o->path, CPLGetLastErrorMsg());
+				return iocheck_status(o->chk, o->path) != 0
+				               ? -1
+				               : gp_fail(GP_EX_CANTCREAT,
+				                         "cannot create layer '%s' in '%s': %s",
+				                         name, o->path, iocheck_gdal_msg());
 			if (bulk && l->declared != wkbNone) {
 				l->geomcol = arena_strdup(s->arena, OGR_L_GetGeometryColumn(lyr));
 				/* --config GISPIPE_RTREE_SORT_BUDGET bytes: tests use a
@@ -541,6 +595,8 @@ static int open_layer(struct step *s, struct stream *stm)
 		o->layers = l;
 	}
 	st->lyr = l;
+	if (!made && check_layer_crs(l, o, stm) != 0)
+		return -1;
 	/* Fields: by name; missing ones are created where the format can. */
 	defn = OGR_L_GetLayerDefn(l->lyr);
 	st->map = arena_alloc(stm->arena, (size_t)(sc->nsrc + 1) * sizeof *st->map, 0);
@@ -576,9 +632,11 @@ static int open_layer(struct step *s, struct stream *stm)
 			CPLErrorReset();
 			if (OGR_L_CreateField(l->lyr, nf, TRUE) != OGRERR_NONE) {
 				OGR_Fld_Destroy(nf);
+				if (iocheck_status(o->chk, o->path) != 0)
+					return -1;
 				return gp_fail(GP_EX_DATAERR,
-				               "cannot add field '%s' to layer '%s' of '%s': %s", fd->name,
-				               l->name, o->path, CPLGetLastErrorMsg());
+				               "cannot add field '%s' to layer '%s' of '%s': %s",
+				               fd->name, l->name, o->path, iocheck_gdal_msg());
 			}
 			OGR_Fld_Destroy(nf);
 			defn = OGR_L_GetLayerDefn(l->lyr);
@@ -663,12 +721,15 @@ static int write_one(struct step *s, struct batch *b, size_t i)
 	CPLErrorReset();
 	if (OGR_L_CreateFeature(l->lyr, out) != OGRERR_NONE) {
 		char reason[512];
+		const char *msg = iocheck_gdal_msg();
 
+		/* An I/O error is never the feature's fault. */
+		if (iocheck_status(st->cur->chk, st->cur->path) != 0)
+			return -1;
 		if (CPLGetLastErrorNo() == CPLE_FileIO)
-			return gp_fail(GP_EX_IOERR, "cannot write to '%s': %s", st->cur->path,
-			               CPLGetLastErrorMsg());
+			return gp_fail(GP_EX_IOERR, "cannot write to '%s': %s", st->cur->path, msg);
 		snprintf(reason, sizeof reason, "cannot write to '%s': %s", st->cur->path,
-		         *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "rejected by the driver");
+		         *msg ? msg : "rejected by the driver");
 		batch_fail(b, i, s->label, reason);
 		return 0;
 	}
@@ -699,13 +760,17 @@ static int write_process(struct step *s, struct batch *b)
 			CPLErrorReset();
 			if (GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE) {
 				o->in_txn = false;
+				if (iocheck_status(o->chk, o->path) != 0)
+					return -1;
 				return gp_fail(GP_EX_IOERR, "cannot commit to '%s': %s", o->path,
-				               CPLGetLastErrorMsg());
+				               iocheck_gdal_msg());
 			}
 			o->in_txn = GDALDatasetStartTransaction(o->dsh, FALSE) == OGRERR_NONE;
 		}
 	}
-	return 0;
+	/* Drivers that buffer, or ignore short writes, fail here at the
+	 * latest: after the batch that filled the disk. */
+	return iocheck_status(o->chk, o->path);
 }
 
 static int write_end(struct step *s, struct stream *stm)
