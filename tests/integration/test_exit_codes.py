@@ -489,6 +489,39 @@ class ExitCodes(gptest.TempDirTest):
         self.assertFalse(os.path.exists(self.path("out", "x.gpkg")))
         self.assertEqual(self.leftovers(), [])
 
+    def test_70_leaked_handle_names_the_stage_and_commits_nothing(self):
+        # A test-only switch makes a stage count a handle it never gives
+        # back: the leak detector itself is under test, for a transform and
+        # for the sink, and a leak found must keep the outputs out.
+        text = GOOD.replace("  - write:", '  - reproject: { to: "EPSG:32617" }\n  - write:')
+        for stage in ("reproject", "write"):
+            with self.subTest(stage=stage):
+                r = self.gp("run", "-q", self.pipeline(text), "--config", "GISPIPE_TEST_LEAK",
+                            stage)
+                self.assertExit(r, gptest.EX_SOFTWARE)
+                self.assertIn("stage '%s' leaked 1 ogr_feature handle(s)" % stage, r.err)
+                self.assertFalse(os.path.exists(self.path("out", "x.gpkg")))
+                self.assertEqual(self.leftovers(), [])
+        self.assertExit(self.gp("run", "-q", self.pipeline(text)), 0)
+
+    def test_74_disk_full(self):
+        d = self.path("small")
+        os.mkdir(d)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", d],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, "cannot mount a tmpfs (the test needs root): "
+                         + r.stderr)
+        try:
+            r = self.gp("run", "-q", self.pipeline(
+                "version: 1\nsteps:\n  - read: { synthetic: { geometry: polygon, count: "
+                "5000 } }\n  - write: { path: small/x.geojson }\n"))
+            self.assertExit(r, gptest.EX_IOERR)
+            self.assertIn("cannot write 'small/x.geojson'", r.err)
+            self.assertIn("No space left on device", r.err)
+            self.assertEqual(os.listdir(d), [])
+        finally:
+            subprocess.run(["umount", d], check=True)
+
     def test_validate_answers_0_or_78_and_writes_nothing(self):
         p = self.pipeline(GOOD)
         r = self.gp("validate", p)
