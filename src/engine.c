@@ -176,17 +176,21 @@ static int feature_failed(struct engine *e, struct batch *b, size_t i)
 
 int engine_check_memory(struct engine *e, const struct step *where)
 {
-	uint64_t rss;
+	uint64_t rss, anon;
 
 	uint64_t cache = (uint64_t)GDALGetCacheUsed64();
 
 	if (cache > e->totals.gdal_cache_peak)
 		e->totals.gdal_cache_peak = cache;
-	if (e->plan.limit == 0 || e->watch == NULL)
+	if (e->watch == NULL)
 		return 0;
-	/* The watcher samples between its periods; this is the sample made
-	 * on the engine's thread, between steps. */
-	rss = rss_current();
+	/* The watcher samples between its periods (and runs only under a
+	 * limit); this is the sample made on the engine's thread, between
+	 * steps, which also keeps the run's own peak without a limit. */
+	rss_sample(&rss, &anon);
+	watch_sample(e->watch, rss, anon);
+	if (e->plan.limit == 0)
+		return 0;
 	if (rss > e->plan.limit)
 		watch_trip(e->watch, where->label, rss);
 	return engine_stopping(e) ? engine_stop(e) : 0;
@@ -686,6 +690,12 @@ close:
 	}
 	e.totals.outputs = outset_committed(e.outs);
 	outset_abort(e.outs);
+	{
+		uint64_t rss, anon;
+
+		rss_sample(&rss, &anon);
+		watch_sample(&watch, rss, anon);
+	}
 	watch_stop(&watch);
 	geos_set_watch(e.geos, NULL);
 	e.watch = NULL;
@@ -698,6 +708,8 @@ report:
 	watch_stop(&watch);
 	e.totals.seconds = engine_now() - t0;
 	e.totals.peak_rss = rss_peak();
+	e.totals.run_peak_rss = atomic_load(&watch.peak);
+	e.totals.run_peak_anon = atomic_load(&watch.peak_anon);
 	if ((uint64_t)GDALGetCacheUsed64() > e.totals.gdal_cache_peak)
 		e.totals.gdal_cache_peak = (uint64_t)GDALGetCacheUsed64();
 	e.exit_code = code;

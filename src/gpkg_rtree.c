@@ -118,7 +118,13 @@ static int sorter_init(struct sorter *s, struct arena *a, const char *dir, const
 	if (s->cap < 1024)
 		s->cap = 1024;
 	s->buf = arena_alloc(a, s->cap * sizeof *s->buf, 0);
-	return s->buf ? 0 : -1;
+	if (s->buf == NULL)
+		return -1;
+	/* Resident now rather than as records fill it: the budget is planned
+	 * for, and a run's memory should not look like it grows with the
+	 * first records of an output. */
+	memset(s->buf, 0, s->cap * sizeof *s->buf);
+	return 0;
 }
 
 static void sorter_close(struct sorter *s)

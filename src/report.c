@@ -66,8 +66,10 @@ void report_table(const struct engine *e, FILE *out)
 	fprintf(out, "memory: peak RSS %.1f MiB", (double)t->peak_rss / MiB);
 	if (e->plan.limit)
 		fprintf(out, " of a %.1f MiB limit", (double)e->plan.limit / MiB);
-	fprintf(out, "; start-up %.1f MiB; GDAL block cache peak %.1f MiB\n",
-	        (double)e->plan.baseline / MiB, (double)t->gdal_cache_peak / MiB);
+	fprintf(out, "; start-up %.1f MiB, run's own peak %.1f MiB (%.1f MiB anonymous); GDAL "
+	             "block cache peak %.1f MiB\n",
+	        (double)e->plan.baseline / MiB, (double)t->run_peak_rss / MiB,
+	        (double)t->run_peak_anon / MiB, (double)t->gdal_cache_peak / MiB);
 	fprintf(out, "open iterators at exit: %" PRIu64 "; %.2f s; %s\n", layer_iter_unclosed(),
 	        t->seconds, e->exit_code ? "FAILED" : "ok");
 }
@@ -116,6 +118,8 @@ static json_object *build_json(const struct engine *e, const char *error)
 	json_object_object_add(root, "error", error ? json_object_new_string(error) : NULL);
 	json_object_object_add(root, "seconds", json_object_new_double(t->seconds));
 	json_object_object_add(root, "peak_rss_bytes", u64(t->peak_rss));
+	json_object_object_add(root, "run_peak_rss_bytes", u64(t->run_peak_rss));
+	json_object_object_add(root, "run_peak_anon_bytes", u64(t->run_peak_anon));
 	json_object_object_add(root, "memory_limit_bytes", u64(e->plan.limit));
 	json_object_object_add(root, "gdal_cache_peak_bytes", u64(t->gdal_cache_peak));
 	json_object_object_add(root, "open_iterators", u64(layer_iter_unclosed()));
@@ -201,6 +205,12 @@ static void write_prom(const struct engine *e, FILE *f)
 	fputs("gispipe_peak_rss_bytes", f);
 	PIPE();
 	fprintf(f, "} %" PRIu64 "\n", t->peak_rss);
+	fputs("# HELP gispipe_run_peak_rss_bytes Peak resident memory of the last run after "
+	      "start-up.\n"
+	      "# TYPE gispipe_run_peak_rss_bytes gauge\n", f);
+	fputs("gispipe_run_peak_rss_bytes", f);
+	PIPE();
+	fprintf(f, "} %" PRIu64 "\n", t->run_peak_rss);
 	fputs("# HELP gispipe_memory_limit_bytes Memory limit of the last run (0: none).\n"
 	      "# TYPE gispipe_memory_limit_bytes gauge\n", f);
 	fputs("gispipe_memory_limit_bytes", f);

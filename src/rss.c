@@ -42,24 +42,35 @@ static void statm_open(void)
 	statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 }
 
-uint64_t rss_current(void)
+void rss_sample(uint64_t *resident, uint64_t *anon)
 {
-	/* statm's second field is VmRSS in pages; the kernel reads it from
-	 * counters, so a read costs a system call and no page walk. */
+	/* statm's second field is VmRSS in pages and its third the shared
+	 * (file-backed and shmem) part; the kernel reads them from counters,
+	 * so a read costs a system call and no page walk. */
 	char buf[128];
 	ssize_t n;
-	unsigned long long size, resident;
+	unsigned long long size, res, shared;
 
+	*resident = *anon = 0;
 	pthread_once(&statm_once, statm_open);
 	if (statm_fd < 0)
-		return 0;
+		return;
 	n = pread(statm_fd, buf, sizeof buf - 1, 0);
 	if (n <= 0)
-		return 0;
+		return;
 	buf[n] = '\0';
-	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
-		return 0;
-	return (uint64_t)resident * (uint64_t)page_size;
+	if (sscanf(buf, "%llu %llu %llu", &size, &res, &shared) != 3)
+		return;
+	*resident = (uint64_t)res * (uint64_t)page_size;
+	*anon = res > shared ? (uint64_t)(res - shared) * (uint64_t)page_size : 0;
+}
+
+uint64_t rss_current(void)
+{
+	uint64_t resident, anon;
+
+	rss_sample(&resident, &anon);
+	return resident;
 }
 
 uint64_t rss_file(void)

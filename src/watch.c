@@ -73,11 +73,12 @@ static void *watch_main(void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &at);
 	pthread_mutex_lock(&w->mu);
 	while (!atomic_load(&w->quit)) {
-		uint64_t rss;
+		uint64_t rss, anon;
 
 		pthread_mutex_unlock(&w->mu);
-		rss = rss_current();
+		rss_sample(&rss, &anon);
 		w->samples++;
+		watch_sample(w, rss, anon);
 		if (rss > w->limit && !atomic_load_explicit(&w->tripped, memory_order_relaxed))
 			watch_trip(w, atomic_load_explicit(&w->stage, memory_order_relaxed), rss);
 		if (watch_stopping(w))
@@ -114,8 +115,14 @@ int watch_start(struct watch *w, uint64_t limit, volatile sig_atomic_t *signal)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	/* Open /proc/self/statm now, not on the thread's first sample. */
-	rss_current();
+	/* Open /proc/self/statm now, not on the thread's first sample; this
+	 * first reading starts the run's peak. */
+	{
+		uint64_t rss, anon;
+
+		rss_sample(&rss, &anon);
+		watch_sample(w, rss, anon);
+	}
 	GEOS_interruptCancel();
 	atomic_store_explicit(&active, w, memory_order_release);
 	previous_callback = GEOS_interruptRegisterCallback(on_geos_check);

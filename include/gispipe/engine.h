@@ -43,7 +43,11 @@ struct run_totals {
 	uint64_t filtered;
 	uint64_t rejects;
 	double seconds;
-	uint64_t peak_rss;        /* VmHWM, bytes */
+	uint64_t peak_rss;        /* VmHWM, bytes: the process's, start-up included */
+	uint64_t run_peak_rss;    /* highest RSS sampled after start-up (the plan),
+	                           * in the watcher and between steps; 0 when the
+	                           * run ended before its plan */
+	uint64_t run_peak_anon;   /* the same, of RSS's anonymous part */
 	uint64_t gdal_cache_peak; /* bytes */
 	uint64_t xc_hits, xc_misses, xc_clears, xc_evictions;
 	uint64_t outputs;

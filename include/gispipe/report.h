@@ -5,7 +5,13 @@
  * {
  *   "gispipe_report": 1, "pipeline": str, "name": str|null,
  *   "status": "ok"|"failed", "exit_code": int, "error": str|null,
- *   "seconds": num, "peak_rss_bytes": int, "memory_limit_bytes": int (0: none),
+ *   "seconds": num, "peak_rss_bytes": int (the process's, start-up included),
+ *   "run_peak_rss_bytes": int (the highest RSS sampled after start-up: what
+ *   the data cost; 0 when the run failed before its plan),
+ *   "run_peak_anon_bytes": int (the same, of RSS's anonymous part: heap,
+ *   arenas and caches, without library pages, whose residency depends on
+ *   what other processes map),
+ *   "memory_limit_bytes": int (0: none),
  *   "gdal_cache_peak_bytes": int, "open_iterators": int,
  *   "plan": {"baseline_rss_bytes", "gdal_cache_bytes", "sqlite_cache_bytes",
  *            "batch_features"},

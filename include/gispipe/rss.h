@@ -12,6 +12,12 @@
 uint64_t rss_current(void);
 uint64_t rss_peak(void);
 
+/* VmRSS and its anonymous part (heap, arenas, caches: what the data can
+ * cost, unlike library pages, whose residency depends on what other
+ * processes map) in bytes, from one read of /proc/self/statm; 0s when /proc
+ * is not there.  As cheap as rss_current(). */
+void rss_sample(uint64_t *resident, uint64_t *anon);
+
 /* The file-backed part of VmRSS (library code and data), bytes. */
 uint64_t rss_file(void);
 

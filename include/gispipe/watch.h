@@ -35,6 +35,10 @@ struct watch {
 	/* Written once, before `tripped` is set (release) */
 	const char *trip_stage;
 	uint64_t trip_rss;
+	/* The highest RSS sampled since watch_start(): the run's own peak,
+	 * start-up (library loading) left out. */
+	_Atomic uint64_t peak;
+	_Atomic uint64_t peak_anon; /* the same, of the anonymous part */
 	/* The thread's own cost, for measuring it (valid after watch_stop) */
 	uint64_t samples;
 	double cpu_seconds;
@@ -60,6 +64,24 @@ void watch_stop(struct watch *w);
 static inline void watch_enter(struct watch *w, const char *label)
 {
 	atomic_store_explicit(&w->stage, label, memory_order_relaxed);
+}
+
+static inline void watch_raise(_Atomic uint64_t *peak, uint64_t v)
+{
+	uint64_t seen = atomic_load_explicit(peak, memory_order_relaxed);
+
+	while (v > seen && !atomic_compare_exchange_weak_explicit(peak, &seen, v,
+	                                                          memory_order_relaxed,
+	                                                          memory_order_relaxed))
+		;
+}
+
+/* Note a sample of RSS and of its anonymous part for the run's peaks;
+ * from any thread. */
+static inline void watch_sample(struct watch *w, uint64_t rss, uint64_t anon)
+{
+	watch_raise(&w->peak, rss);
+	watch_raise(&w->peak_anon, anon);
 }
 
 /* Record that RSS `rss` is over the limit in stage `label`, as the thread
