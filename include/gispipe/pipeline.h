@@ -53,6 +53,8 @@ struct pipeline {
 
 struct pipeline_load_opts {
 	const char *const *sets;    /* "key=value", NULL-terminated; may be NULL */
+	bool skip_inputs;           /* tell raster from vector by the options alone,
+	                               opening no input (the fuzzer: no I/O) */
 };
 
 /* Load and check `path`.  NULL with the error set (66 missing, 78 invalid,
