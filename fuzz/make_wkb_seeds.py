@@ -3,7 +3,8 @@
 
 Geometries come from data/ (CC0 and public-domain sets only: sids.shp,
 world.gpkg, cycle_hire.geojson) and from WKT literals for the types and
-dimensions the samples lack.  ogr2ogr writes them to a GeoPackage; the ISO
+dimensions the samples lack, and malformed WKB for each of the walker's
+refusals (bad-*).  ogr2ogr writes them to a GeoPackage; the ISO
 WKB is read back from its blobs with sqlite3 (stdlib: Debian's GDAL has no
 Python bindings installed here) and written little-endian, and for some
 also big-endian (rewritten here, the same values).
@@ -57,6 +58,28 @@ BY_HAND = {
     "polygon-empty-ring": b"\x01" + struct.pack("<III", 3, 1, 0),
     "collection-empty": b"\x01" + struct.pack("<II", 7, 0),
 }
+
+
+def malformed(seeds):
+    """WKB the walker must refuse (-2), each at a different check."""
+    hole = seeds["polygon-hole"]
+    pt = struct.pack("<Idd", 1, 1.0, 2.0)
+    deep = b""
+    for _ in range(33):
+        deep += b"\x01" + struct.pack("<II", 7, 1)
+    return {
+        "bad-truncated-polygon": hole[:len(hole) // 2],
+        "bad-truncated-header": b"\x01\x03\x00",
+        "bad-ring-count": hole[:5] + struct.pack("<I", 0xFFFFFFFF) + hole[9:],
+        "bad-point-count": b"\x01" + struct.pack("<II", 2, 0x10000000) + pt[4:],
+        "bad-byte-order": b"\x02" + pt,
+        "bad-ewkb-srid": b"\x01" + struct.pack("<II", 0x20000001, 4326) + pt[4:],
+        "bad-dims": b"\x01" + struct.pack("<I", 4001) + pt[4:],
+        "bad-type": b"\x01" + struct.pack("<I", 99) + pt[4:],
+        "bad-too-deep": deep + b"\x01" + pt,
+        "bad-collection-count": b"\x01" + struct.pack("<II", 7, 3) + b"\x01" + pt,
+    }
+
 
 BIG_ENDIAN = ["point-z", "point-empty", "polygon-hole", "collection", "multicurve-m",
               "polygon-sids"]
@@ -135,6 +158,7 @@ def main():
             with open(csv, "w") as f:
                 f.write('id,WKT\n1,"%s"\n' % wkt)
             seeds[name] = to_gpkg(tmp, [csv, "-nlt", "GEOMETRY"])
+    seeds.update(malformed(seeds))
     for name, wkb in seeds.items():
         with open(os.path.join(OUT, name + ".wkb"), "wb") as f:
             f.write(wkb)
