@@ -6,7 +6,9 @@
  * ${pipeline_dir}), every step's options and checks.  Inputs are not looked
  * at (skip_inputs), so a run does no I/O but reading the pipeline itself,
  * from a memfd.  A pipeline that is refused must be refused with exit code
- * 78 and a message; anything else is a finding (abort).
+ * 78 (75 for memory) and a message, and every byte counted must be given
+ * back; anything else is a finding (abort).  Each input is loaded a second
+ * time with an allocation failing, to fuzz the out-of-memory paths too.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -62,7 +64,9 @@ static void put(const uint8_t *data, size_t size)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Load the memfd's pipeline once, with the `fail_at`-th allocation and all
+ * later ones failing (0: none), and check how it ended. */
+static void load(uint64_t fail_at)
 {
 	static const char *const sets[] = {"src=in.gpkg", "dist=10", NULL};
 	struct pipeline_load_opts o = {.sets = sets, .skip_inputs = true};
@@ -70,11 +74,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct arena *a;
 	struct pipeline *pl;
 
-	put(data, size);
 	/* A limit like a run's: an input that asks for more memory must be
 	 * refused with 75, not take the fuzzer down. */
 	mem_account_init(&acct, "fuzz", NULL, (uint64_t)256 << 20);
 	a = arena_create(&acct, 0);
+	mem_fail_after(fail_at);
 	if (a == NULL)
 		abort();
 	pl = pipeline_load(a, &acct, path, &o);
@@ -82,8 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int code = gp_err_code();
 
 		if ((code != GP_EX_CONFIG && code != GP_EX_TEMPFAIL) || *gp_err_msg() == '\0') {
-			fprintf(stderr, "fuzz_pipeline: refused with code %d and message '%s'\n",
-			        code, gp_err_msg());
+			fprintf(stderr, "fuzz_pipeline: refused with code %d and message '%s'%s\n",
+			        code, gp_err_msg(), fail_at ? " (allocations failing)" : "");
 			abort();
 		}
 	} else if (pl->nsteps < 2 || pl->steps == NULL) {
@@ -93,9 +97,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	gp_err_clear();
 	arena_destroy(a);
 	if (acct.bytes.cur != 0) {
-		fprintf(stderr, "fuzz_pipeline: %lld bytes still counted after arena_destroy\n",
-		        (long long)acct.bytes.cur);
+		fprintf(stderr, "fuzz_pipeline: %lld bytes still counted after arena_destroy%s\n",
+		        (long long)acct.bytes.cur, fail_at ? " (allocations failing)" : "");
 		abort();
 	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint64_t made, h = 14695981039346656037u;
+
+	put(data, size);
+	load(0);
+	/* Again with one of the allocations it made failing, and every later
+	 * one: the failure must be as clean as a refusal (SQLite's
+	 * test_malloc, one N per input, chosen by the input). */
+	made = mem_fail_after(0);
+	if (made == 0)
+		return 0;
+	for (size_t i = 0; i < size; i++)
+		h = (h ^ data[i]) * 1099511628211u;
+	load(1 + h % made);
+	mem_fail_after(0);
 	return 0;
 }
