@@ -36,7 +36,7 @@ for h in $harnesses; do
 	# -timeout: one input may take 10 s (a run under ASan takes
 	# microseconds); -rss_limit_mb also caps a single malloc.
 	if build-fuzz/fuzz/fuzz_"$h" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 \
-		-print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/"$h"- $dict \
+		-print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/"$h"- ${dict:+"$dict"} \
 		"$work" fuzz/corpus/"$h" </dev/null >"$log" 2>&1; then
 		printf 'fuzz_%s: %s\n' "$h" "$(grep -E '^stat::number_of_executed_units' "$log" |
 			sed 's/.*: *//') runs in ${secs} s, no finding"
