@@ -208,16 +208,16 @@ bad:
 }
 
 /* Raster or vector: what the read step says (synthetic raster, bands), or
- * failing that what its first input is, or failing that (an input that is
- * not there yet) what the other steps are: calc is raster only, buffer
- * vector only.  Vector when nothing tells. */
-static int decide_kind(struct pipeline *pl, const struct ynode *steps)
+ * failing that (with `look`) what its first input is, or failing that (an
+ * input that is not there yet) what the other steps are: calc is raster
+ * only, buffer vector only.  Vector when nothing tells. */
+static int decide_kind(struct pipeline *pl, const struct ynode *steps, bool look)
 {
 	unsigned k = 0;
 
 	if (pl->steps[0].desc->role == STEP_SOURCE) {
 		k = step_read_kind(&pl->steps[0], pl, false);
-		if (k == 0)
+		if (k == 0 && look)
 			k = step_read_kind(&pl->steps[0], pl, true);
 	}
 	for (size_t i = 1; i < steps->n && k == 0; i++) {
@@ -237,7 +237,7 @@ static int decide_kind(struct pipeline *pl, const struct ynode *steps)
 	return 0;
 }
 
-static int parse_steps(struct pipeline *pl, const struct ynode *v)
+static int parse_steps(struct pipeline *pl, const struct ynode *v, bool look)
 {
 	if (v->type != YNODE_SEQ || v->n == 0)
 		return ydoc_fail(pl->doc, v, "'steps' must be a non-empty list");
@@ -256,7 +256,7 @@ static int parse_steps(struct pipeline *pl, const struct ynode *v)
 			return ydoc_fail(pl->doc, it,
 			                 "each step is a mapping with one key, the step's name "
 			                 "(e.g. '- reproject: { to: \"EPSG:3035\" }')");
-		if (i == 1 && decide_kind(pl, v) != 0)
+		if (i == 1 && decide_kind(pl, v, look) != 0)
 			return -1;
 		d = i == 0 ? step_lookup_any(it->keys[0]->str)
 		           : step_lookup(it->keys[0]->str, pl->raster ? STEP_RASTER : STEP_VECTOR);
@@ -473,7 +473,7 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 		ydoc_fail(pl->doc, root, "missing 'steps'");
 		return NULL;
 	}
-	if (parse_steps(pl, steps_node) != 0)
+	if (parse_steps(pl, steps_node, !(o && o->skip_inputs)) != 0)
 		return NULL;
 	for (size_t i = 0; i < pl->nsteps; i++) {
 		struct step *s = &pl->steps[i];

@@ -646,8 +646,9 @@ static int on_end(struct loader *L)
 {
 	struct frame *f = &L->frames[--L->depth];
 	struct ynode *n = f->node;
-	struct ynode **kids = L->pend + f->base;
 	size_t cnt = L->npend - f->base;
+	/* pend is still NULL after a root `[]`: no arithmetic on it then. */
+	struct ynode **kids = cnt ? L->pend + f->base : NULL;
 
 	n->n = n->type == YNODE_MAP ? cnt / 2 : cnt;
 	n->items = arena_alloc(L->a, (n->n ? n->n : 1) * sizeof *n->items, alignof(struct ynode *));

@@ -3,8 +3,9 @@
  *
  * pipeline_load() reads the YAML, applies --set overrides, parses every
  * section and every step's options, and runs each step's check.  Nothing is
- * opened but the pipeline file itself.  The pipeline lives in the arena it
- * is given.
+ * opened for writing; when the read step's options do not say whether it
+ * reads a raster, its first input is opened to see (not with skip_inputs).
+ * The pipeline lives in the arena it is given.
  */
 #ifndef GISPIPE_PIPELINE_H
 #define GISPIPE_PIPELINE_H
@@ -65,6 +66,8 @@ struct pipeline {
 
 struct pipeline_load_opts {
 	const char *const *sets;    /* "key=value", NULL-terminated; may be NULL */
+	bool skip_inputs;           /* tell raster from vector by the options alone,
+	                               opening no input (the fuzzer: no I/O) */
 };
 
 /* Load and check `path`.  NULL with the error set (66 missing, 78 invalid,

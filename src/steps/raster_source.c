@@ -140,7 +140,7 @@ int raster_source_check(struct step *s, struct pipeline *pl)
 		                 c->has_layer ? "layer" : "where");
 	if (c->has_bands) {
 		struct rsrc_state tmp = {0};
-		struct arena *a = arena_create(NULL, 0);
+		struct arena *a = arena_create(pl->acct, 0);
 		int r;
 
 		if (a == NULL)

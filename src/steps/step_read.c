@@ -102,7 +102,6 @@ unsigned step_read_kind(const struct step *s, const struct pipeline *pl, bool lo
 {
 	const struct read_conf *c = s->conf;
 
-	(void)pl;
 	if (c->has_synthetic)
 		return c->synthetic.has_raster ? STEP_RASTER : STEP_VECTOR;
 	if (c->has_bands || c->has_nodata)
@@ -116,7 +115,7 @@ unsigned step_read_kind(const struct step *s, const struct pipeline *pl, bool lo
 		struct strlist one = {.n = 1, .v = &c->path.v[i], .at = &c->path.at[i]};
 		const char **v;
 		size_t n;
-		struct arena *a = arena_create(NULL, 0);
+		struct arena *a = arena_create(pl->acct, 0);
 		unsigned k;
 
 		if (a == NULL) {
