@@ -563,9 +563,11 @@ static int open_layer(struct step *s, struct stream *stm)
 	}
 	if (l->feat == NULL) {
 		f = OGR_F_Create(OGR_L_GetLayerDefn(l->lyr));
-		l->feat = f ? handle_own(s->arena, &s->acct, HANDLE_OGR_FEATURE, f, NULL) : NULL;
-		if (l->feat == NULL)
+		if (f == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "cannot create an output feature");
+		l->feat = handle_own(s->arena, &s->acct, HANDLE_OGR_FEATURE, f, NULL);
+		if (l->feat == NULL)
+			return -1;
 	}
 	st->promote = OGR_GT_IsSubClassOf(wkbFlatten(l->declared), wkbGeometryCollection) &&
 	              wkbFlatten(l->declared) != wkbGeometryCollection;
