@@ -105,8 +105,8 @@ int write_init_rejects(struct step *s, struct pipeline *pl, const char *path, co
 int write_finish(struct step *s);
 /* What the read step `s` (options parsed) reads: STEP_RASTER, STEP_VECTOR,
  * or 0 when its options do not say; with `look`, what its first input is
- * (0 when that cannot be told). */
-unsigned step_read_kind(const struct step *s, const struct pipeline *pl, bool look);
+ * (0 when that cannot be told).  -1 with the error set when out of memory. */
+int step_read_kind(const struct step *s, const struct pipeline *pl, bool look);
 
 /* All descriptors, NULL-terminated, in catalogue order. */
 const struct step_desc *const *step_catalogue(void);
