@@ -59,8 +59,29 @@ static int mkdirs(char *dir, int *made)
 	return errno == EEXIST ? 0 : -1;
 }
 
+/* Directories an aborted output made but could not remove, another output
+ * still being written in them (out/ holds out/a.gpkg's and the rejects'
+ * temporaries, and either may be aborted first): deepest first, each
+ * removed by whichever abort finds it empty. */
+#define PENDING_MAX 32
+static char *pending_dirs[PENDING_MAX];
+static int npending;
+
+static void remove_pending_dirs(void)
+{
+	int kept = 0;
+
+	for (int i = 0; i < npending; i++) {
+		if (rmdir(pending_dirs[i]) != 0 && errno != ENOENT)
+			pending_dirs[kept++] = pending_dirs[i];
+		else
+			free(pending_dirs[i]);
+	}
+	npending = kept;
+}
+
 /* Remove the directories mkdirs() made for `o`, deepest first, where they
- * are empty (another output may live there). */
+ * are empty; the others wait for the last output aborted in them. */
 static void remove_made_dirs(struct outfile *o)
 {
 	char *d;
@@ -70,8 +91,16 @@ static void remove_made_dirs(struct outfile *o)
 	for (int i = 0; i < o->dirs_made; i++) {
 		char *slash = strrchr(d, '/');
 
-		if (rmdir(d) != 0)
+		if (rmdir(d) != 0) {
+			for (; i < o->dirs_made && npending < PENDING_MAX; i++) {
+				if ((pending_dirs[npending] = strdup(d)) != NULL)
+					npending++;
+				if ((slash = strrchr(d, '/')) == NULL || slash == d)
+					break;
+				*slash = '\0';
+			}
 			break;
+		}
 		if (slash == NULL || slash == d)
 			break;
 		*slash = '\0';
@@ -206,10 +235,16 @@ int outfile_begin(struct arena *a, struct outfile *o, const char *target, enum o
 		               strerror(err));
 	}
 	tmpl = arena_printf(a, "%s/.gispipe-XXXXXX", dir);
-	if (tmpl == NULL)
+	if (tmpl == NULL) {
+		remove_made_dirs(o);
 		return -1;
-	if (mkdtemp(tmpl) == NULL)
-		return gp_fail(GP_EX_CANTCREAT, "cannot write in '%s': %s", dir, strerror(errno));
+	}
+	if (mkdtemp(tmpl) == NULL) {
+		int err = errno;
+
+		remove_made_dirs(o);
+		return gp_fail(GP_EX_CANTCREAT, "cannot write in '%s': %s", dir, strerror(err));
+	}
 	o->tmpdir = tmpl;
 	o->tmppath = arena_printf(a, "%s/%s", tmpl, base);
 	if (o->tmppath == NULL || arena_defer(a, cleanup, o) != 0) {
@@ -377,6 +412,7 @@ void outfile_abort(struct outfile *o)
 	if (o->tmpdir && !o->done) {
 		remove_tree(o->tmpdir);
 		remove_made_dirs(o);
+		remove_pending_dirs();
 	}
 	o->done = true;
 	CSLDestroy(o->old_files);
