@@ -12,6 +12,7 @@ lasting one finds error paths that need memory to clean up; it runs for
 every STICKY_STRIDE-th N only (it found nothing the single failure did not,
 and every run costs ~0.1 s of CPU, mostly loading GDAL).
 """
+import collections
 import concurrent.futures
 import os
 import re
@@ -108,7 +109,7 @@ class AllocFail(gptest.TempDirTest):
         os.mkdir(self.runs)
 
     def start(self, pipeline, spec, args):
-        """One run in a fresh, empty directory; returns (code, stderr, dir)."""
+        """One run in a fresh, empty directory; returns (Result, directory)."""
         cwd = tempfile.mkdtemp(prefix="n%s-" % spec.replace("+", "p"), dir=self.runs)
         r = gptest.run("run", "-q", pipeline, *args, cwd=cwd,
                        env={"GISPIPE_FAIL_ALLOC": spec}, timeout=120)
@@ -162,20 +163,26 @@ class AllocFail(gptest.TempDirTest):
             specs = ([str(n) for n in range(1, total + 1)] +
                      [str(n) + "+" for n in range(1, total + 1, STICKY_STRIDE)])
         problems = []
+        codes = collections.Counter()
         t0 = time.monotonic()
 
         def one(spec):
-            r, cwd = self.start(p, spec, args)
+            try:
+                r, cwd = self.start(p, spec, args)
+            except subprocess.TimeoutExpired as e:
+                return spec, "hung (killed after %s s)" % e.timeout, gptest.Result(-1, "", "")
             why = self.problem(spec, r, cwd, outputs, stages)
             shutil.rmtree(cwd, ignore_errors=True)
             return spec, why, r
 
         with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
             for spec, why, r in pool.map(one, specs):
+                codes[r.code] += 1
                 if why:
                     problems.append((spec, why, r))
-        print("%d allocations, %d runs, %d problems, %.1f s" % (
-            total, len(specs), len(problems), time.monotonic() - t0))
+        print("%d allocations, %d runs (exit codes %s), %d problems, %.1f s" % (
+            total, len(specs), dict(sorted(codes.items())), len(problems),
+            time.monotonic() - t0))
         self.assertEqual(
             [], [(s, w) for s, w, _ in problems],
             "\n\n".join("GISPIPE_FAIL_ALLOC=%s: %s\n%s" % (s, w, r.err[-3000:])
