@@ -1,7 +1,10 @@
 /* account.c - memory accounts, the allocation function, handle counters. */
 #include "gispipe/account.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gispipe/error.h"
 
@@ -22,25 +25,66 @@ void mem_account_init(struct mem_account *acct, const char *name, struct mem_acc
 	acct->limit = limit;
 }
 
-/* Fault injection for the out-of-memory tests: one process-wide countdown. */
+/* Fault injection for the out-of-memory tests: one process-wide count.
+ * mem_fault_armed and fail_sticky are written only before threads start
+ * (main(), or a single-threaded unit test), so plain reads are safe. */
+bool mem_fault_armed;
+static bool fail_sticky;
 static _Atomic uint64_t fail_at;
 static _Atomic uint64_t alloc_count;
+
+bool mem_fault_tick(void)
+{
+	uint64_t nth = ++alloc_count;
+	uint64_t at = fail_at;
+
+	return at != 0 && (nth == at || (fail_sticky && nth > at));
+}
 
 uint64_t mem_fail_after(uint64_t n)
 {
 	uint64_t made = alloc_count;
 
+	mem_fault_armed = true;
+	fail_sticky = true;
 	alloc_count = 0;
 	fail_at = n;
 	return made;
 }
 
+int mem_fail_spec(const char *spec)
+{
+	char *end;
+	unsigned long long n;
+
+	if (spec == NULL || *spec == '\0')
+		return 0;
+	errno = 0;
+	n = strtoull(spec, &end, 10);
+	if (!isdigit((unsigned char)*spec) || errno != 0 || (*end != '\0' && strcmp(end, "+") != 0))
+		return gp_fail(GP_EX_USAGE, "GISPIPE_FAIL_ALLOC: '%s' is not N, N+ or 0", spec);
+	mem_fault_armed = true;
+	fail_sticky = *end == '+';
+	alloc_count = 0;
+	fail_at = n;
+	return 0;
+}
+
+bool mem_fail_counting(void)
+{
+	return mem_fault_armed;
+}
+
+uint64_t mem_fail_count(void)
+{
+	return alloc_count;
+}
+
 void *mem_alloc(struct mem_account *acct, size_t size)
 {
-	uint64_t nth = ++alloc_count;
 	void *p;
 
-	if (fail_at != 0 && nth >= fail_at) {
+	if (mem_fault()) {
 		gp_fail(GP_EX_TEMPFAIL, "stage '%s': out of memory allocating %zu bytes (injected)",
 		        acct->name, size);
 		return NULL;

@@ -129,6 +129,15 @@ static struct chunk *new_chunk(struct arena *a, size_t need)
 	return c;
 }
 
+/* A test's injected failure where the chunk had room: any call may be the
+ * one that needs a new chunk, so any call may fail this way. */
+static void *injected_failure(struct arena *a, size_t size)
+{
+	gp_fail(GP_EX_TEMPFAIL, "stage '%s': out of memory allocating %zu bytes (injected)",
+	        a->acct->name, size);
+	return NULL;
+}
+
 void *arena_alloc(struct arena *a, size_t size, size_t align)
 {
 	struct chunk *c = a->head;
@@ -145,10 +154,12 @@ void *arena_alloc(struct arena *a, size_t size, size_t align)
 		size = 1;
 	pad = c ? pad_for(c, align) : 0;
 	if (c == NULL || c->size - c->used < pad || c->size - c->used - pad < size) {
-		c = new_chunk(a, size);
+		c = new_chunk(a, size); /* mem_alloc() counts this allocation */
 		if (c == NULL)
 			return NULL;
 		pad = 0; /* chunk data is max-aligned */
+	} else if (mem_fault()) {
+		return injected_failure(a, size);
 	}
 	p = c->data + c->used + pad;
 	c->used += pad + size;
@@ -181,6 +192,8 @@ void *arena_realloc(struct arena *a, void *old, size_t old_size, size_t new_size
 
 	if (old != NULL && c != NULL && (unsigned char *)old + old_size == c->data + c->used &&
 	    new_size >= old_size && new_size - old_size <= c->size - c->used) {
+		if (mem_fault())
+			return injected_failure(a, new_size);
 		c->used += new_size - old_size;
 		a->used += new_size - old_size;
 		a->total += new_size - old_size;

@@ -41,6 +41,4 @@ void batch_fail(struct batch *b, size_t i, const char *step, const char *reason)
 	f->state = FEAT_FAILED;
 	f->fail_step = step;
 	f->fail_reason = arena_strdup(b->arena, reason);
-	if (f->fail_reason == NULL)
-		f->fail_reason = "out of memory recording the reason";
 }

@@ -263,6 +263,15 @@ static int rejects_begin(struct engine *e, const struct stream *st, struct strea
 	return e->rejects->desc->begin(e->rejects, rs);
 }
 
+/* batch_fail() could not copy why the feature failed: a reject must carry
+ * its reason, so the run fails as out of memory. */
+static int reason_lost(const struct step *s, const struct feature *f)
+{
+	return gp_fail(GP_EX_TEMPFAIL,
+	               "stage '%s': out of memory recording why feature %" PRId64 " failed",
+	               s->label, f->fid);
+}
+
 /* Move the features that step `s` failed to the rejects dataset, or fail
  * the run with the first of them (on_error: fail). */
 static int handle_failures(struct engine *e, struct step *s, struct batch *b, struct stream *rs)
@@ -271,8 +280,13 @@ static int handle_failures(struct engine *e, struct step *s, struct batch *b, st
 	                   .seq = b->seq, .stream = rs};
 	size_t nfail = 0;
 
-	for (size_t i = 0; i < b->n; i++)
-		nfail += b->f[i].state == FEAT_FAILED;
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->f[i].state != FEAT_FAILED)
+			continue;
+		if (b->f[i].fail_reason == NULL)
+			return reason_lost(s, &b->f[i]);
+		nfail++;
+	}
 	if (nfail == 0)
 		return 0;
 	if (e->rejects == NULL) {
@@ -306,12 +320,16 @@ static int handle_failures(struct engine *e, struct step *s, struct batch *b, st
 	}
 	if (e->rejects->desc->process(e->rejects, &rb) != 0)
 		return -1;
-	for (size_t i = 0; i < rb.n; i++)
-		if (rb.f[i].state != FEAT_LIVE)
-			return gp_fail(GP_EX_DATAERR,
-			               "cannot write feature %" PRId64 " of '%s' to the rejects "
-			               "dataset: %s",
-			               rb.f[i].fid, b->stream->path, rb.f[i].fail_reason);
+	for (size_t i = 0; i < rb.n; i++) {
+		if (rb.f[i].state == FEAT_LIVE)
+			continue;
+		if (rb.f[i].fail_reason == NULL)
+			return reason_lost(e->rejects, &rb.f[i]);
+		return gp_fail(GP_EX_DATAERR,
+		               "cannot write feature %" PRId64
+		               " of '%s' to the rejects dataset: %s",
+		               rb.f[i].fid, b->stream->path, rb.f[i].fail_reason);
+	}
 	s->acct.rejects += rb.n;
 	e->totals.rejects += rb.n;
 	if (e->pl->max_rejects >= 0 && e->totals.rejects > (uint64_t)e->pl->max_rejects)
@@ -634,6 +652,12 @@ close:
 
 		if (k + 1 == pl->nsteps && rejects_open) {
 			t = engine_now();
+			/* The outputs' last fallible work before any commit. */
+			if (code == 0 && k < opened && s->desc == rejects.desc &&
+			    write_finish(s) != 0) {
+				code = gp_err_code();
+				snprintf(err, sizeof err, "%s", gp_err_msg());
+			}
 			cr = rejects.desc->close(&rejects, code == 0);
 			s->acct.seconds += engine_now() - t;
 			if (cr != 0 && code == 0) {

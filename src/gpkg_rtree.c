@@ -607,9 +607,11 @@ int rtree_build_finish(struct rtree_build *b, const char *path, const char *tabl
 	}
 	p.max_cells = (p.node_size - 4) / 24;
 	p.blob = arena_alloc(b->a, (size_t)p.node_size, 0);
+	if (p.blob == NULL)
+		goto out;
 	sqlite3_free(sql);
 	sql = sqlite3_mprintf("INSERT INTO \"%w_node\" (nodeno, data) VALUES (?, ?)", name);
-	if (p.blob == NULL || sqlite3_prepare_v2(p.db, sql, -1, &p.node, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(p.db, sql, -1, &p.node, NULL) != SQLITE_OK) {
 		sql_fail(p.db, "preparing");
 		goto out;
 	}

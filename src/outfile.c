@@ -61,8 +61,29 @@ static int mkdirs(char *dir, int *made)
 	return errno == EEXIST ? 0 : -1;
 }
 
+/* Directories an aborted output made but could not remove, another output
+ * still being written in them (out/ holds out/a.gpkg's and the rejects'
+ * temporaries, and either may be aborted first): deepest first, each
+ * removed by whichever abort finds it empty. */
+#define PENDING_MAX 32
+static char *pending_dirs[PENDING_MAX];
+static int npending;
+
+static void remove_pending_dirs(void)
+{
+	int kept = 0;
+
+	for (int i = 0; i < npending; i++) {
+		if (rmdir(pending_dirs[i]) != 0 && errno != ENOENT)
+			pending_dirs[kept++] = pending_dirs[i];
+		else
+			free(pending_dirs[i]);
+	}
+	npending = kept;
+}
+
 /* Remove the directories mkdirs() made for `o`, deepest first, where they
- * are empty (another output may live there). */
+ * are empty; the others wait for the last output aborted in them. */
 static void remove_made_dirs(struct outfile *o)
 {
 	char *d;
@@ -72,8 +93,16 @@ static void remove_made_dirs(struct outfile *o)
 	for (int i = 0; i < o->dirs_made; i++) {
 		char *slash = strrchr(d, '/');
 
-		if (rmdir(d) != 0)
+		if (rmdir(d) != 0) {
+			for (; i < o->dirs_made && npending < PENDING_MAX; i++) {
+				if ((pending_dirs[npending] = strdup(d)) != NULL)
+					npending++;
+				if ((slash = strrchr(d, '/')) == NULL || slash == d)
+					break;
+				*slash = '\0';
+			}
 			break;
+		}
 		if (slash == NULL || slash == d)
 			break;
 		*slash = '\0';
@@ -1067,6 +1096,7 @@ void outfile_abort(struct outfile *o)
 		o->tmp_fd = -1;
 		lock_drop(o);
 		remove_made_dirs(o);
+		remove_pending_dirs();
 	}
 	o->done = true;
 	set_unlink(o);

@@ -213,12 +213,14 @@ bad:
  * only, buffer vector only.  Vector when nothing tells. */
 static int decide_kind(struct pipeline *pl, const struct ynode *steps, bool look)
 {
-	unsigned k = 0;
+	int k = 0;
 
 	if (pl->steps[0].desc->role == STEP_SOURCE) {
 		k = step_read_kind(&pl->steps[0], pl, false);
 		if (k == 0 && look)
 			k = step_read_kind(&pl->steps[0], pl, true);
+		if (k < 0)
+			return -1;
 	}
 	for (size_t i = 1; i < steps->n && k == 0; i++) {
 		const struct ynode *it = steps->items[i];

@@ -487,9 +487,7 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 	bool show = !check && e->opts->progress && !e->opts->quiet && isatty(2);
 	int r = 0;
 
-	if (make_block_arenas(e) != 0)
-		return -1;
-	sa = arena_create(&src->acct.mem, 0);
+	sa = make_block_arenas(e) == 0 ? arena_create(&src->acct.mem, 0) : NULL;
 	if (sa == NULL) {
 		drop_block_arenas(e);
 		return -1;

@@ -457,6 +457,102 @@ START_TEST(fail_after_counts_through_chain)
 }
 END_TEST
 
+/* ---- mem_fail_spec --------------------------------------------------- */
+
+START_TEST(fail_spec_fails_only_the_nth)
+{
+	struct mem_account a;
+	void *p[4];
+
+	mem_account_init(&a, "once-stage", NULL, 0);
+	ck_assert_int_eq(mem_fail_spec("3"), 0);
+	ck_assert(mem_fail_counting());
+	p[0] = mem_alloc(&a, 8);
+	p[1] = mem_alloc(&a, 8);
+	ck_assert_ptr_nonnull(p[0]);
+	ck_assert_ptr_nonnull(p[1]);
+	ck_assert_ptr_null(mem_alloc(&a, 8));
+	assert_tempfail_naming("once-stage");
+	ck_assert_ptr_nonnull(strstr(gp_err_msg(), "out of memory"));
+	/* Only the third: the next ones succeed, and are counted. */
+	p[2] = mem_alloc(&a, 8);
+	p[3] = mem_alloc(&a, 8);
+	ck_assert_ptr_nonnull(p[2]);
+	ck_assert_ptr_nonnull(p[3]);
+	ck_assert_uint_eq(mem_fail_count(), 5);
+	ck_assert_int_eq(a.bytes.cur, 32);
+	for (int i = 0; i < 4; i++)
+		mem_free(&a, p[i], 8);
+}
+END_TEST
+
+START_TEST(fail_spec_plus_fails_every_later_one)
+{
+	struct mem_account a;
+	void *p;
+
+	mem_account_init(&a, "lasting", NULL, 0);
+	ck_assert_int_eq(mem_fail_spec("2+"), 0);
+	p = mem_alloc(&a, 8);
+	ck_assert_ptr_nonnull(p);
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_null(mem_alloc(&a, 8));
+	assert_tempfail_naming("lasting");
+	ck_assert_uint_eq(mem_fail_count(), 4);
+	mem_free(&a, p, 8);
+}
+END_TEST
+
+START_TEST(fail_spec_zero_only_counts)
+{
+	struct mem_account a;
+	void *p[3];
+
+	mem_account_init(&a, "counted", NULL, 0);
+	ck_assert_int_eq(mem_fail_spec("0"), 0);
+	for (int i = 0; i < 3; i++) {
+		p[i] = mem_alloc(&a, 8);
+		ck_assert_ptr_nonnull(p[i]);
+	}
+	ck_assert_uint_eq(mem_fail_count(), 3);
+	ck_assert_int_eq(gp_err_code(), 0);
+	for (int i = 0; i < 3; i++)
+		mem_free(&a, p[i], 8);
+}
+END_TEST
+
+START_TEST(fail_spec_unset_changes_nothing)
+{
+	struct mem_account a;
+	void *p;
+
+	mem_account_init(&a, "unset", NULL, 0);
+	mem_fail_spec("1+");
+	/* NULL and "" leave the switch as it was: here, failing. */
+	ck_assert_int_eq(mem_fail_spec(NULL), 0);
+	ck_assert_int_eq(mem_fail_spec(""), 0);
+	ck_assert_ptr_null(mem_alloc(&a, 8));
+	mem_fail_spec("0");
+	p = mem_alloc(&a, 8);
+	ck_assert_ptr_nonnull(p);
+	mem_free(&a, p, 8);
+}
+END_TEST
+
+START_TEST(fail_spec_bad_values)
+{
+	static const char *const bad[] = {
+	        "x", "-1", "+", "3x", "3++", " 3", "3 ", "99999999999999999999999", NULL};
+
+	for (const char *const *b = bad; *b; b++) {
+		gp_err_clear();
+		ck_assert_int_eq(mem_fail_spec(*b), -1);
+		ck_assert_int_eq(gp_err_code(), GP_EX_USAGE);
+		ck_assert_ptr_nonnull(strstr(gp_err_msg(), "GISPIPE_FAIL_ALLOC"));
+	}
+}
+END_TEST
+
 /* ---- handle_kind_name ------------------------------------------------ */
 
 START_TEST(kind_names_valid)
@@ -688,6 +784,13 @@ static Suite *account_suite(void)
 	tcase_add_test(tc, fail_after_one_is_next);
 	tcase_add_test(tc, fail_after_counts_from_the_call);
 	tcase_add_test(tc, fail_after_counts_through_chain);
+
+	tc = tcase(s, "mem_fail_spec");
+	tcase_add_test(tc, fail_spec_fails_only_the_nth);
+	tcase_add_test(tc, fail_spec_plus_fails_every_later_one);
+	tcase_add_test(tc, fail_spec_zero_only_counts);
+	tcase_add_test(tc, fail_spec_unset_changes_nothing);
+	tcase_add_test(tc, fail_spec_bad_values);
 
 	tc = tcase(s, "handle_kind_name");
 	tcase_add_test(tc, kind_names_valid);

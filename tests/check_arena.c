@@ -208,6 +208,38 @@ START_TEST(create_fails_when_injected)
 }
 END_TEST
 
+/* Under injection every call counts, not only those that need a chunk: any
+ * call may be the one that does, so every caller's error path is tested. */
+START_TEST(alloc_from_chunk_fails_when_injected)
+{
+	struct arena *a = new_arena(4096);
+	struct arena_stats before;
+	unsigned char *p, *q;
+
+	p = arena_alloc(a, 16, 0);
+	ck_assert_ptr_nonnull(p);
+	before = stats_of(a);
+	ck_assert_int_eq(mem_fail_spec("1"), 0);
+	ck_assert_ptr_null(arena_alloc(a, 16, 0));
+	assert_tempfail_naming(STAGE_NAME);
+	ck_assert_uint_eq(stats_of(a).used, before.used);
+	ck_assert_uint_eq(stats_of(a).chunks, before.chunks);
+	/* Only that one: the next comes from the same chunk. */
+	q = arena_alloc(a, 16, 0);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(stats_of(a).chunks, before.chunks);
+	/* Growing in place counts too, and a failed growth keeps the block. */
+	ck_assert_int_eq(mem_fail_spec("1"), 0);
+	memset(q, 7, 16);
+	ck_assert_ptr_null(arena_realloc(a, q, 16, 32));
+	ck_assert_uint_eq(q[15], 7);
+	ck_assert_ptr_eq(arena_realloc(a, q, 16, 32), q);
+	ck_assert_uint_eq(mem_fail_count(), 2);
+	arena_destroy(a);
+	ck_assert_int_eq(acct.bytes.cur, 0);
+}
+END_TEST
+
 /* ---- arena_destroy --------------------------------------------------- */
 
 START_TEST(destroy_null)
@@ -1406,6 +1438,7 @@ static Suite *arena_suite(void)
 	tcase_add_test(tc, alloc_large_own_chunk);
 	tcase_add_test(tc, alloc_size_zero);
 	tcase_add_test(tc, alloc_too_large);
+	tcase_add_test(tc, alloc_from_chunk_fails_when_injected);
 
 	tc = tcase(s, "arena_calloc");
 	tcase_add_test(tc, calloc_zeroed);

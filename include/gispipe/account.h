@@ -15,6 +15,7 @@
 #ifndef GISPIPE_ACCOUNT_H
 #define GISPIPE_ACCOUNT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,11 +44,43 @@ void *mem_alloc(struct mem_account *acct, size_t size);
 /* Give back a block from mem_alloc() of `size` bytes.  NULL is allowed. */
 void mem_free(struct mem_account *acct, void *p, size_t size);
 
-/* Test hook: the n-th mem_alloc() from now (1 = the next) and every later
+/*
+ * Fault injection, for tests only.  An allocation is one mem_alloc() or one
+ * arena_alloc() (and its friends, arena.h) served from a chunk it already
+ * has: every call that could fail counts once, so each caller's error path
+ * can be reached.  An injected failure takes the path a real out-of-memory
+ * takes: NULL, error 75 naming the stage.
+ *
+ * Off (the default) it costs one predictable branch on mem_fault_armed.
+ */
+
+/* Unit tests: the n-th allocation from now (1 = the next) and every later
  * one fails; 0 turns failures off.  Returns how many allocations were made
  * since the last call, so a test can loop n = 1, 2, ... until an operation
  * succeeds with no failure injected. */
 uint64_t mem_fail_after(uint64_t n);
+
+/* Whole runs: the GISPIPE_FAIL_ALLOC environment variable, read once by
+ * main() before any thread starts and before any allocation.  Allocations
+ * are counted from process start: "N" fails the N-th one only, "N+" the
+ * N-th and every later one, "0" fails none and only counts.  NULL or ""
+ * leaves injection off.  -1 with the error set (64) if `spec` is none of
+ * these. */
+int mem_fail_spec(const char *spec);
+
+/* Whether injection is on, and allocations counted so far. */
+bool mem_fail_counting(void);
+uint64_t mem_fail_count(void);
+
+/* Private to account.c and arena.c: the branch on the fast path. */
+extern bool mem_fault_armed;
+bool mem_fault_tick(void);
+
+/* True when this allocation must fail; count it when injection is on. */
+static inline bool mem_fault(void)
+{
+	return __builtin_expect(mem_fault_armed, 0) && mem_fault_tick();
+}
 
 /* Kinds of foreign handles whose life is counted per stage. */
 enum handle_kind {

@@ -14,7 +14,8 @@
  * outlives the arena of what it points to.
  *
  * Failure: allocation functions return NULL with the error set (exit code
- * 75, message naming the account, i.e. the stage); they never abort.
+ * 75, message naming the account, i.e. the stage); they never abort.  Tests
+ * make any call fail this way (account.h, fault injection).
  */
 #ifndef GISPIPE_ARENA_H
 #define GISPIPE_ARENA_H

@@ -98,7 +98,9 @@ OGRGeometryH batch_geometry(const struct batch *b, size_t i, const char **why);
 /* Replace feature i's WKB with that of `g` (copied into the batch arena). */
 int batch_set_geometry(struct batch *b, size_t i, OGRGeometryH g);
 
-/* Mark feature i failed by `step` for `reason` (copied). */
+/* Mark feature i failed by `step` for `reason` (copied).  When the copy
+ * cannot be made the reason is NULL and the error set: the engine fails the
+ * run (75) rather than keep a reject without its reason. */
 void batch_fail(struct batch *b, size_t i, const char *step, const char *reason);
 
 #endif

@@ -1,5 +1,6 @@
 /* main.c - the gispipe command: shared set-up and dispatch. */
 #include <errno.h>
+#include <inttypes.h>
 #include <geos_c.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <yaml.h>
 
 #include "cli.h"
+#include "gispipe/account.h"
 #include "gispipe/error.h"
 #include "gispipe/iocheck.h"
 
@@ -111,6 +113,11 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	int code;
 
+	/* Tests only (account.h): fail the N-th allocation of this process. */
+	if (mem_fail_spec(getenv("GISPIPE_FAIL_ALLOC")) != 0) {
+		fprintf(stderr, "gispipe: %s\n", gp_err_msg());
+		return GP_EX_USAGE;
+	}
 	if (argc < 2) {
 		usage(stderr);
 		return GP_EX_USAGE;
@@ -157,5 +164,8 @@ int main(int argc, char **argv)
 		OSRCleanup();
 		CPLCleanupTLS();
 	}
+	if (mem_fail_counting())
+		fprintf(stderr, "gispipe: GISPIPE_FAIL_ALLOC: %" PRIu64 " allocations\n",
+		        mem_fail_count());
 	return finish(code);
 }

@@ -324,8 +324,9 @@ static int gdal_stream(struct step *s, struct rsrc_state *st, struct stream *out
 		v->band[b].interp = GDALGetRasterColorInterpretation(bh);
 		if (v->band[b].interp == GCI_AlphaBand && v->alpha < 0)
 			v->alpha = b;
-		if (GDALGetDescription(bh) && *GDALGetDescription(bh))
-			v->band[b].desc = arena_strdup(out->arena, GDALGetDescription(bh));
+		if (GDALGetDescription(bh) && *GDALGetDescription(bh) &&
+		    (v->band[b].desc = arena_strdup(out->arena, GDALGetDescription(bh))) == NULL)
+			return -1;
 	}
 	if (!type_supported(t0))
 		return gp_fail(GP_EX_DATAERR, "'%s': %s pixels are not supported", path,
@@ -346,7 +347,9 @@ static int gdal_stream(struct step *s, struct rsrc_state *st, struct stream *out
 		v->gt[5] = 1;
 	}
 	wkt = GDALGetProjectionRef(ds);
-	v->crs = wkt && *wkt ? arena_strdup(out->arena, wkt) : NULL;
+	v->crs = NULL;
+	if (wkt && *wkt && (v->crs = arena_strdup(out->arena, wkt)) == NULL)
+		return -1;
 	GDALGetBlockSize(st->bandh[0], &bw, &bh);
 	v->block_w = bw > 0 ? bw : 256;
 	v->block_h = bh > 0 ? bh : 256;

@@ -214,10 +214,12 @@ static char *wkt_of(struct arena *a, const char *user, const char *what)
 	}
 	OSRExportToWkt(srs, &wkt);
 	OSRDestroySpatialReference(srs);
-	r = wkt ? arena_strdup(a, wkt) : NULL;
-	CPLFree(wkt);
-	if (r == NULL)
+	if (wkt == NULL) {
 		gp_fail(GP_EX_SOFTWARE, "%s: cannot export the CRS '%s'", what, user);
+		return NULL;
+	}
+	r = arena_strdup(a, wkt); /* NULL: out of memory, error set */
+	CPLFree(wkt);
 	return r;
 }
 
@@ -315,9 +317,12 @@ static int area_of_interest(struct step *s, struct warp_state *st, struct arena 
 
 		snprintf(v, sizeof v, "%.10g,%.10g,%.10g,%.10g", w, so, e, n);
 		st->xopts = CSLSetNameValue(NULL, "AREA_OF_INTEREST", v);
-		if (st->xopts == NULL || arena_defer(a, free_csl, st->xopts) != 0) {
-			st->xopts = NULL;
-			return gp_fail(GP_EX_SOFTWARE, "step '%s': out of memory", s->label);
+		if (st->xopts == NULL)
+			return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot set the area of interest",
+			               s->label);
+		if (arena_defer(a, free_csl, st->xopts) != 0) {
+			st->xopts = NULL; /* freed by the failed defer */
+			return -1;
 		}
 	}
 	return 0;
@@ -741,11 +746,12 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 	}
 	if (st->c->error_threshold > 0) {
 		approx = GDALCreateApproxTransformer(piece_transform, gen, st->c->error_threshold);
-		if (approx == NULL ||
-		    handle_own(a, &s->acct, HANDLE_GDAL_TRANSFORMER, approx, NULL) == NULL)
+		if (approx == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make the approximate "
 			                               "transformer",
 			               s->label);
+		if (handle_own(a, &s->acct, HANDLE_GDAL_TRANSFORMER, approx, NULL) == NULL)
+			return -1;
 	}
 	wo = GDALCreateWarpOptions();
 	wo->hSrcDS = sds;

@@ -384,9 +384,12 @@ static int fill_stream(struct step *s, struct ogr_state *st, struct stream *out)
 	out->schema->gtype = OGR_L_GetGeomType(st->lyr);
 	if (srs != NULL) {
 		out->srs = OSRClone(srs);
-		if (out->srs == NULL ||
-		    arena_defer(out->arena, (arena_cleanup_fn)OSRRelease, out->srs) != 0)
+		if (out->srs == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "cannot copy the CRS of '%s'", path);
+		if (arena_defer(out->arena, (arena_cleanup_fn)OSRRelease, out->srs) != 0) {
+			out->srs = NULL; /* released by the failed defer */
+			return -1;
+		}
 		out->srs_from_source = true;
 	}
 	if (c->where) {

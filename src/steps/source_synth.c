@@ -143,8 +143,12 @@ int source_synth_next_stream(struct step *s, struct stream *out)
 		return -1;
 	out->schema->gtype = gt[c->geometry];
 	out->srs = OSRNewSpatialReference(NULL);
-	if (out->srs == NULL || arena_defer(out->arena, (arena_cleanup_fn)OSRRelease, out->srs) != 0)
+	if (out->srs == NULL)
+		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make a CRS", s->label);
+	if (arena_defer(out->arena, (arena_cleanup_fn)OSRRelease, out->srs) != 0) {
+		out->srs = NULL; /* released by the failed defer */
 		return -1;
+	}
 	OSRSetFromUserInput(out->srs, c->crs);
 	OSRSetAxisMappingStrategy(out->srs, OAMS_TRADITIONAL_GIS_ORDER);
 	out->srs_from_source = true;

@@ -98,7 +98,7 @@ static bool synthetic(const struct step *s)
 	return ((const struct read_conf *)s->conf)->has_synthetic;
 }
 
-unsigned step_read_kind(const struct step *s, const struct pipeline *pl, bool look)
+int step_read_kind(const struct step *s, const struct pipeline *pl, bool look)
 {
 	const struct read_conf *c = s->conf;
 
@@ -116,16 +116,19 @@ unsigned step_read_kind(const struct step *s, const struct pipeline *pl, bool lo
 		const char **v;
 		size_t n;
 		struct arena *a = arena_create(pl->acct, 0);
-		unsigned k;
+		int k;
 
-		if (a == NULL) {
-			gp_err_clear();
-			return 0;
+		if (a == NULL)
+			return -1;
+		if (source_resolve_inputs(a, &one, &v, &n) == 0 && n > 0) {
+			k = (int)raster_path_kind(v[0]);
+		} else if (gp_err_code() == GP_EX_TEMPFAIL) {
+			/* Out of memory is no answer; an input not there yet is. */
+			arena_destroy(a);
+			return -1;
+		} else {
+			k = (int)raster_path_kind(c->path.v[i]);
 		}
-		if (source_resolve_inputs(a, &one, &v, &n) == 0 && n > 0)
-			k = raster_path_kind(v[0]);
-		else
-			k = raster_path_kind(c->path.v[i]);
 		gp_err_clear();
 		arena_destroy(a);
 		return k;

@@ -75,24 +75,27 @@ static int reproject_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static char *wkt_of(struct arena *a, OGRSpatialReferenceH srs)
+/* `srs` as WKT2 in `a`: 0, or 1 when GDAL cannot write it (no error set),
+ * or -1 when out of memory (error set). */
+static int wkt_of(struct arena *a, OGRSpatialReferenceH srs, char **out)
 {
 	const char *opts[] = {"FORMAT=WKT2_2019", NULL};
-	char *wkt = NULL, *copy;
+	char *wkt = NULL;
 
 	if (OSRExportToWktEx(srs, &wkt, opts) != OGRERR_NONE || wkt == NULL) {
 		CPLFree(wkt);
-		return NULL;
+		return 1;
 	}
-	copy = arena_strdup(a, wkt);
+	*out = arena_strdup(a, wkt);
 	CPLFree(wkt);
-	return copy;
+	return *out ? 0 : -1;
 }
 
 static int reproject_open(struct step *s, struct engine *e)
 {
 	struct reproject_conf *c = s->conf;
 	struct reproject_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	int r;
 
 	if (st == NULL)
 		return -1;
@@ -102,13 +105,16 @@ static int reproject_open(struct step *s, struct engine *e)
 	if (st->cache == NULL)
 		return -1;
 	st->dst_srs = srs_from(c->to);
-	if (st->dst_srs == NULL ||
-	    arena_defer(s->arena, (arena_cleanup_fn)OSRRelease, st->dst_srs) != 0)
+	if (st->dst_srs == NULL)
 		return gp_fail(GP_EX_CONFIG, "unknown CRS '%s'", c->to);
-	st->dst_def = wkt_of(s->arena, st->dst_srs);
-	if (st->dst_def == NULL)
+	if (arena_defer(s->arena, (arena_cleanup_fn)OSRRelease, st->dst_srs) != 0) {
+		st->dst_srs = NULL;
+		return -1;
+	}
+	r = wkt_of(s->arena, st->dst_srs, &st->dst_def);
+	if (r > 0)
 		return gp_fail(GP_EX_CONFIG, "cannot describe CRS '%s'", c->to);
-	return 0;
+	return r;
 }
 
 static int reproject_begin(struct step *s, struct stream *st)
@@ -117,8 +123,9 @@ static int reproject_begin(struct step *s, struct stream *st)
 	struct reproject_state *rs = s->state;
 	OGRSpatialReferenceH src = st->srs;
 	OGRSpatialReferenceH from = NULL;
-	char *src_def;
+	char *src_def = NULL;
 	OGRSpatialReferenceH out;
+	int r;
 
 	if (rs->generation != rs->eng->xc_generation) {
 		rs->generation = rs->eng->xc_generation;
@@ -127,8 +134,10 @@ static int reproject_begin(struct step *s, struct stream *st)
 	}
 	if (c->from) {
 		from = srs_from(c->from);
-		if (from == NULL || arena_defer(st->arena, (arena_cleanup_fn)OSRRelease, from) != 0)
+		if (from == NULL)
 			return gp_fail(GP_EX_CONFIG, "unknown CRS '%s'", c->from);
+		if (arena_defer(st->arena, (arena_cleanup_fn)OSRRelease, from) != 0)
+			return -1;
 		src = from;
 	}
 	if (src == NULL)
@@ -137,8 +146,10 @@ static int reproject_begin(struct step *s, struct stream *st)
 		               s->label, st->layer, st->path);
 	rs->op = NULL;
 	if (!OSRIsSame(src, rs->dst_srs)) {
-		src_def = wkt_of(st->arena, src);
-		if (src_def == NULL)
+		r = wkt_of(st->arena, src, &src_def);
+		if (r < 0)
+			return -1;
+		if (r > 0)
 			return gp_fail(GP_EX_DATAERR, "step '%s': cannot describe the CRS of '%s'",
 			               s->label, st->path);
 		rs->op = xform_cache_get(rs->cache, src_def, rs->dst_def);
@@ -147,8 +158,10 @@ static int reproject_begin(struct step *s, struct stream *st)
 			                      st->path);
 	}
 	out = OSRClone(rs->dst_srs);
-	if (out == NULL || arena_defer(st->arena, (arena_cleanup_fn)OSRRelease, out) != 0)
+	if (out == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "cannot copy a CRS");
+	if (arena_defer(st->arena, (arena_cleanup_fn)OSRRelease, out) != 0)
+		return -1;
 	OSRSetAxisMappingStrategy(out, OAMS_TRADITIONAL_GIS_ORDER);
 	st->srs = out;
 	st->srs_from_source = false;

@@ -651,9 +651,11 @@ static int open_layer(struct step *s, struct stream *stm)
 	}
 	if (l->feat == NULL) {
 		f = OGR_F_Create(OGR_L_GetLayerDefn(l->lyr));
-		l->feat = f ? handle_own(s->arena, &s->acct, HANDLE_OGR_FEATURE, f, NULL) : NULL;
-		if (l->feat == NULL)
+		if (f == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "cannot create an output feature");
+		l->feat = handle_own(s->arena, &s->acct, HANDLE_OGR_FEATURE, f, NULL);
+		if (l->feat == NULL)
+			return -1;
 	}
 	st->promote = OGR_GT_IsSubClassOf(wkbFlatten(l->declared), wkbGeometryCollection) &&
 	              wkbFlatten(l->declared) != wkbGeometryCollection;
@@ -780,6 +782,17 @@ static int write_end(struct step *s, struct stream *stm)
 	(void)stm;
 	st->map = NULL; /* lived in the stream arena */
 	return 0;
+}
+
+int write_finish(struct step *s)
+{
+	struct write_state *st = s->state;
+	int r = 0;
+
+	for (struct output *o = st ? st->outputs : NULL; o; o = o->next)
+		if (close_output(s, o) != 0 && r == 0)
+			r = -1;
+	return r;
 }
 
 static int write_close(struct step *s, bool ok)

@@ -68,6 +68,13 @@ class Rejects(gptest.TempDirTest):
         self.assertFalse(os.path.exists(self.path("out", "rejects.gpkg")))
         self.assertEqual(self.leftovers(), [])
 
+    def test_failed_run_removes_the_directory_it_made(self):
+        # out/ holds both outputs' temporaries; whichever is aborted first
+        # cannot remove it, the other must.
+        p = self.pipeline(self.pipeline_text("max_rejects: 0\n"))
+        self.assertExit(self.gp("run", "-q", p), gptest.EX_DATAERR)
+        self.assertFalse(os.path.exists(self.path("out")))
+
     def test_max_rejects_not_exceeded(self):
         p = self.pipeline(self.pipeline_text("max_rejects: 400\n"))
         self.assertExit(self.gp("run", "-q", p), 0)
