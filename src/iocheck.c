@@ -307,10 +307,8 @@ struct iocheck *iocheck_watch(struct arena *a, const char *dir)
 	c->next = watched;
 	watched = c;
 	pthread_mutex_unlock(&lock);
-	if (arena_defer(a, unwatch, c) != 0) {
-		unwatch(c);
-		return NULL;
-	}
+	if (arena_defer(a, unwatch, c) != 0)
+		return NULL; /* unwatch ran: the failed defer runs its cleanup */
 	return c;
 }
 

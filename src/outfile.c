@@ -543,8 +543,9 @@ remove:
 
 /* Remove the temporaries in `dir` whose run is gone (their lock can be
  * taken), and lock files nobody holds.  Best effort: a directory another
- * run is sweeping or creating a temporary in is left for later. */
-static void sweep(struct outset *set, const char *dir)
+ * run is sweeping or creating a temporary in is left for later.  Returns
+ * -1 (error set) only when out of memory: that is the run's failure. */
+static int sweep(struct outset *set, const char *dir)
 {
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct stat sb;
@@ -552,7 +553,7 @@ static void sweep(struct outset *set, const char *dir)
 	struct dirent *e;
 
 	if (dfd < 0)
-		return;
+		return 0;
 	if (set && fstat(dfd, &sb) == 0) {
 		struct swept *w;
 
@@ -561,7 +562,7 @@ static void sweep(struct outset *set, const char *dir)
 				break;
 		if (w != NULL || (w = arena_calloc(set->arena, 1, sizeof *w)) == NULL) {
 			close(dfd);
-			return;
+			return w != NULL ? 0 : -1;
 		}
 		w->dev = sb.st_dev;
 		w->ino = sb.st_ino;
@@ -570,7 +571,7 @@ static void sweep(struct outset *set, const char *dir)
 	}
 	if (flock(dfd, LOCK_EX | LOCK_NB) != 0) {
 		close(dfd);
-		return;
+		return 0;
 	}
 	d = opendir(dir);
 	while (d && (e = readdir(d)) != NULL) {
@@ -603,6 +604,7 @@ static void sweep(struct outset *set, const char *dir)
 	if (d)
 		closedir(d);
 	close(dfd); /* and its lock */
+	return 0;
 }
 
 /* mkdtemp beside the target, locked before any sweeper can see it unlocked:
@@ -678,7 +680,8 @@ int outfile_begin(struct outset *set, struct arena *a, struct outfile *o, const 
 			        target, p->target);
 			goto fail;
 		}
-	sweep(set, dir);
+	if (sweep(set, dir) != 0)
+		goto fail;
 	if (lock_take(set, o) != 0)
 		goto fail;
 	/* Under the lock, what is there cannot change under us (except by

@@ -166,13 +166,14 @@ int mask_for(struct mask *m, OGRSpatialReferenceH srs)
 	{
 		const GEOSPreparedGeometry *p = GEOSPrepare_r(h, m->geom->ptr);
 
-		m->prepared = p ? handle_own(m->a, m->acct, HANDLE_GEOS_PREPARED, (void *)p,
-		                             destroy_prepared)
-		                : NULL;
-		if (m->prepared == NULL) {
+		if (p == NULL) {
 			gp_fail(GP_EX_SOFTWARE, "cannot prepare the polygons of '%s'", m->path);
 			goto out;
 		}
+		m->prepared = handle_own(m->a, m->acct, HANDLE_GEOS_PREPARED, (void *)p,
+		                         destroy_prepared);
+		if (m->prepared == NULL)
+			goto out; /* destroyed by handle_own, error set */
 	}
 	m->have = true;
 	r = 0;

@@ -209,11 +209,13 @@ static int load_cutline(struct step *s, struct rclip_state *st)
 	if (OGR_L_GetSpatialRef(lyr)) {
 		OGRSpatialReferenceH srs = OSRClone(OGR_L_GetSpatialRef(lyr));
 
-		if (srs == NULL || arena_defer(s->arena, release_srs, srs) != 0) {
+		if (srs == NULL) {
 			gp_fail(GP_EX_SOFTWARE, "step '%s': cannot copy the CRS of '%s'", s->label,
 			        c->by);
 			goto out;
 		}
+		if (arena_defer(s->arena, release_srs, srs) != 0)
+			goto out; /* released by the failed defer, error set */
 		OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
 		st->cut_srs = srs;
 	}

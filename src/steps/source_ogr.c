@@ -449,6 +449,8 @@ int source_ogr_next_stream(struct step *s, struct stream *out)
 			continue;
 		st->errs.what =
 		        arena_printf(out->arena, "layer '%s' of '%s'", out->layer, out->path);
+		if (st->errs.what == NULL)
+			return -1;
 		st->layer_read = 0;
 		st->pending_at = -1;
 		st->it = layer_iter_open(out->arena, &s->acct, out->layer);

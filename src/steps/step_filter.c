@@ -129,9 +129,12 @@ static int filter_begin(struct step *s, struct stream *stm)
 	if (mem == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "GDAL has no Memory driver");
 	st->mem = GDALCreate(mem, "filter", 0, 0, 0, GDT_Unknown, NULL);
-	if (st->mem == NULL ||
-	    handle_own(stm->arena, &s->acct, HANDLE_GDAL_DATASET, st->mem, NULL) == NULL)
+	if (st->mem == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "cannot create a memory dataset");
+	if (handle_own(stm->arena, &s->acct, HANDLE_GDAL_DATASET, st->mem, NULL) == NULL) {
+		st->mem = NULL; /* closed by handle_own, error set */
+		return -1;
+	}
 	st->lyr = GDALDatasetCreateLayer(st->mem, "f", NULL, wkbNone, NULL);
 	if (st->lyr == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "cannot create a memory layer");

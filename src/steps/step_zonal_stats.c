@@ -258,9 +258,12 @@ static int zonal_open(struct step *s, struct engine *e)
 	srs = GDALGetSpatialRef(st->ds);
 	if (srs) {
 		st->srs = OSRClone(srs);
-		if (st->srs == NULL ||
-		    arena_defer(s->arena, (arena_cleanup_fn)OSRRelease, st->srs) != 0)
+		if (st->srs == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "cannot copy a CRS");
+		if (arena_defer(s->arena, (arena_cleanup_fn)OSRRelease, st->srs) != 0) {
+			st->srs = NULL; /* released by the failed defer, error set */
+			return -1;
+		}
 		OSRSetAxisMappingStrategy(st->srs, OAMS_TRADITIONAL_GIS_ORDER);
 	}
 	st->crs = arena_create(&s->acct.mem, 4096);
