@@ -131,7 +131,11 @@ steps:
 
     @HEAVY
     def test_second_run_names_the_holder(self):
-        a = self.start("out/x.gpkg", 400000, mode="overwrite", seed=1)
+        # The holder keeps its lock for at least 10 s whatever the machine's
+        # speed: its commit is held open (the test knob), so the three runs
+        # below always meet it.
+        a = self.start("out/x.gpkg", 400000, mode="overwrite", seed=1,
+                       extra=("--config", "GISPIPE_TEST_COMMIT_PAUSE", "10"))
         try:
             self.wait_for_temp(a, self.path("out"))
             r = self.gp("run", "-q", self.start_pipeline("out/x.gpkg"))
