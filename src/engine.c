@@ -651,13 +651,9 @@ close:
 		int cr;
 
 		if (k + 1 == pl->nsteps && rejects_open) {
+			/* Nothing is committed here: every output, the rejects
+			 * included, waits for outset_commit() below. */
 			t = engine_now();
-			/* The outputs' last fallible work before any commit. */
-			if (code == 0 && k < opened && s->desc == rejects.desc &&
-			    write_finish(s) != 0) {
-				code = gp_err_code();
-				snprintf(err, sizeof err, "%s", gp_err_msg());
-			}
 			cr = rejects.desc->close(&rejects, code == 0);
 			s->acct.seconds += engine_now() - t;
 			if (cr != 0 && code == 0) {

@@ -117,11 +117,6 @@ const struct step_desc *step_lookup_any(const char *name);
 /* The writer of the rejects dataset: a write step outside the pipeline's
  * list, overwriting `path`, one layer per input layer. */
 int write_init_rejects(struct step *s, struct pipeline *pl, const char *path, const char *format);
-/* Finish every output of the vector write step `s` (close, build indexes)
- * without committing: the engine does it before the rejects dataset is
- * committed, so that a failure there commits nothing.  Its close then
- * commits or aborts as usual. */
-int write_finish(struct step *s);
 /* What the read step `s` (options parsed) reads: STEP_RASTER, STEP_VECTOR,
  * or 0 when its options do not say; with `look`, what its first input is
  * (0 when that cannot be told).  -1 with the error set when out of memory. */

@@ -784,17 +784,6 @@ static int write_end(struct step *s, struct stream *stm)
 	return 0;
 }
 
-int write_finish(struct step *s)
-{
-	struct write_state *st = s->state;
-	int r = 0;
-
-	for (struct output *o = st ? st->outputs : NULL; o; o = o->next)
-		if (close_output(s, o) != 0 && r == 0)
-			r = -1;
-	return r;
-}
-
 static int write_close(struct step *s, bool ok)
 {
 	struct write_state *st = s->state;
