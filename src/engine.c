@@ -99,25 +99,32 @@ int engine_stopping(const struct engine *e)
 static uint64_t midrun_advice(const struct engine *e, const char *stage, uint64_t rss, bool next)
 {
 	const struct step *s = e->step;
-	uint64_t grown, done, applied;
+	uint64_t grown, done, applied, n, whole;
 
+	/* Whatever the step's own projection says, the batch it made is
+	 * still held by the steps after it (the writer encodes each feature
+	 * again), and the next run's start-up may keep more library pages
+	 * (other GDAL processes share them): at least one and a half times what
+	 * this run had grown since start-up, on top of it. */
+	whole = memplan_advise_grow(&e->plan, rss + 3 * (rss - e->plan.baseline) / 2, 0, 0);
 	if (e->pl->raster || s == NULL || stage == NULL || strcmp(stage, s->label) != 0 ||
 	    rss <= e->step_rss)
-		/* No batch to project from: twice what the run had grown. */
-		return memplan_advise_grow(&e->plan, rss + (rss - e->plan.baseline), 0, 0);
+		return whole; /* no batch to project from */
 	grown = rss - e->step_rss;
 	applied = geos_applied(e->geos) - e->step_applied;
 	if (next) {
 		done = applied + 1;
-	} else if (applied > 0 || geos_stopping(e->geos)) {
+	} else if (applied > 0) {
 		/* A GEOS step: `applied` items done and one under way, counted
-		 * as half done. */
+		 * as half done.  (A step that applied nothing, a writer say, is
+		 * measured over its batch.) */
 		done = 2 * applied + 1;
 		grown *= 2;
 	} else {
 		done = e->step_items ? e->step_items : e->plan.batch_items;
 	}
-	return memplan_advise_grow(&e->plan, e->step_rss, (grown + done - 1) / done, e->items_left);
+	n = memplan_advise_grow(&e->plan, e->step_rss, (grown + done - 1) / done, e->items_left);
+	return n > whole ? n : whole;
 }
 
 int engine_expect(struct engine *e, const struct step *s, uint64_t bytes)
