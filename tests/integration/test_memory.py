@@ -297,7 +297,8 @@ class Interrupt(gptest.TempDirTest):
     def test_sigterm_stops_a_long_geos_call(self):
         p = self.pipeline(LONG_GEOS)
         proc = subprocess.Popen(gptest.WRAPPER + [gptest.GISPIPE, "run", "-q", p], cwd=self.dir,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env=gptest.GEOS_INTERRUPTED_ENV)
         try:
             time.sleep(1.0)
             self.assertIsNone(proc.poll(), "the run ended before the signal")
