@@ -21,10 +21,10 @@
 #include <cpl_error.h>
 #include <gdal.h>
 
-#include "gispipe/account.h"
-#include "gispipe/arena.h"
-#include "gispipe/error.h"
-#include "gispipe/pipeline.h"
+#include "core/account.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "config/pipeline.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,13 +1,13 @@
 /* check_account.c - unit tests for counters, memory accounts and handle
- * counts (src/account.c). */
+ * counts (src/core/account.c). */
 #include <check.h>
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gispipe/account.h"
-#include "gispipe/error.h"
+#include "core/account.h"
+#include "core/error.h"
 
 static void setup(void)
 {

@@ -1,4 +1,4 @@
-/* check_arena.c - unit tests for the arena allocator (src/arena.c). */
+/* check_arena.c - unit tests for the arena allocator (src/core/arena.c). */
 #include <check.h>
 #include <stdalign.h>
 #include <stddef.h>
@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gispipe/account.h"
-#include "gispipe/arena.h"
-#include "gispipe/error.h"
+#include "core/account.h"
+#include "core/arena.h"
+#include "core/error.h"
 
 #define STAGE_NAME "reproject-roads"
 #define RUN_NAME "whole-run"

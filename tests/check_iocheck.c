@@ -1,4 +1,4 @@
-/* check_iocheck.c - unit tests for the write checker (src/iocheck.c).
+/* check_iocheck.c - unit tests for the write checker (src/core/iocheck.c).
  *
  * /dev/full stands for a full disk: opening it works, every write to it
  * fails with ENOSPC (stdio's buffered ones when they are flushed). */
@@ -16,10 +16,10 @@
 #include <cpl_vsi.h>
 #include <gdal.h>
 
-#include "gispipe/account.h"
-#include "gispipe/arena.h"
-#include "gispipe/error.h"
-#include "gispipe/iocheck.h"
+#include "core/account.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/iocheck.h"
 
 static struct mem_account account;
 static struct arena *a;

@@ -6,9 +6,9 @@
 
 #include <cpl_error.h>
 
-#include "gispipe/account.h"
-#include "gispipe/arena.h"
-#include "steps/source.h"
+#include "core/account.h"
+#include "core/arena.h"
+#include "vector/source.h"
 
 static struct stage_acct stage;
 static struct arena *a;

@@ -1,4 +1,4 @@
-/* check_memplan.c - unit tests for the memory plan (src/memplan.c). */
+/* check_memplan.c - unit tests for the memory plan (src/core/memplan.c). */
 #include <check.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,8 +9,8 @@
 #include <cpl_conv.h>
 #include <gdal.h>
 
-#include "gispipe/error.h"
-#include "gispipe/memplan.h"
+#include "core/error.h"
+#include "core/memplan.h"
 
 #define MIB ((uint64_t)1024 * 1024)
 

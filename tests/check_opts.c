@@ -1,4 +1,4 @@
-/* check_opts.c - unit tests for option tables (src/opts.c). */
+/* check_opts.c - unit tests for option tables (src/config/opts.c). */
 #include <check.h>
 #include <float.h>
 #include <stdbool.h>
@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gispipe/account.h"
-#include "gispipe/arena.h"
-#include "gispipe/error.h"
-#include "gispipe/opts.h"
-#include "gispipe/pipeline.h"
-#include "gispipe/yaml_load.h"
+#include "core/account.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "config/opts.h"
+#include "config/pipeline.h"
+#include "config/yaml_load.h"
 
 #define NAME "t.yaml"
 #define WHERE "step 'test'"

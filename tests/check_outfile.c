@@ -1,4 +1,4 @@
-/* check_outfile.c - unit tests for atomic outputs (src/outfile.c). */
+/* check_outfile.c - unit tests for atomic outputs (src/core/outfile.c). */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -16,10 +16,10 @@
 #include <gdal.h>
 #include <ogr_api.h>
 
-#include "gispipe/account.h"
-#include "gispipe/arena.h"
-#include "gispipe/error.h"
-#include "gispipe/outfile.h"
+#include "core/account.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/outfile.h"
 
 #include "as_nobody.h"
 

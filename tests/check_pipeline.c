@@ -1,4 +1,4 @@
-/* check_pipeline.c - unit tests for loading pipeline files (src/pipeline.c). */
+/* check_pipeline.c - unit tests for loading pipeline files (src/config/pipeline.c). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,14 +17,14 @@
 #include <ogr_srs_api.h>
 #include <proj.h>
 
-#include "gispipe/account.h"
-#include "gispipe/arena.h"
-#include "gispipe/error.h"
-#include "gispipe/opts.h"
-#include "gispipe/pipeline.h"
-#include "gispipe/step.h"
-#include "gispipe/yaml_load.h"
-#include "steps/source.h"
+#include "core/account.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "config/opts.h"
+#include "config/pipeline.h"
+#include "core/step.h"
+#include "config/yaml_load.h"
+#include "vector/source.h"
 
 #define MIB ((uint64_t)1024 * 1024)
 

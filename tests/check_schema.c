@@ -1,4 +1,4 @@
-/* check_schema.c - unit tests for stream schemas (src/schema.c). */
+/* check_schema.c - unit tests for stream schemas (src/vector/schema.c). */
 #include <check.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -7,10 +7,10 @@
 
 #include <ogr_api.h>
 
-#include "gispipe/account.h"
-#include "gispipe/arena.h"
-#include "gispipe/error.h"
-#include "gispipe/schema.h"
+#include "core/account.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "vector/schema.h"
 
 static struct mem_account account;
 

@@ -1,4 +1,4 @@
-/* check_wkb.c - unit tests for walking ISO WKB in place (src/wkb.c). */
+/* check_wkb.c - unit tests for walking ISO WKB in place (src/vector/wkb.c). */
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
@@ -9,7 +9,7 @@
 #include <cpl_conv.h>
 #include <ogr_api.h>
 
-#include "gispipe/wkb.h"
+#include "vector/wkb.h"
 
 #define MAX_RUNS 8
 

@@ -1,4 +1,4 @@
-/* check_xform_cache.c - unit tests for the transform cache (src/xform_cache.c). */
+/* check_xform_cache.c - unit tests for the transform cache (src/core/xform_cache.c). */
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
@@ -8,10 +8,10 @@
 
 #include <proj.h>
 
-#include "gispipe/account.h"
-#include "gispipe/arena.h"
-#include "gispipe/error.h"
-#include "gispipe/xform_cache.h"
+#include "core/account.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/xform_cache.h"
 
 #define STAGE "reproject-test"
 

@@ -1,4 +1,4 @@
-/* check_yaml_load.c - unit tests for the YAML loader (src/yaml_load.c). */
+/* check_yaml_load.c - unit tests for the YAML loader (src/config/yaml_load.c). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gispipe/account.h"
-#include "gispipe/arena.h"
-#include "gispipe/error.h"
-#include "gispipe/yaml_load.h"
+#include "core/account.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "config/yaml_load.h"
 
 #include "as_nobody.h"
 

@@ -6,10 +6,10 @@
 #include <cpl_conv.h>
 
 #include "cli.h"
-#include "gispipe/arena.h"
-#include "gispipe/error.h"
-#include "gispipe/pipeline.h"
-#include "gispipe/yaml_load.h"
+#include "core/arena.h"
+#include "core/error.h"
+#include "config/pipeline.h"
+#include "config/yaml_load.h"
 
 static const char *value(int argc, char **argv, int *i, const char *name)
 {

@@ -2,11 +2,11 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "gispipe/account.h"
-#include "gispipe/arena.h"
-#include "gispipe/engine.h"
-#include "gispipe/error.h"
-#include "gispipe/pipeline.h"
+#include "core/account.h"
+#include "core/arena.h"
+#include "core/engine.h"
+#include "core/error.h"
+#include "config/pipeline.h"
 
 int cmd_explain(int argc, char **argv)
 {

@@ -17,9 +17,9 @@
 #include <yaml.h>
 
 #include "cli.h"
-#include "gispipe/account.h"
-#include "gispipe/error.h"
-#include "gispipe/iocheck.h"
+#include "core/account.h"
+#include "core/error.h"
+#include "core/iocheck.h"
 
 #ifndef GISPIPE_VERSION
 #define GISPIPE_VERSION "0.1.0"

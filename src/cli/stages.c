@@ -3,10 +3,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "gispipe/error.h"
-#include "gispipe/opts.h"
-#include "gispipe/step.h"
-#include "gispipe/yaml_load.h"
+#include "core/error.h"
+#include "config/opts.h"
+#include "core/step.h"
+#include "config/yaml_load.h"
 
 static const char *const role_names[] = {"source", "transform", "sink"};
 

@@ -19,7 +19,7 @@ LUX = gptest.data("lux.shp")
 DEM = gptest.data("lux_elev.tif")
 DEM_NODATA = -32768
 STATS = ("count", "min", "max", "mean", "sum", "std")
-# Pixels in one tile of the step (ZS_TILE_PIXELS in step_zonal_stats.c).
+# Pixels in one tile of the step (ZS_TILE_PIXELS in vector/zonal_stats.c).
 TILE = 1 << 18
 
 

@@ -1,0 +1,527 @@
+/* opts.c - table-driven parsing of option mappings. */
+#include "config/opts.h"
+
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/error.h"
+#include "config/pipeline.h"
+#include "config/yaml_load.h"
+
+static const char *const type_names[] = {
+	[OPT_STRING] = "string", [OPT_STRINGS] = "string or list of strings",
+	[OPT_INT] = "integer",   [OPT_DOUBLE] = "number",
+	[OPT_BOOL] = "boolean",  [OPT_BBOX] = "list of 4 numbers [xmin, ymin, xmax, ymax]",
+	[OPT_DOUBLE2] = "number or list of 2", [OPT_ENUM] = "one of",
+	[OPT_MAP] = "mapping of strings", [OPT_SIZE] = "size (e.g. 256MiB)",
+	[OPT_SUB] = "mapping",
+};
+
+const char *opt_type_name(enum opt_type t)
+{
+	return type_names[t];
+}
+
+/* What the reference at `s` ("${...") stands for, and where the text after
+ * it starts; -1 with a positioned error. */
+static int resolve(struct pipeline *pl, const struct ynode *n, const char *s, const char **val,
+                   const char **next)
+{
+	const char *end = strchr(s + 2, '}');
+	char name[256];
+	size_t nlen;
+
+	if (end == NULL)
+		return ydoc_fail(pl->doc, n, "unterminated '${' in '%s'", n->str);
+	nlen = (size_t)(end - (s + 2));
+	if (nlen == 0 || nlen >= sizeof name)
+		return ydoc_fail(pl->doc, n, "bad variable reference in '%s'", n->str);
+	memcpy(name, s + 2, nlen);
+	name[nlen] = '\0';
+	*next = end + 1;
+	if (strncmp(name, "env:", 4) == 0) {
+		*val = getenv(name + 4);
+		if (*val == NULL)
+			return ydoc_fail(pl->doc, n, "environment variable '%s' is not set",
+			                 name + 4);
+		return 0;
+	}
+	if (strcmp(name, "pipeline_dir") == 0) {
+		*val = pl->dir;
+		return 0;
+	}
+	*val = pipeline_var(pl, name);
+	if (*val == NULL) {
+		const char *cand[64];
+		size_t k = 0;
+		const char *hint;
+
+		for (size_t i = 0; i < pl->nvars && k < 62; i++)
+			cand[k++] = pl->vars[i].name;
+		cand[k++] = "pipeline_dir";
+		cand[k] = NULL;
+		hint = suggest_word(name, cand);
+		if (hint)
+			return ydoc_fail(pl->doc, n, "undefined variable '%s' (did you mean '%s'?)",
+			                 name, hint);
+		return ydoc_fail(
+		        pl->doc, n,
+		        "undefined variable '%s' (define it under 'vars' or with --set %s=...)",
+		        name, name);
+	}
+	return 0;
+}
+
+/* The length of the value with its references substituted, counted without
+ * building it and given up as soon as it passes `most`.  A referenced value
+ * is measured only up to what is still allowed, so a long one costs no more
+ * than the bound. */
+static int expanded_length(struct pipeline *pl, const struct ynode *n, size_t most, size_t *len)
+{
+	const char *s = n->str;
+	size_t total = 0;
+
+	while (*s) {
+		const char *val, *next;
+		size_t vlen;
+
+		if (s[0] != '$' || s[1] != '{') {
+			total++;
+			s++;
+		} else {
+			if (resolve(pl, n, s, &val, &next) != 0)
+				return -1;
+			vlen = strnlen(val, most - total + 1);
+			total += vlen;
+			s = next;
+		}
+		if (total > most)
+			break;
+	}
+	*len = total;
+	return 0;
+}
+
+const char *opts_expand(struct pipeline *pl, const struct ynode *n)
+{
+	const char *s = n->str;
+	size_t left, most, len = 0, need;
+	char *out;
+
+	if (strstr(s, "${") == NULL)
+		return s;
+	left = pl->expanded < OPTS_EXPAND_TOTAL_MAX ? OPTS_EXPAND_TOTAL_MAX - pl->expanded : 0;
+	most = left < OPTS_EXPAND_VALUE_MAX ? left : OPTS_EXPAND_VALUE_MAX;
+	if (expanded_length(pl, n, most, &need) != 0)
+		return NULL;
+	if (need > OPTS_EXPAND_VALUE_MAX) {
+		ydoc_fail(pl->doc, n,
+		          "this value expands to more than %d bytes (%d KiB), the most a value may "
+		          "have",
+		          OPTS_EXPAND_VALUE_MAX, OPTS_EXPAND_VALUE_MAX / 1024);
+		return NULL;
+	}
+	if (need > most) {
+		ydoc_fail(
+		        pl->doc, n,
+		        "the pipeline's expanded values add up to more than %d bytes (%d MiB), the "
+		        "most they may have together",
+		        OPTS_EXPAND_TOTAL_MAX, OPTS_EXPAND_TOTAL_MAX / (1024 * 1024));
+		return NULL;
+	}
+	out = arena_alloc(pl->arena, need + 1, 1);
+	if (out == NULL)
+		return NULL;
+	while (*s) {
+		const char *val, *next;
+		size_t vlen;
+
+		if (s[0] != '$' || s[1] != '{') {
+			out[len++] = *s++;
+			continue;
+		}
+		if (resolve(pl, n, s, &val, &next) != 0)
+			return NULL;
+		vlen = strlen(val);
+		if (vlen > need - len) /* the environment changed under us */
+			vlen = need - len;
+		memcpy(out + len, val, vlen);
+		len += vlen;
+		s = next;
+	}
+	out[len] = '\0';
+	pl->expanded += len;
+	return out;
+}
+
+static int want(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                const char *where)
+{
+	if (o->type == OPT_ENUM) {
+		char list[512] = "";
+
+		for (const char *const *c = o->choices; *c; c++) {
+			if (c != o->choices)
+				strncat(list, ", ", sizeof list - strlen(list) - 1);
+			strncat(list, *c, sizeof list - strlen(list) - 1);
+		}
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be one of: %s", o->name, where, list);
+	}
+	{
+		const char *t = opt_type_name(o->type);
+
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be %s %s", o->name, where,
+		                 strchr("aeiou", t[0]) ? "an" : "a", t);
+	}
+}
+
+/* The scalar `v` with variables substituted, as a node of its own (same
+ * position) for the yscalar_* conversions. */
+static int expanded(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                    const char *where, struct ynode *out)
+{
+	const char *s;
+
+	if (v->type != YNODE_SCALAR)
+		return want(pl, v, o, where);
+	s = opts_expand(pl, v);
+	if (s == NULL)
+		return -1;
+	*out = *v;
+	out->str = s;
+	out->len = strlen(s);
+	return 0;
+}
+
+static int parse_number(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                        const char *where, double *out)
+{
+	struct ynode tmp;
+
+	if (expanded(pl, v, o, where, &tmp) != 0)
+		return -1;
+	if (yscalar_double(&tmp, out) != 0)
+		return want(pl, v, o, where);
+	return 0;
+}
+
+static bool has_range(const struct opt_desc *o)
+{
+	return o->max > o->min;
+}
+
+static void size_text(uint64_t v, char *buf, size_t size)
+{
+	static const char *const units[] = {"TiB", "GiB", "MiB", "KiB"};
+
+	for (int i = 0; i < 4; i++) {
+		uint64_t u = (uint64_t)1 << (40 - 10 * i);
+
+		if (v >= u && v % u == 0) {
+			snprintf(buf, size, "%" PRIu64 "%s", v / u, units[i]);
+			return;
+		}
+	}
+	snprintf(buf, size, "%" PRIu64, v);
+}
+
+static void number_text(const struct opt_desc *o, double d, char *buf, size_t size)
+{
+	if (o->type == OPT_SIZE)
+		size_text((uint64_t)d, buf, size);
+	else if (o->type == OPT_INT || (d == floor(d) && fabs(d) < 1e9))
+		snprintf(buf, size, "%.0f", d);
+	else
+		snprintf(buf, size, "%g", d);
+}
+
+const char *opt_range_text(const struct opt_desc *o, char *buf, size_t size)
+{
+	char lo[32], hi[32];
+
+	buf[0] = '\0';
+	if (!has_range(o))
+		return buf;
+	if (o->min == -DBL_MAX && o->max == DBL_MAX) {
+		snprintf(buf, size, "any finite number");
+		return buf;
+	}
+	number_text(o, o->min, lo, sizeof lo);
+	number_text(o, o->max, hi, sizeof hi);
+	snprintf(buf, size, "%s%s..%s%s", (o->flags & OPT_POSITIVE) && o->min == 0 ? ">" : "", lo,
+	         hi, o->flags & OPT_ZERO_NONE ? ", or 0/none" : "");
+	return buf;
+}
+
+/* `d` against the option's range, or its sign flags when it has none. */
+static int check_range(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                       const char *where, double d)
+{
+	char range[96], bound[32];
+
+	if (!has_range(o)) {
+		if ((o->flags & OPT_POSITIVE) && !(d > 0))
+			return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0", o->name,
+			                 where);
+		if ((o->flags & OPT_NONNEG) && d < 0)
+			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative", o->name,
+			                 where);
+		return 0;
+	}
+	opt_range_text(o, range, sizeof range);
+	if ((o->flags & OPT_POSITIVE) && o->min == 0 && !(d > 0))
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0 (%s)", o->name,
+		                 where, range);
+	if (d < o->min) {
+		if (o->min == 0)
+			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative (%s)",
+			                 o->name, where, range);
+		number_text(o, o->min, bound, sizeof bound);
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be at least %s (%s)", o->name, where,
+		                 bound, range);
+	}
+	if (d > o->max) {
+		number_text(o, o->max, bound, sizeof bound);
+		return ydoc_fail(pl->doc, v, "'%s' in %s must be at most %s (%s)", o->name, where,
+		                 bound, range);
+	}
+	return 0;
+}
+
+static int parse_doubles(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                         const char *where, double *out, size_t n)
+{
+	if (v->type != YNODE_SEQ || v->n != n)
+		return want(pl, v, o, where);
+	for (size_t i = 0; i < n; i++)
+		if (parse_number(pl, v->items[i], o, where, &out[i]) != 0)
+			return -1;
+	return 0;
+}
+
+static int parse_one(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+                     void *conf, const char *where)
+{
+	void *dst = (char *)conf + o->offset;
+	double d;
+
+	switch (o->type) {
+	case OPT_STRING: {
+		const char *s;
+
+		if (v->type != YNODE_SCALAR)
+			return want(pl, v, o, where);
+		s = opts_expand(pl, v);
+		if (s == NULL)
+			return -1;
+		if ((o->flags & OPT_REQUIRED) && *s == '\0')
+			return ydoc_fail(pl->doc, v, "'%s' in %s must not be empty", o->name, where);
+		*(const char **)dst = s;
+		return 0;
+	}
+	case OPT_STRINGS: {
+		struct strlist *l = dst;
+		size_t n = v->type == YNODE_SEQ ? v->n : 1;
+
+		if (v->type == YNODE_MAP || (v->type == YNODE_SEQ && v->n == 0))
+			return want(pl, v, o, where);
+		l->n = n;
+		l->v = arena_calloc(pl->arena, n, sizeof *l->v);
+		l->at = arena_calloc(pl->arena, n, sizeof *l->at);
+		if (l->v == NULL || l->at == NULL)
+			return -1;
+		for (size_t i = 0; i < n; i++) {
+			const struct ynode *it = v->type == YNODE_SEQ ? v->items[i] : v;
+
+			if (it->type != YNODE_SCALAR)
+				return want(pl, it, o, where);
+			l->v[i] = opts_expand(pl, it);
+			if (l->v[i] == NULL)
+				return -1;
+			l->at[i] = it;
+		}
+		return 0;
+	}
+	case OPT_INT: {
+		int64_t i;
+		struct ynode tmp;
+
+		if (expanded(pl, v, o, where, &tmp) != 0)
+			return -1;
+		if (yscalar_i64(&tmp, &i) != 0)
+			return want(pl, v, o, where);
+		if (check_range(pl, v, o, where, (double)i) != 0)
+			return -1;
+		*(int64_t *)dst = i;
+		return 0;
+	}
+	case OPT_DOUBLE:
+		if (parse_number(pl, v, o, where, &d) != 0 || check_range(pl, v, o, where, d) != 0)
+			return -1;
+		*(double *)dst = d;
+		return 0;
+	case OPT_BOOL: {
+		bool b;
+		struct ynode tmp;
+
+		if (expanded(pl, v, o, where, &tmp) != 0)
+			return -1;
+		if (yscalar_bool(&tmp, &b) != 0)
+			return want(pl, v, o, where);
+		*(bool *)dst = b;
+		return 0;
+	}
+	case OPT_BBOX: {
+		double *bb = dst;
+
+		if (parse_doubles(pl, v, o, where, bb, 4) != 0)
+			return -1;
+		for (int i = 0; i < 4; i++)
+			if (check_range(pl, v->items[i], o, where, bb[i]) != 0)
+				return -1;
+		if (bb[0] > bb[2] || bb[1] > bb[3])
+			return ydoc_fail(pl->doc, v,
+			                 "'%s' in %s must be [xmin, ymin, xmax, ymax] with "
+			                 "xmin <= xmax and ymin <= ymax",
+			                 o->name, where);
+		return 0;
+	}
+	case OPT_DOUBLE2:
+		/* A pair, or one number meaning both ("resolution: 10"). */
+		if (v->type == YNODE_SCALAR) {
+			if (parse_number(pl, v, o, where, &d) != 0 ||
+			    check_range(pl, v, o, where, d) != 0)
+				return -1;
+			((double *)dst)[0] = ((double *)dst)[1] = d;
+			return 0;
+		}
+		if (parse_doubles(pl, v, o, where, dst, 2) != 0)
+			return -1;
+		for (int i = 0; i < 2; i++)
+			if (check_range(pl, v->items[i], o, where, ((double *)dst)[i]) != 0)
+				return -1;
+		return 0;
+	case OPT_ENUM: {
+		const char *s;
+
+		if (v->type != YNODE_SCALAR)
+			return want(pl, v, o, where);
+		s = opts_expand(pl, v);
+		if (s == NULL)
+			return -1;
+		for (int i = 0; o->choices[i]; i++) {
+			if (strcmp(o->choices[i], s) == 0) {
+				*(int *)dst = i;
+				return 0;
+			}
+		}
+		{
+			const char *hint = suggest_word(s, o->choices);
+
+			if (hint)
+				return ydoc_fail(pl->doc, v,
+				                 "unknown value '%s' for '%s' in %s (did you mean '%s'?)",
+				                 s, o->name, where, hint);
+		}
+		return want(pl, v, o, where);
+	}
+	case OPT_MAP: {
+		struct strmap *m = dst;
+
+		if (v->type != YNODE_MAP)
+			return want(pl, v, o, where);
+		m->n = v->n;
+		m->key = arena_calloc(pl->arena, v->n + 1, sizeof *m->key);
+		m->val = arena_calloc(pl->arena, v->n + 1, sizeof *m->val);
+		if (m->key == NULL || m->val == NULL)
+			return -1;
+		for (size_t i = 0; i < v->n; i++) {
+			if (v->items[i]->type != YNODE_SCALAR)
+				return ydoc_fail(pl->doc, v->items[i],
+				                 "values of '%s' in %s must be scalars", o->name, where);
+			m->key[i] = v->keys[i]->str;
+			m->val[i] = opts_expand(pl, v->items[i]);
+			if (m->val[i] == NULL)
+				return -1;
+		}
+		return 0;
+	}
+	case OPT_SIZE: {
+		const char *s;
+
+		if (v->type != YNODE_SCALAR)
+			return want(pl, v, o, where);
+		s = opts_expand(pl, v);
+		if (s == NULL)
+			return -1;
+		if ((o->flags & OPT_ZERO_NONE) && strcmp(s, "none") == 0) {
+			*(uint64_t *)dst = 0;
+			return 0;
+		}
+		if (parse_size(s, dst) != 0)
+			return ydoc_fail(
+			        pl->doc, v,
+			        "'%s' in %s: '%s' is not a size (a whole number of bytes, or "
+			        "with a unit: KiB, MiB, GiB, TiB)",
+			        o->name, where, s);
+		if ((o->flags & OPT_ZERO_NONE) && *(uint64_t *)dst == 0)
+			return 0;
+		return check_range(pl, v, o, where, (double)*(uint64_t *)dst);
+	}
+	case OPT_SUB: {
+		char sub_where[256];
+
+		if (v->type != YNODE_MAP)
+			return want(pl, v, o, where);
+		snprintf(sub_where, sizeof sub_where, "'%s' of %s", o->name, where);
+		return opts_parse(pl, v, o->sub, dst, sub_where);
+	}
+	}
+	return gp_fail(GP_EX_SOFTWARE, "bad option type");
+}
+
+int opts_parse(struct pipeline *pl, const struct ynode *node, const struct opt_desc *table,
+               void *conf, const char *where)
+{
+	if (node == NULL || (node->type == YNODE_SCALAR && node->len == 0 && !node->quoted))
+		goto required;
+	if (node->type != YNODE_MAP)
+		return ydoc_fail(pl->doc, node, "%s takes a mapping of options", where);
+	for (size_t i = 0; i < node->n; i++) {
+		const struct ynode *k = node->keys[i];
+		const struct opt_desc *o = NULL;
+
+		for (const struct opt_desc *t = table; t->name; t++)
+			if (strcmp(t->name, k->str) == 0)
+				o = t;
+		if (o == NULL) {
+			const char *cand[64];
+			size_t n = 0;
+			const char *hint;
+
+			for (const struct opt_desc *t = table; t->name && n < 63; t++)
+				cand[n++] = t->name;
+			cand[n] = NULL;
+			hint = suggest_word(k->str, cand);
+			if (hint)
+				return ydoc_fail(pl->doc, k, "unknown key '%s' in %s (did you mean '%s'?)",
+				                 k->str, where, hint);
+			return ydoc_fail(pl->doc, k, "unknown key '%s' in %s", k->str, where);
+		}
+		if (parse_one(pl, node->items[i], o, conf, where) != 0)
+			return -1;
+		if (o->present_offset)
+			*(bool *)((char *)conf + o->present_offset) = true;
+	}
+required:
+	for (const struct opt_desc *t = table; t->name; t++) {
+		if ((t->flags & OPT_REQUIRED) && ynode_get(node, t->name) == NULL)
+			return ydoc_fail(pl->doc, node, "%s needs '%s'", where, t->name);
+	}
+	return 0;
+}

@@ -1,0 +1,884 @@
+/* engine.c - driving steps over streams and batches. */
+#include "core/engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cpl_conv.h>
+#include <gdal.h>
+
+#include "core/arena.h"
+#include "core/error.h"
+#include "vector/geos.h"
+#include "core/outfile.h"
+#include "config/pipeline.h"
+#include "core/report.h"
+#include "core/rss.h"
+#include "vector/schema.h"
+#include "raster/raster.h"
+#include "core/step.h"
+#include "core/watch.h"
+#include "core/xform_cache.h"
+#include "vector/source.h"
+
+double engine_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+size_t engine_batch_size(const struct engine *e)
+{
+	return e->plan.batch_items;
+}
+
+bool engine_dataset_opened(struct engine *e)
+{
+	int64_t every = e->pl->xc_clear_every;
+
+	e->totals.datasets++;
+	e->datasets_opened++;
+	if (every > 0 && e->datasets_opened > 1 && (e->datasets_opened - 1) % (uint64_t)every == 0) {
+		e->xc_generation++;
+		return true;
+	}
+	return false;
+}
+
+int engine_plan(struct engine *e)
+{
+	uint64_t limit = e->opts->memory_limit ? e->opts->memory_limit : e->pl->memory_limit;
+	uint64_t peak, baseline, lib;
+
+	/* Start-up touched far more library pages than the run will need. */
+	rss_trim();
+	baseline = rss_current();
+	lib = rss_file();
+	/* The limit caps the peak, and loading the libraries is part of it:
+	 * the advice covers both that peak and the smallest plan. */
+	peak = rss_peak();
+	/* The plan is made (and reported) even when it cannot be held. */
+	if ((memplan_make(&e->plan, limit, baseline, lib, e->pl->batch) != 0 || peak > limit) &&
+	    limit)
+		return gp_fail(
+		        GP_EX_TEMPFAIL,
+		        "memory limit of %" PRIu64 " MiB cannot be held: loading GDAL, PROJ "
+		        "and their libraries peaked at %" PRIu64 " MiB, and the smallest plan "
+		        "needs %" PRIu64 " MiB (retry with --memory-limit %" PRIu64 "MiB or more)",
+		        limit >> 20, (peak + (1 << 20) - 1) >> 20,
+		        (memplan_smallest(baseline, lib, e->pl->batch) + (1 << 20) - 1) >> 20,
+		        memplan_advise_start(baseline, lib, e->pl->batch, peak) >> 20);
+	if (e->pl->raster)
+		memplan_raster(&e->plan);
+	return 0;
+}
+
+void engine_enter(struct engine *e, const struct step *s)
+{
+	if (e->watch)
+		watch_enter(e->watch, s->label);
+}
+
+int engine_stopping(const struct engine *e)
+{
+	if (e->watch && watch_tripped(e->watch))
+		return GP_EX_TEMPFAIL;
+	return *e->stop ? 128 + *e->stop : 0;
+}
+
+/* The limit to retry with after RSS reached `rss` in `stage`: the burst
+ * grows with the batch, so from what the step at work had used per item
+ * by then, projected onto the batch the plan makes at the advised limit.
+ * `next` is true when `rss` includes the item the step was about to start
+ * (engine_expect), false when one was under way and stopped part-way. */
+static uint64_t midrun_advice(const struct engine *e, const char *stage, uint64_t rss, bool next)
+{
+	const struct step *s = e->step;
+	uint64_t grown, done, applied, n, whole;
+
+	/* Whatever the step's own projection says, the batch it made is
+	 * still held by the steps after it (the writer encodes each feature
+	 * again), and the next run's start-up may keep more library pages
+	 * (other GDAL processes share them): at least one and a half times what
+	 * this run had grown since start-up, on top of it. */
+	whole = memplan_advise_grow(&e->plan, rss + 3 * (rss - e->plan.baseline) / 2, 0, 0);
+	if (e->pl->raster || s == NULL || stage == NULL || strcmp(stage, s->label) != 0 ||
+	    rss <= e->step_rss)
+		return whole; /* no batch to project from */
+	grown = rss - e->step_rss;
+	applied = geos_applied(e->geos) - e->step_applied;
+	if (next) {
+		done = applied + 1;
+	} else if (applied > 0) {
+		/* A GEOS step: `applied` items done and one under way, counted
+		 * as half done.  (A step that applied nothing, a writer say, is
+		 * measured over its batch.) */
+		done = 2 * applied + 1;
+		grown *= 2;
+	} else {
+		done = e->step_items ? e->step_items : e->plan.batch_items;
+	}
+	n = memplan_advise_grow(&e->plan, e->step_rss, (grown + done - 1) / done, e->items_left);
+	return n > whole ? n : whole;
+}
+
+int engine_expect(struct engine *e, const struct step *s, uint64_t bytes)
+{
+	uint64_t rss, n;
+
+	if (e->plan.limit == 0 || e->watch == NULL || bytes < ((uint64_t)1 << 20))
+		return 0;
+	rss = rss_current();
+	if (rss + bytes <= e->plan.limit)
+		return 0;
+	n = midrun_advice(e, s->label, rss + bytes, true);
+	return gp_fail(GP_EX_TEMPFAIL,
+	               "memory limit of %" PRIu64 " MiB cannot be held in stage '%s': one geometry "
+	               "would take about %" PRIu64 " MiB more than the %" PRIu64 " MiB in use; "
+	               "retry with --memory-limit %" PRIu64 "MiB",
+	               e->plan.limit >> 20, s->label, (bytes + (1 << 20) - 1) >> 20, rss >> 20,
+	               n >> 20);
+}
+
+int engine_stop(struct engine *e)
+{
+	int code = engine_stopping(e);
+
+	if (code == GP_EX_TEMPFAIL) {
+		const char *stage = e->watch->trip_stage;
+		uint64_t rss = e->watch->trip_rss, n = midrun_advice(e, stage, rss, false);
+
+		if (n == 0)
+			return gp_fail(GP_EX_TEMPFAIL,
+			               "memory limit of %" PRIu64
+			               " MiB exceeded in stage '%s' (RSS "
+			               "%" PRIu64 " MiB): the input needs more than 1 TiB at any "
+			               "batch size",
+			               e->plan.limit >> 20, stage ? stage : "read", rss >> 20);
+		return gp_fail(GP_EX_TEMPFAIL,
+		               "memory limit of %" PRIu64
+		               " MiB exceeded in stage '%s' (RSS %" PRIu64
+		               " MiB); retry with --memory-limit %" PRIu64 "MiB",
+		               e->plan.limit >> 20, stage ? stage : "read", rss >> 20, n >> 20);
+	}
+	if (code)
+		return gp_fail(code, "interrupted by signal %d", code - 128);
+	return gp_fail(GP_EX_SOFTWARE, "engine_stop called while not stopping");
+}
+
+/* Fail the run for a feature that failed under on_error: fail. */
+static int feature_failed(struct engine *e, struct batch *b, size_t i)
+{
+	const struct feature *f = &b->f[i];
+
+	(void)e;
+	return gp_fail(GP_EX_DATAERR, "step '%s' failed on feature %" PRId64 " of layer '%s' of '%s': %s",
+	               f->fail_step, f->fid, b->stream->layer, b->stream->path, f->fail_reason);
+}
+
+int engine_check_memory(struct engine *e, const struct step *where)
+{
+	uint64_t rss, anon;
+
+	uint64_t cache = (uint64_t)GDALGetCacheUsed64();
+
+	if (cache > e->totals.gdal_cache_peak)
+		e->totals.gdal_cache_peak = cache;
+	if (e->watch == NULL)
+		return 0;
+	/* The watcher samples between its periods (and runs only under a
+	 * limit); this is the sample made on the engine's thread, between
+	 * steps, which also keeps the run's own peak without a limit. */
+	rss_sample(&rss, &anon);
+	watch_sample(e->watch, rss, anon);
+	if (e->plan.limit == 0)
+		return 0;
+	if (rss > e->plan.limit)
+		watch_trip(e->watch, where->label, rss);
+	return engine_stopping(e) ? engine_stop(e) : 0;
+}
+
+/* A step failed: if RSS is over the limit (an arena's budget ran out, or
+ * the driver could not allocate), the limit is the reason and the step
+ * the stage; if the run is stopping, the stop is. */
+static int step_failed(struct engine *e, const struct step *s)
+{
+	if (e->plan.limit && e->watch && gp_err_code() == GP_EX_TEMPFAIL) {
+		uint64_t rss = rss_current();
+
+		if (rss > e->plan.limit)
+			watch_trip(e->watch, s->label, rss);
+	}
+	return engine_stopping(e) ? engine_stop(e) : -1;
+}
+
+/* Step `s` starts on a batch of `items` live items. */
+static void step_begins(struct engine *e, const struct step *s, size_t items)
+{
+	engine_enter(e, s);
+	e->step = s;
+	e->step_items = items;
+	if (e->plan.limit) {
+		e->step_rss = rss_current();
+		e->step_applied = geos_applied(e->geos);
+	}
+}
+
+/* Progress on a TTY: features read, rate, and for the current layer (whose
+ * size the driver may know) how far along it is. */
+static void progress(struct engine *e, double t0, const struct stream *st, uint64_t done,
+                     bool final)
+{
+	double el = engine_now() - t0;
+	double rate = el > 0 ? (double)e->totals.features_in / el : 0;
+	int64_t total = st ? st->count_hint : -1;
+
+	if (total > 0 && rate > 0 && !final) {
+		double left = ((double)total - (double)done) / rate;
+
+		fprintf(stderr, "\r%12" PRIu64 " features  %9.0f/s  layer %s: %" PRIu64 " / %" PRId64
+		                "  ETA %5.0fs ",
+		        e->totals.features_in, rate, st->layer, done, total, left > 0 ? left : 0);
+	} else {
+		fprintf(stderr, "\r%12" PRIu64 " features  %9.0f/s%s", e->totals.features_in, rate,
+		        final ? "                 \n" : " ");
+	}
+	fflush(stderr);
+}
+
+/* The stream the rejects writer sees beside `st`: the input's own fields,
+ * then _step, _reason, _source and _fid. */
+static int rejects_begin(struct engine *e, const struct stream *st, struct stream *rs)
+{
+	static const char *const names[] = {"_step", "_reason", "_source", "_fid"};
+	static const OGRFieldType types[] = {OFTString, OFTString, OFTString, OFTInteger64};
+
+	*rs = *st;
+	rs->schema = schema_copy(st->arena, st->schema);
+	if (rs->schema == NULL)
+		return -1;
+	rs->srs = st->srs;
+	rs->schema->gtype = st->schema->gtype;
+	for (int k = 0; k < 4; k++)
+		if (schema_add_computed(st->arena, rs->schema, names[k], types[k], k) != 0)
+			return -1;
+	return e->rejects->desc->begin(e->rejects, rs);
+}
+
+/* batch_fail() could not copy why the feature failed: a reject must carry
+ * its reason, so the run fails as out of memory. */
+static int reason_lost(const struct step *s, const struct feature *f)
+{
+	return gp_fail(GP_EX_TEMPFAIL,
+	               "stage '%s': out of memory recording why feature %" PRId64 " failed",
+	               s->label, f->fid);
+}
+
+/* Move the features that step `s` failed to the rejects dataset, or fail
+ * the run with the first of them (on_error: fail). */
+static int handle_failures(struct engine *e, struct step *s, struct batch *b, struct stream *rs)
+{
+	struct batch rb = {.kind = BATCH_VECTOR, .arena = b->arena, .owner = b->owner,
+	                   .seq = b->seq, .stream = rs};
+	size_t nfail = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->f[i].state != FEAT_FAILED)
+			continue;
+		if (b->f[i].fail_reason == NULL)
+			return reason_lost(s, &b->f[i]);
+		nfail++;
+	}
+	if (nfail == 0)
+		return 0;
+	if (e->rejects == NULL) {
+		for (size_t i = 0; i < b->n; i++)
+			if (b->f[i].state == FEAT_FAILED)
+				return feature_failed(e, b, i);
+	}
+	rb.f = arena_calloc(b->arena, nfail, sizeof *rb.f);
+	if (rb.f == NULL)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		struct feature *f = &b->f[i], *r;
+		struct fvalue *v;
+
+		if (f->state != FEAT_FAILED)
+			continue;
+		r = &rb.f[rb.n++];
+		*r = *f;
+		r->state = FEAT_LIVE;
+		r->wkb = f->orig_wkb;
+		r->wkb_len = f->orig_len;
+		v = r->extra = arena_calloc(b->arena, 4, sizeof *v);
+		if (v == NULL)
+			return -1;
+		r->nextra = 4;
+		v[0] = (struct fvalue){.set = true, .type = OFTString, .v.s = f->fail_step};
+		v[1] = (struct fvalue){.set = true, .type = OFTString, .v.s = f->fail_reason};
+		v[2] = (struct fvalue){.set = true, .type = OFTString, .v.s = b->stream->path};
+		v[3] = (struct fvalue){.set = true, .type = OFTInteger64, .v.i = f->fid};
+		f->state = FEAT_REJECTED;
+	}
+	if (e->rejects->desc->process(e->rejects, &rb) != 0)
+		return -1;
+	for (size_t i = 0; i < rb.n; i++) {
+		if (rb.f[i].state == FEAT_LIVE)
+			continue;
+		if (rb.f[i].fail_reason == NULL)
+			return reason_lost(e->rejects, &rb.f[i]);
+		return gp_fail(GP_EX_DATAERR,
+		               "cannot write feature %" PRId64
+		               " of '%s' to the rejects dataset: %s",
+		               rb.f[i].fid, b->stream->path, rb.f[i].fail_reason);
+	}
+	s->acct.rejects += rb.n;
+	e->totals.rejects += rb.n;
+	if (e->pl->max_rejects >= 0 && e->totals.rejects > (uint64_t)e->pl->max_rejects)
+		return gp_fail(GP_EX_DATAERR,
+		               "%" PRIu64 " features rejected, more than max_rejects (%" PRId64
+		               "); the last by step '%s': %s",
+		               e->totals.rejects, e->pl->max_rejects, s->label,
+		               rb.f[rb.n - 1].fail_reason);
+	return 0;
+}
+
+/* With on_error: reject, keep each feature's geometry as read: steps may
+ * change it in place, and a reject carries the original. */
+static int keep_originals(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct feature *f = &b->f[i];
+
+		if (f->wkb == NULL)
+			continue;
+		f->orig_wkb = arena_alloc(b->arena, f->wkb_len, 8);
+		if (f->orig_wkb == NULL)
+			return -1;
+		memcpy(f->orig_wkb, f->wkb, f->wkb_len);
+		f->orig_len = f->wkb_len;
+	}
+	return 0;
+}
+
+static int run_stream(struct engine *e, struct stream *st, struct arena *batch_arena,
+                      double t0, bool show_progress)
+{
+	struct stream rs;
+	struct pipeline *pl = e->pl;
+	struct step *src = &pl->steps[0];
+	int r = 0;
+	double last_progress = 0;
+	uint64_t stream_done = 0;
+
+	if (e->rejects && rejects_begin(e, st, &rs) != 0)
+		return -1;
+	for (size_t k = 1; k < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+
+		if (s->desc->begin && s->desc->begin(s, st) != 0)
+			return -1;
+	}
+	for (;;) {
+		struct batch b = {.kind = BATCH_VECTOR, .arena = batch_arena, .owner = 0,
+		                  .seq = e->totals.batches, .stream = st};
+		double t;
+		uint64_t filtered_before = 0;
+
+		if (engine_stopping(e))
+			return engine_stop(e);
+		/* The advice after a burst projects onto no more items than
+		 * there are (when the driver knows). */
+		e->items_left = st->count_hint > 0 && (uint64_t)st->count_hint > stream_done
+		                        ? (uint64_t)st->count_hint - stream_done
+		                        : 0;
+		/* Releasing the previous batch is the reader's cost: its
+		 * features go back to GDAL here. */
+		t = engine_now();
+		arena_reset(batch_arena);
+		step_begins(e, src, e->plan.batch_items);
+		r = src->desc->read(src, &b);
+		src->acct.seconds += engine_now() - t;
+		if (r < 0)
+			return step_failed(e, src);
+		if (r == 0)
+			break;
+		e->totals.batches++;
+		e->totals.features_in += b.n;
+		stream_done += b.n;
+		if (e->rejects && keep_originals(&b) != 0)
+			return -1;
+		/* Features the source could not read fail there, not later. */
+		if (handle_failures(e, src, &b, &rs) != 0)
+			return -1;
+		src->acct.items_out += b.n;
+		for (size_t k = 1; k < pl->nsteps; k++) {
+			struct step *s = &pl->steps[k];
+			uint64_t live = 0, after = 0, filtered = 0;
+
+			for (size_t i = 0; i < b.n; i++)
+				live += b.f[i].state == FEAT_LIVE;
+			t = engine_now();
+			step_begins(e, s, live);
+			/* A feature failed by a stop (an interrupted GEOS call)
+			 * is the run's failure: checked before the rejects. */
+			if (s->desc->process(s, &b) != 0 || engine_stopping(e))
+				return step_failed(e, s);
+			s->acct.seconds += engine_now() - t;
+			for (size_t i = 0; i < b.n; i++) {
+				after += b.f[i].state == FEAT_LIVE;
+				filtered += b.f[i].state == FEAT_FILTERED;
+			}
+			s->acct.items_in += live;
+			s->acct.items_out += after;
+			s->acct.items_filtered += filtered - filtered_before;
+			if (handle_failures(e, s, &b, &rs) != 0)
+				return -1;
+			filtered_before = filtered;
+			if (engine_check_memory(e, s) != 0)
+				return -1;
+		}
+		for (size_t i = 0; i < b.n; i++) {
+			e->totals.features_out += b.f[i].state == FEAT_LIVE;
+			e->totals.filtered += b.f[i].state == FEAT_FILTERED;
+		}
+		if (show_progress && engine_now() - last_progress > 0.25) {
+			last_progress = engine_now();
+			progress(e, t0, st, stream_done, false);
+		}
+	}
+	arena_reset(batch_arena);
+	for (size_t k = 1; k < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+
+		if (s->desc->end && s->desc->end(s, st) != 0)
+			return -1;
+	}
+	if (e->rejects && e->rejects->desc->end(e->rejects, &rs) != 0)
+		return -1;
+	return 0;
+}
+
+static int run_all(struct engine *e)
+{
+	struct pipeline *pl = e->pl;
+	struct step *src = &pl->steps[0];
+	struct arena *stream_arena = NULL, *batch_arena = NULL;
+	double t0 = engine_now();
+	bool show_progress = e->opts->progress && !e->opts->quiet && isatty(2);
+	int r = 0;
+
+	stream_arena = arena_create(&src->acct.mem, 0);
+	batch_arena = arena_create(&src->acct.mem, 256 * 1024);
+	if (stream_arena == NULL || batch_arena == NULL) {
+		r = -1;
+		goto out;
+	}
+	for (;;) {
+		struct stream st = {.index = e->totals.streams, .arena = stream_arena, .count_hint = -1};
+
+		arena_reset(stream_arena);
+		r = src->desc->next_stream(src, &st);
+		if (r <= 0)
+			break;
+		e->totals.streams++;
+		r = run_stream(e, &st, batch_arena, t0, show_progress);
+		/* The source closes its iterator whatever happened: it is the
+		 * owner, and closing is explicit. */
+		if (src->desc->end(src, &st) != 0 && r == 0)
+			r = -1;
+		if (r != 0)
+			break;
+	}
+	if (show_progress)
+		progress(e, t0, NULL, 0, true);
+out:
+	arena_destroy(batch_arena);
+	arena_destroy(stream_arena);
+	return r < 0 ? -1 : 0;
+}
+
+/* For the leak detector's own test (--config GISPIPE_TEST_LEAK STAGE):
+ * the stage labelled STAGE counts one OGR feature handle that nobody will
+ * release, as a step that forgot one would. */
+static void test_leak(struct engine *e)
+{
+	const char *label = CPLGetConfigOption("GISPIPE_TEST_LEAK", NULL);
+	struct step *sinks = e->rejects;
+
+	if (label == NULL)
+		return;
+	for (size_t k = 0; k < e->pl->nsteps; k++)
+		if (strcmp(e->pl->steps[k].label, label) == 0)
+			stage_acct_handle_up(&e->pl->steps[k].acct, HANDLE_OGR_FEATURE);
+	if (sinks && strcmp(sinks->label, label) == 0)
+		stage_acct_handle_up(&sinks->acct, HANDLE_OGR_FEATURE);
+}
+
+/* 70, with the message in `err`, when stage `s` still holds a handle. */
+static int stage_leak(const struct step *s, char *err, size_t size)
+{
+	int leak = stage_acct_first_leak(&s->acct);
+
+	if (leak < 0)
+		return 0;
+	snprintf(err, size, "stage '%s' leaked %" PRId64 " %s handle(s)", s->label,
+	         s->acct.live[leak].cur, handle_kind_name(leak));
+	return GP_EX_SOFTWARE;
+}
+
+/* 70 when a sink (the last step, or the rejects writer) still holds a
+ * handle after its close, which released all of them. */
+static int sinks_leak(struct engine *e, char *err, size_t size)
+{
+	int code = stage_leak(&e->pl->steps[e->pl->nsteps - 1], err, size);
+
+	return code || e->rejects == NULL ? code : stage_leak(e->rejects, err, size);
+}
+
+/* Each step's own figures, asked of the step (its descriptor's stats),
+ * before the step's arena and state go. */
+static void gather_totals(struct engine *e)
+{
+	struct pipeline *pl = e->pl;
+
+	for (size_t k = 0; k < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+
+		s->stats = (struct step_stats){0};
+		if (s->desc->stats == NULL || s->state == NULL)
+			continue;
+		s->desc->stats(s, &s->stats);
+		if (s->stats.has_xform) {
+			e->totals.xc_hits += s->stats.xc_hits;
+			e->totals.xc_misses += s->stats.xc_misses;
+			e->totals.xc_clears += s->stats.xc_clears;
+			e->totals.xc_evictions += s->stats.xc_evictions;
+		}
+	}
+}
+
+int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
+               struct arena *run_arena, volatile sig_atomic_t *stop)
+{
+	struct engine e = {.pl = pl, .opts = o, .acct = acct, .arena = run_arena, .stop = stop};
+	struct watch watch = {0};
+	struct step rejects;
+	double t0 = engine_now();
+	char err[4096] = "";
+	int code = 0;
+	size_t opened = 0;
+	bool rejects_open = false;
+
+	if (engine_plan(&e) != 0) {
+		code = gp_err_code();
+		goto report;
+	}
+	memplan_apply(&e.plan);
+	if (e.plan.limit)
+		acct->limit = e.plan.limit; /* arenas can never take more than the cap */
+	/* This thread's GEOS context, in the run arena: it outlives every
+	 * stage arena, so every geometry is destroyed before it finishes. */
+	e.geos = geos_create(run_arena);
+	e.outs = e.geos ? outset_create(run_arena, o->lock_wait, stop) : NULL;
+	if (e.geos == NULL || e.outs == NULL) {
+		code = gp_err_code();
+		goto report;
+	}
+	if (watch_start(&watch, e.plan.limit, stop) != 0) {
+		code = gp_err_code();
+		goto report;
+	}
+	e.watch = &watch;
+	geos_set_watch(e.geos, &watch);
+	for (size_t k = 0; k < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+
+		s->eng = &e;
+		stage_acct_init(&s->acct, s->label, acct);
+		s->arena = arena_create(&s->acct.mem, 0);
+		if (s->arena == NULL) {
+			code = gp_err_code();
+			goto close;
+		}
+	}
+	if (pl->on_error == ON_ERROR_REJECT) {
+		/* The rejects dataset: a writer of its own, committed with the
+		 * outputs (before them: if it cannot be written, neither are
+		 * they). */
+		if (write_init_rejects(&rejects, pl, pl->rejects_path, pl->rejects_format) != 0) {
+			code = gp_err_code();
+			goto close;
+		}
+		rejects.eng = &e;
+		stage_acct_init(&rejects.acct, rejects.label, acct);
+		rejects.arena = arena_create(&rejects.acct.mem, 0);
+		if (rejects.arena == NULL) {
+			code = gp_err_code();
+			goto close;
+		}
+		e.rejects = &rejects;
+	}
+	for (; opened < pl->nsteps; opened++) {
+		struct step *s = &pl->steps[opened];
+
+		if (s->desc->open && s->desc->open(s, &e) != 0) {
+			code = gp_err_code();
+			goto close;
+		}
+	}
+	if (e.rejects) {
+		if (rejects.desc->open(&rejects, &e) != 0) {
+			code = gp_err_code();
+			goto close;
+		}
+		rejects_open = true;
+	}
+	test_leak(&e);
+	if ((pl->raster ? raster_run_all(&e) : run_all(&e)) != 0)
+		code = gp_err_code();
+close:
+	/* Whatever failed while stopping failed because of the stop (an
+	 * interrupted GEOS call or warp): the stop is the reason. */
+	if (code && engine_stopping(&e)) {
+		engine_stop(&e);
+		code = gp_err_code();
+	}
+	if (code)
+		snprintf(err, sizeof err, "%s", gp_err_msg());
+	/* Close in order, sinks last; a failure anywhere aborts the sinks. */
+	for (size_t k = 0; k < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+		double t;
+		int cr;
+
+		if (k + 1 == pl->nsteps && rejects_open) {
+			/* Nothing is committed here: every output, the rejects
+			 * included, waits for outset_commit() below. */
+			t = engine_now();
+			cr = rejects.desc->close(&rejects, code == 0);
+			s->acct.seconds += engine_now() - t;
+			if (cr != 0 && code == 0) {
+				code = gp_err_code();
+				snprintf(err, sizeof err, "%s", gp_err_msg());
+			}
+		}
+		t = engine_now();
+		cr = k < opened && s->desc->close ? s->desc->close(s, code == 0) : 0;
+
+		s->acct.seconds += engine_now() - t;
+		if (cr != 0 && code == 0) {
+			code = gp_err_code();
+			snprintf(err, sizeof err, "%s", gp_err_msg());
+		}
+	}
+	/* Every handle must be back before anything is committed: a leak is
+	 * a bug, says where, and must not fail a run whose outputs are
+	 * already in place.  The steps before the sink are done with
+	 * everything once closed: their figures are taken, then their arenas
+	 * go (releasing what they own), then their counters must be zero.
+	 * The sinks have closed every handle of theirs already; their arenas
+	 * hold the outputs, which live until the commit. */
+	gather_totals(&e);
+	for (size_t k = 0; k + 1 < pl->nsteps; k++) {
+		struct step *s = &pl->steps[k];
+
+		arena_destroy(s->arena);
+		s->arena = NULL;
+		s->state = NULL;
+	}
+	for (size_t k = 0; k + 1 < pl->nsteps && code == 0; k++)
+		code = stage_leak(&pl->steps[k], err, sizeof err);
+	if (code == 0 && layer_iter_unclosed() != 0) {
+		code = GP_EX_SOFTWARE;
+		snprintf(err, sizeof err, "%" PRIu64 " layer iterator(s) destroyed without close",
+		         layer_iter_unclosed());
+	}
+	if (code == 0)
+		code = sinks_leak(&e, err, sizeof err);
+	/* A limit crossed (or a signal) while the sinks closed: nothing is
+	 * committed. */
+	if (code == 0 && engine_stopping(&e)) {
+		engine_stop(&e);
+		code = gp_err_code();
+		snprintf(err, sizeof err, "%s", gp_err_msg());
+	}
+	/* All outputs, the rejects included, at once and with signals held:
+	 * a stop asked before this point commits nothing (128+N); once it
+	 * has begun, the exit status is the commit's. */
+	if (code == 0 && outset_commit(e.outs) != 0) {
+		code = gp_err_code();
+		snprintf(err, sizeof err, "%s", gp_err_msg());
+	}
+	e.totals.outputs = outset_committed(e.outs);
+	outset_abort(e.outs);
+	{
+		uint64_t rss, anon;
+
+		rss_sample(&rss, &anon);
+		watch_sample(&watch, rss, anon);
+	}
+	watch_stop(&watch);
+	geos_set_watch(e.geos, NULL);
+	e.watch = NULL;
+	arena_destroy(pl->steps[pl->nsteps - 1].arena);
+	pl->steps[pl->nsteps - 1].arena = NULL;
+	pl->steps[pl->nsteps - 1].state = NULL;
+	if (e.rejects)
+		arena_destroy(rejects.arena);
+report:
+	watch_stop(&watch);
+	e.totals.seconds = engine_now() - t0;
+	e.totals.peak_rss = rss_peak();
+	e.totals.run_peak_rss = atomic_load(&watch.peak);
+	e.totals.run_peak_anon = atomic_load(&watch.peak_anon);
+	if ((uint64_t)GDALGetCacheUsed64() > e.totals.gdal_cache_peak)
+		e.totals.gdal_cache_peak = (uint64_t)GDALGetCacheUsed64();
+	e.exit_code = code;
+	if (code && !*err)
+		snprintf(err, sizeof err, "%s", gp_err_msg());
+	if (!o->quiet)
+		report_table(&e, stderr);
+	if (o->report_path && report_write(&e, o->report_path, code ? err : NULL) != 0 &&
+	    code == 0) {
+		code = gp_err_code();
+		snprintf(err, sizeof err, "%s", gp_err_msg());
+	}
+	if (code)
+		gp_fail(code, "%s", err);
+	return code;
+}
+
+int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
+                 struct arena *run_arena, bool deep, FILE *explain)
+{
+	static volatile sig_atomic_t no_stop;
+	struct engine e = {.pl = pl, .opts = o, .acct = acct, .arena = run_arena, .stop = &no_stop};
+	size_t opened = 0, made = 0;
+	int code = 0;
+
+	if (engine_plan(&e) != 0)
+		return gp_err_code();
+	e.geos = geos_create(run_arena);
+	if (e.geos == NULL)
+		return gp_err_code();
+	for (; made < pl->nsteps; made++) {
+		struct step *s = &pl->steps[made];
+
+		s->eng = &e;
+		stage_acct_init(&s->acct, s->label, acct);
+		s->arena = arena_create(&s->acct.mem, 0);
+		if (s->arena == NULL) {
+			code = gp_err_code();
+			goto out;
+		}
+	}
+	for (; opened < pl->nsteps; opened++) {
+		struct step *s = &pl->steps[opened];
+
+		if (s->desc->open && s->desc->open(s, &e) != 0) {
+			code = gp_err_code();
+			goto out;
+		}
+	}
+	if (pl->raster && (deep || explain)) {
+		/* Opening a raster is cheap and read-only: explain shows each
+		 * input's plan. */
+		if (explain)
+			fprintf(explain, "raster plan:\n");
+		if (raster_check_streams(&e, explain) != 0) {
+			code = gp_err_code();
+			goto out;
+		}
+		if (explain)
+			fprintf(explain, "\n");
+	} else if (deep) {
+		/* Every input stream as the run would see it, through every
+		 * transform's begin (fields, filters, CRS operations); sinks are
+		 * skipped: they would create outputs. */
+		struct step *src = &pl->steps[0];
+		struct arena *sa = arena_create(&src->acct.mem, 0);
+
+		if (sa == NULL) {
+			code = gp_err_code();
+			goto out;
+		}
+		for (;;) {
+			struct stream st = {.index = e.totals.streams, .arena = sa, .count_hint = -1};
+			int r;
+
+			arena_reset(sa);
+			r = src->desc->next_stream(src, &st);
+			if (r <= 0) {
+				if (r < 0)
+					code = gp_err_code();
+				break;
+			}
+			e.totals.streams++;
+			for (size_t k = 1; k + 1 < pl->nsteps && r > 0; k++) {
+				struct step *s = &pl->steps[k];
+
+				if ((s->desc->begin && s->desc->begin(s, &st) != 0) ||
+				    (s->desc->end && s->desc->end(s, &st) != 0))
+					r = -1;
+			}
+			if (src->desc->end(src, &st) != 0 && r > 0)
+				r = -1;
+			if (r < 0) {
+				code = gp_err_code();
+				break;
+			}
+		}
+		arena_destroy(sa);
+		if (code)
+			goto out;
+	}
+	if (explain) {
+		fprintf(explain, "memory plan:\n");
+		memplan_print(&e.plan, explain);
+		fprintf(explain, "\nsteps:\n");
+		for (size_t k = 0; k < pl->nsteps; k++) {
+			struct step *s = &pl->steps[k];
+
+			fprintf(explain, "%zu. %s — %s\n", k + 1, s->label, s->desc->summary);
+			if (s->desc->explain)
+				s->desc->explain(s, &e, explain);
+			if (pl->raster)
+				raster_explain_step(&e, s, explain);
+			else if (k == 0)
+				fprintf(explain, "  memory: batch arena of up to %zu features (~%.1f MiB), "
+				                 "stream arena for schema and CRS\n",
+				        e.plan.batch_items, (double)e.plan.batch_bytes / (1024.0 * 1024.0));
+			else if (strcmp(s->desc->name, "reproject") == 0)
+				fprintf(explain, "  memory: up to %lld cached PROJ operations (this step's "
+				                 "cache), coordinates gathered in the batch arena (24 bytes "
+				                 "a point)\n",
+				        (long long)pl->xc_max_entries);
+			else if (s->desc->role == STEP_SINK)
+				fprintf(explain, "  memory: one reused output feature per layer; SQLite "
+				                 "page cache %.1f MiB where the format is SQLite-based\n",
+				        (double)e.plan.sqlite_cache / (1024.0 * 1024.0));
+			else
+				fprintf(explain, "  memory: state in its stage arena; works in the batch "
+				                 "arena\n");
+		}
+	}
+out:
+	for (size_t k = 0; k < opened; k++) {
+		struct step *s = &pl->steps[k];
+
+		if (s->desc->close)
+			s->desc->close(s, false);
+	}
+	for (size_t k = 0; k < made; k++) {
+		arena_destroy(pl->steps[k].arena);
+		pl->steps[k].arena = NULL;
+		pl->steps[k].state = NULL;
+	}
+	return code;
+}

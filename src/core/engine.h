@@ -1,0 +1,130 @@
+/*
+ * engine.h - running a loaded pipeline.
+ *
+ * The engine owns the run: the memory plan, the run arena, the stream and
+ * batch arenas, the transform-cache schedule and the signal check.  It
+ * drives the steps (step.h) stream by stream, batch by batch, and at the
+ * end checks that every stage's live handles are back to zero.
+ */
+#ifndef GISPIPE_ENGINE_H
+#define GISPIPE_ENGINE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/account.h"
+#include "core/memplan.h"
+
+struct pipeline;
+struct step;
+struct arena;
+struct watch;
+
+struct run_opts {
+	uint64_t memory_limit;    /* --memory-limit; 0: the pipeline's */
+	int64_t threads;          /* --threads; 0: the pipeline's */
+	bool quiet;
+	bool progress;
+	const char *report_path;  /* .json or .prom */
+	int shard_index;          /* --shard I/N; count 0: no sharding */
+	int shard_count;
+	bool incremental;
+	int lock_wait;            /* --lock-wait: seconds to wait for a locked target */
+};
+
+struct run_totals {
+	uint64_t datasets;
+	uint64_t streams;
+	uint64_t batches;
+	uint64_t features_in;
+	uint64_t features_out;
+	uint64_t filtered;
+	uint64_t rejects;
+	double seconds;
+	uint64_t peak_rss;        /* VmHWM, bytes: the process's, start-up included */
+	uint64_t run_peak_rss;    /* highest RSS sampled after start-up (the plan),
+	                           * in the watcher and between steps; 0 when the
+	                           * run ended before its plan */
+	uint64_t run_peak_anon;   /* the same, of RSS's anonymous part */
+	uint64_t gdal_cache_peak; /* bytes */
+	uint64_t xc_hits, xc_misses, xc_clears, xc_evictions;
+	uint64_t outputs;
+	uint64_t pixels_out;      /* raster runs: pixels written */
+};
+
+struct engine {
+	struct pipeline *pl;
+	const struct run_opts *opts;
+	struct mem_account *acct;  /* the run's account */
+	struct arena *arena;       /* the run arena */
+	struct memplan plan;
+	struct run_totals totals;
+	volatile sig_atomic_t *stop; /* signal number once asked to stop */
+	uint64_t last_rss_check;
+	uint64_t xc_generation;    /* bumped every clear_every datasets */
+	struct geos *geos;         /* the engine thread's GEOS context */
+	struct step *rejects;      /* writer of the rejects dataset, or NULL */
+	struct outset *outs;       /* the run's outputs, committed together; NULL
+	                            * when checking (nothing is written) */
+	uint64_t datasets_opened;
+	int exit_code;
+	double pull_child;         /* raster pulls: time spent upstream */
+	struct watch *watch;       /* the run's watcher (engine_run only), or NULL */
+	/* The step at work on the current batch, for the retry advice. */
+	const struct step *step;
+	uint64_t step_rss;     /* RSS when it began the batch */
+	uint64_t step_applied; /* geos_applied() then */
+	size_t step_items;     /* live items it was given */
+	uint64_t items_left;   /* items of the stream from this batch on; 0: unknown */
+};
+
+/* Run `pl` to the end.  Returns the exit code (0 on success); on failure the
+ * error slot holds the message.  The report is written whatever happens. */
+int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
+               struct arena *run_arena, volatile sig_atomic_t *stop);
+
+/* Plan only (for explain): fills e->plan from the pipeline and options. */
+int engine_plan(struct engine *e);
+
+/* Account a newly opened input dataset: drives transform_cache.clear_every.
+ * Returns true when caches must be cleared now. */
+bool engine_dataset_opened(struct engine *e);
+
+/* Seconds on a monotonic clock. */
+double engine_now(void);
+
+/* Fail (75) when RSS went over the limit; record GDAL's cache peak. */
+int engine_check_memory(struct engine *e, const struct step *where);
+
+/* 0, or the exit code the run must stop with now: 75 when the watcher saw
+ * RSS over the limit, 128+N after signal N.  Cheap; for long loops. */
+int engine_stopping(const struct engine *e);
+
+/* Fail the run for the reason it stops (engine_stopping() != 0): the
+ * memory limit, naming the stage at work when RSS crossed it and a limit
+ * to retry with, or the signal.  Returns -1 with the error set. */
+int engine_stop(struct engine *e);
+
+/* Step `s` is about to make `bytes` outside the arenas in one library call
+ * that cannot be stopped part-way (a GEOS buffer's last phases allocate in
+ * one burst).  Fails the run (75, naming `s`, with a limit to retry with)
+ * when RSS now plus `bytes` would pass the limit; 0 otherwise, or without
+ * a limit.  Reads RSS only for a megabyte or more. */
+int engine_expect(struct engine *e, const struct step *s, uint64_t bytes);
+
+/* Stage `s` is at work from now on (the watcher names it). */
+void engine_enter(struct engine *e, const struct step *s);
+
+/* Items per batch the plan allows. */
+size_t engine_batch_size(const struct engine *e);
+
+/* Plan and open every step; with `deep`, also open every input stream and
+ * take it through every transform's begin (the sink is skipped); print the
+ * explanation to `explain` if not NULL; close without writing anything.
+ * Returns an exit code. */
+int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
+                 struct arena *run_arena, bool deep, FILE *explain);
+
+#endif

@@ -1,0 +1,243 @@
+/* memplan.c - the memory plan. */
+#include "core/memplan.h"
+
+#include <cpl_conv.h>
+#include <gdal.h>
+#include <inttypes.h>
+
+#include "core/error.h"
+
+#define MiB ((uint64_t)1024 * 1024)
+
+/* Measured on Debian 12 (GDAL 3.6, PROJ 9.1): after start-up pages are given
+ * back, reading and writing GPKG/FlatGeobuf/Shapefile through one
+ * reprojection faults back about 12 MiB of library code and PROJ database
+ * pages.  Keep more than that. */
+#define LIB_RESERVE (16 * MiB)
+#define MIN_LIB_RESERVE (4 * MiB)
+/* Stage state and the sort buffers of GeoPackage index builds. */
+#define ARENA_FIXED (6 * MiB)
+#define MIN_GDAL_CACHE (1 * MiB)
+#define DEFAULT_GDAL_CACHE (64 * MiB)
+#define MIN_SQLITE_CACHE (1 * MiB)
+#define DEFAULT_SQLITE_CACHE (8 * MiB)
+#define MIN_BATCH 64
+#define MAX_BATCH 4096
+#define DEFAULT_BATCH 1024
+
+static int memplan_make_quiet(struct memplan *p, uint64_t limit, uint64_t baseline,
+                              uint64_t lib_resident, int64_t batch);
+
+/* The reserve is for library pages the run will fault back in; those
+ * still resident (shared with another process, so not given back) are
+ * already in the baseline. */
+static uint64_t lib_reserve(uint64_t lib_resident)
+{
+	return lib_resident >= LIB_RESERVE - MIN_LIB_RESERVE ? MIN_LIB_RESERVE
+	                                                     : LIB_RESERVE - lib_resident;
+}
+
+uint64_t memplan_smallest(uint64_t baseline, uint64_t lib_resident, int64_t batch)
+{
+	uint64_t items = batch > 0 ? (uint64_t)batch : MIN_BATCH;
+
+	return baseline + lib_reserve(lib_resident) + ARENA_FIXED + MIN_GDAL_CACHE +
+	       2 * MIN_SQLITE_CACHE + items * MEMPLAN_FEATURE_BYTES * 2;
+}
+
+/* Advice is followed by another run on the same machine, whose start-up
+ * may take a few MiB more (pages other processes shared with this one are
+ * given back by them, or not): a tenth more and 4 MiB, in whole MiB. */
+static uint64_t with_margin(uint64_t bytes)
+{
+	return (bytes + bytes / 10 + 4 * MiB + MiB - 1) / MiB * MiB;
+}
+
+uint64_t memplan_advise_start(uint64_t baseline, uint64_t lib_resident, int64_t batch,
+                              uint64_t startup_peak)
+{
+	uint64_t need = memplan_smallest(baseline, lib_resident, batch);
+
+	return with_margin(need > startup_peak ? need : startup_peak);
+}
+
+#define MAX_ADVICE ((uint64_t)1 << 40)
+
+uint64_t memplan_advise_grow(const struct memplan *p, uint64_t fixed, uint64_t per_item,
+                             uint64_t max_items)
+{
+	int64_t batch = p->batch_fixed ? (int64_t)p->batch_items : 0;
+	uint64_t n = with_margin(p->limit > fixed ? p->limit : fixed);
+
+	/* The plan's batch grows with the limit (when automatic), and the
+	 * burst with the batch: the first limit whose own plan fits its
+	 * projected peak, a tenth spare.  The batch stops growing at
+	 * MAX_BATCH, so the search ends. */
+	for (; n < MAX_ADVICE; n += MiB) {
+		struct memplan q;
+		uint64_t peak;
+
+		if (memplan_make_quiet(&q, n, p->baseline, p->lib_resident, batch) != 0)
+			continue;
+		peak = fixed +
+		       (max_items && max_items < q.batch_items ? max_items : q.batch_items) *
+		               per_item;
+		if (peak + peak / 10 <= n)
+			return n;
+	}
+	return 0;
+}
+
+int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t lib_resident,
+                 int64_t batch)
+{
+	if (memplan_make_quiet(p, limit, baseline, lib_resident, batch) == 0)
+		return 0;
+	return gp_fail(GP_EX_TEMPFAIL,
+	               "memory limit of %" PRIu64 " MiB cannot be held: start-up takes %" PRIu64
+	               " MiB and the smallest plan needs %" PRIu64 " MiB (retry with "
+	               "--memory-limit %" PRIu64 "MiB or more)",
+	               limit / MiB, baseline / MiB,
+	               (memplan_smallest(baseline, lib_resident, batch) + MiB - 1) / MiB,
+	               memplan_advise_start(baseline, lib_resident, batch, baseline) / MiB);
+}
+
+static int memplan_make_quiet(struct memplan *p, uint64_t limit, uint64_t baseline,
+                              uint64_t lib_resident, int64_t batch)
+{
+	uint64_t need, avail, rest, reserve = lib_reserve(lib_resident);
+
+	*p = (struct memplan){.limit = limit,
+	                      .baseline = baseline,
+	                      .lib_reserve = reserve,
+	                      .lib_resident = lib_resident,
+	                      .sqlite_conns = 2,
+	                      .batch_fixed = batch > 0};
+	if (limit == 0) {
+		p->gdal_cache = DEFAULT_GDAL_CACHE;
+		p->sqlite_cache = DEFAULT_SQLITE_CACHE;
+		p->batch_items = batch > 0 ? (size_t)batch : DEFAULT_BATCH;
+		p->batch_bytes = (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES;
+		p->arena_budget = 0;
+		return 0;
+	}
+	p->batch_items = batch > 0 ? (size_t)batch : MIN_BATCH;
+	need = memplan_smallest(baseline, lib_resident, batch);
+	if (limit < need)
+		return -1;
+	avail = limit - baseline - reserve - ARENA_FIXED;
+	/* Batches first (two in flight: one being filled, one released), a
+	 * quarter of what is available when automatic; then a third of the
+	 * rest to GDAL's block cache and a sixth to each SQLite connection,
+	 * within their bounds; the last third is headroom for drivers' own
+	 * buffers.  The minimum check above guarantees every floor fits. */
+	if (batch <= 0) {
+		uint64_t items = (avail / 4) / (2 * MEMPLAN_FEATURE_BYTES);
+
+		if (items > MAX_BATCH)
+			items = MAX_BATCH;
+		if (items < MIN_BATCH)
+			items = MIN_BATCH;
+		p->batch_items = (size_t)items;
+	}
+	p->batch_bytes = (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES;
+	rest = avail - 2 * p->batch_bytes;
+	p->gdal_cache = rest / 3;
+	if (p->gdal_cache > DEFAULT_GDAL_CACHE)
+		p->gdal_cache = DEFAULT_GDAL_CACHE;
+	if (p->gdal_cache < MIN_GDAL_CACHE)
+		p->gdal_cache = MIN_GDAL_CACHE;
+	p->sqlite_cache = rest / 6;
+	if (p->sqlite_cache > DEFAULT_SQLITE_CACHE)
+		p->sqlite_cache = DEFAULT_SQLITE_CACHE;
+	if (p->sqlite_cache < MIN_SQLITE_CACHE)
+		p->sqlite_cache = MIN_SQLITE_CACHE;
+	p->arena_budget = 2 * p->batch_bytes + ARENA_FIXED;
+	p->headroom = rest - p->gdal_cache - 2 * p->sqlite_cache;
+	return 0;
+}
+
+#define DEFAULT_WINDOWS (48 * MiB)
+#define MIN_WINDOWS (1 * MiB)
+#define MAX_WINDOWS (256 * MiB)
+#define DEFAULT_RASTER_CACHE (32 * MiB)
+#define MAX_RASTER_CACHE (256 * MiB)
+
+void memplan_raster(struct memplan *p)
+{
+	uint64_t avail;
+
+	p->raster = true;
+	p->batch_items = 0;
+	p->batch_bytes = 0;
+	p->sqlite_cache = 0;
+	p->sqlite_conns = 0;
+	if (p->limit == 0) {
+		p->window_bytes = DEFAULT_WINDOWS;
+		p->gdal_cache = DEFAULT_RASTER_CACHE;
+		return;
+	}
+	/* memplan_make checked that limit covers baseline, reserve and the
+	 * fixed arenas with a few MiB to spare. */
+	avail = p->limit - p->baseline - p->lib_reserve - ARENA_FIXED;
+	/* Half to the windows, a quarter to the block cache, a quarter for
+	 * drivers' own buffers.  The windows' share is planned as if every
+	 * step worked in doubles (raster.c's pixel_cost), which leaves room for
+	 * GDAL's copies of them (a warp reads its source into buffers of its
+	 * own) when they do not. */
+	p->window_bytes = avail / 2;
+	if (p->window_bytes > MAX_WINDOWS)
+		p->window_bytes = MAX_WINDOWS;
+	if (p->window_bytes < MIN_WINDOWS)
+		p->window_bytes = MIN_WINDOWS;
+	p->gdal_cache = avail / 4;
+	if (p->gdal_cache > MAX_RASTER_CACHE)
+		p->gdal_cache = MAX_RASTER_CACHE;
+	if (p->gdal_cache < MIN_GDAL_CACHE)
+		p->gdal_cache = MIN_GDAL_CACHE;
+	p->arena_budget = p->window_bytes + ARENA_FIXED;
+	p->headroom = avail > p->window_bytes + p->gdal_cache ? avail - p->window_bytes - p->gdal_cache
+	                                                      : 0;
+}
+
+void memplan_apply(const struct memplan *p)
+{
+	char buf[32];
+
+	GDALSetCacheMax64((GIntBig)p->gdal_cache);
+	snprintf(buf, sizeof buf, "%" PRIu64, p->sqlite_cache / MiB ? p->sqlite_cache / MiB : 1);
+	CPLSetConfigOption("OGR_SQLITE_CACHE", buf);
+}
+
+static void line(FILE *out, const char *what, uint64_t bytes, const char *note)
+{
+	fprintf(out, "  %-22s %10.1f MiB  %s\n", what, (double)bytes / MiB, note);
+}
+
+void memplan_print(const struct memplan *p, FILE *out)
+{
+	if (p->limit)
+		line(out, "limit", p->limit, "memory.limit / --memory-limit");
+	else
+		fprintf(out, "  %-22s %14s  %s\n", "limit", "none", "(defaults below)");
+	line(out, "start-up RSS", p->baseline, "measured after GDAL and PROJ are initialised");
+	line(out, "library reserve", p->lib_reserve, "code and PROJ database pages during the run");
+	line(out, "GDAL block cache", p->gdal_cache, "GDALSetCacheMax64");
+	if (p->raster) {
+		line(out, "raster windows", p->window_bytes,
+		     "all steps' block arenas together; sizes the output windows");
+		if (p->limit) {
+			line(out, "arena budget", p->arena_budget, "all arenas together");
+			line(out, "headroom", p->headroom, "GDAL's copies of windows, drivers' buffers");
+		}
+		return;
+	}
+	line(out, "SQLite page cache", p->sqlite_cache, "per connection (OGR_SQLITE_CACHE)");
+	fprintf(out, "  %-22s %10zu      features per batch%s\n", "batch", p->batch_items,
+	        p->batch_fixed ? " (memory.batch)" : " (auto)");
+	line(out, "batch memory", p->batch_bytes, "one batch in flight, planned");
+	if (p->limit) {
+		line(out, "arena budget", p->arena_budget, "all arenas together");
+		line(out, "headroom", p->headroom, "drivers' own buffers");
+	}
+}

@@ -1,0 +1,915 @@
+/* raster/reproject.c - reproject and resample rasters through GDAL's warp API,
+ * one output window at a time.
+ *
+ * Each window the sink asks for is cut in one horizontal strip a thread.
+ * For each strip (a piece), the source area under it is found by
+ * transforming points of the piece back to the source grid, widened by the
+ * kernel's reach; that area is pulled from the step before into the block
+ * arena and wrapped as a MEM dataset, and a warp operation is made for the
+ * piece, writing into a MEM dataset over the caller's buffer.  All of that
+ * happens on the engine's thread; the pieces are then warped in parallel,
+ * one worker thread each, and everything they used is freed on the
+ * engine's thread.  A piece whose source area would not fit its share of
+ * the plan is split in four, recursively: GDAL's own chunking and its warp
+ * memory default play no part. */
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal_alg.h>
+#include <gdalwarper.h>
+#include <math.h>
+#include <pthread.h>
+#include <ogr_srs_api.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/engine.h"
+#include "core/error.h"
+#include "core/handle.h"
+#include "config/opts.h"
+#include "config/pipeline.h"
+#include "raster/raster.h"
+#include "core/step.h"
+#include "config/yaml_load.h"
+
+static const char *const resamplings[] = {"near",    "bilinear", "cubic", "cubicspline",
+                                          "lanczos", "average",  "mode",  NULL};
+static const GDALResampleAlg resample_algs[] = {GRA_NearestNeighbour, GRA_Bilinear, GRA_Cubic,
+                                                GRA_CubicSpline,      GRA_Lanczos,  GRA_Average,
+                                                GRA_Mode};
+/* How far each kernel reaches, in source pixels at scale 1. */
+static const double kernel_radius[] = {1, 1, 2, 2, 3, 1, 1};
+
+struct warp_conf {
+	const char *to;
+	const char *from;
+	int resampling;
+	double resolution[2];
+	double size[2];
+	double extent[4];
+	bool target_aligned;
+	double nodata;
+	bool alpha;
+	double error_threshold;
+	bool has_to, has_from, has_resampling, has_resolution, has_size, has_extent, has_nodata,
+	    has_error_threshold;
+};
+
+#define COMMON_OPTS                                                                                \
+	{"resampling", OPT_ENUM, offsetof(struct warp_conf, resampling), 0, "resampling kernel",   \
+	 "near", resamplings, NULL, offsetof(struct warp_conf, has_resampling), 0, 0},             \
+	    {"resolution", OPT_DOUBLE2, offsetof(struct warp_conf, resolution), OPT_POSITIVE,      \
+	     "output pixel size, one number or [x, y], in the output CRS's units", NULL, NULL, NULL, \
+	     offsetof(struct warp_conf, has_resolution), 0, 1e15},                                 \
+	    {"size", OPT_DOUBLE2, offsetof(struct warp_conf, size), 0,                             \
+	     "output [width, height] in pixels (instead of resolution)", NULL, NULL, NULL,         \
+	     offsetof(struct warp_conf, has_size), 1, 1048576},                                    \
+	    {"extent", OPT_BBOX, offsetof(struct warp_conf, extent), 0,                            \
+	     "output [xmin, ymin, xmax, ymax] in the output CRS", "the whole input", NULL, NULL,   \
+	     offsetof(struct warp_conf, has_extent), -1e15, 1e15},                                 \
+	    {"target_aligned", OPT_BOOL, offsetof(struct warp_conf, target_aligned), 0,            \
+	     "align the extent on multiples of the resolution (gdalwarp -tap)", "false", NULL,     \
+	     NULL, 0, 0, 0},                                                                       \
+	    {"nodata", OPT_DOUBLE, offsetof(struct warp_conf, nodata), 0,                          \
+	     "output nodata of every band (also what uncovered pixels get)",                       \
+	     "the input's nodata, else none (uncovered pixels are 0)", NULL, NULL,                 \
+	     offsetof(struct warp_conf, has_nodata), -DBL_MAX, DBL_MAX},                           \
+	    {"alpha", OPT_BOOL, offsetof(struct warp_conf, alpha), 0,                              \
+	     "add an alpha band marking covered pixels (gdalwarp -dstalpha)", "false", NULL, NULL, \
+	     0, 0, 0},                                                                             \
+	    {"error_threshold", OPT_DOUBLE, offsetof(struct warp_conf, error_threshold), 0,        \
+	     "approximation error allowed, in output pixels (0: transform every pixel exactly)",   \
+	     "0.125", NULL, NULL, offsetof(struct warp_conf, has_error_threshold), 0, 1000},       \
+	{                                                                                          \
+		0                                                                                  \
+	}
+
+static const struct opt_desc reproject_opts[] = {
+	{"to", OPT_STRING, offsetof(struct warp_conf, to), OPT_REQUIRED,
+	 "target CRS (EPSG:3035, a WKT, a PROJ string)", NULL, NULL, NULL,
+	 offsetof(struct warp_conf, has_to), 0, 0},
+	{"from", OPT_STRING, offsetof(struct warp_conf, from), 0,
+	 "source CRS, to override a missing or wrong one", "the raster's", NULL, NULL,
+	 offsetof(struct warp_conf, has_from), 0, 0},
+	COMMON_OPTS,
+};
+
+static const struct opt_desc resample_opts[] = {COMMON_OPTS};
+
+/* One piece of an output window, ready to warp: its source pulled and
+ * wrapped, its transformer and warp operation made, all on the engine's
+ * thread and owned by the block arena.  A worker thread only runs the warp
+ * (GDALWarpRegion) and touches nothing else. */
+struct warp_job {
+	GDALWarpOperationH op;
+	int dw, dh;                /* the piece; GDAL finds its source in the MEM dataset */
+	struct rwin w;
+	CPLErr err;
+	char msg[256];
+};
+
+#define MAX_JOBS 64
+
+struct job_list {
+	struct warp_job job[MAX_JOBS];
+	int n;
+	int want;                 /* run when this many are ready */
+	struct arena_mark mark;   /* where their memory starts */
+};
+
+struct warp_state {
+	struct warp_conf *c;
+	const char *src_wkt, *dst_wkt;
+	struct rview *out;         /* the produced view (stream arena) */
+	struct rview *in;          /* the received view, with `from` applied */
+	void *full;                /* transformer: output pixel -> input pixel, whole grids */
+	struct handle *full_h;
+	GDALDatasetH full_src, full_dst;
+	int nwarp;                 /* bands warped (alpha excluded) */
+	int *src_bands, *dst_bands;
+	int src_alpha, dst_alpha;  /* 1-based, 0: none */
+	double *src_nodata, *dst_nodata; /* per warped band, NULL: none */
+	uint64_t budget;           /* bytes of source one window may pull */
+	int threads;
+	char **xopts;              /* transformer options (AREA_OF_INTEREST) */
+	struct job_list *jobs;
+	void *grid_xf[MAX_JOBS];   /* whole-grid transformers, one a concurrent job */
+	uint64_t windows, splits, empty;
+};
+
+/* Source bytes one job may pull: jobs run a thread each, and each source
+ * is there twice (ours, and the warper's copy of it); a quarter of the
+ * windows' share, split between the threads. */
+static uint64_t warp_budget(const struct engine *e, const struct step *s)
+{
+	const struct warp_state *st = s->state;
+	int nt = st && st->threads > 0 ? st->threads : 1;
+	uint64_t b = e->plan.window_bytes / 4 / (uint64_t)nt;
+
+	return b < 256 * 1024 ? 256 * 1024 : b;
+}
+
+static int warp_check(struct step *s, struct pipeline *pl)
+{
+	struct warp_conf *c = s->conf;
+	bool resample = strcmp(s->desc->name, "resample") == 0;
+
+	if (c->has_resolution && c->has_size)
+		return ydoc_fail(pl->doc, ynode_get(s->node, "size"),
+		                 "give 'resolution' or 'size' in step '%s', not both", s->desc->name);
+	if (resample && !c->has_resolution && !c->has_size)
+		return ydoc_fail(pl->doc, s->node, "step 'resample' needs 'resolution' or 'size'");
+	if (c->has_size)
+		for (int i = 0; i < 2; i++)
+			if (c->size[i] != floor(c->size[i]))
+				return ydoc_fail(pl->doc, ynode_get(s->node, "size"),
+				                 "'size' must be whole numbers of pixels");
+	if (c->target_aligned && !c->has_resolution)
+		return ydoc_fail(pl->doc, ynode_get(s->node, "target_aligned"),
+		                 "'target_aligned' needs 'resolution'");
+	if (c->has_extent && (c->extent[0] == c->extent[2] || c->extent[1] == c->extent[3]))
+		return ydoc_fail(pl->doc, ynode_get(s->node, "extent"), "'extent' is empty");
+	if (!c->has_error_threshold)
+		c->error_threshold = 0.125;
+	if (!c->has_resampling)
+		c->resampling = 0;
+	return 0;
+}
+
+static int warp_open(struct step *s, struct engine *e)
+{
+	struct warp_state *st = arena_calloc(s->arena, 1, sizeof *st);
+
+	if (st == NULL)
+		return -1;
+	st->c = s->conf;
+	s->state = st;
+	st->threads = e->pl->threads > 0 ? (int)e->pl->threads : 0;
+	if (e->opts && e->opts->threads > 0)
+		st->threads = (int)e->opts->threads;
+	if (st->threads <= 0)
+		st->threads = CPLGetNumCPUs();
+	if (st->threads < 1)
+		st->threads = 1;
+	if (st->threads > MAX_JOBS)
+		st->threads = MAX_JOBS;
+	st->jobs = arena_calloc(s->arena, 1, sizeof *st->jobs);
+	return st->jobs ? 0 : -1;
+}
+
+static char *wkt_of(struct arena *a, const char *user, const char *what)
+{
+	OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+	char *wkt = NULL, *r;
+
+	if (srs == NULL) {
+		gp_fail(GP_EX_SOFTWARE, "out of memory");
+		return NULL;
+	}
+	if (OSRSetFromUserInput(srs, user) != OGRERR_NONE) {
+		OSRDestroySpatialReference(srs);
+		gp_fail(GP_EX_CONFIG, "%s: unknown CRS '%s'", what, user);
+		return NULL;
+	}
+	OSRExportToWkt(srs, &wkt);
+	OSRDestroySpatialReference(srs);
+	if (wkt == NULL) {
+		gp_fail(GP_EX_SOFTWARE, "%s: cannot export the CRS '%s'", what, user);
+		return NULL;
+	}
+	r = arena_strdup(a, wkt); /* NULL: out of memory, error set */
+	CPLFree(wkt);
+	return r;
+}
+
+/* A band-less MEM dataset standing for a whole grid: the transformer and
+ * GDALSuggestedWarpOutput2 need a dataset, never its pixels. */
+static GDALDatasetH grid_dataset(struct step *s, struct arena *a, int w, int h, const double *gt,
+                                 const char *wkt)
+{
+	GDALDriverH mem = GDALGetDriverByName("MEM");
+	GDALDatasetH ds = mem ? GDALCreate(mem, "", w, h, 0, GDT_Byte, NULL) : NULL;
+
+	if (ds == NULL) {
+		gp_fail(GP_EX_SOFTWARE, "cannot create a MEM dataset: %s", CPLGetLastErrorMsg());
+		return NULL;
+	}
+	if (handle_own(a, &s->acct, HANDLE_GDAL_DATASET, ds, NULL) == NULL)
+		return NULL;
+	GDALSetGeoTransform(ds, (double *)gt);
+	GDALSetProjection(ds, wkt);
+	return ds;
+}
+
+static void *make_transformer(struct step *s, struct arena *a, GDALDatasetH src, GDALDatasetH dst,
+                              struct handle **h)
+{
+	struct warp_state *st = s->state;
+	void *t;
+
+	CPLErrorReset();
+	t = GDALCreateGenImgProjTransformer2(src, dst, st->xopts);
+	if (t == NULL) {
+		gp_fail(GP_EX_DATAERR, "step '%s': no transformation from the raster's CRS to the "
+		                       "target: %s",
+		        s->label, CPLGetLastErrorMsg());
+		return NULL;
+	}
+	*h = handle_own(a, &s->acct, HANDLE_GDAL_TRANSFORMER, t, NULL);
+	return *h ? t : NULL;
+}
+
+static void free_csl(void *l)
+{
+	CSLDestroy(l);
+}
+
+/* The whole input's extent in degrees, given to every window's transformer
+ * as its area of interest.  Without it GDAL takes each window's own extent,
+ * a new key for its cache of coordinate operations: every window would
+ * search PROJ's database again.  With the whole input's, the operation is
+ * the one gdalwarp chooses for the same input. */
+static int area_of_interest(struct step *s, struct warp_state *st, struct arena *a)
+{
+	const struct rview *in = st->in;
+	OGRSpatialReferenceH src, geo;
+	OGRCoordinateTransformationH ct;
+	double w = HUGE_VAL, so = HUGE_VAL, e = -HUGE_VAL, n = -HUGE_VAL;
+	enum { K = 21 };
+
+	st->xopts = NULL;
+	if (*st->src_wkt == '\0' || *st->dst_wkt == '\0')
+		return 0;
+	src = OSRNewSpatialReference(st->src_wkt);
+	if (src == NULL)
+		return 0;
+	geo = OSRCloneGeogCS(src);
+	OSRSetAxisMappingStrategy(src, OAMS_TRADITIONAL_GIS_ORDER);
+	if (geo)
+		OSRSetAxisMappingStrategy(geo, OAMS_TRADITIONAL_GIS_ORDER);
+	CPLPushErrorHandler(CPLQuietErrorHandler);
+	ct = geo ? OCTNewCoordinateTransformation(src, geo) : NULL;
+	if (ct) {
+		for (int k = 0; k < 4 * K; k++) {
+			double f = (double)(k % K) / (K - 1), px, py, x, y;
+			int side = k / K;
+
+			px = side == 0 ? f * in->width : side == 1 ? in->width : side == 2 ? (1 - f) * in->width : 0;
+			py = side == 0 ? 0 : side == 1 ? f * in->height : side == 2 ? in->height : (1 - f) * in->height;
+			x = in->gt[0] + px * in->gt[1] + py * in->gt[2];
+			y = in->gt[3] + px * in->gt[4] + py * in->gt[5];
+			if (OCTTransform(ct, 1, &x, &y, NULL) && isfinite(x) && isfinite(y)) {
+				w = fmin(w, x);
+				e = fmax(e, x);
+				so = fmin(so, y);
+				n = fmax(n, y);
+			}
+		}
+		OCTDestroyCoordinateTransformation(ct);
+	}
+	CPLPopErrorHandler();
+	if (geo)
+		OSRDestroySpatialReference(geo);
+	OSRDestroySpatialReference(src);
+	if (w <= e && so <= n && w >= -180 && e <= 180 && so >= -90 && n <= 90) {
+		char v[128];
+
+		snprintf(v, sizeof v, "%.10g,%.10g,%.10g,%.10g", w, so, e, n);
+		st->xopts = CSLSetNameValue(NULL, "AREA_OF_INTEREST", v);
+		if (st->xopts == NULL)
+			return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot set the area of interest",
+			               s->label);
+		if (arena_defer(a, free_csl, st->xopts) != 0) {
+			st->xopts = NULL; /* freed by the failed defer */
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The output grid, as gdalwarp would choose it for the same options. */
+static int plan_grid(struct step *s, struct warp_state *st, struct stream *stm)
+{
+	struct warp_conf *c = st->c;
+	const struct rview *in = st->in;
+	struct rview *out = st->out;
+	GDALDatasetH src = st->full_src;
+	double gt[6], ext[4];
+	int w, h;
+	void *t;
+	struct handle *th;
+	struct arena_mark m = arena_mark(stm->arena);
+
+	CPLErrorReset();
+	t = GDALCreateGenImgProjTransformer3(st->src_wkt, in->gt, st->dst_wkt, NULL);
+	if (t == NULL)
+		return gp_fail(GP_EX_DATAERR, "step '%s': no transformation to the target CRS: %s",
+		               s->label, CPLGetLastErrorMsg());
+	th = handle_own(stm->arena, &s->acct, HANDLE_GDAL_TRANSFORMER, t, NULL);
+	if (th == NULL)
+		return -1;
+	if (GDALSuggestedWarpOutput2(src, GDALGenImgProjTransform, t, gt, &w, &h, ext, 0) !=
+	    CE_None) {
+		arena_rewind(stm->arena, m);
+		return gp_fail(GP_EX_DATAERR, "step '%s': cannot find the raster's extent in the "
+		                              "target CRS: %s",
+		               s->label, CPLGetLastErrorMsg());
+	}
+	arena_rewind(stm->arena, m);
+	if (c->has_extent) {
+		ext[0] = c->extent[0];
+		ext[1] = c->extent[1];
+		ext[2] = c->extent[2];
+		ext[3] = c->extent[3];
+	}
+	if (c->has_resolution) {
+		double rx = c->resolution[0], ry = c->resolution[1];
+
+		if (c->target_aligned) {
+			ext[0] = floor(ext[0] / rx) * rx;
+			ext[1] = floor(ext[1] / ry) * ry;
+			ext[2] = ceil(ext[2] / rx) * rx;
+			ext[3] = ceil(ext[3] / ry) * ry;
+		}
+		w = (int)((ext[2] - ext[0] + rx / 2) / rx);
+		h = (int)((ext[3] - ext[1] + ry / 2) / ry);
+		gt[0] = ext[0];
+		gt[1] = rx;
+		gt[3] = ext[3];
+		gt[5] = -ry;
+	} else if (c->has_size) {
+		w = (int)c->size[0];
+		h = (int)c->size[1];
+		gt[0] = ext[0];
+		gt[1] = (ext[2] - ext[0]) / w;
+		gt[3] = ext[3];
+		gt[5] = -(ext[3] - ext[1]) / h;
+	} else if (c->has_extent) {
+		/* The suggested resolution over the given extent. */
+		double rx = gt[1], ry = -gt[5];
+
+		w = (int)((ext[2] - ext[0] + rx / 2) / rx);
+		h = (int)((ext[3] - ext[1] + ry / 2) / ry);
+		gt[0] = ext[0];
+		gt[3] = ext[3];
+	}
+	gt[2] = gt[4] = 0;
+	if (w <= 0 || h <= 0 || w > 10000000 || h > 10000000)
+		return gp_fail(GP_EX_DATAERR, "step '%s': the output would be %d x %d pixels", s->label,
+		               w, h);
+	out->width = w;
+	out->height = h;
+	memcpy(out->gt, gt, sizeof gt);
+	out->has_gt = true;
+	return 0;
+}
+
+static int warp_begin(struct step *s, struct stream *stm)
+{
+	struct warp_state *st = s->state;
+	struct warp_conf *c = st->c;
+	struct arena *a = stm->arena;
+	bool resample = strcmp(s->desc->name, "resample") == 0;
+	struct rview *in, *out = stm->raster;
+	int n = 0;
+
+	in = raster_view_dup(a, stm->raster);
+	if (in == NULL)
+		return -1;
+	if (c->has_from && (in->crs = wkt_of(a, c->from, "step 'reproject', 'from'")) == NULL)
+		return -1;
+	if (!in->has_gt)
+		return gp_fail(GP_EX_DATAERR, "step '%s': '%s' is not georeferenced", s->label,
+		               stm->path);
+	if (in->crs == NULL && !resample)
+		return gp_fail(GP_EX_DATAERR, "step 'reproject': '%s' has no CRS (give 'from')",
+		               stm->path);
+	st->in = in;
+	st->src_wkt = in->crs ? in->crs : "";
+	st->dst_wkt = resample ? st->src_wkt : wkt_of(a, c->to, "step 'reproject', 'to'");
+	if (st->dst_wkt == NULL)
+		return -1;
+	st->out = out;
+	out->crs = *st->dst_wkt ? st->dst_wkt : NULL;
+	if (area_of_interest(s, st, a) != 0)
+		return -1;
+	st->full_src = grid_dataset(s, a, in->width, in->height, in->gt, st->src_wkt);
+	if (st->full_src == NULL || plan_grid(s, st, stm) != 0)
+		return -1;
+	st->full_dst = grid_dataset(s, a, out->width, out->height, out->gt, st->dst_wkt);
+	if (st->full_dst == NULL)
+		return -1;
+	st->full = make_transformer(s, a, st->full_dst, st->full_src, &st->full_h);
+	if (st->full == NULL)
+		return -1;
+	/* One whole-grid transformer a concurrent piece (PROJ objects are not
+	 * shared between threads), output pixels to input pixels. */
+	for (int k = 0; k < st->threads; k++) {
+		struct handle *h;
+
+		st->grid_xf[k] = make_transformer(s, a, st->full_src, st->full_dst, &h);
+		if (st->grid_xf[k] == NULL)
+			return -1;
+	}
+	/* Bands: every band but the alpha is warped; an alpha band in the
+	 * input stays where it is and is computed by the warper; `alpha` adds
+	 * one at the end. */
+	st->src_bands = arena_calloc(a, (size_t)in->nbands + 1, sizeof(int));
+	st->dst_bands = arena_calloc(a, (size_t)in->nbands + 1, sizeof(int));
+	st->src_nodata = arena_calloc(a, (size_t)in->nbands + 1, sizeof(double));
+	st->dst_nodata = arena_calloc(a, (size_t)in->nbands + 1, sizeof(double));
+	if (!st->src_bands || !st->dst_bands || !st->src_nodata || !st->dst_nodata)
+		return -1;
+	{
+		bool any_src = false, any_dst = c->has_nodata;
+
+		for (int b = 0; b < in->nbands; b++) {
+			if (b == in->alpha)
+				continue;
+			st->src_bands[n] = b + 1;
+			st->dst_bands[n] = b + 1;
+			st->src_nodata[n] = in->band[b].has_nodata ? in->band[b].nodata : NAN;
+			any_src |= in->band[b].has_nodata;
+			any_dst |= in->band[b].has_nodata;
+			n++;
+		}
+		if (!any_src)
+			st->src_nodata = NULL;
+		for (int k = 0; k < n && any_dst; k++) {
+			int b = st->dst_bands[k] - 1;
+
+			st->dst_nodata[k] = c->has_nodata ? c->nodata
+			                    : in->band[b].has_nodata ? in->band[b].nodata
+			                                             : 0;
+		}
+		if (!any_dst)
+			st->dst_nodata = NULL;
+		if (c->has_nodata && !raster_value_fits(c->nodata, in->type))
+			return gp_fail(GP_EX_CONFIG, "step '%s': nodata %g is not a %s value", s->label,
+			               c->nodata, GDALGetDataTypeName(in->type));
+	}
+	st->nwarp = n;
+	st->src_alpha = in->alpha >= 0 ? in->alpha + 1 : 0;
+	st->dst_alpha = st->src_alpha;
+	if (c->alpha && st->dst_alpha == 0) {
+		struct rband *nb = arena_calloc(a, (size_t)in->nbands + 1, sizeof *nb);
+
+		if (nb == NULL)
+			return -1;
+		memcpy(nb, in->band, sizeof *nb * (size_t)in->nbands);
+		nb[in->nbands].interp = GCI_AlphaBand;
+		out->band = nb;
+		out->nbands = in->nbands + 1;
+		out->alpha = in->nbands;
+		st->dst_alpha = out->nbands;
+	}
+	for (int k = 0; k < n; k++) {
+		int b = st->dst_bands[k] - 1;
+
+		out->band[b].has_nodata = st->dst_nodata != NULL && !isnan(st->dst_nodata[k]);
+		out->band[b].nodata = st->dst_nodata ? st->dst_nodata[k] : 0;
+	}
+	out->block_w = out->block_h = 256;
+	st->budget = warp_budget(s->eng, s);
+	return 0;
+}
+
+/* The source window under output window `w`, widened for the kernel;
+ * false when no point of it lands on the source. */
+static bool source_window(struct warp_state *st, const struct rwin *w, struct rwin *src)
+{
+	enum { N = 17 };
+	double x[N * N], y[N * N], z[N * N];
+	int ok[N * N], n = 0;
+	double minx = HUGE_VAL, miny = HUGE_VAL, maxx = -HUGE_VAL, maxy = -HUGE_VAL, rx, ry, pad;
+
+	/* A grid over the window, its edges included: the edges bound the
+	 * area of a continuous transformation, the inside catches the cases
+	 * where an edge falls off the source's domain. */
+	for (int j = 0; j < N; j++)
+		for (int i = 0; i < N; i++) {
+			x[n] = w->x + (double)w->w * i / (N - 1);
+			y[n] = w->y + (double)w->h * j / (N - 1);
+			z[n] = 0;
+			n++;
+		}
+	GDALGenImgProjTransform(st->full, FALSE, n, x, y, z, ok);
+	n = 0;
+	for (int k = 0; k < N * N; k++) {
+		if (!ok[k] || !isfinite(x[k]) || !isfinite(y[k]))
+			continue;
+		minx = fmin(minx, x[k]);
+		maxx = fmax(maxx, x[k]);
+		miny = fmin(miny, y[k]);
+		maxy = fmax(maxy, y[k]);
+		n++;
+	}
+	if (n == 0)
+		return false;
+	/* Source pixels per output pixel, for kernels that scale with it. */
+	rx = (maxx - minx) / w->w;
+	ry = (maxy - miny) / w->h;
+	pad = kernel_radius[st->c->resampling] * fmax(1.0, fmax(rx, ry)) + 1;
+	minx = floor(minx - pad);
+	miny = floor(miny - pad);
+	maxx = ceil(maxx + pad);
+	maxy = ceil(maxy + pad);
+	if (minx < 0)
+		minx = 0;
+	if (miny < 0)
+		miny = 0;
+	if (maxx > st->in->width)
+		maxx = st->in->width;
+	if (maxy > st->in->height)
+		maxy = st->in->height;
+	if (minx >= maxx || miny >= maxy)
+		return false;
+	src->x = (int)minx;
+	src->y = (int)miny;
+	src->w = (int)(maxx - minx);
+	src->h = (int)(maxy - miny);
+	return true;
+}
+
+static void fill_uncovered(struct warp_state *st, const struct rwin *w, void *buf, size_t line,
+                           size_t band_bytes)
+{
+	const struct rview *out = st->out;
+	size_t ts = raster_tsize(out->type);
+
+	for (int b = 0; b < out->nbands; b++) {
+		double v = out->band[b].has_nodata ? out->band[b].nodata : 0;
+		char *base = (char *)buf + (size_t)b * band_bytes;
+
+		for (int j = 0; j < w->h; j++) {
+			char *p = base + (size_t)j * line * ts;
+
+			if (v == 0) {
+				memset(p, 0, (size_t)w->w * ts);
+				continue;
+			}
+			GDALCopyWords64(&v, GDT_Float64, 0, p, out->type, (int)ts, w->w);
+		}
+	}
+}
+
+/* A piece's transformer: its pixels are offsets into the whole grids, so
+ * it shifts them and calls one of the stream's whole-grid transformers.
+ * Making a GDAL transformer for every piece would cost a coordinate
+ * operation lookup each time; this costs two additions a point.  Such a
+ * transformer cannot be cloned, which is why the kernel runs on one
+ * thread and the pieces run in parallel. */
+struct piece_xf {
+	void *grid;                /* GenImgProj: whole output <-> whole input */
+	double dx, dy;             /* the piece's offset in the output grid */
+	double sx, sy;             /* its source window's offset in the input */
+};
+
+static int piece_transform(void *arg, int dst_to_src, int n, double *x, double *y, double *z,
+                           int *ok)
+{
+	struct piece_xf *p = arg;
+	double ix = dst_to_src ? p->dx : p->sx, iy = dst_to_src ? p->dy : p->sy;
+	double ox = dst_to_src ? p->sx : p->dx, oy = dst_to_src ? p->sy : p->dy;
+	int r;
+
+	for (int i = 0; i < n; i++) {
+		x[i] += ix;
+		y[i] += iy;
+	}
+	r = GDALGenImgProjTransform(p->grid, dst_to_src, n, x, y, z, ok);
+	for (int i = 0; i < n; i++) {
+		x[i] -= ox;
+		y[i] -= oy;
+	}
+	return r;
+}
+
+static int CPL_STDCALL warp_progress(double done, const char *msg, void *arg)
+{
+	(void)done;
+	(void)msg;
+	return !engine_stopping(arg);
+}
+
+static void *run_job(void *arg)
+{
+	struct warp_job *j = arg;
+
+	CPLErrorReset();
+	j->err = GDALWarpRegion(j->op, 0, 0, j->dw, j->dh, 0, 0, 0, 0);
+	if (j->err != CE_None)
+		snprintf(j->msg, sizeof j->msg, "%s", CPLGetLastErrorMsg());
+	return NULL;
+}
+
+/* Warp the ready jobs, one thread each (the first on this thread), then
+ * free what they used. */
+static int run_jobs(struct step *s, struct warp_state *st, struct job_list *jl)
+{
+	pthread_t tid[MAX_JOBS];
+	bool started[MAX_JOBS] = {false};
+	int r = 0;
+
+	for (int k = 1; k < jl->n; k++)
+		started[k] = pthread_create(&tid[k], NULL, run_job, &jl->job[k]) == 0;
+	if (jl->n > 0)
+		run_job(&jl->job[0]);
+	for (int k = 1; k < jl->n; k++) {
+		if (started[k])
+			pthread_join(tid[k], NULL);
+		else
+			run_job(&jl->job[k]);
+	}
+	if (engine_stopping(s->eng))
+		r = engine_stop(s->eng);
+	for (int k = 0; k < jl->n && r == 0; k++) {
+		struct warp_job *j = &jl->job[k];
+
+		if (j->err != CE_None)
+			r = gp_fail(GP_EX_DATAERR, "step '%s': warping output pixels %d,%d %dx%d failed: %s",
+			            s->label, j->w.x, j->w.y, j->w.w, j->w.h, j->msg);
+		else
+			st->windows++;
+	}
+	jl->n = 0;
+	arena_rewind(raster_blocks(s), jl->mark);
+	jl->mark = arena_mark(raster_blocks(s));
+	return r;
+}
+
+static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
+                   const struct rwin *w, void *buf, size_t line, size_t band_bytes)
+{
+	struct arena *a = raster_blocks(s);
+	const struct rview *in = st->in;
+	struct rwin src;
+	size_t ts = raster_tsize(in->type), need;
+	void *sbuf, *gen, *approx = NULL;
+	GDALDatasetH sds, dds;
+	GDALWarpOptions *wo;
+	GDALWarpOperationH op;
+	struct warp_job *j;
+
+	if (!source_window(st, w, &src)) {
+		fill_uncovered(st, w, buf, line, band_bytes);
+		st->empty++;
+		return 0;
+	}
+	need = (size_t)src.w * src.h * (size_t)in->nbands * ts;
+	if (need > st->budget && (w->w > 1 || w->h > 1)) {
+		/* Too much source under this piece: its quarters. */
+		int hw = w->w > 1 ? w->w / 2 : w->w, hh = w->h > 1 ? w->h / 2 : w->h;
+		struct rwin q[4] = {{w->x, w->y, hw, hh},
+		                    {w->x + hw, w->y, w->w - hw, hh},
+		                    {w->x, w->y + hh, hw, w->h - hh},
+		                    {w->x + hw, w->y + hh, w->w - hw, w->h - hh}};
+		size_t ots = raster_tsize(st->out->type);
+
+		st->splits++;
+		for (int k = 0; k < 4; k++) {
+			char *qb = (char *)buf + ((size_t)(q[k].y - w->y) * line + (size_t)(q[k].x - w->x)) * ots;
+
+			if (q[k].w > 0 && q[k].h > 0 &&
+			    add_job(s, st, jl, &q[k], qb, line, band_bytes) != 0)
+				return -1;
+		}
+		return 0;
+	}
+	if (need > st->budget * 4)
+		return gp_fail(GP_EX_TEMPFAIL,
+		               "step '%s': one output pixel needs %.1f MiB of source (a %d x %d area); "
+		               "retry with a larger --memory-limit",
+		               s->label, (double)need / 1048576.0, src.w, src.h);
+	sbuf = arena_alloc(a, need, 0);
+	if (sbuf == NULL)
+		return -1;
+	if (raster_pull_upstream(s, &src, sbuf) != 0)
+		return -1;
+	{
+		/* The MEM datasets only carry pixels: where they are is the
+		 * piece transformer's business. */
+		struct rview vin = *in, vout = *st->out;
+		struct piece_xf *px = arena_alloc(a, sizeof *px, 0);
+
+		vin.crs = vout.crs = NULL;
+		vin.has_gt = vout.has_gt = false;
+		sds = raster_mem_dataset(s, a, &vin, &src, sbuf, (size_t)src.w,
+		                         (size_t)src.w * src.h * ts);
+		dds = raster_mem_dataset(s, a, &vout, w, buf, line, band_bytes);
+		if (sds == NULL || dds == NULL || px == NULL)
+			return -1;
+		*px = (struct piece_xf){.grid = st->grid_xf[jl->n], .dx = w->x, .dy = w->y,
+		                        .sx = src.x, .sy = src.y};
+		gen = px;
+	}
+	if (st->c->error_threshold > 0) {
+		approx = GDALCreateApproxTransformer(piece_transform, gen, st->c->error_threshold);
+		if (approx == NULL)
+			return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make the approximate "
+			                               "transformer",
+			               s->label);
+		if (handle_own(a, &s->acct, HANDLE_GDAL_TRANSFORMER, approx, NULL) == NULL)
+			return -1;
+	}
+	wo = GDALCreateWarpOptions();
+	wo->hSrcDS = sds;
+	wo->hDstDS = dds;
+	wo->eResampleAlg = resample_algs[st->c->resampling];
+	wo->nBandCount = st->nwarp;
+	wo->panSrcBands = CPLMalloc(sizeof(int) * (size_t)(st->nwarp > 0 ? st->nwarp : 1));
+	wo->panDstBands = CPLMalloc(sizeof(int) * (size_t)(st->nwarp > 0 ? st->nwarp : 1));
+	memcpy(wo->panSrcBands, st->src_bands, sizeof(int) * (size_t)st->nwarp);
+	memcpy(wo->panDstBands, st->dst_bands, sizeof(int) * (size_t)st->nwarp);
+	if (st->src_nodata) {
+		wo->padfSrcNoDataReal = CPLMalloc(sizeof(double) * (size_t)st->nwarp);
+		memcpy(wo->padfSrcNoDataReal, st->src_nodata, sizeof(double) * (size_t)st->nwarp);
+	}
+	if (st->dst_nodata) {
+		wo->padfDstNoDataReal = CPLMalloc(sizeof(double) * (size_t)st->nwarp);
+		memcpy(wo->padfDstNoDataReal, st->dst_nodata, sizeof(double) * (size_t)st->nwarp);
+	}
+	wo->nSrcAlphaBand = st->src_alpha;
+	wo->nDstAlphaBand = st->dst_alpha;
+	wo->pfnTransformer = approx ? GDALApproxTransform : piece_transform;
+	wo->pTransformerArg = approx ? approx : gen;
+	wo->dfWarpMemoryLimit = (double)need * 4 + 64.0 * 1024 * 1024;
+	/* Called by the kernel as rows are done, on the job's thread: a stop
+	 * (signal or memory limit) ends the warp within the piece. */
+	wo->pfnProgress = warp_progress;
+	wo->pProgressArg = s->eng;
+	wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST",
+	                                       st->dst_nodata ? "NO_DATA" : "0");
+	/* One kernel thread: the parallelism is ours, one job a thread, so the
+	 * kernel never clones the transformer (a database search each time). */
+	wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "NUM_THREADS", "1");
+	CPLErrorReset();
+	op = GDALCreateWarpOperation(wo);
+	GDALDestroyWarpOptions(wo);
+	if (op == NULL)
+		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot set up the warp: %s", s->label,
+		               CPLGetLastErrorMsg());
+	if (handle_own(a, &s->acct, HANDLE_GDAL_WARP, op, NULL) == NULL)
+		return -1;
+	j = &jl->job[jl->n++];
+	*j = (struct warp_job){.op = op, .dw = w->w, .dh = w->h, .w = *w};
+	if (jl->n >= jl->want)
+		return run_jobs(s, st, jl);
+	return 0;
+}
+
+static int warp_pull(struct step *s, const struct rwin *w, void *buf)
+{
+	struct warp_state *st = s->state;
+	size_t ts = raster_tsize(st->out->type);
+	size_t line = (size_t)w->w, band_bytes = (size_t)w->w * w->h * ts;
+	struct job_list *jl = st->jobs;
+	int nt = st->threads, r = 0;
+
+	/* GDAL's kernels size their footprint from each piece's own ratio of
+	 * output to source pixels: thin pieces would estimate it badly and
+	 * give other pixels than one large piece.  Strips keep 64 rows. */
+	if (nt > w->h / 64)
+		nt = w->h / 64 > 0 ? w->h / 64 : 1;
+	jl->n = 0;
+	jl->want = nt;
+	jl->mark = arena_mark(raster_blocks(s));
+	/* The window in one horizontal strip a thread, each split further
+	 * when its source does not fit. */
+	for (int k = 0; k < nt && r == 0; k++) {
+		int y0 = (int)((int64_t)w->h * k / nt), y1 = (int)((int64_t)w->h * (k + 1) / nt);
+		struct rwin part = {w->x, w->y + y0, w->w, y1 - y0};
+
+		if (part.h > 0)
+			r = add_job(s, st, jl, &part, (char *)buf + (size_t)y0 * line * ts, line, band_bytes);
+	}
+	if (r == 0 && jl->n > 0)
+		r = run_jobs(s, st, jl);
+	arena_rewind(raster_blocks(s), jl->mark);
+	return r;
+}
+
+static int warp_end(struct step *s, struct stream *stm)
+{
+	struct warp_state *st = s->state;
+
+	(void)stm;
+	/* The whole-grid datasets and transformer lived in the stream arena,
+	 * which the engine resets: nothing to keep. */
+	st->full = NULL;
+	st->full_h = NULL;
+	st->xopts = NULL;
+	st->full_src = st->full_dst = NULL;
+	return 0;
+}
+
+static void warp_explain(struct step *s, struct engine *e, FILE *out)
+{
+	struct warp_conf *c = s->conf;
+
+	(void)e;
+	fprintf(out, "  %s%s, %s resampling, approximation error %g pixel\n",
+	        strcmp(s->desc->name, "resample") == 0 ? "same CRS" : "to ",
+	        strcmp(s->desc->name, "resample") == 0 ? "" : c->to, resamplings[c->resampling],
+	        c->error_threshold);
+	fprintf(out, "  each output window: cut in one strip a thread; a strip's source area (plus "
+	             "the kernel's reach) pulled into the block arena and warped by its own GDAL "
+	             "warp operation; strips whose source exceeds %.1f MiB are split in four\n",
+	        (double)warp_budget(s->eng, s) / 1048576.0);
+}
+
+/* No transform cache here (each window makes its own transformer); the
+ * warp's own counts instead. */
+static void warp_stats(const struct step *s, struct step_stats *out)
+{
+	const struct warp_state *st = s->state;
+
+	out->figures[0].name = "pieces_warped";
+	out->figures[0].value = st->windows;
+	out->figures[1].name = "pieces_uncovered";
+	out->figures[1].value = st->empty;
+	out->figures[2].name = "splits";
+	out->figures[2].value = st->splits;
+	out->nfigures = 3;
+}
+
+const struct step_desc step_raster_reproject = {
+	.name = "reproject",
+	.summary = "warp a raster to another CRS (GDAL warp API, window by window)",
+	.role = STEP_TRANSFORM,
+	.opts = reproject_opts,
+	.conf_size = sizeof(struct warp_conf),
+	.details = "The output grid is the one gdalwarp picks for the same options: the\n"
+	           "input's extent and a resolution that keeps its pixel count, unless\n"
+	           "resolution, size or extent say otherwise.  Pixels with the input's\n"
+	           "nodata are not used; uncovered pixels get the output nodata (or 0).\n"
+	           "Each output window is warped in strips on --threads threads (default:\n"
+	           "all CPUs), each with its own warp operation.",
+	.kinds = STEP_RASTER,
+	.check = warp_check,
+	.open = warp_open,
+	.begin = warp_begin,
+	.end = warp_end,
+	.explain = warp_explain,
+	.stats = warp_stats,
+	.pull = warp_pull,
+};
+
+const struct step_desc step_resample = {
+	.name = "resample",
+	.summary = "change a raster's resolution or size in its own CRS",
+	.role = STEP_TRANSFORM,
+	.opts = resample_opts,
+	.conf_size = sizeof(struct warp_conf),
+	.details = "A warp to the same CRS: 'resolution' or 'size' is required;\n"
+	           "average and mode are the kernels for coarser outputs.",
+	.kinds = STEP_RASTER,
+	.check = warp_check,
+	.open = warp_open,
+	.begin = warp_begin,
+	.end = warp_end,
+	.explain = warp_explain,
+	.stats = warp_stats,
+	.pull = warp_pull,
+};

@@ -1,0 +1,861 @@
+/* vector/write.c - write features with any OGR driver that can create. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <gdal.h>
+#include <ogr_api.h>
+#include <ogr_srs_api.h>
+
+#include "core/arena.h"
+#include "core/step.h"
+#include "core/engine.h"
+#include "core/error.h"
+#include "vector/gpkg_rtree.h"
+#include "core/handle.h"
+#include "core/iocheck.h"
+#include "config/opts.h"
+#include "core/outfile.h"
+#include "config/pipeline.h"
+#include "vector/schema.h"
+#include "vector/wkb.h"
+#include "config/yaml_load.h"
+#include "vector/source.h"
+
+enum { GT_AUTO, GT_PROMOTE, GT_AS_IS, GT_ANY };
+
+/* Sort memory of a GeoPackage index build (spilled beyond that). */
+#define RTREE_SORT_BUDGET (2u * 1024 * 1024)
+
+static const char *const modes[] = {"create", "overwrite", "append", NULL};
+static const char *const gtypes[] = {"auto", "promote_to_multi", "as_is", "any", NULL};
+
+struct write_conf {
+	const char *path;
+	const char *format;
+	const char *layer;
+	int mode;
+	struct strmap options;
+	struct strmap dataset_options;
+	int64_t transaction_size;
+	int geometry_type;
+	bool has_transaction_size;
+};
+
+static const struct opt_desc write_opts[] = {
+	{"path", OPT_STRING, offsetof(struct write_conf, path), OPT_REQUIRED,
+	 "output; {stem} {name} {layer} {index} make one per input, a fixed path merges", NULL,
+	 NULL, NULL, 0, 0, 0},
+	{"format", OPT_STRING, offsetof(struct write_conf, format), 0,
+	 "GDAL driver short name (gispipe formats)", "from the extension", NULL, NULL, 0, 0, 0},
+	{"layer", OPT_STRING, offsetof(struct write_conf, layer), 0,
+	 "output layer name; the same templates as path", "{layer}", NULL, NULL, 0, 0, 0},
+	{"mode", OPT_ENUM, offsetof(struct write_conf, mode), 0,
+	 "create (fail if it exists), overwrite or append", "create", modes, NULL, 0, 0, 0},
+	{"options", OPT_MAP, offsetof(struct write_conf, options), 0,
+	 "layer creation options, passed to GDAL", NULL, NULL, NULL, 0, 0, 0},
+	{"dataset_options", OPT_MAP, offsetof(struct write_conf, dataset_options), 0,
+	 "dataset creation options, passed to GDAL", NULL, NULL, NULL, 0, 0, 0},
+	{"transaction_size", OPT_INT, offsetof(struct write_conf, transaction_size), 0,
+	 "features per transaction where the format has transactions", "100000", NULL, NULL,
+	 offsetof(struct write_conf, has_transaction_size), 1, 1000000000},
+	{"geometry_type", OPT_ENUM, offsetof(struct write_conf, geometry_type), 0,
+	 "auto, promote_to_multi, as_is or any (declare no type)", "auto", gtypes, NULL, 0, 0, 0},
+	{0},
+};
+
+struct out_layer {
+	struct out_layer *next;
+	const char *name;
+	OGRLayerH lyr;
+	OGRwkbGeometryType declared;
+	struct handle *feat;       /* reused output feature */
+	struct rtree_build *rt;    /* GeoPackage index built in bulk, or NULL */
+	const char *geomcol;
+};
+
+struct output {
+	struct output *next;
+	const char *path;
+	struct outfile of;
+	struct iocheck *chk;   /* every write to of.tmpdir, checked */
+	const char *gdal_path; /* of.tmppath as GDAL is given it (iocheck.h) */
+	struct handle *ds;
+	GDALDatasetH dsh;
+	bool closed;
+	bool in_txn;
+	uint64_t txn_count;
+	struct out_layer *layers;
+	uint64_t features;
+	struct arena *work;        /* lives while the output is open (index sorts) */
+};
+
+struct write_state {
+	GDALDriverH drv;
+	struct output *outputs;    /* newest first */
+	struct output *cur;
+	struct out_layer *lyr;
+	int *map;                  /* source field -> output field, this stream */
+	int *extra_map;            /* computed value -> output field, this stream */
+	size_t nextra;
+	bool promote;              /* this stream: single parts become multi */
+	struct engine *eng;
+	bool aborted;
+};
+
+static const char *const template_names[] = {"stem", "name", "layer", "index", "shard", NULL};
+
+int output_check_template(struct pipeline *pl, const struct step *s, const char *key,
+                          const char *t)
+{
+	for (const char *p = strchr(t, '{'); p; p = strchr(p + 1, '{')) {
+		const char *end = strchr(p, '}');
+		char name[32];
+		bool ok = false;
+
+		if (end == NULL || (size_t)(end - p - 1) >= sizeof name)
+			return ydoc_fail(pl->doc, ynode_get(s->node, key), "unterminated '{' in '%s'", t);
+		memcpy(name, p + 1, (size_t)(end - p - 1));
+		name[end - p - 1] = '\0';
+		for (const char *const *n = template_names; *n; n++)
+			ok |= strcmp(*n, name) == 0;
+		if (!ok) {
+			const char *hint = suggest_word(name, template_names);
+
+			return ydoc_fail(pl->doc, ynode_get(s->node, key),
+			                 "unknown template '{%s}' in '%s'%s%s%s", name, t,
+			                 hint ? " (did you mean '{" : "", hint ? hint : "",
+			                 hint ? "}'?)" : "");
+		}
+	}
+	return 0;
+}
+
+const char *output_path_ext(const char *p)
+{
+	const char *slash = strrchr(p, '/');
+	const char *dot = strrchr(p, '.');
+
+	return dot && (!slash || dot > slash) ? dot + 1 : NULL;
+}
+
+static bool writes_vector(GDALDriverH d)
+{
+	return GDALGetMetadataItem(d, GDAL_DCAP_VECTOR, NULL) &&
+	       GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL);
+}
+
+GDALDriverH output_find_driver(const char *path, const char *format, bool (*can)(GDALDriverH),
+                               const char *what, const char **why)
+{
+	const char *ext = output_path_ext(path);
+	GDALDriverH best = NULL;
+
+	if (format) {
+		GDALDriverH d = GDALGetDriverByName(format);
+
+		if (d == NULL) {
+			*why = "unknown format (gispipe formats lists them)";
+			return NULL;
+		}
+		if (!can(d)) {
+			*why = what;
+			return NULL;
+		}
+		return d;
+	}
+	if (ext == NULL) {
+		*why = "no extension to guess the format from; give 'format'";
+		return NULL;
+	}
+	for (int i = 0; i < GDALGetDriverCount(); i++) {
+		GDALDriverH d = GDALGetDriver(i);
+		const char *exts = GDALGetMetadataItem(d, GDAL_DMD_EXTENSIONS, NULL);
+		const char *main_ext = GDALGetMetadataItem(d, GDAL_DMD_EXTENSION, NULL);
+		char **list;
+		bool match = false;
+
+		if (!can(d))
+			continue;
+		list = CSLTokenizeString(exts ? exts : "");
+		for (char **e = list; *e; e++)
+			match |= strcasecmp(*e, ext) == 0;
+		CSLDestroy(list);
+		if (!match)
+			continue;
+		if (main_ext && strcasecmp(main_ext, ext) == 0)
+			return d;
+		if (best == NULL)
+			best = d;
+	}
+	if (best == NULL)
+		*why = "no driver writes this extension; give 'format'";
+	return best;
+}
+
+static GDALDriverH find_driver(const char *path, const char *format, const char **why)
+{
+	return output_find_driver(path, format, writes_vector,
+	                          "this format cannot create vector datasets", why);
+}
+
+static int write_check(struct step *s, struct pipeline *pl)
+{
+	struct write_conf *c = s->conf;
+	const char *why = NULL;
+
+	if (output_check_template(pl, s, "path", c->path) != 0)
+		return -1;
+	if (strncmp(c->path, "/vsi", 4) == 0)
+		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
+		                 "cannot write '%s': outputs must be local files (they are written "
+		                 "atomically)",
+		                 c->path);
+	if (c->layer && output_check_template(pl, s, "layer", c->layer) != 0)
+		return -1;
+	if (pl->rejects_path && strchr(c->path, '{') == NULL &&
+	    strchr(pl->rejects_path, '{') == NULL && outfile_same_target(c->path, pl->rejects_path))
+		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
+		                 "'%s' is the same file as the rejects dataset '%s': two outputs "
+		                 "cannot share one",
+		                 c->path, pl->rejects_path);
+	if (!c->has_transaction_size)
+		c->transaction_size = 100000;
+	if (find_driver(c->path, c->format, &why) == NULL)
+		return ydoc_fail(pl->doc, ynode_get(s->node, c->format ? "format" : "path"),
+		                 "cannot write '%s': %s", c->format ? c->format : c->path, why);
+	return 0;
+}
+
+/* Whether the driver holds memory that grows with the output: GDAL's
+ * FlatGeobuf writer keeps every feature's index entry until it closes,
+ * then builds the tree (issue #13 replaces it with a bounded one). */
+static bool unbounded_index(GDALDriverH drv, const struct strmap *options)
+{
+	if (strcmp(GDALGetDriverShortName(drv), "FlatGeobuf") != 0)
+		return false;
+	for (size_t i = 0; i < options->n; i++)
+		if (strcasecmp(options->key[i], "SPATIAL_INDEX") == 0)
+			return !(strcasecmp(options->val[i], "NO") == 0 ||
+			         strcasecmp(options->val[i], "FALSE") == 0 ||
+			         strcasecmp(options->val[i], "OFF") == 0 ||
+			         strcmp(options->val[i], "0") == 0);
+	return true;
+}
+
+static int write_open(struct step *s, struct engine *e)
+{
+	struct write_conf *c = s->conf;
+	struct write_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	const char *why;
+
+	if (st == NULL)
+		return -1;
+	s->state = st;
+	st->eng = e;
+	st->drv = find_driver(c->path, c->format, &why);
+	if (st->drv == NULL)
+		return gp_fail(GP_EX_CONFIG, "cannot write '%s': %s", c->path, why);
+	if (e->plan.limit && unbounded_index(st->drv, &c->options))
+		return gp_fail(
+		        GP_EX_TEMPFAIL,
+		        "cannot write '%s' under a memory limit: FlatGeobuf's spatial index is "
+		        "held in memory until the file closes, so it grows with the output; set "
+		        "options: { SPATIAL_INDEX: NO } or run without a memory limit",
+		        c->path);
+	/* A fixed path is known now: refuse an existing target before any
+	 * input is read. */
+	if (strchr(c->path, '{') == NULL && c->mode == OUTFILE_CREATE && outfile_exists(c->path))
+		return gp_fail(GP_EX_CANTCREAT,
+		               "cannot create '%s': it exists (use mode: overwrite or append)",
+		               c->path);
+	return 0;
+}
+
+char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard)
+{
+	size_t cap = strlen(t) + 256, len = 0;
+	char *out = arena_alloc(a, cap, 1);
+
+	if (out == NULL)
+		return NULL;
+	for (const char *p = t; *p;) {
+		char val[64];
+		const char *v = NULL;
+		size_t vlen;
+
+		if (*p == '{') {
+			const char *end = strchr(p, '}');
+			size_t n = (size_t)(end - p - 1);
+
+			if (n == 4 && strncmp(p + 1, "stem", 4) == 0)
+				v = st->stem;
+			else if (n == 4 && strncmp(p + 1, "name", 4) == 0)
+				v = st->name;
+			else if (n == 5 && strncmp(p + 1, "layer", 5) == 0)
+				v = st->layer;
+			else if (n == 5 && strncmp(p + 1, "index", 5) == 0)
+				snprintf(val, sizeof val, "%llu", (unsigned long long)st->dataset_index);
+			else
+				snprintf(val, sizeof val, "%d", shard);
+			if (v == NULL)
+				v = val;
+			p = end + 1;
+			vlen = strlen(v);
+		} else {
+			v = p++;
+			vlen = 1;
+		}
+		if (len + vlen + 1 > cap) {
+			size_t ncap = 2 * (len + vlen + 1);
+			char *n2 = arena_realloc(a, out, cap, ncap);
+
+			if (n2 == NULL)
+				return NULL;
+			out = n2;
+			cap = ncap;
+		}
+		memcpy(out + len, v, vlen);
+		len += vlen;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static char **to_csl(const struct strmap *m)
+{
+	char **l = NULL;
+
+	for (size_t i = 0; i < m->n; i++)
+		l = CSLSetNameValue(l, m->key[i], m->val[i]);
+	return l;
+}
+
+static char **to_csl(const struct strmap *m);
+
+/* Close the dataset of an output and check that the close worked: the
+ * driver flushes then, and a full disk shows up here.  Then build the
+ * GeoPackage indexes.  The output's work arena goes whatever happens, so an
+ * output finished costs nothing while later ones are written. */
+static int close_output(struct step *s, struct output *o)
+{
+	GDALDatasetH ds;
+	int r = 0;
+
+	if (o->closed)
+		return 0;
+	o->closed = true;
+	for (struct out_layer *l = o->layers; l; l = l->next)
+		if (l->feat)
+			handle_release(l->feat);
+	if (o->ds == NULL)
+		goto out;
+	CPLErrorReset();
+	if (o->in_txn && GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE) {
+		handle_release(o->ds);
+		if (iocheck_status(o->chk, o->path) == 0)
+			gp_fail(GP_EX_IOERR, "cannot commit to '%s': %s", o->path,
+			        iocheck_gdal_msg());
+		r = -1;
+		goto out;
+	}
+	o->in_txn = false;
+	ds = handle_take(o->ds);
+	CPLErrorReset();
+	GDALClose(ds);
+	/* Text formats write their last bytes here, and ignore a failure. */
+	if (iocheck_status(o->chk, o->path) != 0) {
+		r = -1;
+		goto out;
+	}
+	if (CPLGetLastErrorType() >= CE_Failure) {
+		r = gp_fail(GP_EX_IOERR, "cannot finish '%s': %s", o->path, iocheck_gdal_msg());
+		goto out;
+	}
+	for (struct out_layer *l = o->layers; l && r == 0; l = l->next) {
+		char **dsco;
+
+		if (l->rt == NULL)
+			continue;
+		dsco = to_csl(&((struct write_conf *)s->conf)->dataset_options);
+		if (rtree_build_finish(l->rt, o->of.tmppath, l->name, l->geomcol, dsco) != 0)
+			r = gp_fail_prefix("'%s', layer '%s'", o->path, l->name);
+		CSLDestroy(dsco);
+	}
+out:
+	for (struct out_layer *l = o->layers; l; l = l->next)
+		l->rt = NULL;
+	arena_destroy(o->work);
+	o->work = NULL;
+	return r;
+}
+
+static void with_fast_sqlite(bool on)
+{
+	/* The output is a private temporary file until it is renamed into
+	 * place, so SQLite's journal and syncs buy nothing: a crash leaves
+	 * only the temporary. outfile_commit() syncs before the rename. */
+	CPLSetThreadLocalConfigOption("OGR_SQLITE_JOURNAL", on ? "OFF" : NULL);
+	CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS", on ? "OFF" : NULL);
+}
+
+static int open_output(struct step *s, const char *path)
+{
+	struct write_conf *c = s->conf;
+	struct write_state *st = s->state;
+	struct output *o;
+	GDALDatasetH ds;
+
+	for (o = st->outputs; o; o = o->next)
+		if (strcmp(o->path, path) == 0)
+			return gp_fail(GP_EX_CANTCREAT,
+			               "output '%s' was finished for an earlier input; to merge inputs "
+			               "into it, give them in order, or use {stem} or {index}",
+			               path);
+	o = arena_calloc(s->arena, 1, sizeof *o);
+	if (o == NULL)
+		return -1;
+	o->path = arena_strdup(s->arena, path);
+	if (o->path == NULL ||
+	    outfile_begin(st->eng->outs, s->arena, &o->of, o->path, c->mode) != 0)
+		return -1;
+	o->chk = iocheck_watch(s->arena, o->of.tmpdir);
+	o->gdal_path = o->chk ? iocheck_path(s->arena, o->of.tmppath) : NULL;
+	if (o->gdal_path == NULL)
+		return -1;
+	o->work = arena_create(&s->acct.mem, 0);
+	if (o->work == NULL)
+		return -1;
+	o->next = st->outputs;
+	st->outputs = o;
+	st->cur = o;
+	CPLErrorReset();
+	with_fast_sqlite(true);
+	if (c->mode == OUTFILE_APPEND && o->of.existed) {
+		ds = GDALOpenEx(o->gdal_path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL);
+	} else {
+		char **dsco = to_csl(&c->dataset_options);
+
+		ds = GDALCreate(st->drv, o->gdal_path, 0, 0, 0, GDT_Unknown, dsco);
+		CSLDestroy(dsco);
+	}
+	with_fast_sqlite(false);
+	if (ds == NULL)
+		return iocheck_status(o->chk, path) != 0
+		               ? -1
+		               : gp_fail(GP_EX_CANTCREAT, "cannot create '%s': %s", path,
+		                         iocheck_gdal_msg());
+	o->ds = handle_own(s->arena, &s->acct, HANDLE_GDAL_DATASET, ds, NULL);
+	if (o->ds == NULL)
+		return -1;
+	o->dsh = ds;
+	return 0;
+}
+
+static OGRwkbGeometryType declared_type(struct step *s, const struct stream *st)
+{
+	struct write_conf *c = s->conf;
+	struct write_state *ws = s->state;
+	OGRwkbGeometryType t = st->schema->gtype;
+	const char *drv = GDALGetDriverShortName(ws->drv);
+	OGRwkbGeometryType flat = wkbFlatten(t);
+	bool single = flat == wkbPolygon || flat == wkbLineString;
+	bool strict = strcmp(drv, "FlatGeobuf") == 0 || strcmp(drv, "Parquet") == 0 ||
+	              strcmp(drv, "Arrow") == 0 || strcmp(drv, "PostgreSQL") == 0;
+
+	switch (c->geometry_type) {
+	case GT_AS_IS:
+		return t;
+	case GT_ANY:
+		return wkbUnknown;
+	case GT_PROMOTE:
+		return single ? OGR_GT_GetCollection(t) : t;
+	default:
+		/* Shapefiles say Polygon and hold MultiPolygons too; formats that
+		 * enforce the declared type would refuse those features. */
+		if (single && !st->schema->gtype_exact &&
+		    (strcmp(st->driver, "ESRI Shapefile") == 0 || strict))
+			return OGR_GT_GetCollection(t);
+		return t;
+	}
+}
+
+static const char *crs_name(OGRSpatialReferenceH srs, char *buf, size_t size)
+{
+	const char *auth = OSRGetAuthorityName(srs, NULL), *code = OSRGetAuthorityCode(srs, NULL);
+
+	if (auth && code)
+		snprintf(buf, size, "%s:%s", auth, code);
+	else
+		snprintf(buf, size, "%s", OSRGetName(srs) ? OSRGetName(srs) : "an unnamed CRS");
+	return buf;
+}
+
+/* Features go into a layer that already has some (appended to, or made by
+ * an earlier input): refuse rather than mix two CRSs in one layer.  A
+ * layer or a stream without a CRS takes anything. */
+static int check_layer_crs(const struct out_layer *l, const struct output *o,
+                           const struct stream *stm)
+{
+	static const char *const same[] = {"IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES",
+	                                   "CRITERION=EQUIVALENT_EXCEPT_AXIS_ORDER_GEOGCRS", NULL};
+	OGRSpatialReferenceH have = OGR_L_GetSpatialRef(l->lyr);
+	char a[256], b[256];
+
+	if (have == NULL || stm->srs == NULL || OSRIsSameEx(stm->srs, have, same))
+		return 0;
+	return gp_fail(GP_EX_DATAERR,
+	               "cannot append '%s' features to layer '%s' of '%s' in '%s'; add a "
+	               "reproject step",
+	               crs_name(stm->srs, a, sizeof a), l->name, o->path,
+	               crs_name(have, b, sizeof b));
+}
+
+static int open_layer(struct step *s, struct stream *stm)
+{
+	struct write_conf *c = s->conf;
+	struct write_state *st = s->state;
+	struct output *o = st->cur;
+	const struct schema *sc = stm->schema;
+	char *name = output_expand(stm->arena, c->layer ? c->layer : "{layer}", stm, 0);
+	struct out_layer *l;
+	OGRFeatureDefnH defn;
+	OGRFeatureH f;
+	bool made = false;
+
+	if (name == NULL)
+		return -1;
+	if (c->layer == NULL) {
+		/* A single-file shapefile (x.shp) holds one layer, named after the
+		 * file: GDAL names a created layer so, and a layer of another name
+		 * would become a sibling y.shp (on append, or when inputs merge). */
+		const char *ext = output_path_ext(o->path);
+
+		if (ext && strcasecmp(ext, "shp") == 0 &&
+		    strcmp(GDALGetDriverShortName(st->drv), "ESRI Shapefile") == 0) {
+			const char *b = strrchr(o->path, '/');
+
+			b = b ? b + 1 : o->path;
+			name = arena_strndup(stm->arena, b, strlen(b) - 4);
+			if (name == NULL)
+				return -1;
+		}
+	}
+	for (l = o->layers; l; l = l->next)
+		if (strcmp(l->name, name) == 0)
+			break;
+	if (l == NULL) {
+		OGRLayerH lyr = GDALDatasetGetLayerByName(o->dsh, name);
+
+		l = arena_calloc(s->arena, 1, sizeof *l);
+		if (l == NULL || (l->name = arena_strdup(s->arena, name)) == NULL)
+			return -1;
+		if (lyr == NULL) {
+			char **lco = to_csl(&c->options);
+			bool bulk = strcmp(GDALGetDriverShortName(st->drv), "GPKG") == 0 &&
+			            CPLTestBool(CSLFetchNameValueDef(lco, "SPATIAL_INDEX", "YES"));
+
+			/* GeoPackage: the index is built in bulk after the close
+			 * (gpkg_rtree.h) instead of row by row by GDAL. */
+			if (bulk)
+				lco = CSLSetNameValue(lco, "SPATIAL_INDEX", "NO");
+			made = true;
+			l->declared = declared_type(s, stm);
+			CPLErrorReset();
+			lyr = GDALDatasetCreateLayer(o->dsh, name, stm->srs, l->declared, lco);
+			CSLDestroy(lco);
+			if (lyr == NULL)
+				return iocheck_status(o->chk, o->path) != 0
+				               ? -1
+				               : gp_fail(GP_EX_CANTCREAT,
+				                         "cannot create layer '%s' in '%s': %s",
+				                         name, o->path, iocheck_gdal_msg());
+			if (bulk && l->declared != wkbNone) {
+				l->geomcol = arena_strdup(s->arena, OGR_L_GetGeometryColumn(lyr));
+				/* --config GISPIPE_RTREE_SORT_BUDGET bytes: tests use a
+				 * small one to exercise the spill and merge path. */
+				size_t budget = (size_t)CPLAtoGIntBig(CPLGetConfigOption(
+					"GISPIPE_RTREE_SORT_BUDGET", "0"));
+
+				l->rt = l->geomcol ? rtree_build_create(o->work, o->of.tmpdir,
+				                                        budget ? budget
+				                                               : RTREE_SORT_BUDGET)
+				                   : NULL;
+				if (l->rt == NULL)
+					return -1;
+			}
+		} else {
+			l->declared = OGR_L_GetGeomType(lyr);
+		}
+		l->lyr = lyr;
+		l->next = o->layers;
+		o->layers = l;
+	}
+	st->lyr = l;
+	if (!made && check_layer_crs(l, o, stm) != 0)
+		return -1;
+	/* Fields: by name; missing ones are created where the format can. */
+	defn = OGR_L_GetLayerDefn(l->lyr);
+	st->map = arena_alloc(stm->arena, (size_t)(sc->nsrc + 1) * sizeof *st->map, 0);
+	if (st->map == NULL)
+		return -1;
+	for (int i = 0; i < sc->nsrc; i++)
+		st->map[i] = -1;
+	st->nextra = 0;
+	for (size_t i = 0; i < sc->n; i++)
+		if (sc->f[i].src < 0 && (size_t)sc->f[i].extra + 1 > st->nextra)
+			st->nextra = (size_t)sc->f[i].extra + 1;
+	st->extra_map = arena_alloc(stm->arena, (st->nextra + 1) * sizeof *st->extra_map, 0);
+	if (st->extra_map == NULL)
+		return -1;
+	for (size_t i = 0; i < st->nextra; i++)
+		st->extra_map[i] = -1;
+	for (size_t i = 0; i < sc->n; i++) {
+		const struct field_def *fd = &sc->f[i];
+		int k = OGR_FD_GetFieldIndex(defn, fd->name);
+
+		if (k < 0) {
+			OGRFieldDefnH nf = OGR_Fld_Create(fd->name, fd->type);
+
+			/* A feature must not outlive its definition's shape. */
+			if (l->feat) {
+				handle_release(l->feat);
+				l->feat = NULL;
+			}
+
+			OGR_Fld_SetSubType(nf, fd->subtype);
+			OGR_Fld_SetWidth(nf, fd->width);
+			OGR_Fld_SetPrecision(nf, fd->precision);
+			CPLErrorReset();
+			if (OGR_L_CreateField(l->lyr, nf, TRUE) != OGRERR_NONE) {
+				OGR_Fld_Destroy(nf);
+				if (iocheck_status(o->chk, o->path) != 0)
+					return -1;
+				return gp_fail(GP_EX_DATAERR,
+				               "cannot add field '%s' to layer '%s' of '%s': %s",
+				               fd->name, l->name, o->path, iocheck_gdal_msg());
+			}
+			OGR_Fld_Destroy(nf);
+			defn = OGR_L_GetLayerDefn(l->lyr);
+			k = OGR_FD_GetFieldIndex(defn, fd->name);
+			if (k < 0) /* the driver renamed it (say, shapefile's 10 chars) */
+				k = OGR_FD_GetFieldCount(defn) - 1;
+		}
+		if (fd->src >= 0)
+			st->map[fd->src] = k;
+		else
+			st->extra_map[fd->extra] = k;
+	}
+	if (l->feat == NULL) {
+		f = OGR_F_Create(OGR_L_GetLayerDefn(l->lyr));
+		if (f == NULL)
+			return gp_fail(GP_EX_SOFTWARE, "cannot create an output feature");
+		l->feat = handle_own(s->arena, &s->acct, HANDLE_OGR_FEATURE, f, NULL);
+		if (l->feat == NULL)
+			return -1;
+	}
+	st->promote = OGR_GT_IsSubClassOf(wkbFlatten(l->declared), wkbGeometryCollection) &&
+	              wkbFlatten(l->declared) != wkbGeometryCollection;
+	if (!o->in_txn && GDALDatasetTestCapability(o->dsh, ODsCTransactions)) {
+		if (GDALDatasetStartTransaction(o->dsh, FALSE) == OGRERR_NONE)
+			o->in_txn = true;
+	}
+	return 0;
+}
+
+static int write_begin(struct step *s, struct stream *stm)
+{
+	struct write_conf *c = s->conf;
+	struct write_state *st = s->state;
+	char *path = output_expand(stm->arena, c->path, stm, 0);
+
+	if (path == NULL)
+		return -1;
+	if (st->cur == NULL || strcmp(st->cur->path, path) != 0) {
+		if (st->cur && close_output(s, st->cur) != 0)
+			return -1;
+		st->cur = NULL;
+		if (open_output(s, path) != 0)
+			return -1;
+	}
+	return open_layer(s, stm);
+}
+
+static int write_one(struct step *s, struct batch *b, size_t i)
+{
+	struct write_state *st = s->state;
+	struct out_layer *l = st->lyr;
+	struct feature *ft = &b->f[i];
+	OGRFeatureH out = l->feat->ptr;
+	OGRGeometryH g = NULL;
+
+	if (ft->attrs)
+		OGR_F_SetFromWithMap(out, ft->attrs->ptr, TRUE, st->map);
+	for (size_t e = 0; e < st->nextra; e++) {
+		int k = st->extra_map[e];
+		const struct fvalue *v = e < ft->nextra ? &ft->extra[e] : NULL;
+
+		if (k < 0)
+			continue;
+		if (v == NULL || !v->set)
+			OGR_F_SetFieldNull(out, k);
+		else if (v->type == OFTString)
+			OGR_F_SetFieldString(out, k, v->v.s);
+		else if (v->type == OFTReal)
+			OGR_F_SetFieldDouble(out, k, v->v.d);
+		else
+			OGR_F_SetFieldInteger64(out, k, v->v.i);
+	}
+	if (ft->wkb) {
+		if (OGR_G_CreateFromWkbEx(ft->wkb, NULL, &g, ft->wkb_len) != OGRERR_NONE) {
+			batch_fail(b, i, s->label, "geometry does not decode");
+			return 0;
+		}
+		if (st->promote && !OGR_GT_IsSubClassOf(OGR_G_GetGeometryType(g),
+		                                        wkbGeometryCollection))
+			g = OGR_G_ForceTo(g, l->declared, NULL);
+	}
+	OGR_F_SetGeometryDirectly(out, g);
+	OGR_F_SetFID(out, OGRNullFID);
+	CPLErrorReset();
+	if (OGR_L_CreateFeature(l->lyr, out) != OGRERR_NONE) {
+		char reason[512];
+		const char *msg = iocheck_gdal_msg();
+
+		/* An I/O error is never the feature's fault. */
+		if (iocheck_status(st->cur->chk, st->cur->path) != 0)
+			return -1;
+		if (CPLGetLastErrorNo() == CPLE_FileIO)
+			return gp_fail(GP_EX_IOERR, "cannot write to '%s': %s", st->cur->path, msg);
+		snprintf(reason, sizeof reason, "cannot write to '%s': %s", st->cur->path,
+		         *msg ? msg : "rejected by the driver");
+		batch_fail(b, i, s->label, reason);
+		return 0;
+	}
+	st->cur->features++;
+	if (l->rt && ft->wkb) {
+		double env[4];
+
+		if (wkb_envelope(ft->wkb, ft->wkb_len, env) == 0 &&
+		    rtree_build_add(l->rt, OGR_F_GetFID(out), env) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int write_process(struct step *s, struct batch *b)
+{
+	struct write_conf *c = s->conf;
+	struct write_state *st = s->state;
+	struct output *o = st->cur;
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->f[i].state != FEAT_LIVE)
+			continue;
+		if (write_one(s, b, i) != 0)
+			return -1;
+		if (o->in_txn && ++o->txn_count >= (uint64_t)c->transaction_size) {
+			o->txn_count = 0;
+			CPLErrorReset();
+			if (GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE) {
+				o->in_txn = false;
+				if (iocheck_status(o->chk, o->path) != 0)
+					return -1;
+				return gp_fail(GP_EX_IOERR, "cannot commit to '%s': %s", o->path,
+				               iocheck_gdal_msg());
+			}
+			o->in_txn = GDALDatasetStartTransaction(o->dsh, FALSE) == OGRERR_NONE;
+		}
+	}
+	/* Drivers that buffer, or ignore short writes, fail here at the
+	 * latest: after the batch that filled the disk. */
+	return iocheck_status(o->chk, o->path);
+}
+
+static int write_end(struct step *s, struct stream *stm)
+{
+	struct write_state *st = s->state;
+
+	(void)stm;
+	st->map = NULL; /* lived in the stream arena */
+	return 0;
+}
+
+static int write_close(struct step *s, bool ok)
+{
+	struct write_state *st = s->state;
+	int r = 0;
+
+	if (st == NULL)
+		return 0;
+	for (struct output *o = st->outputs; o; o = o->next)
+		if (close_output(s, o) != 0 && r == 0) {
+			r = -1;
+			ok = false;
+		}
+	/* Closed and whole: the engine commits every output of the run at
+	 * once (outset_commit), or they are aborted with it. */
+	if (!ok)
+		for (struct output *o = st->outputs; o; o = o->next)
+			outfile_abort(&o->of);
+	return r;
+}
+
+static void write_explain(struct step *s, struct engine *e, FILE *out)
+{
+	struct write_conf *c = s->conf;
+	struct write_state *st = s->state;
+
+	(void)e;
+	fprintf(out, "  output: %s [%s], mode %s%s\n", c->path,
+	        st && st->drv ? GDALGetDriverShortName(st->drv) : "?", modes[c->mode],
+	        strchr(c->path, '{') ? " (one per input, from the template)" : "");
+	fprintf(out, "  written to a temporary directory beside the target, renamed into place "
+	             "after a successful close\n");
+}
+
+const struct step_desc step_write = {
+	.name = "write",
+	.summary = "write features to any OGR format that can create",
+	.role = STEP_SINK,
+	.opts = write_opts,
+	.conf_size = sizeof(struct write_conf),
+	.details = "Each output is written in a temporary directory beside its target and\n"
+	           "renamed into place when the whole run has succeeded; a failed or\n"
+	           "interrupted run leaves every target as it was.  Features are written in\n"
+	           "the order they are read (FlatGeobuf's spatial index stores its own).\n"
+	           "GeoPackage spatial indexes are built in bulk when an output closes.\n"
+	           "geometry_type auto declares multi types where single-part\n"
+	           "ones would lose features: Shapefile inputs (which mix Polygon and\n"
+	           "MultiPolygon) and formats that enforce the declared type (FlatGeobuf,\n"
+	           "Parquet, Arrow, PostgreSQL); single parts are promoted to match.",
+	.check = write_check,
+	.open = write_open,
+	.begin = write_begin,
+	.process = write_process,
+	.end = write_end,
+	.close = write_close,
+	.explain = write_explain,
+};
+
+int write_init_rejects(struct step *s, struct pipeline *pl, const char *path, const char *format)
+{
+	struct write_conf *c = arena_calloc(pl->arena, 1, sizeof *c);
+	const char *why = NULL;
+
+	if (c == NULL)
+		return -1;
+	c->path = path;
+	c->format = format;
+	c->mode = OUTFILE_OVERWRITE;
+	c->transaction_size = 100000;
+	c->geometry_type = GT_ANY; /* failed geometries are of any type */
+	if (find_driver(path, format, &why) == NULL)
+		return gp_fail(GP_EX_CONFIG, "cannot write rejects to '%s': %s", path, why);
+	*s = (struct step){.desc = &step_write, .index = -1, .label = "rejects", .conf = c,
+	                   .pl = pl};
+	return 0;
+}
