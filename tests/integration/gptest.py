@@ -30,6 +30,8 @@ UNDER_VALGRIND = any("valgrind" in w for w in WRAPPER)
 UNDER_ASAN = os.environ.get("GISPIPE_SANITIZE", "none") not in ("", "none")
 # Whether the process's own memory figures mean anything in this setup.
 MEMORY_MEASURED = not (UNDER_VALGRIND or UNDER_ASAN)
+# scripts/test quick sets this: the few exhaustive loops sample instead.
+QUICK = os.environ.get("GISPIPE_TEST_TIER") == "quick"
 
 # The environment for a gispipe that a test stops in the middle of a GEOS
 # call: GEOS 3.11 leaks on its interrupt path, inside libgeos, and
