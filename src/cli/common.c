@@ -1,4 +1,10 @@
-/* common.c - option parsing shared by run, validate and explain. */
+/*
+ * common.c - what run, validate and explain share: their options, and the
+ * account, arena and pipeline of one command (struct cli_cmd, cli.h).
+ *
+ * The arena is the command's only one: the options' lists, the pipeline and
+ * the engine's run all live in it, and go when cli_with_pipeline returns.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +14,7 @@
 #include "cli.h"
 #include "core/arena.h"
 #include "core/error.h"
+#include "core/report.h"
 #include "config/pipeline.h"
 #include "config/yaml_load.h"
 
@@ -32,7 +39,9 @@ static bool is(const char *arg, const char *name)
 	return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
 }
 
-int cli_parse(int argc, char **argv, struct cli_opts *o, struct arena *a, bool allow_run)
+/* Parse argv (after the subcommand name) into `o`, its lists in `a`.  64
+ * with a message on bad usage. */
+static int parse(int argc, char **argv, struct cli_opts *o, struct arena *a, bool allow_run)
 {
 	size_t nsets = 0;
 
@@ -115,9 +124,41 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, struct arena *a, bool a
 	return 0;
 }
 
-struct pipeline *cli_load(const struct cli_opts *o, struct arena *a, struct mem_account *acct)
+/* The pipeline of `c`, loaded into c->a: 0, or the exit code. */
+static int load(struct cli_cmd *c)
 {
-	struct pipeline_load_opts lo = {.sets = o->sets};
+	struct pipeline_load_opts lo = {.sets = c->o.sets};
+	char msg[4096];
+	int code;
 
-	return pipeline_load(a, acct, o->pipeline, &lo);
+	c->pl = pipeline_load(c->a, &c->acct, c->o.pipeline, &lo);
+	if (c->pl != NULL)
+		return 0;
+	code = gp_err_code();
+	/* Only run takes --report.  Cron jobs watch the report: it must say
+	 * this run failed. */
+	if (c->o.report) {
+		snprintf(msg, sizeof msg, "%s", gp_err_msg());
+		if (report_write_early(c->o.report, c->o.pipeline, code, msg) != 0)
+			fprintf(stderr, "gispipe: %s\n", gp_err_msg());
+		gp_fail(code, "%s", msg);
+	}
+	return code;
+}
+
+int cli_with_pipeline(int argc, char **argv, bool allow_run, cli_body body)
+{
+	struct cli_cmd c = {0};
+	int code;
+
+	mem_account_init(&c.acct, argv[0], NULL, 0);
+	c.a = arena_create(&c.acct, 0);
+	if (c.a == NULL)
+		return gp_err_code();
+	if (parse(argc, argv, &c.o, c.a, allow_run) != 0)
+		code = gp_err_code();
+	else
+		code = body(&c, load(&c));
+	arena_destroy(c.a);
+	return code;
 }

@@ -2,30 +2,12 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "core/account.h"
-#include "core/arena.h"
 #include "core/engine.h"
-#include "core/error.h"
 #include "config/pipeline.h"
 
-int cmd_explain(int argc, char **argv)
+/* What the pipeline file resolved to, before the engine's plan. */
+static void explain_pipeline(const struct pipeline *pl)
 {
-	struct mem_account acct;
-	struct arena *a;
-	struct cli_opts o = {0};
-	struct pipeline *pl;
-	struct run_opts ro;
-	int code;
-
-	mem_account_init(&acct, "explain", NULL, 0);
-	a = arena_create(&acct, 0);
-	if (a == NULL)
-		return gp_err_code();
-	if (cli_parse(argc, argv, &o, a, false) != 0 || (pl = cli_load(&o, a, &acct)) == NULL) {
-		code = gp_err_code();
-		arena_destroy(a);
-		return code;
-	}
 	printf("pipeline: %s%s%s%s\n", pl->path, pl->name ? " (" : "", pl->name ? pl->name : "",
 	       pl->name ? ")" : "");
 	if (pl->nvars) {
@@ -37,8 +19,19 @@ int cmd_explain(int argc, char **argv)
 	printf("on_error: %s; transform cache: %lld entries, cleared every %lld datasets\n\n",
 	       pl->on_error == ON_ERROR_FAIL ? "fail" : "reject", (long long)pl->xc_max_entries,
 	       (long long)pl->xc_clear_every);
-	ro = (struct run_opts){.memory_limit = o.memory_limit, .quiet = true};
-	code = engine_check(pl, &ro, &acct, a, false, stdout);
-	arena_destroy(a);
-	return code;
+}
+
+static int explain(struct cli_cmd *c, int code)
+{
+	struct run_opts ro = {.memory_limit = c->o.memory_limit, .quiet = true};
+
+	if (code != 0)
+		return code;
+	explain_pipeline(c->pl);
+	return engine_check(c->pl, &ro, &c->acct, c->a, false, stdout);
+}
+
+int cmd_explain(int argc, char **argv)
+{
+	return cli_with_pipeline(argc, argv, false, explain);
 }

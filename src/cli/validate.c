@@ -2,45 +2,30 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "core/account.h"
-#include "core/arena.h"
 #include "core/engine.h"
 #include "core/error.h"
 #include "config/pipeline.h"
 
-int cmd_validate(int argc, char **argv)
+static int validate(struct cli_cmd *c, int code)
 {
-	struct mem_account acct;
-	struct arena *a;
-	struct cli_opts o = {0};
-	struct pipeline *pl;
-	struct run_opts ro;
-	int code;
+	struct run_opts ro = {.memory_limit = c->o.memory_limit, .quiet = true};
 
-	mem_account_init(&acct, "validate", NULL, 0);
-	a = arena_create(&acct, 0);
-	if (a == NULL)
-		return gp_err_code();
-	if (cli_parse(argc, argv, &o, a, false) != 0) {
-		code = gp_err_code();
-		arena_destroy(a);
-		return code;
-	}
-	if ((pl = cli_load(&o, a, &acct)) == NULL) {
-		code = gp_err_code();
-	} else {
-		ro = (struct run_opts){.memory_limit = o.memory_limit, .quiet = true};
-		code = engine_check(pl, &ro, &acct, a, true, NULL);
-	}
+	if (code == 0)
+		code = engine_check(c->pl, &ro, &c->acct, c->a, true, NULL);
 	/* validate answers one question, whether the pipeline can run as it
 	 * stands: 0 or 78, with the reason (a missing input, an existing
-	 * output, a limit too small) in the message. */
+	 * output, a limit too small, a pipeline that does not load) in the
+	 * message. */
 	if (code != 0 && code != GP_EX_USAGE) {
 		gp_fail(GP_EX_CONFIG, "%s", gp_err_msg());
 		code = GP_EX_CONFIG;
 	}
-	if (code == 0 && !o.quiet)
-		printf("%s: ok (%zu steps)\n", o.pipeline, pl->nsteps);
-	arena_destroy(a);
+	if (code == 0 && !c->o.quiet)
+		printf("%s: ok (%zu steps)\n", c->o.pipeline, c->pl->nsteps);
 	return code;
+}
+
+int cmd_validate(int argc, char **argv)
+{
+	return cli_with_pipeline(argc, argv, false, validate);
 }

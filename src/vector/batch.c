@@ -1,8 +1,11 @@
 /* batch.c - helpers on batches. */
 #include "vector/batch.h"
 
+#include <string.h>
+
 #include "core/arena.h"
 #include "core/error.h"
+#include "vector/schema.h"
 
 OGRGeometryH batch_geometry(const struct batch *b, size_t i, const char **why)
 {
@@ -31,6 +34,24 @@ int batch_set_geometry(struct batch *b, size_t i, OGRGeometryH g)
 		return gp_fail(GP_EX_DATAERR, "geometry cannot be encoded as WKB");
 	b->f[i].wkb = w;
 	b->f[i].wkb_len = len;
+	return 0;
+}
+
+int batch_reserve_extra(struct batch *b, size_t i)
+{
+	struct feature *f = &b->f[i];
+	size_t need = (size_t)b->stream->schema->nextra;
+	struct fvalue *nv;
+
+	if (f->nextra >= need)
+		return 0;
+	nv = arena_calloc(b->arena, need, sizeof *nv);
+	if (nv == NULL)
+		return -1;
+	if (f->nextra)
+		memcpy(nv, f->extra, f->nextra * sizeof *nv);
+	f->extra = nv;
+	f->nextra = need;
 	return 0;
 }
 

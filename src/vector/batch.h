@@ -98,6 +98,12 @@ OGRGeometryH batch_geometry(const struct batch *b, size_t i, const char **why);
 /* Replace feature i's WKB with that of `g` (copied into the batch arena). */
 int batch_set_geometry(struct batch *b, size_t i, OGRGeometryH g);
 
+/* Give feature i a slot for every computed value its stream's schema has
+ * now (schema->nextra), for a step that has just added one: the values it
+ * had are kept, the new ones are unset.  The slots are in the batch arena;
+ * -1 when it is full (error set). */
+int batch_reserve_extra(struct batch *b, size_t i);
+
 /* Mark feature i failed by `step` for `reason` (copied).  When the copy
  * cannot be made the reason is NULL and the error set: the engine fails the
  * run (75) rather than keep a reject without its reason. */

@@ -91,7 +91,6 @@ static int clip_process(struct step *s, struct batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		struct feature *f = &b->f[i];
 		struct handle *g, *out;
-		int r;
 
 		if (f->state != FEAT_LIVE)
 			continue;
@@ -137,12 +136,8 @@ static int clip_process(struct step *s, struct batch *b)
 			f->state = FEAT_FILTERED; /* clipped away: filtered, not an error */
 			continue;
 		}
-		r = geos_write(st->geos, b->arena, out->ptr, &f->wkb, &f->wkb_len);
-		handle_release(out);
-		if (r == -2)
+		if (geos_store(st->geos, b, i, s->label, out) < 0)
 			return -1;
-		if (r != 0)
-			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot write it"));
 	}
 	return 0;
 }

@@ -170,6 +170,22 @@ int geos_write(struct geos *g, struct arena *a, const GEOSGeometry *geom, unsign
 	return 0;
 }
 
+int geos_store(struct geos *g, struct batch *b, size_t i, const char *label, struct handle *geom)
+{
+	struct feature *f = &b->f[i];
+	int r;
+
+	r = geos_write(g, b->arena, geom->ptr, &f->wkb, &f->wkb_len);
+	handle_release(geom);
+	if (r == -2)
+		return -1;
+	if (r != 0) {
+		batch_fail(b, i, label, geos_reason(g, "GEOS cannot write it"));
+		return 1;
+	}
+	return 0;
+}
+
 int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_op op, void *ctx,
                const char *what)
 {
@@ -202,14 +218,8 @@ int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_o
 		handle_release(out);
 		return stopped();
 	}
-	r = geos_write(g, b->arena, out->ptr, &f->wkb, &f->wkb_len);
-	handle_release(out);
-	if (r == -2)
-		return -1;
-	if (r != 0) {
-		batch_fail(b, i, s->label, geos_reason(g, "GEOS cannot write it"));
-		return 1;
-	}
-	g->applied++;
-	return 0;
+	r = geos_store(g, b, i, s->label, out);
+	if (r == 0)
+		g->applied++;
+	return r;
 }

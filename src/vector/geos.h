@@ -62,6 +62,13 @@ int geos_write(struct geos *g, struct arena *a, const GEOSGeometry *geom, unsign
 struct batch;
 struct step;
 
+/* Make `geom` the geometry of feature i of `b`, as WKB in the batch arena;
+ * `geom` is released either way.  0: stored; 1: the feature failed
+ * (batch_fail as step `label`, with GEOS's reason); -1: the batch arena is
+ * full (error set), which fails the run. */
+int geos_store(struct geos *g, struct batch *b, size_t i, const char *label,
+               struct handle *geom);
+
 /* An operation on one geometry: a new geometry the caller will own, or
  * NULL when GEOS cannot do it (its message then says why). */
 typedef GEOSGeometry *(*geos_op)(GEOSContextHandle_t h, const GEOSGeometry *in, void *ctx);

@@ -248,7 +248,6 @@ static int make_valid_one(struct step *s, struct batch *b, size_t i)
 	struct handle *in, *out;
 	bool rewritten = false;
 	char v;
-	int r;
 
 	/* NULL from geos_read/geos_own with the error slot set: the batch arena
 	 * is full, which ends the run. */
@@ -308,13 +307,7 @@ static int make_valid_one(struct step *s, struct batch *b, size_t i)
 		batch_fail(b, i, s->label, why);
 		return 0;
 	}
-	r = geos_write(st->geos, b->arena, out->ptr, &f->wkb, &f->wkb_len);
-	handle_release(out);
-	if (r == -2)
-		return -1;
-	if (r != 0)
-		batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot write it"));
-	return 0;
+	return geos_store(st->geos, b, i, s->label, out) < 0 ? -1 : 0;
 }
 
 static int make_valid_process(struct step *s, struct batch *b)

@@ -205,7 +205,6 @@ static int set_field_process(struct step *s, struct batch *b)
 {
 	struct set_field_conf *c = s->conf;
 	struct set_field_state *st = s->state;
-	size_t need = (size_t)b->stream->schema->nextra;
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct feature *f = &b->f[i];
@@ -214,16 +213,8 @@ static int set_field_process(struct step *s, struct batch *b)
 
 		if (f->state != FEAT_LIVE)
 			continue;
-		if (f->nextra < need) {
-			struct fvalue *nv = arena_calloc(b->arena, need, sizeof *nv);
-
-			if (nv == NULL)
-				return -1;
-			if (f->nextra)
-				memcpy(nv, f->extra, f->nextra * sizeof *nv);
-			f->extra = nv;
-			f->nextra = need;
-		}
+		if (batch_reserve_extra(b, i) != 0)
+			return -1;
 		switch (c->value) {
 		case V_CONSTANT:
 			v = st->constant;

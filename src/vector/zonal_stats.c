@@ -583,23 +583,6 @@ static bool window_of(const struct zonal_state *st, OGRGeometryH g, int win[4])
 	return true;
 }
 
-static int ensure_extra(struct batch *b, struct feature *f)
-{
-	size_t need = (size_t)b->stream->schema->nextra;
-	struct fvalue *nv;
-
-	if (f->nextra >= need)
-		return 0;
-	nv = arena_calloc(b->arena, need, sizeof *nv);
-	if (nv == NULL)
-		return -1;
-	if (f->nextra)
-		memcpy(nv, f->extra, f->nextra * sizeof *nv);
-	f->extra = nv;
-	f->nextra = need;
-	return 0;
-}
-
 /* The statistics of feature i into `a`: 0, 1 when the feature failed
  * (marked), -1 when the run fails. */
 static int zonal_feature(struct step *s, struct batch *b, size_t i, struct acc *a)
@@ -668,7 +651,7 @@ static int zonal_process(struct step *s, struct batch *b)
 
 		if (f->state != FEAT_LIVE)
 			continue;
-		if (ensure_extra(b, f) != 0)
+		if (batch_reserve_extra(b, i) != 0)
 			return -1;
 		m = arena_mark(st->work);
 		r = zonal_feature(s, b, i, &a);

@@ -541,6 +541,26 @@ class ExitCodes(gptest.TempDirTest):
             self.assertEqual(f.read(), "old")
         self.assertEqual(self.leftovers(), [])
 
+    def test_a_pipeline_that_does_not_load(self):
+        # run and explain say why with the load's own code; validate
+        # answers 78 for it as for anything else that stops a run.
+        for cmd, code in (("run", gptest.EX_NOINPUT), ("explain", gptest.EX_NOINPUT),
+                          ("validate", gptest.EX_CONFIG)):
+            with self.subTest(cmd=cmd):
+                r = self.gp(cmd, "-q", self.path("no-such-pipeline.yaml"))
+                self.assertExit(r, code)
+                self.assertEqual(r.out, "")
+                self.assertEqual(r.err.count("cannot open '"), 1, r.err)
+                self.assertIn("no-such-pipeline.yaml': No such file or directory", r.err)
+        p = self.pipeline(GOOD.replace("steps:", "stepz:"))
+        for cmd in ("run", "explain", "validate"):
+            with self.subTest(cmd=cmd):
+                r = self.gp(cmd, p)
+                self.assertExit(r, gptest.EX_CONFIG)
+                self.assertEqual(r.out, "")
+                self.assertIn("stepz", r.err)
+        self.assertEqual(self.leftovers(), [])
+
     def test_missing_pipeline_file(self):
         r = self.gp("run", "-q", "no-such-pipeline.yaml")
         self.assertIn(r.code, (gptest.EX_NOINPUT, gptest.EX_CONFIG), repr(r))

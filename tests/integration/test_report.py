@@ -127,6 +127,22 @@ class Report(gptest.TempDirTest):
         self.assertEqual(rep["totals"]["features_in"], 0)
         self.assertIn("retry with", rep["error"])
 
+    def test_report_when_the_pipeline_does_not_load(self):
+        text = PIPE.replace("where:", "wher:")
+        r = self.run_report(text, code=gptest.EX_CONFIG)
+        rep = self.load()
+        self.assertEqual(rep["status"], "failed")
+        self.assertEqual(rep["exit_code"], gptest.EX_CONFIG)
+        self.assertIn("unknown key 'wher'", rep["error"])
+        self.assertEqual(rep["stages"], [])
+        self.assertEqual(r.err.count("unknown key 'wher'"), 1, r.err)
+        # A report that cannot be written is said too, and the pipeline's
+        # error is still the last word.
+        r = self.run_report(text, report="no-dir/r.json", code=gptest.EX_CONFIG)
+        self.assertIn("cannot write report", r.err)
+        self.assertLess(r.err.index("cannot write report"), r.err.index("unknown key 'wher'"))
+        self.assertFalse(os.path.exists(self.path("out.gpkg")))
+
     def test_prometheus_text(self):
         self.run_report(report="r.prom", args=("-q",))
         with open(self.path("r.prom")) as f:
