@@ -581,6 +581,9 @@ START_TEST(kind_names_stable)
 	ck_assert_str_eq(handle_kind_name(HANDLE_LAYER_ITER), "layer_iterator");
 	ck_assert_str_eq(handle_kind_name(HANDLE_PROJ_OP), "proj_operation");
 	ck_assert_str_eq(handle_kind_name(HANDLE_GEOS_GEOM), "geos_geometry");
+	ck_assert_str_eq(handle_kind_name(HANDLE_OGR_SRS), "ogr_srs");
+	ck_assert_str_eq(handle_kind_name(HANDLE_GEOS_PARAMS), "geos_params");
+	ck_assert_str_eq(handle_kind_name(HANDLE_OGR_FEATURE_DEFN), "ogr_feature_defn");
 }
 END_TEST
 

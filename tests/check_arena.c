@@ -208,6 +208,19 @@ START_TEST(create_fails_when_injected)
 }
 END_TEST
 
+/* Every arena draws from an account: without one, every later failure
+ * message would have no stage to name (and mem_alloc nothing to count). */
+START_TEST(create_refuses_no_account)
+{
+	ck_assert_ptr_null(arena_create(NULL, 0));
+	ck_assert_int_eq(gp_err_code(), GP_EX_SOFTWARE);
+	ck_assert_ptr_nonnull(strstr(gp_err_msg(), "account"));
+	gp_err_clear();
+	ck_assert_ptr_null(arena_create(NULL, 4096));
+	ck_assert_int_eq(gp_err_code(), GP_EX_SOFTWARE);
+}
+END_TEST
+
 /* Under injection every call counts, not only those that need a chunk: any
  * call may be the one that does, so every caller's error path is tested. */
 START_TEST(alloc_from_chunk_fails_when_injected)
@@ -858,6 +871,58 @@ START_TEST(defer_failure_runs_at_once)
 }
 END_TEST
 
+/* ---- arena_defer_destroy --------------------------------------------- */
+
+/* A child arena registered with its owner goes, cleanups and all, when the
+ * owner is reset (and not before), and only once. */
+START_TEST(defer_destroy_goes_with_owner)
+{
+	struct mem_account child_acct;
+	struct arena *owner = new_arena(256);
+	struct arena *child;
+	struct run_log log = {0};
+	struct log_entry e = {&log, 7};
+
+	mem_account_init(&child_acct, "child", &run_acct, 0);
+	child = arena_create(&child_acct, 256);
+	ck_assert_ptr_nonnull(child);
+	ck_assert_ptr_nonnull(arena_alloc(child, 100, 0));
+	ck_assert_int_eq(arena_defer(child, log_cleanup, &e), 0);
+	ck_assert_int_eq(arena_defer_destroy(owner, child), 0);
+	ck_assert_uint_eq(stats_of(owner).cleanups, 1);
+	ck_assert_int_gt(child_acct.bytes.cur, 0);
+	ck_assert_int_eq(log.n, 0);
+	arena_reset(owner);
+	ck_assert_int_eq(child_acct.bytes.cur, 0);
+	ck_assert_int_eq(log.n, 1);
+	arena_destroy(owner);
+	ck_assert_int_eq(log.n, 1);
+	ck_assert_int_eq(acct.bytes.cur, 0);
+}
+END_TEST
+
+/* The record cannot be made: the child is destroyed at once, as
+ * arena_defer() runs its cleanup, so nothing leaks. */
+START_TEST(defer_destroy_failure_destroys_at_once)
+{
+	struct mem_account child_acct;
+	struct arena *owner = new_arena(256);
+	struct arena *child;
+
+	mem_account_init(&child_acct, "child", &run_acct, 0);
+	child = arena_create(&child_acct, 256);
+	ck_assert_ptr_nonnull(child);
+	ck_assert_ptr_nonnull(arena_alloc(child, 100, 0));
+	mem_fail_after(1);
+	ck_assert_int_eq(arena_defer_destroy(owner, child), -1);
+	mem_fail_after(0);
+	assert_tempfail_naming(STAGE_NAME);
+	ck_assert_int_eq(child_acct.bytes.cur, 0);
+	ck_assert_uint_eq(stats_of(owner).cleanups, 0);
+	arena_destroy(owner);
+}
+END_TEST
+
 /* ---- arena_mark ------------------------------------------------------ */
 
 START_TEST(mark_changes_nothing)
@@ -1419,6 +1484,7 @@ static Suite *arena_suite(void)
 	tcase_add_test(tc, create_chunk_size);
 	tcase_add_test(tc, create_fails_on_limit);
 	tcase_add_test(tc, create_fails_when_injected);
+	tcase_add_test(tc, create_refuses_no_account);
 
 	tc = tcase(s, "arena_destroy");
 	tcase_add_test(tc, destroy_null);
@@ -1464,6 +1530,10 @@ static Suite *arena_suite(void)
 	tcase_add_test(tc, defer_counts);
 	tcase_add_test(tc, defer_lifo_on_reset_and_destroy);
 	tcase_add_test(tc, defer_failure_runs_at_once);
+
+	tc = tcase(s, "arena_defer_destroy");
+	tcase_add_test(tc, defer_destroy_goes_with_owner);
+	tcase_add_test(tc, defer_destroy_failure_destroys_at_once);
 
 	tc = tcase(s, "arena_mark");
 	tcase_add_test(tc, mark_changes_nothing);

@@ -127,6 +127,8 @@ static const char *const kind_names[HANDLE_KIND_COUNT] = {
 	[HANDLE_GEOS_PREPARED] = "geos_prepared", [HANDLE_GDAL_BAND] = "gdal_band",
 	[HANDLE_GDAL_WARP] = "gdal_warp",         [HANDLE_GDAL_TRANSFORMER] = "gdal_transformer",
 	[HANDLE_OGR_TRANSFORM] = "ogr_transform",
+	[HANDLE_OGR_SRS] = "ogr_srs",             [HANDLE_GEOS_PARAMS] = "geos_params",
+	[HANDLE_OGR_FEATURE_DEFN] = "ogr_feature_defn",
 };
 
 const char *handle_kind_name(enum handle_kind k)

@@ -95,6 +95,9 @@ enum handle_kind {
 	HANDLE_GDAL_WARP,        /* GDALWarpOperationH */
 	HANDLE_GDAL_TRANSFORMER, /* GDAL transformer argument (gen-img-proj, approx) */
 	HANDLE_OGR_TRANSFORM,    /* OGRCoordinateTransformationH */
+	HANDLE_OGR_SRS,          /* OGRSpatialReferenceH (reference-counted: released) */
+	HANDLE_GEOS_PARAMS,      /* GEOS parameter objects (buffer, make-valid) */
+	HANDLE_OGR_FEATURE_DEFN, /* OGRFeatureDefnH (reference-counted: released) */
 	HANDLE_KIND_COUNT
 };
 

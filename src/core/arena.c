@@ -40,8 +40,14 @@ struct arena {
 
 struct arena *arena_create(struct mem_account *acct, size_t chunk_size)
 {
-	struct arena *a = mem_alloc(acct, sizeof *a);
+	struct arena *a;
 
+	/* Refused, not crashed on: every failure message names the account. */
+	if (acct == NULL) {
+		gp_fail(GP_EX_SOFTWARE, "cannot create an arena without a memory account");
+		return NULL;
+	}
+	a = mem_alloc(acct, sizeof *a);
 	if (a == NULL)
 		return NULL;
 	*a = (struct arena){.acct = acct,
@@ -266,6 +272,16 @@ int arena_defer(struct arena *a, arena_cleanup_fn fn, void *ctx)
 	a->cleanups = c;
 	a->ncleanups++;
 	return 0;
+}
+
+static void destroy_cleanup(void *ctx)
+{
+	arena_destroy(ctx);
+}
+
+int arena_defer_destroy(struct arena *owner, struct arena *a)
+{
+	return arena_defer(owner, destroy_cleanup, a);
 }
 
 struct arena_mark arena_mark(struct arena *a)

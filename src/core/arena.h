@@ -47,9 +47,9 @@ struct arena_mark {
 
 typedef void (*arena_cleanup_fn)(void *ctx);
 
-/* Create an arena whose chunks are drawn from `acct` (not NULL; the account
- * must outlive the arena).  `chunk_size` 0 means the default (64 KiB).
- * Returns NULL with the error set. */
+/* Create an arena whose chunks are drawn from `acct` (the account must
+ * outlive the arena).  `chunk_size` 0 means the default (64 KiB).
+ * Returns NULL with the error set; a NULL `acct` is refused (70). */
 struct arena *arena_create(struct mem_account *acct, size_t chunk_size);
 
 /* Run every cleanup (newest first), return every chunk to the account and
@@ -79,6 +79,11 @@ char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(
  * mark taken before this call.  If the record cannot be allocated, fn(ctx) runs
  * at once and -1 is returned, so a handle is never leaked. */
 int arena_defer(struct arena *a, arena_cleanup_fn fn, void *ctx);
+
+/* arena_defer() of arena_destroy(a): `a` (a scratch arena of the owner's
+ * user) goes when `owner` is reset or destroyed, or at once on failure.
+ * Cleanups take exactly an arena_cleanup_fn: never cast a function to it. */
+int arena_defer_destroy(struct arena *owner, struct arena *a);
 
 /* Remember the current position; arena_rewind() frees everything allocated
  * and runs every cleanup registered after it.  Marks nest LIFO. */

@@ -51,6 +51,19 @@ static void destroy_ogr_transform(void *p)
 	OCTDestroyCoordinateTransformation(p);
 }
 
+/* Spatial references and feature definitions are reference-counted:
+ * GDAL objects that took a reference (a layer, a transformation) keep
+ * theirs, ours is given back. */
+static void release_srs(void *p)
+{
+	OSRRelease(p);
+}
+
+static void release_feature_defn(void *p)
+{
+	OGR_FD_Release(p);
+}
+
 static handle_destroy_fn default_destroy(enum handle_kind k)
 {
 	switch (k) {
@@ -70,6 +83,10 @@ static handle_destroy_fn default_destroy(enum handle_kind k)
 		return destroy_transformer;
 	case HANDLE_OGR_TRANSFORM:
 		return destroy_ogr_transform;
+	case HANDLE_OGR_SRS:
+		return release_srs;
+	case HANDLE_OGR_FEATURE_DEFN:
+		return release_feature_defn;
 	default:
 		return NULL;
 	}

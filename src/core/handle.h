@@ -25,9 +25,12 @@ struct handle {
 /* Take ownership of `ptr` (NULL is refused).  `destroy` NULL means the
  * kind's usual destructor (OGR_F_Destroy, OGR_G_DestroyGeometry, GDALClose,
  * proj_destroy, GDALDestroyWarpOperation, GDALDestroyTransformer,
- * OCTDestroyCoordinateTransformation; a band is only counted);
- * HANDLE_LAYER_ITER and HANDLE_GEOS_GEOM need one.  On
- * failure the handle is destroyed at once and NULL returned (error set). */
+ * OCTDestroyCoordinateTransformation, OSRRelease, OGR_FD_Release; a band is
+ * only counted); HANDLE_LAYER_ITER, HANDLE_GEOS_GEOM and HANDLE_GEOS_PARAMS
+ * need one (GEOS destructors need the context too).  `destroy` must have
+ * exactly the handle_destroy_fn type: never cast a function to it, write a
+ * wrapper.  On failure the handle is destroyed at once and NULL returned
+ * (error set). */
 struct handle *handle_own(struct arena *a, struct stage_acct *stage, enum handle_kind kind,
                           void *ptr, handle_destroy_fn destroy);
 

@@ -108,14 +108,10 @@ static int rclip_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static void release_srs(void *srs)
-{
-	OSRRelease(srs);
-}
-
-/* A CRS from text (WKT, "EPSG:n", PROJ...), axes in x/y order, released by
- * `a`.  NULL with the error set. */
-static OGRSpatialReferenceH srs_from(struct arena *a, const char *text, const char *what)
+/* A CRS from text (WKT, "EPSG:n", PROJ...), axes in x/y order, owned by
+ * `a` as a handle of `stage`.  NULL with the error set. */
+static OGRSpatialReferenceH srs_from(struct arena *a, struct stage_acct *stage, const char *text,
+                                     const char *what)
 {
 	OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
 
@@ -123,7 +119,7 @@ static OGRSpatialReferenceH srs_from(struct arena *a, const char *text, const ch
 		gp_fail(GP_EX_SOFTWARE, "out of memory");
 		return NULL;
 	}
-	if (arena_defer(a, release_srs, srs) != 0)
+	if (handle_own(a, stage, HANDLE_OGR_SRS, srs, NULL) == NULL)
 		return NULL;
 	if (OSRSetFromUserInput(srs, text) != OGRERR_NONE) {
 		gp_fail(GP_EX_DATAERR, "cannot read %s '%s'", what, text);
@@ -214,8 +210,8 @@ static int load_cutline(struct step *s, struct rclip_state *st)
 			        c->by);
 			goto out;
 		}
-		if (arena_defer(s->arena, release_srs, srs) != 0)
-			goto out; /* released by the failed defer, error set */
+		if (handle_own(s->arena, &s->acct, HANDLE_OGR_SRS, srs, NULL) == NULL)
+			goto out; /* released by handle_own, error set */
 		OSRSetAxisMappingStrategy(srs, OAMS_TRADITIONAL_GIS_ORDER);
 		st->cut_srs = srs;
 	}
@@ -261,7 +257,7 @@ static int rclip_open(struct step *s, struct engine *e)
 		return -1;
 	s->state = st;
 	st->sa = arena_create(&s->acct.mem, 0);
-	if (st->sa == NULL || arena_defer(s->arena, (arena_cleanup_fn)arena_destroy, st->sa) != 0)
+	if (st->sa == NULL || arena_defer_destroy(s->arena, st->sa) != 0)
 		return -1;
 	return c->by ? load_cutline(s, st) : 0;
 }
@@ -329,8 +325,8 @@ static int bbox_in_raster_crs(struct step *s, const struct rview *v, double out[
 		        "step '%s': 'bbox_crs' is %s, and the raster has no CRS to transform "
 		        "the bbox to",
 		        s->label, c->bbox_crs);
-	if ((from = srs_from(st->sa, c->bbox_crs, "'bbox_crs'")) == NULL ||
-	    (to = srs_from(st->sa, v->crs, "the raster's CRS")) == NULL)
+	if ((from = srs_from(st->sa, &s->acct, c->bbox_crs, "'bbox_crs'")) == NULL ||
+	    (to = srs_from(st->sa, &s->acct, v->crs, "the raster's CRS")) == NULL)
 		return gp_fail_prefix("step '%s'", s->label);
 	if (OSRIsSame(from, to))
 		return 0;
@@ -369,7 +365,7 @@ static int cutline_for(struct step *s, const struct rview *v, double ext[4])
 		               "where its polygons fall on the raster is unknown",
 		               s->label, c->by);
 	if (st->cut_srs) {
-		OGRSpatialReferenceH to = srs_from(st->sa, v->crs, "the raster's CRS");
+		OGRSpatialReferenceH to = srs_from(st->sa, &s->acct, v->crs, "the raster's CRS");
 		OGRCoordinateTransformationH ct;
 		struct handle *ch, *gh;
 		OGRErr err;

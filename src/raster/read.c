@@ -201,7 +201,9 @@ static int synth_stream(struct step *s, struct rsrc_state *st, struct stream *ou
 	struct synth_raster_conf *r = &((struct read_conf *)s->conf)->synthetic.raster;
 	struct rview *v = arena_calloc(out->arena, 1, sizeof *v);
 	OGRSpatialReferenceH srs;
+	struct handle *h;
 	char *wkt = NULL;
+	bool known;
 
 	if (v == NULL || raster_view_bands(out->arena, v, (int)r->bands) != 0)
 		return -1;
@@ -223,13 +225,15 @@ static int synth_stream(struct step *s, struct rsrc_state *st, struct stream *ou
 	srs = OSRNewSpatialReference(NULL);
 	if (srs == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "out of memory");
-	if (OSRSetFromUserInput(srs, r->crs) != OGRERR_NONE) {
-		OSRDestroySpatialReference(srs);
+	if ((h = handle_own(out->arena, &s->acct, HANDLE_OGR_SRS, srs, NULL)) == NULL)
+		return -1;
+	known = OSRSetFromUserInput(srs, r->crs) == OGRERR_NONE;
+	if (known)
+		OSRExportToWkt(srs, &wkt);
+	handle_release(h);
+	if (!known)
 		return gp_fail(GP_EX_CONFIG, "step 'read': unknown CRS '%s' for the synthetic raster",
 		               r->crs);
-	}
-	OSRExportToWkt(srs, &wkt);
-	OSRDestroySpatialReference(srs);
 	v->crs = wkt ? arena_strdup(out->arena, wkt) : NULL;
 	CPLFree(wkt);
 	if (v->crs == NULL)

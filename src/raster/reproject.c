@@ -198,22 +198,27 @@ static int warp_open(struct step *s, struct engine *e)
 	return st->jobs ? 0 : -1;
 }
 
-static char *wkt_of(struct arena *a, const char *user, const char *what)
+static char *wkt_of(struct step *s, struct arena *a, const char *user, const char *what)
 {
 	OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
+	struct handle *h;
 	char *wkt = NULL, *r;
+	bool known;
 
 	if (srs == NULL) {
 		gp_fail(GP_EX_SOFTWARE, "out of memory");
 		return NULL;
 	}
-	if (OSRSetFromUserInput(srs, user) != OGRERR_NONE) {
-		OSRDestroySpatialReference(srs);
+	if ((h = handle_own(a, &s->acct, HANDLE_OGR_SRS, srs, NULL)) == NULL)
+		return NULL;
+	known = OSRSetFromUserInput(srs, user) == OGRERR_NONE;
+	if (known)
+		OSRExportToWkt(srs, &wkt);
+	handle_release(h);
+	if (!known) {
 		gp_fail(GP_EX_CONFIG, "%s: unknown CRS '%s'", what, user);
 		return NULL;
 	}
-	OSRExportToWkt(srs, &wkt);
-	OSRDestroySpatialReference(srs);
 	if (wkt == NULL) {
 		gp_fail(GP_EX_SOFTWARE, "%s: cannot export the CRS '%s'", what, user);
 		return NULL;
@@ -273,6 +278,7 @@ static void free_csl(void *l)
 static int area_of_interest(struct step *s, struct warp_state *st, struct arena *a)
 {
 	const struct rview *in = st->in;
+	struct arena_mark m = arena_mark(a);
 	OGRSpatialReferenceH src, geo;
 	OGRCoordinateTransformationH ct;
 	double w = HUGE_VAL, so = HUGE_VAL, e = -HUGE_VAL, n = -HUGE_VAL;
@@ -281,16 +287,26 @@ static int area_of_interest(struct step *s, struct warp_state *st, struct arena 
 	st->xopts = NULL;
 	if (*st->src_wkt == '\0' || *st->dst_wkt == '\0')
 		return 0;
+	/* The two CRSs and the transformation are owned by `a` only until
+	 * the rewind to `m` below. */
 	src = OSRNewSpatialReference(st->src_wkt);
 	if (src == NULL)
 		return 0;
+	if (handle_own(a, &s->acct, HANDLE_OGR_SRS, src, NULL) == NULL)
+		return -1;
 	geo = OSRCloneGeogCS(src);
+	if (geo && handle_own(a, &s->acct, HANDLE_OGR_SRS, geo, NULL) == NULL)
+		return -1;
 	OSRSetAxisMappingStrategy(src, OAMS_TRADITIONAL_GIS_ORDER);
 	if (geo)
 		OSRSetAxisMappingStrategy(geo, OAMS_TRADITIONAL_GIS_ORDER);
 	CPLPushErrorHandler(CPLQuietErrorHandler);
 	ct = geo ? OCTNewCoordinateTransformation(src, geo) : NULL;
+	CPLPopErrorHandler();
+	if (ct && handle_own(a, &s->acct, HANDLE_OGR_TRANSFORM, ct, NULL) == NULL)
+		return -1;
 	if (ct) {
+		CPLPushErrorHandler(CPLQuietErrorHandler);
 		for (int k = 0; k < 4 * K; k++) {
 			double f = (double)(k % K) / (K - 1), px, py, x, y;
 			int side = k / K;
@@ -306,12 +322,9 @@ static int area_of_interest(struct step *s, struct warp_state *st, struct arena 
 				n = fmax(n, y);
 			}
 		}
-		OCTDestroyCoordinateTransformation(ct);
+		CPLPopErrorHandler();
 	}
-	CPLPopErrorHandler();
-	if (geo)
-		OSRDestroySpatialReference(geo);
-	OSRDestroySpatialReference(src);
+	arena_rewind(a, m);
 	if (w <= e && so <= n && w >= -180 && e <= 180 && so >= -90 && n <= 90) {
 		char v[128];
 
@@ -417,7 +430,7 @@ static int warp_begin(struct step *s, struct stream *stm)
 	in = raster_view_dup(a, stm->raster);
 	if (in == NULL)
 		return -1;
-	if (c->has_from && (in->crs = wkt_of(a, c->from, "step 'reproject', 'from'")) == NULL)
+	if (c->has_from && (in->crs = wkt_of(s, a, c->from, "step 'reproject', 'from'")) == NULL)
 		return -1;
 	if (!in->has_gt)
 		return gp_fail(GP_EX_DATAERR, "step '%s': '%s' is not georeferenced", s->label,
@@ -427,7 +440,7 @@ static int warp_begin(struct step *s, struct stream *stm)
 		               stm->path);
 	st->in = in;
 	st->src_wkt = in->crs ? in->crs : "";
-	st->dst_wkt = resample ? st->src_wkt : wkt_of(a, c->to, "step 'reproject', 'to'");
+	st->dst_wkt = resample ? st->src_wkt : wkt_of(s, a, c->to, "step 'reproject', 'to'");
 	if (st->dst_wkt == NULL)
 		return -1;
 	st->out = out;

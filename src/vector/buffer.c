@@ -81,7 +81,9 @@ static int buffer_open(struct step *s, struct engine *e)
 	st->params = GEOSBufferParams_create_r(h);
 	if (st->params == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "cannot create GEOS buffer parameters");
-	if (arena_defer(s->arena, destroy_params, st) != 0)
+	/* The handle is the state: the parameters' destructor needs the
+	 * context too. */
+	if (handle_own(s->arena, &s->acct, HANDLE_GEOS_PARAMS, st, destroy_params) == NULL)
 		return -1;
 	GEOSBufferParams_setEndCapStyle_r(h, st->params, cap_style[c->end_cap]);
 	GEOSBufferParams_setJoinStyle_r(h, st->params, join_style[c->join]);

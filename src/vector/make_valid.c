@@ -218,7 +218,9 @@ static int make_valid_open(struct step *s, struct engine *e)
 	st->params = GEOSMakeValidParams_create_r(h);
 	if (st->params == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "cannot create GEOS make-valid parameters");
-	if (arena_defer(s->arena, destroy_params, st) != 0)
+	/* The handle is the state: the parameters' destructor needs the
+	 * context too. */
+	if (handle_own(s->arena, &s->acct, HANDLE_GEOS_PARAMS, st, destroy_params) == NULL)
 		return -1;
 	if (!GEOSMakeValidParams_setMethod_r(h, st->params, GEOS_MAKE_VALID_STRUCTURE) ||
 	    !GEOSMakeValidParams_setKeepCollapsed_r(h, st->params, c->keep_collapsed))

@@ -28,7 +28,7 @@ int mask_init(struct mask *m, struct arena *perm, struct stage_acct *acct, struc
 	m->a = arena_create(&acct->mem, 0);
 	if (m->a == NULL)
 		return -1;
-	if (arena_defer(perm, (arena_cleanup_fn)arena_destroy, m->a) != 0)
+	if (arena_defer_destroy(perm, m->a) != 0)
 		return -1;
 	prep_ctx = geos_handle(g);
 	return 0;

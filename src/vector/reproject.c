@@ -11,6 +11,7 @@
 #include "core/step.h"
 #include "core/engine.h"
 #include "core/error.h"
+#include "core/handle.h"
 #include "config/opts.h"
 #include "config/pipeline.h"
 #include "vector/wkb.h"
@@ -107,8 +108,8 @@ static int reproject_open(struct step *s, struct engine *e)
 	st->dst_srs = srs_from(c->to);
 	if (st->dst_srs == NULL)
 		return gp_fail(GP_EX_CONFIG, "unknown CRS '%s'", c->to);
-	if (arena_defer(s->arena, (arena_cleanup_fn)OSRRelease, st->dst_srs) != 0) {
-		st->dst_srs = NULL;
+	if (handle_own(s->arena, &s->acct, HANDLE_OGR_SRS, st->dst_srs, NULL) == NULL) {
+		st->dst_srs = NULL; /* released by handle_own, error set */
 		return -1;
 	}
 	r = wkt_of(s->arena, st->dst_srs, &st->dst_def);
@@ -136,7 +137,7 @@ static int reproject_begin(struct step *s, struct stream *st)
 		from = srs_from(c->from);
 		if (from == NULL)
 			return gp_fail(GP_EX_CONFIG, "unknown CRS '%s'", c->from);
-		if (arena_defer(st->arena, (arena_cleanup_fn)OSRRelease, from) != 0)
+		if (handle_own(st->arena, &s->acct, HANDLE_OGR_SRS, from, NULL) == NULL)
 			return -1;
 		src = from;
 	}
@@ -160,7 +161,7 @@ static int reproject_begin(struct step *s, struct stream *st)
 	out = OSRClone(rs->dst_srs);
 	if (out == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "cannot copy a CRS");
-	if (arena_defer(st->arena, (arena_cleanup_fn)OSRRelease, out) != 0)
+	if (handle_own(st->arena, &s->acct, HANDLE_OGR_SRS, out, NULL) == NULL)
 		return -1;
 	OSRSetAxisMappingStrategy(out, OAMS_TRADITIONAL_GIS_ORDER);
 	st->srs = out;

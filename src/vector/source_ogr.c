@@ -386,8 +386,8 @@ static int fill_stream(struct step *s, struct ogr_state *st, struct stream *out)
 		out->srs = OSRClone(srs);
 		if (out->srs == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "cannot copy the CRS of '%s'", path);
-		if (arena_defer(out->arena, (arena_cleanup_fn)OSRRelease, out->srs) != 0) {
-			out->srs = NULL; /* released by the failed defer */
+		if (handle_own(out->arena, &s->acct, HANDLE_OGR_SRS, out->srs, NULL) == NULL) {
+			out->srs = NULL; /* released by handle_own, error set */
 			return -1;
 		}
 		out->srs_from_source = true;

@@ -98,11 +98,6 @@ int source_synth_open(struct step *s, struct engine *e)
 	return 0;
 }
 
-static void release_defn(void *d)
-{
-	OGR_FD_Release(d);
-}
-
 int source_synth_next_stream(struct step *s, struct stream *out)
 {
 	struct synth_state *st = s->state;
@@ -118,8 +113,10 @@ int source_synth_next_stream(struct step *s, struct stream *out)
 	if (st->defn == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "cannot create a feature definition");
 	OGR_FD_Reference(st->defn);
-	if (arena_defer(out->arena, release_defn, st->defn) != 0)
+	if (handle_own(out->arena, &s->acct, HANDLE_OGR_FEATURE_DEFN, st->defn, NULL) == NULL) {
+		st->defn = NULL; /* released by handle_own, error set */
 		return -1;
+	}
 	OGR_FD_SetGeomType(st->defn, wkbNone);
 	fd = OGR_Fld_Create("id", OFTInteger64);
 	OGR_FD_AddFieldDefn(st->defn, fd);
@@ -145,8 +142,8 @@ int source_synth_next_stream(struct step *s, struct stream *out)
 	out->srs = OSRNewSpatialReference(NULL);
 	if (out->srs == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make a CRS", s->label);
-	if (arena_defer(out->arena, (arena_cleanup_fn)OSRRelease, out->srs) != 0) {
-		out->srs = NULL; /* released by the failed defer */
+	if (handle_own(out->arena, &s->acct, HANDLE_OGR_SRS, out->srs, NULL) == NULL) {
+		out->srs = NULL; /* released by handle_own, error set */
 		return -1;
 	}
 	OSRSetFromUserInput(out->srs, c->crs);

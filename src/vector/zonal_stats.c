@@ -260,18 +260,17 @@ static int zonal_open(struct step *s, struct engine *e)
 		st->srs = OSRClone(srs);
 		if (st->srs == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "cannot copy a CRS");
-		if (arena_defer(s->arena, (arena_cleanup_fn)OSRRelease, st->srs) != 0) {
-			st->srs = NULL; /* released by the failed defer, error set */
+		if (handle_own(s->arena, &s->acct, HANDLE_OGR_SRS, st->srs, NULL) == NULL) {
+			st->srs = NULL; /* released by handle_own, error set */
 			return -1;
 		}
 		OSRSetAxisMappingStrategy(st->srs, OAMS_TRADITIONAL_GIS_ORDER);
 	}
 	st->crs = arena_create(&s->acct.mem, 4096);
-	if (st->crs == NULL || arena_defer(s->arena, (arena_cleanup_fn)arena_destroy, st->crs) != 0)
+	if (st->crs == NULL || arena_defer_destroy(s->arena, st->crs) != 0)
 		return -1;
 	st->work = arena_create(&s->acct.mem, 0);
-	if (st->work == NULL ||
-	    arena_defer(s->arena, (arena_cleanup_fn)arena_destroy, st->work) != 0)
+	if (st->work == NULL || arena_defer_destroy(s->arena, st->work) != 0)
 		return -1;
 	st->px = arena_alloc(s->arena, ZS_TILE_PIXELS * sizeof *st->px, 0);
 	st->mask = arena_alloc(s->arena, ZS_TILE_PIXELS, 0);
@@ -299,6 +298,7 @@ static int zonal_crs(struct step *s, struct stream *stm)
 	const char *raster = ((struct zonal_conf *)s->conf)->raster;
 	OGRSpatialReferenceH from;
 	OGRCoordinateTransformationH ct;
+	struct handle *fh;
 	char *wkt;
 
 	if (st->generation != st->eng->xc_generation) {
@@ -343,10 +343,12 @@ static int zonal_crs(struct step *s, struct stream *stm)
 	from = OSRClone(stm->srs);
 	if (from == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "cannot copy a CRS");
+	if ((fh = handle_own(st->crs, &s->acct, HANDLE_OGR_SRS, from, NULL)) == NULL)
+		return -1;
 	OSRSetAxisMappingStrategy(from, OAMS_TRADITIONAL_GIS_ORDER);
 	CPLErrorReset();
 	ct = OCTNewCoordinateTransformation(from, st->srs);
-	OSRRelease(from); /* the transformation keeps its own copies */
+	handle_release(fh); /* the transformation keeps its own copies */
 	if (ct == NULL)
 		return gp_fail(
 		        GP_EX_DATAERR,

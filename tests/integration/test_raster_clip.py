@@ -256,6 +256,8 @@ class RasterClip(gptest.TempDirTest):
                 where = "NAME_2 = '%s'" % name if name else None
                 _, rep = self.canton(name, cutline=laea)
                 self.assertEqual(self.stage(rep, "clip")["live_peak"]["ogr_transform"], 1)
+                # the cutline's CRS, for the run, and the raster's, for the stream
+                self.assertEqual(self.stage(rep, "clip")["live_peak"]["ogr_srs"], 2)
                 self.canton(name, out="same.tif")
                 oi = info(self.path("o.tif"))
                 self.assertGrid(self.path("same.tif"), oi["geoTransform"], oi["size"])

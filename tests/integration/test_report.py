@@ -84,6 +84,32 @@ class Report(gptest.TempDirTest):
         self.assertEqual(t["datasets"], 1)
         self.assertEqual(rep["transform_cache"]["misses"], 1)
 
+    def test_crs_and_geos_parameters_are_counted_handles(self):
+        # CRS objects, GEOS parameters and feature definitions are handles
+        # like the others: counted while alive (so a leak of one fails the
+        # run) and all given back.  One input stream: the reader's CRS of
+        # the layer; reproject's target, for the run, and the stream's copy.
+        text = PIPE.replace('  - select: { keep: [NAME, BIR74] }\n',
+                            '  - buffer: { distance: 10 }\n  - make_valid: {}\n')
+        cases = (("file", text, "read", {"ogr_srs": 1}),
+                 ("synthetic", text.replace(
+                     f"path: {SIDS}", "synthetic: { geometry: polygon, count: 50 }").replace(
+                     'where: "BIR74 > 5000"', 'where: "code < 50"').replace(
+                     "out.gpkg", "synthetic.gpkg"),
+                  "read", {"ogr_srs": 1, "ogr_feature_defn": 1}))
+        for label, pipe, reader, kinds in cases:
+            with self.subTest(source=label):
+                self.run_report(pipe, args=("-q",))
+                by = {s["name"]: s for s in self.load()["stages"]}
+                for kind, n in kinds.items():
+                    self.assertEqual(by[reader]["live_peak"][kind], n, kind)
+                self.assertEqual(by["reproject"]["live_peak"]["ogr_srs"], 2)
+                self.assertEqual(by["buffer"]["live_peak"]["geos_params"], 1)
+                self.assertEqual(by["make_valid"]["live_peak"]["geos_params"], 1)
+                for s in by.values():
+                    for kind in ("ogr_srs", "geos_params", "ogr_feature_defn"):
+                        self.assertEqual(s["live"][kind], 0, "%s: %s" % (s["name"], kind))
+
     @unittest.skipIf(not gptest.MEMORY_MEASURED, "a memory limit under valgrind's or ASan's own RSS")
     def test_memory_limit_is_reported(self):
         self.run_report(args=("-q", "--memory-limit", "256MiB"))
