@@ -19,6 +19,14 @@ struct output *output_find(struct output *list, const char *path)
 	return NULL;
 }
 
+int output_check_absent(const char *path, enum outfile_mode mode, const char *others)
+{
+	if (strchr(path, '{') == NULL && mode == OUTFILE_CREATE && outfile_exists(path))
+		return gp_fail(GP_EX_CANTCREAT, "cannot create '%s': it exists (use mode: %s)", path,
+		               others);
+	return 0;
+}
+
 int output_begin(struct output **list, struct output *o, struct outset *set, struct arena *a,
                  const char *path, enum outfile_mode mode)
 {

@@ -46,6 +46,12 @@ struct output {
 /* The output of `list` for `path`, or NULL. */
 struct output *output_find(struct output *list, const char *path);
 
+/* Refuse a fixed target that exists when `mode` is create, before any
+ * input is read: 73 "cannot create '<path>': it exists (use mode:
+ * <others>)".  A template path is known per input only (0: begin refuses
+ * it then). */
+int output_check_absent(const char *path, enum outfile_mode mode, const char *others);
+
 /* Begin `o` (zeroed, allocated by the caller in `a`) for `path` in `set`
  * and put it first in `*list`; `path` is copied into `a`.  Fails as
  * outfile_begin() does (73, 75, 128+N), or on memory, with the error set;
@@ -80,7 +86,9 @@ int output_close(struct output *o);
 /* Destroy o->ds unchecked: what it wrote is to be aborted. */
 void output_drop(struct output *o);
 
-/* Abort every output of `list` not yet committed. */
+/* Abort every output of `list` not yet committed: a writer's close when
+ * the run failed.  Outputs closed whole wait for the engine, which commits
+ * every output of the run at once (outset_commit) or aborts them with it. */
 void output_abort_all(struct output *list);
 
 /* The explain lines of a writer's output: its path, driver and mode,

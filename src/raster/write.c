@@ -92,13 +92,8 @@ static int rwrite_check(struct step *s, struct pipeline *pl)
 	struct rwrite_conf *c = s->conf;
 	const char *why = NULL;
 
-	if (output_check_template(pl, s, "path", c->path) != 0)
+	if (output_check_path(pl, s, c->path) != 0)
 		return -1;
-	if (strncmp(c->path, "/vsi", 4) == 0)
-		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
-		                 "cannot write '%s': outputs must be local files (they are written "
-		                 "atomically)",
-		                 c->path);
 	if (find_raster_driver(c->path, c->format, &why) == NULL)
 		return ydoc_fail(pl->doc, ynode_get(s->node, c->format ? "format" : "path"),
 		                 "cannot write '%s': %s", c->format ? c->format : c->path, why);
@@ -127,10 +122,7 @@ static int rwrite_open(struct step *s, struct engine *e)
 	if (st->drv == NULL)
 		return gp_fail(GP_EX_CONFIG, "cannot write '%s': %s", c->path, why);
 	st->copy = !can(st->drv, GDAL_DCAP_CREATE) || strcmp(GDALGetDriverShortName(st->drv), "COG") == 0;
-	if (strchr(c->path, '{') == NULL && c->mode == OUTFILE_CREATE && outfile_exists(c->path))
-		return gp_fail(GP_EX_CANTCREAT,
-		               "cannot create '%s': it exists (use mode: overwrite)", c->path);
-	return 0;
+	return output_check_absent(c->path, c->mode, "overwrite");
 }
 
 static bool has_key(const struct strmap *m, const char *k)
@@ -371,8 +363,6 @@ static int rwrite_close(struct step *s, bool ok)
 		VSIUnlink(st->stage_path);
 		st->stage_path = NULL;
 	}
-	/* Closed and whole: the engine commits every output of the run at
-	 * once (outset_commit), or they are aborted with it. */
 	if (!ok)
 		output_abort_all(st->outputs);
 	return r;

@@ -129,6 +129,18 @@ int output_check_template(struct pipeline *pl, const struct step *s, const char 
 	return 0;
 }
 
+int output_check_path(struct pipeline *pl, const struct step *s, const char *path)
+{
+	if (output_check_template(pl, s, "path", path) != 0)
+		return -1;
+	if (strncmp(path, "/vsi", 4) == 0)
+		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
+		                 "cannot write '%s': outputs must be local files (they are written "
+		                 "atomically)",
+		                 path);
+	return 0;
+}
+
 const char *output_path_ext(const char *p)
 {
 	const char *slash = strrchr(p, '/');
@@ -202,13 +214,8 @@ static int write_check(struct step *s, struct pipeline *pl)
 	struct write_conf *c = s->conf;
 	const char *why = NULL;
 
-	if (output_check_template(pl, s, "path", c->path) != 0)
+	if (output_check_path(pl, s, c->path) != 0)
 		return -1;
-	if (strncmp(c->path, "/vsi", 4) == 0)
-		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
-		                 "cannot write '%s': outputs must be local files (they are written "
-		                 "atomically)",
-		                 c->path);
 	if (c->layer && output_check_template(pl, s, "layer", c->layer) != 0)
 		return -1;
 	if (pl->rejects_path && strchr(c->path, '{') == NULL &&
@@ -261,13 +268,7 @@ static int write_open(struct step *s, struct engine *e)
 		        "held in memory until the file closes, so it grows with the output; set "
 		        "options: { SPATIAL_INDEX: NO } or run without a memory limit",
 		        c->path);
-	/* A fixed path is known now: refuse an existing target before any
-	 * input is read. */
-	if (strchr(c->path, '{') == NULL && c->mode == OUTFILE_CREATE && outfile_exists(c->path))
-		return gp_fail(GP_EX_CANTCREAT,
-		               "cannot create '%s': it exists (use mode: overwrite or append)",
-		               c->path);
-	return 0;
+	return output_check_absent(c->path, c->mode, "overwrite or append");
 }
 
 char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard)
@@ -755,8 +756,6 @@ static int write_close(struct step *s, bool ok)
 			r = -1;
 			ok = false;
 		}
-	/* Closed and whole: the engine commits every output of the run at
-	 * once (outset_commit), or they are aborted with it. */
 	if (!ok)
 		output_abort_all(st->outputs);
 	return r;
