@@ -15,10 +15,9 @@
 #include "core/arena.h"
 #include "core/engine.h"
 #include "core/error.h"
-#include "core/handle.h"
 #include "core/iocheck.h"
 #include "config/opts.h"
-#include "core/outfile.h"
+#include "core/output.h"
 #include "config/pipeline.h"
 #include "raster/raster.h"
 #include "core/step.h"
@@ -56,20 +55,11 @@ static const struct opt_desc rwrite_opts[] = {
 	{0},
 };
 
-struct routput {
-	struct routput *next;
-	const char *path;
-	struct outfile of;
-	struct iocheck *chk; /* every write to of.tmpdir, checked */
-	bool committed;
-};
-
 struct rwrite_state {
 	GDALDriverH drv;
 	bool copy;                 /* the driver only has CreateCopy */
-	struct routput *outputs;   /* newest first */
-	struct routput *cur;
-	struct handle *ds;         /* the dataset being written */
+	struct output *outputs;    /* newest first */
+	struct output *cur;        /* cur->ds: the dataset being written */
 	GDALDatasetH dsh;
 	const char *stage_path;    /* copy: the staged GeoTIFF */
 	int nbands;
@@ -102,13 +92,8 @@ static int rwrite_check(struct step *s, struct pipeline *pl)
 	struct rwrite_conf *c = s->conf;
 	const char *why = NULL;
 
-	if (output_check_template(pl, s, "path", c->path) != 0)
+	if (output_check_path(pl, s, c->path) != 0)
 		return -1;
-	if (strncmp(c->path, "/vsi", 4) == 0)
-		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
-		                 "cannot write '%s': outputs must be local files (they are written "
-		                 "atomically)",
-		                 c->path);
 	if (find_raster_driver(c->path, c->format, &why) == NULL)
 		return ydoc_fail(pl->doc, ynode_get(s->node, c->format ? "format" : "path"),
 		                 "cannot write '%s': %s", c->format ? c->format : c->path, why);
@@ -137,10 +122,7 @@ static int rwrite_open(struct step *s, struct engine *e)
 	if (st->drv == NULL)
 		return gp_fail(GP_EX_CONFIG, "cannot write '%s': %s", c->path, why);
 	st->copy = !can(st->drv, GDAL_DCAP_CREATE) || strcmp(GDALGetDriverShortName(st->drv), "COG") == 0;
-	if (strchr(c->path, '{') == NULL && c->mode == OUTFILE_CREATE && outfile_exists(c->path))
-		return gp_fail(GP_EX_CANTCREAT,
-		               "cannot create '%s': it exists (use mode: overwrite)", c->path);
-	return 0;
+	return output_check_absent(c->path, c->mode, "overwrite");
 }
 
 static bool has_key(const struct strmap *m, const char *k)
@@ -211,7 +193,7 @@ static int rwrite_begin(struct step *s, struct stream *stm)
 	struct rwrite_state *st = s->state;
 	struct rview *v = stm->raster;
 	char *path = output_expand(stm->arena, c->path, stm, 0);
-	struct routput *o;
+	struct output *o;
 	GDALDriverH gtiff = GDALGetDriverByName("GTiff");
 	GDALDriverH drv = st->copy ? gtiff : st->drv;
 	const char *target;
@@ -221,25 +203,17 @@ static int rwrite_begin(struct step *s, struct stream *stm)
 
 	if (path == NULL)
 		return -1;
-	for (o = st->outputs; o; o = o->next)
-		if (strcmp(o->path, path) == 0)
-			return gp_fail(GP_EX_CANTCREAT,
-			               "output '%s' was written for an earlier input: a raster output "
-			               "takes one input (use {stem} or {index} in 'path')",
-			               path);
+	if (output_find(st->outputs, path))
+		return gp_fail(GP_EX_CANTCREAT,
+		               "output '%s' was written for an earlier input: a raster output "
+		               "takes one input (use {stem} or {index} in 'path')",
+		               path);
 	o = arena_calloc(s->arena, 1, sizeof *o);
 	if (o == NULL)
 		return -1;
-	o->path = arena_strdup(s->arena, path);
-	if (o->path == NULL ||
-	    outfile_begin(st->eng->outs, s->arena, &o->of, o->path, c->mode) != 0)
+	if (output_begin(&st->outputs, o, st->eng->outs, s->arena, path, c->mode) != 0)
 		return -1;
-	o->next = st->outputs;
-	st->outputs = o;
 	st->cur = o;
-	o->chk = iocheck_watch(s->arena, o->of.tmpdir);
-	if (o->chk == NULL)
-		return -1;
 	bw = c->has_block ? (int)c->block[0] : st->copy ? 512 : 256;
 	bh = c->has_block ? (int)c->block[1] : st->copy ? 512 : 256;
 	if (st->copy) {
@@ -256,7 +230,7 @@ static int rwrite_begin(struct step *s, struct stream *stm)
 		if (!c->tiled)
 			co = CSLSetNameValue(co, "TILED", "YES"); /* staging is always tiled */
 	} else {
-		target = iocheck_path(s->arena, o->of.tmppath);
+		target = o->gdal_path;
 		co = drv == gtiff ? tiff_options(c, &c->options, bw, bh) : NULL;
 		if (drv != gtiff) {
 			for (size_t i = 0; i < c->options.n; i++)
@@ -272,13 +246,7 @@ static int rwrite_begin(struct step *s, struct stream *stm)
 	CPLErrorReset();
 	ds = GDALCreate(drv, target, v->width, v->height, v->nbands, v->type, co);
 	CSLDestroy(co);
-	if (ds == NULL)
-		return iocheck_status(o->chk, o->path) != 0
-		               ? -1
-		               : gp_fail(GP_EX_CANTCREAT, "cannot create '%s': %s", o->path,
-		                         iocheck_gdal_msg());
-	st->ds = handle_own(s->arena, &s->acct, HANDLE_GDAL_DATASET, ds, NULL);
-	if (st->ds == NULL)
+	if (output_own_dataset(o, s->arena, &s->acct, ds) != 0)
 		return -1;
 	st->dsh = ds;
 	st->nbands = v->nbands;
@@ -301,33 +269,18 @@ static int rwrite_put(struct step *s, const struct rwin *w, const void *buf)
 	                          v->type, v->nbands, NULL, 0, 0, 0);
 	/* The block cache writes older blocks out here: a full disk shows up
 	 * (or is ignored by the driver) here. */
-	if (iocheck_status(st->cur->chk, st->cur->path) != 0)
-		return -1;
 	if (err != CE_None)
-		return gp_fail(GP_EX_IOERR, "cannot write to '%s': %s", st->cur->path,
-		               iocheck_gdal_msg());
-	return 0;
+		return output_fail(st->cur, GP_EX_IOERR, "cannot write to '%s': %s", st->cur->path,
+		                   iocheck_gdal_msg());
+	return output_status(st->cur);
 }
 
 /* Close the dataset being written and check the close: flushing happens
  * there, and a full disk shows up there. */
 static int finish_dataset(struct rwrite_state *st)
 {
-	GDALDatasetH ds;
-
-	if (st->ds == NULL)
-		return 0;
-	ds = handle_take(st->ds);
-	st->ds = NULL;
 	st->dsh = NULL;
-	CPLErrorReset();
-	GDALClose(ds);
-	if (iocheck_status(st->cur->chk, st->cur->path) != 0)
-		return -1;
-	if (CPLGetLastErrorType() >= CE_Failure)
-		return gp_fail(GP_EX_IOERR, "cannot finish '%s': %s", st->cur->path,
-		               iocheck_gdal_msg());
-	return 0;
+	return st->cur ? output_close(st->cur) : 0;
 }
 
 static int copy_progress(double done, const char *msg, void *arg)
@@ -360,12 +313,7 @@ static int rwrite_end(struct step *s, struct stream *stm)
 		            iocheck_gdal_msg());
 		goto out;
 	}
-	dst_path = iocheck_path(s->arena, st->cur->of.tmppath);
-	if (dst_path == NULL) {
-		GDALClose(src);
-		r = -1;
-		goto out;
-	}
+	dst_path = st->cur->gdal_path;
 	for (size_t i = 0; i < c->options.n; i++)
 		co = CSLSetNameValue(co, c->options.key[i], c->options.val[i]);
 	if (c->has_block && driver_has_option(st->drv, "BLOCKSIZE") && !has_key(&c->options, "BLOCKSIZE")) {
@@ -378,7 +326,7 @@ static int rwrite_end(struct step *s, struct stream *stm)
 	dst = GDALCreateCopy(st->drv, dst_path, src, FALSE, co, copy_progress, st);
 	CSLDestroy(co);
 	if (dst == NULL) {
-		if (iocheck_status(st->cur->chk, st->cur->path) != 0)
+		if (output_status(st->cur) != 0)
 			r = -1;
 		else if (st->eng->stop && *st->eng->stop)
 			r = gp_fail(128 + *st->eng->stop, "interrupted by signal %d", (int)*st->eng->stop);
@@ -388,13 +336,7 @@ static int rwrite_end(struct step *s, struct stream *stm)
 		GDALClose(src);
 		goto out;
 	}
-	CPLErrorReset();
-	GDALClose(dst);
-	if (iocheck_status(st->cur->chk, st->cur->path) != 0)
-		r = -1;
-	else if (CPLGetLastErrorType() >= CE_Failure)
-		r = gp_fail(GP_EX_IOERR, "cannot finish '%s': %s", st->cur->path,
-		            iocheck_gdal_msg());
+	r = output_close_dataset(st->cur, dst);
 	GDALClose(src);
 out:
 	/* The staged copy is never committed: it goes now. */
@@ -410,24 +352,19 @@ static int rwrite_close(struct step *s, bool ok)
 
 	if (st == NULL)
 		return 0;
-	if (st->ds && ok && finish_dataset(st) != 0) {
+	if (ok && finish_dataset(st) != 0) {
 		r = -1;
 		ok = false;
 	}
-	if (st->ds) {
-		/* A run that failed mid-stream: drop what was written. */
-		handle_release(st->ds);
-		st->ds = NULL;
-	}
+	/* A run that failed mid-stream: drop what was written. */
+	if (st->cur)
+		output_drop(st->cur);
 	if (st->stage_path) {
 		VSIUnlink(st->stage_path);
 		st->stage_path = NULL;
 	}
-	/* Closed and whole: the engine commits every output of the run at
-	 * once (outset_commit), or they are aborted with it. */
 	if (!ok)
-		for (struct routput *o = st->outputs; o; o = o->next)
-			outfile_abort(&o->of);
+		output_abort_all(st->outputs);
 	return r;
 }
 
@@ -435,17 +372,16 @@ static void rwrite_explain(struct step *s, struct engine *e, FILE *out)
 {
 	struct rwrite_conf *c = s->conf;
 	struct rwrite_state *st = s->state;
+	char note[256];
 
 	(void)e;
-	fprintf(out, "  output: %s [%s], mode %s%s\n", c->path,
-	        st && st->drv ? GDALGetDriverShortName(st->drv) : "?", rmodes[c->mode],
-	        strchr(c->path, '{') ? " (one per input, from the template)" : "");
 	if (st && st->copy)
-		fprintf(out, "  %s has only CreateCopy: windows go to a tiled GeoTIFF staged in the "
-		             "temporary directory, copied by blocks at the end, then removed\n",
-		        GDALGetDriverShortName(st->drv));
-	fprintf(out, "  written to a temporary directory beside the target, renamed into place "
-	             "after a successful close\n");
+		snprintf(note, sizeof note,
+		         "  %s has only CreateCopy: windows go to a tiled GeoTIFF staged in the "
+		         "temporary directory, copied by blocks at the end, then removed\n",
+		         GDALGetDriverShortName(st->drv));
+	output_explain(out, c->path, st ? st->drv : NULL, rmodes[c->mode],
+	               st && st->copy ? note : NULL);
 }
 
 const struct step_desc step_raster_write = {

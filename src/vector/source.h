@@ -93,6 +93,8 @@ void raster_source_explain(struct step *s, struct engine *e, FILE *out);
  * {shard} checked at load time and expanded per stream. */
 int output_check_template(struct pipeline *pl, const struct step *s, const char *key,
                           const char *t);
+/* A writer's `path`: its templates, and a local file (outputs are atomic). */
+int output_check_path(struct pipeline *pl, const struct step *s, const char *path);
 char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard);
 const char *output_path_ext(const char *p);
 /* The driver for an output: `format` if given (and `can` do it, else

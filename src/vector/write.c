@@ -18,7 +18,7 @@
 #include "core/handle.h"
 #include "core/iocheck.h"
 #include "config/opts.h"
-#include "core/outfile.h"
+#include "core/output.h"
 #include "config/pipeline.h"
 #include "vector/schema.h"
 #include "vector/wkb.h"
@@ -77,13 +77,8 @@ struct out_layer {
 	const char *geomcol;
 };
 
-struct output {
-	struct output *next;
-	const char *path;
-	struct outfile of;
-	struct iocheck *chk;   /* every write to of.tmpdir, checked */
-	const char *gdal_path; /* of.tmppath as GDAL is given it (iocheck.h) */
-	struct handle *ds;
+struct voutput {
+	struct output out;         /* first: the writer's list holds these */
 	GDALDatasetH dsh;
 	bool closed;
 	bool in_txn;
@@ -95,8 +90,8 @@ struct output {
 
 struct write_state {
 	GDALDriverH drv;
-	struct output *outputs;    /* newest first */
-	struct output *cur;
+	struct output *outputs;    /* struct voutput, newest first */
+	struct voutput *cur;
 	struct out_layer *lyr;
 	int *map;                  /* source field -> output field, this stream */
 	int *extra_map;            /* computed value -> output field, this stream */
@@ -131,6 +126,18 @@ int output_check_template(struct pipeline *pl, const struct step *s, const char 
 			                 hint ? "}'?)" : "");
 		}
 	}
+	return 0;
+}
+
+int output_check_path(struct pipeline *pl, const struct step *s, const char *path)
+{
+	if (output_check_template(pl, s, "path", path) != 0)
+		return -1;
+	if (strncmp(path, "/vsi", 4) == 0)
+		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
+		                 "cannot write '%s': outputs must be local files (they are written "
+		                 "atomically)",
+		                 path);
 	return 0;
 }
 
@@ -207,13 +214,8 @@ static int write_check(struct step *s, struct pipeline *pl)
 	struct write_conf *c = s->conf;
 	const char *why = NULL;
 
-	if (output_check_template(pl, s, "path", c->path) != 0)
+	if (output_check_path(pl, s, c->path) != 0)
 		return -1;
-	if (strncmp(c->path, "/vsi", 4) == 0)
-		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
-		                 "cannot write '%s': outputs must be local files (they are written "
-		                 "atomically)",
-		                 c->path);
 	if (c->layer && output_check_template(pl, s, "layer", c->layer) != 0)
 		return -1;
 	if (pl->rejects_path && strchr(c->path, '{') == NULL &&
@@ -266,13 +268,7 @@ static int write_open(struct step *s, struct engine *e)
 		        "held in memory until the file closes, so it grows with the output; set "
 		        "options: { SPATIAL_INDEX: NO } or run without a memory limit",
 		        c->path);
-	/* A fixed path is known now: refuse an existing target before any
-	 * input is read. */
-	if (strchr(c->path, '{') == NULL && c->mode == OUTFILE_CREATE && outfile_exists(c->path))
-		return gp_fail(GP_EX_CANTCREAT,
-		               "cannot create '%s': it exists (use mode: overwrite or append)",
-		               c->path);
-	return 0;
+	return output_check_absent(c->path, c->mode, "overwrite or append");
 }
 
 char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard)
@@ -340,9 +336,8 @@ static char **to_csl(const struct strmap *m);
  * driver flushes then, and a full disk shows up here.  Then build the
  * GeoPackage indexes.  The output's work arena goes whatever happens, so an
  * output finished costs nothing while later ones are written. */
-static int close_output(struct step *s, struct output *o)
+static int close_output(struct step *s, struct voutput *o)
 {
-	GDALDatasetH ds;
 	int r = 0;
 
 	if (o->closed)
@@ -351,38 +346,25 @@ static int close_output(struct step *s, struct output *o)
 	for (struct out_layer *l = o->layers; l; l = l->next)
 		if (l->feat)
 			handle_release(l->feat);
-	if (o->ds == NULL)
+	if (o->out.ds == NULL)
 		goto out;
 	CPLErrorReset();
 	if (o->in_txn && GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE) {
-		handle_release(o->ds);
-		if (iocheck_status(o->chk, o->path) == 0)
-			gp_fail(GP_EX_IOERR, "cannot commit to '%s': %s", o->path,
-			        iocheck_gdal_msg());
-		r = -1;
+		output_drop(&o->out);
+		r = output_fail(&o->out, GP_EX_IOERR, "cannot commit to '%s': %s", o->out.path,
+		                iocheck_gdal_msg());
 		goto out;
 	}
 	o->in_txn = false;
-	ds = handle_take(o->ds);
-	CPLErrorReset();
-	GDALClose(ds);
-	/* Text formats write their last bytes here, and ignore a failure. */
-	if (iocheck_status(o->chk, o->path) != 0) {
-		r = -1;
-		goto out;
-	}
-	if (CPLGetLastErrorType() >= CE_Failure) {
-		r = gp_fail(GP_EX_IOERR, "cannot finish '%s': %s", o->path, iocheck_gdal_msg());
-		goto out;
-	}
+	r = output_close(&o->out);
 	for (struct out_layer *l = o->layers; l && r == 0; l = l->next) {
 		char **dsco;
 
 		if (l->rt == NULL)
 			continue;
 		dsco = to_csl(&((struct write_conf *)s->conf)->dataset_options);
-		if (rtree_build_finish(l->rt, o->of.tmppath, l->name, l->geomcol, dsco) != 0)
-			r = gp_fail_prefix("'%s', layer '%s'", o->path, l->name);
+		if (rtree_build_finish(l->rt, o->out.of.tmppath, l->name, l->geomcol, dsco) != 0)
+			r = gp_fail_prefix("'%s', layer '%s'", o->out.path, l->name);
 		CSLDestroy(dsco);
 	}
 out:
@@ -406,50 +388,34 @@ static int open_output(struct step *s, const char *path)
 {
 	struct write_conf *c = s->conf;
 	struct write_state *st = s->state;
-	struct output *o;
+	struct voutput *o;
 	GDALDatasetH ds;
 
-	for (o = st->outputs; o; o = o->next)
-		if (strcmp(o->path, path) == 0)
-			return gp_fail(GP_EX_CANTCREAT,
-			               "output '%s' was finished for an earlier input; to merge inputs "
-			               "into it, give them in order, or use {stem} or {index}",
-			               path);
+	if (output_find(st->outputs, path))
+		return gp_fail(GP_EX_CANTCREAT,
+		               "output '%s' was finished for an earlier input; to merge inputs "
+		               "into it, give them in order, or use {stem} or {index}",
+		               path);
 	o = arena_calloc(s->arena, 1, sizeof *o);
-	if (o == NULL)
-		return -1;
-	o->path = arena_strdup(s->arena, path);
-	if (o->path == NULL ||
-	    outfile_begin(st->eng->outs, s->arena, &o->of, o->path, c->mode) != 0)
-		return -1;
-	o->chk = iocheck_watch(s->arena, o->of.tmpdir);
-	o->gdal_path = o->chk ? iocheck_path(s->arena, o->of.tmppath) : NULL;
-	if (o->gdal_path == NULL)
+	if (o == NULL ||
+	    output_begin(&st->outputs, &o->out, st->eng->outs, s->arena, path, c->mode) != 0)
 		return -1;
 	o->work = arena_create(&s->acct.mem, 0);
 	if (o->work == NULL)
 		return -1;
-	o->next = st->outputs;
-	st->outputs = o;
 	st->cur = o;
 	CPLErrorReset();
 	with_fast_sqlite(true);
-	if (c->mode == OUTFILE_APPEND && o->of.existed) {
-		ds = GDALOpenEx(o->gdal_path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL);
+	if (c->mode == OUTFILE_APPEND && o->out.of.existed) {
+		ds = GDALOpenEx(o->out.gdal_path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL);
 	} else {
 		char **dsco = to_csl(&c->dataset_options);
 
-		ds = GDALCreate(st->drv, o->gdal_path, 0, 0, 0, GDT_Unknown, dsco);
+		ds = GDALCreate(st->drv, o->out.gdal_path, 0, 0, 0, GDT_Unknown, dsco);
 		CSLDestroy(dsco);
 	}
 	with_fast_sqlite(false);
-	if (ds == NULL)
-		return iocheck_status(o->chk, path) != 0
-		               ? -1
-		               : gp_fail(GP_EX_CANTCREAT, "cannot create '%s': %s", path,
-		                         iocheck_gdal_msg());
-	o->ds = handle_own(s->arena, &s->acct, HANDLE_GDAL_DATASET, ds, NULL);
-	if (o->ds == NULL)
+	if (output_own_dataset(&o->out, s->arena, &s->acct, ds) != 0)
 		return -1;
 	o->dsh = ds;
 	return 0;
@@ -497,7 +463,7 @@ static const char *crs_name(OGRSpatialReferenceH srs, char *buf, size_t size)
 /* Features go into a layer that already has some (appended to, or made by
  * an earlier input): refuse rather than mix two CRSs in one layer.  A
  * layer or a stream without a CRS takes anything. */
-static int check_layer_crs(const struct out_layer *l, const struct output *o,
+static int check_layer_crs(const struct out_layer *l, const struct voutput *o,
                            const struct stream *stm)
 {
 	static const char *const same[] = {"IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES",
@@ -510,7 +476,7 @@ static int check_layer_crs(const struct out_layer *l, const struct output *o,
 	return gp_fail(GP_EX_DATAERR,
 	               "cannot append '%s' features to layer '%s' of '%s' in '%s'; add a "
 	               "reproject step",
-	               crs_name(stm->srs, a, sizeof a), l->name, o->path,
+	               crs_name(stm->srs, a, sizeof a), l->name, o->out.path,
 	               crs_name(have, b, sizeof b));
 }
 
@@ -518,7 +484,7 @@ static int open_layer(struct step *s, struct stream *stm)
 {
 	struct write_conf *c = s->conf;
 	struct write_state *st = s->state;
-	struct output *o = st->cur;
+	struct voutput *o = st->cur;
 	const struct schema *sc = stm->schema;
 	char *name = output_expand(stm->arena, c->layer ? c->layer : "{layer}", stm, 0);
 	struct out_layer *l;
@@ -532,13 +498,13 @@ static int open_layer(struct step *s, struct stream *stm)
 		/* A single-file shapefile (x.shp) holds one layer, named after the
 		 * file: GDAL names a created layer so, and a layer of another name
 		 * would become a sibling y.shp (on append, or when inputs merge). */
-		const char *ext = output_path_ext(o->path);
+		const char *ext = output_path_ext(o->out.path);
 
 		if (ext && strcasecmp(ext, "shp") == 0 &&
 		    strcmp(GDALGetDriverShortName(st->drv), "ESRI Shapefile") == 0) {
-			const char *b = strrchr(o->path, '/');
+			const char *b = strrchr(o->out.path, '/');
 
-			b = b ? b + 1 : o->path;
+			b = b ? b + 1 : o->out.path;
 			name = arena_strndup(stm->arena, b, strlen(b) - 4);
 			if (name == NULL)
 				return -1;
@@ -568,11 +534,9 @@ static int open_layer(struct step *s, struct stream *stm)
 			lyr = GDALDatasetCreateLayer(o->dsh, name, stm->srs, l->declared, lco);
 			CSLDestroy(lco);
 			if (lyr == NULL)
-				return iocheck_status(o->chk, o->path) != 0
-				               ? -1
-				               : gp_fail(GP_EX_CANTCREAT,
-				                         "cannot create layer '%s' in '%s': %s",
-				                         name, o->path, iocheck_gdal_msg());
+				return output_fail(&o->out, GP_EX_CANTCREAT,
+				                   "cannot create layer '%s' in '%s': %s", name,
+				                   o->out.path, iocheck_gdal_msg());
 			if (bulk && l->declared != wkbNone) {
 				l->geomcol = arena_strdup(s->arena, OGR_L_GetGeometryColumn(lyr));
 				/* --config GISPIPE_RTREE_SORT_BUDGET bytes: tests use a
@@ -580,7 +544,7 @@ static int open_layer(struct step *s, struct stream *stm)
 				size_t budget = (size_t)CPLAtoGIntBig(CPLGetConfigOption(
 					"GISPIPE_RTREE_SORT_BUDGET", "0"));
 
-				l->rt = l->geomcol ? rtree_build_create(o->work, o->of.tmpdir,
+				l->rt = l->geomcol ? rtree_build_create(o->work, o->out.of.tmpdir,
 				                                        budget ? budget
 				                                               : RTREE_SORT_BUDGET)
 				                   : NULL;
@@ -632,11 +596,9 @@ static int open_layer(struct step *s, struct stream *stm)
 			CPLErrorReset();
 			if (OGR_L_CreateField(l->lyr, nf, TRUE) != OGRERR_NONE) {
 				OGR_Fld_Destroy(nf);
-				if (iocheck_status(o->chk, o->path) != 0)
-					return -1;
-				return gp_fail(GP_EX_DATAERR,
-				               "cannot add field '%s' to layer '%s' of '%s': %s",
-				               fd->name, l->name, o->path, iocheck_gdal_msg());
+				return output_fail(&o->out, GP_EX_DATAERR,
+				                   "cannot add field '%s' to layer '%s' of '%s': %s",
+				                   fd->name, l->name, o->out.path, iocheck_gdal_msg());
 			}
 			OGR_Fld_Destroy(nf);
 			defn = OGR_L_GetLayerDefn(l->lyr);
@@ -674,7 +636,7 @@ static int write_begin(struct step *s, struct stream *stm)
 
 	if (path == NULL)
 		return -1;
-	if (st->cur == NULL || strcmp(st->cur->path, path) != 0) {
+	if (st->cur == NULL || strcmp(st->cur->out.path, path) != 0) {
 		if (st->cur && close_output(s, st->cur) != 0)
 			return -1;
 		st->cur = NULL;
@@ -726,11 +688,11 @@ static int write_one(struct step *s, struct batch *b, size_t i)
 		const char *msg = iocheck_gdal_msg();
 
 		/* An I/O error is never the feature's fault. */
-		if (iocheck_status(st->cur->chk, st->cur->path) != 0)
+		if (output_status(&st->cur->out) != 0)
 			return -1;
 		if (CPLGetLastErrorNo() == CPLE_FileIO)
-			return gp_fail(GP_EX_IOERR, "cannot write to '%s': %s", st->cur->path, msg);
-		snprintf(reason, sizeof reason, "cannot write to '%s': %s", st->cur->path,
+			return gp_fail(GP_EX_IOERR, "cannot write to '%s': %s", st->cur->out.path, msg);
+		snprintf(reason, sizeof reason, "cannot write to '%s': %s", st->cur->out.path,
 		         *msg ? msg : "rejected by the driver");
 		batch_fail(b, i, s->label, reason);
 		return 0;
@@ -750,7 +712,7 @@ static int write_process(struct step *s, struct batch *b)
 {
 	struct write_conf *c = s->conf;
 	struct write_state *st = s->state;
-	struct output *o = st->cur;
+	struct voutput *o = st->cur;
 
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->f[i].state != FEAT_LIVE)
@@ -762,17 +724,15 @@ static int write_process(struct step *s, struct batch *b)
 			CPLErrorReset();
 			if (GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE) {
 				o->in_txn = false;
-				if (iocheck_status(o->chk, o->path) != 0)
-					return -1;
-				return gp_fail(GP_EX_IOERR, "cannot commit to '%s': %s", o->path,
-				               iocheck_gdal_msg());
+				return output_fail(&o->out, GP_EX_IOERR, "cannot commit to '%s': %s",
+				                   o->out.path, iocheck_gdal_msg());
 			}
 			o->in_txn = GDALDatasetStartTransaction(o->dsh, FALSE) == OGRERR_NONE;
 		}
 	}
 	/* Drivers that buffer, or ignore short writes, fail here at the
 	 * latest: after the batch that filled the disk. */
-	return iocheck_status(o->chk, o->path);
+	return output_status(&o->out);
 }
 
 static int write_end(struct step *s, struct stream *stm)
@@ -792,15 +752,12 @@ static int write_close(struct step *s, bool ok)
 	if (st == NULL)
 		return 0;
 	for (struct output *o = st->outputs; o; o = o->next)
-		if (close_output(s, o) != 0 && r == 0) {
+		if (close_output(s, (struct voutput *)o) != 0 && r == 0) {
 			r = -1;
 			ok = false;
 		}
-	/* Closed and whole: the engine commits every output of the run at
-	 * once (outset_commit), or they are aborted with it. */
 	if (!ok)
-		for (struct output *o = st->outputs; o; o = o->next)
-			outfile_abort(&o->of);
+		output_abort_all(st->outputs);
 	return r;
 }
 
@@ -810,11 +767,7 @@ static void write_explain(struct step *s, struct engine *e, FILE *out)
 	struct write_state *st = s->state;
 
 	(void)e;
-	fprintf(out, "  output: %s [%s], mode %s%s\n", c->path,
-	        st && st->drv ? GDALGetDriverShortName(st->drv) : "?", modes[c->mode],
-	        strchr(c->path, '{') ? " (one per input, from the template)" : "");
-	fprintf(out, "  written to a temporary directory beside the target, renamed into place "
-	             "after a successful close\n");
+	output_explain(out, c->path, st ? st->drv : NULL, modes[c->mode], NULL);
 }
 
 const struct step_desc step_write = {
