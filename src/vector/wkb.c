@@ -4,7 +4,10 @@
 #include <math.h>
 #include <string.h>
 
-int wkb_read_count(struct wkb_cursor *c, int le, uint32_t *n)
+/* The cursor's bodies are static so that walk() and mend_geom() get them
+ * inlined; the wkb_read_* names (exported, so interposable in a PIC build)
+ * are for other files. */
+static int read_count(struct wkb_cursor *c, int le, uint32_t *n)
 {
 	uint32_t v;
 
@@ -20,9 +23,9 @@ int wkb_read_count(struct wkb_cursor *c, int le, uint32_t *n)
 	return 0;
 }
 
-int wkb_read_head(struct wkb_cursor *c, struct wkb_head *h)
+static int read_head(struct wkb_cursor *c, struct wkb_head *h)
 {
-	uint32_t type, dims;
+	uint32_t type = 0, dims;
 
 	if (c->end - c->p < 5) {
 		c->why = "truncated WKB";
@@ -35,7 +38,7 @@ int wkb_read_head(struct wkb_cursor *c, struct wkb_head *h)
 		return -1;
 	}
 	c->p++;
-	(void)wkb_read_count(c, h->le, &type); /* 4 bytes are there */
+	(void)read_count(c, h->le, &type); /* 4 bytes are there */
 	/* ISO dims in the thousands; also accept the old EWKB-style flags. */
 	h->has_z = (type & 0x80000000u) != 0;
 	h->has_m = (type & 0x40000000u) != 0;
@@ -60,7 +63,7 @@ int wkb_read_head(struct wkb_cursor *c, struct wkb_head *h)
 	return 0;
 }
 
-int wkb_read_points(struct wkb_cursor *c, uint32_t n, size_t stride, const unsigned char **at)
+static int read_points(struct wkb_cursor *c, uint32_t n, size_t stride, const unsigned char **at)
 {
 	/* Divided, not multiplied: 2^32-1 points of 32 bytes overflow nothing. */
 	if ((size_t)(c->end - c->p) / stride < n) {
@@ -70,6 +73,21 @@ int wkb_read_points(struct wkb_cursor *c, uint32_t n, size_t stride, const unsig
 	*at = c->p;
 	c->p += (size_t)n * stride;
 	return 0;
+}
+
+int wkb_read_head(struct wkb_cursor *c, struct wkb_head *h)
+{
+	return read_head(c, h);
+}
+
+int wkb_read_count(struct wkb_cursor *c, int le, uint32_t *n)
+{
+	return read_count(c, le, n);
+}
+
+int wkb_read_points(struct wkb_cursor *c, uint32_t n, size_t stride, const unsigned char **at)
+{
+	return read_points(c, n, stride, at);
 }
 
 /* The run of `n` points at `at`.  The walk's cursor reads the caller's
@@ -91,11 +109,11 @@ static int walk(struct wkb_cursor *c, wkb_run_fn fn, void *ctx, int depth)
 		c->why = "WKB nested too deeply";
 		return -2;
 	}
-	if (wkb_read_head(c, &h) != 0)
+	if (read_head(c, &h) != 0)
 		return -2;
 	switch (h.type) {
 	case 1: /* point */
-		if (wkb_read_points(c, 1, h.stride, &at) != 0)
+		if (read_points(c, 1, h.stride, &at) != 0)
 			return -2;
 		/* POINT EMPTY is NaN, NaN (in the WKB's byte order): no run. */
 		if (isnan(wkb_get_d(at, h.le)))
@@ -104,19 +122,19 @@ static int walk(struct wkb_cursor *c, wkb_run_fn fn, void *ctx, int depth)
 		return fn ? fn(&run, ctx) : 0;
 	case 2:  /* linestring */
 	case 8:  /* circularstring */
-		if (wkb_read_count(c, h.le, &n) != 0 || wkb_read_points(c, n, h.stride, &at) != 0)
+		if (read_count(c, h.le, &n) != 0 || read_points(c, n, h.stride, &at) != 0)
 			return -2;
 		run = run_of(&h, at, n);
 		return (n && fn) ? fn(&run, ctx) : 0;
 	case 3:  /* polygon: rings */
 	case 17: /* triangle */
-		if (wkb_read_count(c, h.le, &n) != 0)
+		if (read_count(c, h.le, &n) != 0)
 			return -2;
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t np;
 
-			if (wkb_read_count(c, h.le, &np) != 0 ||
-			    wkb_read_points(c, np, h.stride, &at) != 0)
+			if (read_count(c, h.le, &np) != 0 ||
+			    read_points(c, np, h.stride, &at) != 0)
 				return -2;
 			run = run_of(&h, at, np);
 			if (np && fn && (r = fn(&run, ctx)) != 0)
@@ -126,7 +144,7 @@ static int walk(struct wkb_cursor *c, wkb_run_fn fn, void *ctx, int depth)
 	case 4: case 5: case 6: case 7: /* multi*, collection */
 	case 9: case 10: case 11: case 12: /* compound, curvepolygon, multicurve, multisurface */
 	case 15: case 16: /* polyhedral surface, TIN */
-		if (wkb_read_count(c, h.le, &n) != 0)
+		if (read_count(c, h.le, &n) != 0)
 			return -2;
 		for (uint32_t i = 0; i < n; i++)
 			if ((r = walk(c, fn, ctx, depth + 1)) != 0)
@@ -238,8 +256,8 @@ static int mend_ring(struct mend *m, const struct wkb_head *h)
 	uint32_t np, out;
 	int closed;
 
-	if (wkb_read_count(&m->in, h->le, &np) != 0 ||
-	    wkb_read_points(&m->in, np, h->stride, &pts) != 0)
+	if (read_count(&m->in, h->le, &np) != 0 ||
+	    read_points(&m->in, np, h->stride, &pts) != 0)
 		return -1;
 	/* Closed in x and y, as GEOS tests it. */
 	last = pts + (size_t)(np ? np - 1 : 0) * h->stride;
@@ -261,18 +279,18 @@ static int mend_geom(struct mend *m, int depth)
 	const unsigned char *pts;
 	uint32_t n;
 
-	if (depth > WKB_MAX_DEPTH || wkb_read_head(&m->in, &h) != 0)
+	if (depth > WKB_MAX_DEPTH || read_head(&m->in, &h) != 0)
 		return -1;
 	mend_put(m, h.at, 5);
 	switch (h.type) {
 	case 1: /* point */
-		if (wkb_read_points(&m->in, 1, h.stride, &pts) != 0)
+		if (read_points(&m->in, 1, h.stride, &pts) != 0)
 			return -1;
 		mend_put(m, pts, h.stride);
 		return 0;
 	case 2: /* linestring */
-		if (wkb_read_count(&m->in, h.le, &n) != 0 ||
-		    wkb_read_points(&m->in, n, h.stride, &pts) != 0)
+		if (read_count(&m->in, h.le, &n) != 0 ||
+		    read_points(&m->in, n, h.stride, &pts) != 0)
 			return -1;
 		mend_put_count(m, n == 1 ? 2 : n, h.le);
 		mend_put(m, pts, (size_t)n * h.stride);
@@ -280,7 +298,7 @@ static int mend_geom(struct mend *m, int depth)
 			mend_put(m, pts, h.stride);
 		return 0;
 	case 3: /* polygon */
-		if (wkb_read_count(&m->in, h.le, &n) != 0)
+		if (read_count(&m->in, h.le, &n) != 0)
 			return -1;
 		mend_put_count(m, n, h.le);
 		for (uint32_t i = 0; i < n; i++)
@@ -288,7 +306,7 @@ static int mend_geom(struct mend *m, int depth)
 				return -1;
 		return 0;
 	case 4: case 5: case 6: case 7: /* multi*, collection */
-		if (wkb_read_count(&m->in, h.le, &n) != 0)
+		if (read_count(&m->in, h.le, &n) != 0)
 			return -1;
 		mend_put_count(m, n, h.le);
 		for (uint32_t i = 0; i < n; i++)
