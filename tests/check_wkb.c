@@ -785,7 +785,7 @@ END_TEST
 
 START_TEST(points_bounds)
 {
-	unsigned char b[3 * 32];
+	unsigned char b[3 * 32] = {0};
 	const unsigned char *at = NULL;
 	struct wkb_cursor c = wkb_cursor_at(b, sizeof b);
 
