@@ -1,12 +1,14 @@
 /*
- * fuzz_wkb.c - libFuzzer harness: bytes as WKB for every parser in wkb.c.
+ * fuzz_wkb.c - libFuzzer harness: bytes as WKB for every reader in wkb.c.
  *
  * The input is copied to a buffer of exactly its size (ASan sees any read
  * past it) and given to wkb_walk(), wkb_npoints() and wkb_envelope().  Each
  * run handed out must lie inside the buffer; the three must agree on
  * whether the WKB is well formed and on the number of points; a walk
  * stopped by its callback must return the callback's value.  Runs are
- * rewritten in place, as the reproject step does.
+ * rewritten in place, as the reproject step does.  wkb_mend() must accept
+ * only what the walk accepts, write exactly what it measured (into a
+ * buffer of that size) and give WKB the walk accepts, with no fewer points.
  */
 #include <math.h>
 #include <stdint.h>
@@ -66,6 +68,28 @@ static int on_run(const struct wkb_run *r, void *ctx)
 	return 0;
 }
 
+/* `walked`: what wkb_walk() said of buf; `points`: how many it found. */
+static void mend(const unsigned char *buf, size_t size, int walked, int64_t points)
+{
+	size_t n = wkb_mend(buf, size, NULL);
+	unsigned char *out;
+
+	if (n == 0)
+		return;
+	if (walked != 0)
+		finding("wkb_mend accepts what wkb_walk refuses");
+	out = malloc(n);
+	if (out == NULL)
+		return;
+	if (wkb_mend(buf, size, out) != n)
+		finding("wkb_mend wrote another size than it measured");
+	if (wkb_walk(out, n, NULL, NULL, NULL) != 0)
+		finding("wkb_mend wrote WKB the walk refuses");
+	if (wkb_npoints(out, n) < points)
+		finding("wkb_mend lost points");
+	free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	unsigned char *buf = malloc(size ? size : 1);
@@ -101,6 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r2 == 0 && !(env[0] <= env[2] && env[1] <= env[3]) && !isnan(env[0]) &&
 	    !isnan(env[1]) && !isnan(env[2]) && !isnan(env[3]))
 		finding("inverted envelope");
+
+	mend(buf, size, r, r == 0 ? s.points : -1);
 
 	/* Stopped halfway: the callback's value comes back. */
 	if (r == 0 && s.runs > 1) {

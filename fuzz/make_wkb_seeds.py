@@ -57,6 +57,12 @@ BY_HAND = {
     "linestring-empty": b"\x01" + struct.pack("<II", 2, 0),
     "polygon-empty-ring": b"\x01" + struct.pack("<III", 3, 1, 0),
     "collection-empty": b"\x01" + struct.pack("<II", 7, 0),
+    # What wkb_mend() rewrites (OGR will not write them): an open ring of
+    # 3 points, a one-point line, a 2-point Z ring in a collection.
+    "mend-open-ring": b"\x01" + struct.pack("<IIIdddddd", 3, 1, 3, 0, 0, 1, 0, 1, 1),
+    "mend-short-line": b"\x01" + struct.pack("<IIdd", 2, 1, 3, 4),
+    "mend-collection-z": b"\x01" + struct.pack("<II", 7, 1) + b"\x01" +
+    struct.pack("<IIIdddddd", 1003, 1, 2, 0, 0, 1, 1, 0, 2),
 }
 
 
@@ -82,7 +88,7 @@ def malformed(seeds):
 
 
 BIG_ENDIAN = ["point-z", "point-empty", "polygon-hole", "collection", "multicurve-m",
-              "polygon-sids"]
+              "polygon-sids", "mend-open-ring"]
 
 
 def gpkg_wkb(path):

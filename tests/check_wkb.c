@@ -1,4 +1,4 @@
-/* check_wkb.c - unit tests for walking ISO WKB in place (src/vector/wkb.c). */
+/* check_wkb.c - unit tests for the WKB reader (src/vector/wkb.c). */
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
@@ -121,6 +121,50 @@ static const struct wkb_case cases[] = {
          0,
          {0, 0, 1, 1},
          "TRIANGLE ((100 0,101 0,100 2,100 0))"},
+        {"MULTIPOINT ZM ((1 2 3 4),(5 6 7 8))",
+         2,
+         {1, 1},
+         32,
+         1,
+         {1, 2, 5, 6},
+         "MULTIPOINT ZM ((101 4 1003 4),(105 12 1007 8))"},
+        {"MULTICURVE ((0 0,1 1),CIRCULARSTRING (1 1,2 2,3 1))",
+         2,
+         {2, 3},
+         16,
+         0,
+         {0, 0, 3, 2},
+         "MULTICURVE ((100 0,101 2),CIRCULARSTRING (101 2,102 4,103 2))"},
+        {"MULTISURFACE (((0 0,1 0,1 1,0 0)),CURVEPOLYGON (CIRCULARSTRING (0 0,2 0,2 2,0 2,0 0)))",
+         2,
+         {4, 5},
+         16,
+         0,
+         {0, 0, 2, 2},
+         "MULTISURFACE (((100 0,101 0,101 2,100 0)),CURVEPOLYGON (CIRCULARSTRING (100 0,102 0,"
+         "102 4,100 4,100 0)))"},
+        {"POLYHEDRALSURFACE Z (((0 0 0,1 0 0,0 1 0,0 0 0)),((0 0 0,0 1 0,0 0 1,0 0 0)))",
+         2,
+         {4, 4},
+         24,
+         1,
+         {0, 0, 1, 1},
+         "POLYHEDRALSURFACE Z (((100 0 1000,101 0 1000,100 2 1000,100 0 1000)),((100 0 1000,"
+         "100 2 1000,100 0 1001,100 0 1000)))"},
+        {"TIN M (((0 0 5,1 0 5,0 1 5,0 0 5)))",
+         1,
+         {4},
+         24,
+         0,
+         {0, 0, 1, 1},
+         "TIN M (((100 0 5,101 0 5,100 2 5,100 0 5)))"},
+        {"MULTIPOLYGON M (((0 0 1,1 0 2,1 1 3,0 0 1)),EMPTY)",
+         1,
+         {4},
+         24,
+         0,
+         {0, 0, 1, 1},
+         "MULTIPOLYGON M (((100 0 1,101 0 2,101 2 3,100 0 1)),EMPTY)"},
 };
 
 #define NCASES (sizeof cases / sizeof cases[0])
@@ -595,6 +639,319 @@ START_TEST(envelope_matches_ogr_for_linear_types)
 }
 END_TEST
 
+/* ---- wkb_get_d / wkb_put_d ------------------------------------------- */
+
+START_TEST(coord_both_orders)
+{
+	static const double v[] = {0.0, -0.0, 1.5, -1234.5e100, 5e-324, INFINITY};
+	unsigned char b[8];
+
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		for (int le = 0; le < 2; le++) {
+			/* the test's byte-by-byte reader is the oracle */
+			wkb_put_d(b, v[i], le);
+			ck_assert(rd(b, le) == v[i]);
+			ck_assert_int_eq(signbit(rd(b, le)) != 0, signbit(v[i]) != 0);
+			wr(b, v[i], le);
+			ck_assert(wkb_get_d(b, le) == v[i]);
+		}
+	/* the same bytes read in the other order are another number */
+	wr(b, 1.5, 1);
+	ck_assert(wkb_get_d(b, 0) != 1.5);
+	ck_assert(b[7] == 0x3f && b[6] == 0xf8);
+	wkb_put_d(b, 1.5, 0);
+	ck_assert(b[0] == 0x3f && b[1] == 0xf8);
+}
+END_TEST
+
+/* ---- the cursor: wkb_read_head, wkb_read_count, wkb_read_points ------ */
+
+START_TEST(head_of_every_case)
+{
+	const struct wkb_case *t = &cases[_i / 2];
+	OGRwkbByteOrder order = order_of(_i);
+	size_t len;
+	unsigned char *wkb = make_wkb(t->wkt, order, &len);
+	OGRGeometryH g = from_wkt(t->wkt);
+	struct wkb_cursor c = wkb_cursor_at(wkb, len);
+	struct wkb_head h;
+
+	ck_assert_int_eq(wkb_read_head(&c, &h), 0);
+	ck_assert_ptr_null(c.why);
+	ck_assert_ptr_eq(h.at, wkb);
+	ck_assert_ptr_eq(c.p, wkb + 5);
+	ck_assert_ptr_eq(c.end, wkb + len);
+	/* OGR numbers the flat types as ISO does */
+	ck_assert_uint_eq(h.type, (uint32_t)wkbFlatten(OGR_G_GetGeometryType(g)));
+	ck_assert_int_eq(h.le, order == wkbNDR);
+	ck_assert_int_eq(h.has_z, OGR_G_Is3D(g) != 0);
+	ck_assert_int_eq(h.has_m, OGR_G_IsMeasured(g) != 0);
+	ck_assert_uint_eq(h.stride, t->stride);
+	OGR_G_DestroyGeometry(g);
+	free(wkb);
+}
+END_TEST
+
+START_TEST(head_dimensions)
+{
+	/* ISO thousands and the old flags, for a point; both byte orders */
+	static const struct {
+		uint32_t type;
+		int z, m;
+	} t[] = {
+	        {1, 0, 0},           {1001, 1, 0},        {2001, 0, 1},
+	        {3001, 1, 1},        {0x80000001u, 1, 0}, {0x40000001u, 0, 1},
+	        {0xC0000001u, 1, 1}, {0x80000000u | 1001, 1, 0}, {0x40000000u | 1001, 1, 1},
+	};
+	unsigned char b[5];
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		for (int le = 0; le < 2; le++) {
+			struct wkb_cursor c = wkb_cursor_at(b, sizeof b);
+			struct wkb_head h;
+
+			b[0] = (unsigned char)le;
+			put_u32(b + 1, t[i].type, le);
+			ck_assert_int_eq(wkb_read_head(&c, &h), 0);
+			ck_assert_uint_eq(h.type, 1);
+			ck_assert_int_eq(h.has_z, t[i].z);
+			ck_assert_int_eq(h.has_m, t[i].m);
+			ck_assert_uint_eq(h.stride, 16 + 8 * (size_t)(t[i].z + t[i].m));
+		}
+}
+END_TEST
+
+START_TEST(head_refused)
+{
+	static const struct {
+		unsigned char order;
+		uint32_t type;
+		const char *why;
+	} t[] = {
+	        {2, 1, "bad WKB byte order"},
+	        {0xff, 1, "bad WKB byte order"},
+	        {1, 4001, "unsupported WKB geometry type"},
+	        {0, 0x20000001u, "unsupported WKB geometry type"},
+	        {1, 0xE0000003u, "unsupported WKB geometry type"},
+	};
+	unsigned char b[9] = {0};
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct wkb_cursor c = wkb_cursor_at(b, sizeof b);
+		struct wkb_head h;
+
+		b[0] = t[i].order;
+		put_u32(b + 1, t[i].type, t[i].order == 1);
+		ck_assert_int_eq(wkb_read_head(&c, &h), -1);
+		ck_assert_str_eq(c.why, t[i].why);
+	}
+	/* fewer than 5 bytes, in a buffer of exactly that size */
+	for (size_t n = 0; n < 5; n++) {
+		unsigned char *cut = malloc(n ? n : 1);
+		struct wkb_cursor c = wkb_cursor_at(cut, n);
+		struct wkb_head h;
+
+		ck_assert_ptr_nonnull(cut);
+		memset(cut, 1, n);
+		ck_assert_int_eq(wkb_read_head(&c, &h), -1);
+		ck_assert_str_eq(c.why, "truncated WKB");
+		free(cut);
+	}
+}
+END_TEST
+
+START_TEST(count_both_orders_and_truncated)
+{
+	unsigned char b[4] = {0x01, 0x02, 0x03, 0x04};
+	struct wkb_cursor c = wkb_cursor_at(b, sizeof b);
+	uint32_t n = 7;
+
+	ck_assert_int_eq(wkb_read_count(&c, 1, &n), 0);
+	ck_assert_uint_eq(n, 0x04030201u);
+	ck_assert_ptr_eq(c.p, b + 4);
+	/* nothing left: refused, the count untouched */
+	n = 7;
+	ck_assert_int_eq(wkb_read_count(&c, 1, &n), -1);
+	ck_assert_str_eq(c.why, "truncated WKB");
+	ck_assert_uint_eq(n, 7);
+	c = wkb_cursor_at(b, sizeof b);
+	ck_assert_int_eq(wkb_read_count(&c, 0, &n), 0);
+	ck_assert_uint_eq(n, 0x01020304u);
+	c = wkb_cursor_at(b, 3);
+	ck_assert_int_eq(wkb_read_count(&c, 0, &n), -1);
+	ck_assert_ptr_eq(c.p, b);
+}
+END_TEST
+
+START_TEST(points_bounds)
+{
+	unsigned char b[3 * 32] = {0};
+	const unsigned char *at = NULL;
+	struct wkb_cursor c = wkb_cursor_at(b, sizeof b);
+
+	/* exactly what is there, then nothing more */
+	ck_assert_int_eq(wkb_read_points(&c, 3, 32, &at), 0);
+	ck_assert_ptr_eq(at, b);
+	ck_assert_ptr_eq(c.p, b + sizeof b);
+	ck_assert_int_eq(wkb_read_points(&c, 0, 32, &at), 0);
+	ck_assert_ptr_eq(at, b + sizeof b);
+	ck_assert_int_eq(wkb_read_points(&c, 1, 16, &at), -1);
+	ck_assert_str_eq(c.why, "truncated WKB");
+	/* one point too many, at every stride */
+	for (size_t s = 16; s <= 32; s += 8) {
+		c = wkb_cursor_at(b, sizeof b);
+		ck_assert_int_eq(wkb_read_points(&c, (uint32_t)(sizeof b / s) + 1, s, &at), -1);
+		ck_assert_ptr_eq(c.p, b);
+		c = wkb_cursor_at(b + 1, sizeof b - 1);
+		ck_assert_int_eq(wkb_read_points(&c, (uint32_t)(sizeof b / s), s, &at), -1);
+	}
+	/* counts whose byte size overflows 32 bits (and 2^32-1 of them) */
+	c = wkb_cursor_at(b, sizeof b);
+	ck_assert_int_eq(wkb_read_points(&c, 0x08000001u, 32, &at), -1);
+	ck_assert_int_eq(wkb_read_points(&c, 0xffffffffu, 32, &at), -1);
+	ck_assert_str_eq(c.why, "truncated WKB");
+}
+END_TEST
+
+/* ---- wkb_mend -------------------------------------------------------- */
+
+/* The mended WKB of `in` in a buffer of exactly its size; NULL when
+ * refused.  Measuring and writing must agree. */
+static unsigned char *mend(const unsigned char *in, size_t len, size_t *out_len)
+{
+	size_t n = wkb_mend(in, len, NULL);
+	unsigned char *out;
+
+	*out_len = 0;
+	if (n == 0)
+		return NULL;
+	out = malloc(n);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_uint_eq(wkb_mend(in, len, out), n);
+	*out_len = n;
+	return out;
+}
+
+static const struct {
+	const char *in, *want;
+} mends[] = {
+        {"POLYGON ((0 0,1 0,1 1,0 1))", "POLYGON ((0 0,1 0,1 1,0 1,0 0))"},
+        {"POLYGON ((0 0,1 0,1 1))", "POLYGON ((0 0,1 0,1 1,0 0))"},
+        {"POLYGON ((0 0,1 0,0 0))", "POLYGON ((0 0,1 0,0 0,0 0))"},
+        {"POLYGON ((0 0,1 0))", "POLYGON ((0 0,1 0,0 0,0 0))"},
+        {"POLYGON ((5 5))", "POLYGON ((5 5,5 5,5 5,5 5))"},
+        {"LINESTRING (3 4)", "LINESTRING (3 4,3 4)"},
+        {"POLYGON M ((0 0 7,1 0 8,1 1 9))", "POLYGON M ((0 0 7,1 0 8,1 1 9,0 0 7))"},
+        {"MULTIPOLYGON Z (((0 0 1,1 0 2,1 1 3)),((0 0 0,1 1 1,0 0 0,0 0 0)))",
+         "MULTIPOLYGON Z (((0 0 1,1 0 2,1 1 3,0 0 1)),((0 0 0,1 1 1,0 0 0,0 0 0)))"},
+        {"GEOMETRYCOLLECTION ZM (LINESTRING ZM (1 1 1 1),POINT EMPTY,POLYGON EMPTY,"
+         "MULTILINESTRING ZM ((2 2 2 2)))",
+         "GEOMETRYCOLLECTION ZM (LINESTRING ZM (1 1 1 1,1 1 1 1),POINT EMPTY,POLYGON EMPTY,"
+         "MULTILINESTRING ZM ((2 2 2 2,2 2 2 2)))"},
+};
+
+START_TEST(mend_closes_and_pads)
+{
+	size_t k = (size_t)_i / 2, len, n;
+	OGRwkbByteOrder order = order_of(_i);
+	unsigned char *wkb = make_wkb(mends[k].in, order, &len);
+	unsigned char *out = mend(wkb, len, &n);
+	OGRGeometryH got = NULL, want = from_wkt(mends[k].want);
+	char *got_wkt, *want_wkt;
+
+	ck_assert_msg(out != NULL, "%s refused", mends[k].in);
+	ck_assert_int_eq(out[0], order == wkbNDR);
+	ck_assert_int_eq(wkb_walk(out, n, NULL, NULL, NULL), 0);
+	ck_assert_int_eq(OGR_G_CreateFromWkbEx(out, NULL, &got, n), OGRERR_NONE);
+	got_wkt = iso_wkt(got);
+	want_wkt = iso_wkt(want);
+	ck_assert_str_eq(got_wkt, want_wkt);
+	/* the input is only read */
+	{
+		size_t len2;
+		unsigned char *again = make_wkb(mends[k].in, order, &len2);
+
+		ck_assert_int_eq(memcmp(again, wkb, len), 0);
+		free(again);
+	}
+	CPLFree(got_wkt);
+	CPLFree(want_wkt);
+	OGR_G_DestroyGeometry(got);
+	OGR_G_DestroyGeometry(want);
+	free(out);
+	free(wkb);
+}
+END_TEST
+
+START_TEST(mend_keeps_or_refuses_every_case)
+{
+	const struct wkb_case *t = &cases[_i / 2];
+	size_t len, n;
+	unsigned char *wkb = make_wkb(t->wkt, order_of(_i), &len);
+	unsigned char *out = mend(wkb, len, &n);
+	OGRGeometryH g = from_wkt(t->wkt);
+	OGRwkbGeometryType type = wkbFlatten(OGR_G_GetGeometryType(g));
+
+	if (type >= wkbPoint && type <= wkbGeometryCollection) {
+		/* nothing to mend in these: the same bytes */
+		ck_assert_msg(out != NULL, "%s refused", t->wkt);
+		ck_assert_uint_eq(n, len);
+		ck_assert_int_eq(memcmp(out, wkb, len), 0);
+	} else {
+		/* curves, surfaces, triangles: GEOS cannot read them */
+		ck_assert_msg(out == NULL, "%s mended", t->wkt);
+	}
+	OGR_G_DestroyGeometry(g);
+	free(out);
+	free(wkb);
+}
+END_TEST
+
+START_TEST(mend_refuses_malformed)
+{
+	size_t k = (size_t)_i / 2, len, n;
+	unsigned char *wkb = make_wkb(mends[k].in, order_of(_i), &len);
+	unsigned char *longer = malloc(len + 1);
+
+	/* every cut, in a buffer of exactly that size */
+	for (size_t cut = 0; cut < len; cut++) {
+		unsigned char *b = malloc(cut ? cut : 1);
+
+		ck_assert_ptr_nonnull(b);
+		memcpy(b, wkb, cut);
+		ck_assert_msg(mend(b, cut, &n) == NULL, "%s cut at %zu", mends[k].in, cut);
+		free(b);
+	}
+	/* a byte after the geometry */
+	ck_assert_ptr_nonnull(longer);
+	memcpy(longer, wkb, len);
+	longer[len] = 0;
+	ck_assert_ptr_null(mend(longer, len + 1, &n));
+	/* a bad byte order */
+	wkb[0] = 3;
+	ck_assert_ptr_null(mend(wkb, len, &n));
+	free(longer);
+	free(wkb);
+}
+END_TEST
+
+START_TEST(mend_nesting_limit)
+{
+	size_t len, n;
+	unsigned char *wkb = nested(32, &len);
+	unsigned char *out = mend(wkb, len, &n);
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_uint_eq(n, len);
+	ck_assert_int_eq(memcmp(out, wkb, len), 0);
+	free(out);
+	free(wkb);
+	wkb = nested(33, &len);
+	ck_assert_ptr_null(mend(wkb, len, &n));
+	free(wkb);
+}
+END_TEST
+
 /* ---- runner ---------------------------------------------------------- */
 
 static Suite *wkb_suite(void)
@@ -617,6 +974,31 @@ static Suite *wkb_suite(void)
 	tc = tcase_create("wkb_npoints");
 	tcase_add_loop_test(tc, npoints_counts, 0, n);
 	tcase_add_test(tc, npoints_malformed);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wkb_get_d");
+	tcase_add_test(tc, coord_both_orders);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wkb_read_head");
+	tcase_add_loop_test(tc, head_of_every_case, 0, n);
+	tcase_add_test(tc, head_dimensions);
+	tcase_add_test(tc, head_refused);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wkb_read_count");
+	tcase_add_test(tc, count_both_orders_and_truncated);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wkb_read_points");
+	tcase_add_test(tc, points_bounds);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wkb_mend");
+	tcase_add_loop_test(tc, mend_closes_and_pads, 0, (int)(sizeof mends / sizeof mends[0]) * 2);
+	tcase_add_loop_test(tc, mend_keeps_or_refuses_every_case, 0, n);
+	tcase_add_loop_test(tc, mend_refuses_malformed, 0, (int)(sizeof mends / sizeof mends[0]) * 2);
+	tcase_add_test(tc, mend_nesting_limit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("wkb_envelope");

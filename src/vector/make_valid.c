@@ -10,6 +10,7 @@
 #include "config/opts.h"
 #include "config/pipeline.h"
 #include "vector/schema.h"
+#include "vector/wkb.h"
 #include "core/step.h"
 
 struct make_valid_conf {
@@ -30,171 +31,24 @@ struct make_valid_state {
 
 /*
  * GEOS refuses to read some broken geometries at all: rings that are not
- * closed or have fewer than 3 points, lines of one point.  Like liblwgeom's
- * "GEOS-friendly" pass (PostGIS, SpatiaLite), the WKB is rewritten so GEOS
- * can read it: rings are closed and padded with their last point to 4
- * points, a one-point line gets its point twice.  MakeValid then drops or
- * keeps what collapsed.  Byte orders and dimensions are kept; curves and
- * other types GEOS cannot read anyway are left to fail.
+ * closed or have fewer than 3 points, lines of one point.  wkb_mend()
+ * rewrites them so GEOS can (see wkb.h); MakeValid then drops or keeps
+ * what collapsed.  Curves and other types GEOS cannot read anyway are left
+ * to fail.
  */
-struct wkb_fix {
-	const unsigned char *p, *end;
-	unsigned char *out; /* NULL: only measure */
-	size_t n;           /* bytes written (or measured) */
-};
-
-static int fix_take(struct wkb_fix *w, size_t n, const unsigned char **at)
-{
-	if ((size_t)(w->end - w->p) < n)
-		return -1;
-	*at = w->p;
-	w->p += n;
-	return 0;
-}
-
-static void fix_put(struct wkb_fix *w, const void *src, size_t n)
-{
-	if (w->out)
-		memcpy(w->out + w->n, src, n);
-	w->n += n;
-}
-
-static uint32_t fix_u32(const unsigned char *p, int le)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le ? v : __builtin_bswap32(v);
-}
-
-static double fix_d(const unsigned char *p, int le)
-{
-	uint64_t u;
-	double d;
-
-	memcpy(&u, p, 8);
-	if (!le)
-		u = __builtin_bswap64(u);
-	memcpy(&d, &u, 8);
-	return d;
-}
-
-static void fix_put_u32(struct wkb_fix *w, uint32_t v, int le)
-{
-	if (!le)
-		v = __builtin_bswap32(v);
-	fix_put(w, &v, 4);
-}
-
-static int fix_count(struct wkb_fix *w, int le, uint32_t *n)
-{
-	const unsigned char *at;
-
-	if (fix_take(w, 4, &at) != 0)
-		return -1;
-	*n = fix_u32(at, le);
-	return 0;
-}
-
-static int fix_points(struct wkb_fix *w, uint32_t n, size_t stride, const unsigned char **at)
-{
-	if ((size_t)(w->end - w->p) / stride < n)
-		return -1;
-	return fix_take(w, (size_t)n * stride, at);
-}
-
-static int fix_ring(struct wkb_fix *w, int le, size_t stride)
-{
-	const unsigned char *pts, *last;
-	uint32_t np, out;
-	bool closed;
-
-	if (fix_count(w, le, &np) != 0 || fix_points(w, np, stride, &pts) != 0)
-		return -1;
-	/* Closed in x and y, as GEOS tests it. */
-	last = pts + (size_t)(np ? np - 1 : 0) * stride;
-	closed = np == 0 || (fix_d(pts, le) == fix_d(last, le) &&
-	                     fix_d(pts + 8, le) == fix_d(last + 8, le));
-	out = np + !closed;
-	if (out > 0 && out < 4)
-		out = 4;
-	fix_put_u32(w, out, le);
-	fix_put(w, pts, (size_t)np * stride);
-	for (uint32_t k = np; k < out; k++)
-		fix_put(w, pts, stride); /* the first point closes and pads */
-	return 0;
-}
-
-static int fix_geom(struct wkb_fix *w, int depth)
-{
-	const unsigned char *hdr, *pts;
-	uint32_t type, base, dims, n;
-	int le;
-	size_t stride;
-
-	if (depth > 32 || fix_take(w, 5, &hdr) != 0 || (hdr[0] != 0 && hdr[0] != 1))
-		return -1;
-	le = hdr[0];
-	type = fix_u32(hdr + 1, le);
-	fix_put(w, hdr, 5);
-	if (type & 0x20000000u) /* EWKB SRID: not what batches carry */
-		return -1;
-	base = (type & 0x0fffffffu) % 1000;
-	dims = (type & 0x0fffffffu) / 1000;
-	if (dims > 3)
-		return -1;
-	stride = 16 + ((dims == 1 || dims == 3 || (type & 0x80000000u)) ? 8 : 0) +
-	         ((dims == 2 || dims == 3 || (type & 0x40000000u)) ? 8 : 0);
-	switch (base) {
-	case 1: /* point */
-		if (fix_points(w, 1, stride, &pts) != 0)
-			return -1;
-		fix_put(w, pts, stride);
-		return 0;
-	case 2: /* linestring */
-		if (fix_count(w, le, &n) != 0 || fix_points(w, n, stride, &pts) != 0)
-			return -1;
-		fix_put_u32(w, n == 1 ? 2 : n, le);
-		fix_put(w, pts, (size_t)n * stride);
-		if (n == 1)
-			fix_put(w, pts, stride);
-		return 0;
-	case 3: /* polygon */
-		if (fix_count(w, le, &n) != 0)
-			return -1;
-		fix_put_u32(w, n, le);
-		for (uint32_t i = 0; i < n; i++)
-			if (fix_ring(w, le, stride) != 0)
-				return -1;
-		return 0;
-	case 4: case 5: case 6: case 7: /* multi*, collection */
-		if (fix_count(w, le, &n) != 0)
-			return -1;
-		fix_put_u32(w, n, le);
-		for (uint32_t i = 0; i < n; i++)
-			if (fix_geom(w, depth + 1) != 0)
-				return -1;
-		return 0;
-	default:
-		return -1;
-	}
-}
 
 /* The GEOS-readable rewrite of `wkb` in `a`; NULL when it cannot be made
  * (malformed, or a type this does not handle) or `a` is full (error set). */
 static unsigned char *wkb_fix(struct arena *a, const unsigned char *wkb, size_t len,
                               size_t *out_len)
 {
-	struct wkb_fix w = {wkb, wkb + len, NULL, 0};
+	size_t n = wkb_mend(wkb, len, NULL);
+	unsigned char *out;
 
-	if (fix_geom(&w, 0) != 0 || w.p != w.end)
+	if (n == 0 || (out = arena_alloc(a, n, 8)) == NULL)
 		return NULL;
-	w = (struct wkb_fix){wkb, wkb + len, arena_alloc(a, w.n, 8), 0};
-	if (w.out == NULL)
-		return NULL;
-	(void)fix_geom(&w, 0); /* measured above: cannot fail */
-	*out_len = w.n;
-	return w.out;
+	*out_len = wkb_mend(wkb, len, out); /* measured above: the same size */
+	return out;
 }
 
 static void destroy_params(void *ctx)

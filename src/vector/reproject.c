@@ -178,35 +178,6 @@ struct gather {
 	int pass;               /* 0: count, 1: copy out, 2: copy back */
 };
 
-static double rd(const unsigned char *p, int le)
-{
-	double d;
-
-	if (le) {
-		memcpy(&d, p, 8);
-	} else {
-		uint64_t u;
-
-		memcpy(&u, p, 8);
-		u = __builtin_bswap64(u);
-		memcpy(&d, &u, 8);
-	}
-	return d;
-}
-
-static void wr(unsigned char *p, double d, int le)
-{
-	if (le) {
-		memcpy(p, &d, 8);
-	} else {
-		uint64_t u;
-
-		memcpy(&u, &d, 8);
-		u = __builtin_bswap64(u);
-		memcpy(p, &u, 8);
-	}
-}
-
 static int gather_run(const struct wkb_run *r, void *ctx)
 {
 	struct gather *g = ctx;
@@ -219,14 +190,14 @@ static int gather_run(const struct wkb_run *r, void *ctx)
 		unsigned char *p = r->p + i * r->stride;
 
 		if (g->pass == 1) {
-			g->x[g->n] = rd(p, r->le);
-			g->y[g->n] = rd(p + 8, r->le);
-			g->z[g->n] = r->has_z ? rd(p + 16, r->le) : 0.0;
+			g->x[g->n] = wkb_get_d(p, r->le);
+			g->y[g->n] = wkb_get_d(p + 8, r->le);
+			g->z[g->n] = r->has_z ? wkb_get_d(p + 16, r->le) : 0.0;
 		} else {
-			wr(p, g->x[g->n], r->le);
-			wr(p + 8, g->y[g->n], r->le);
+			wkb_put_d(p, g->x[g->n], r->le);
+			wkb_put_d(p + 8, g->y[g->n], r->le);
 			if (r->has_z)
-				wr(p + 16, g->z[g->n], r->le);
+				wkb_put_d(p + 16, g->z[g->n], r->le);
 		}
 	}
 	return 0;

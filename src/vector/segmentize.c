@@ -67,28 +67,6 @@ static int segmentize_begin(struct step *s, struct stream *st)
 	return 0;
 }
 
-static double get_d(const unsigned char *p, int le)
-{
-	uint64_t u;
-	double d;
-
-	memcpy(&u, p, 8);
-	if (!le)
-		u = __builtin_bswap64(u);
-	memcpy(&d, &u, 8);
-	return d;
-}
-
-static void put_d(unsigned char *p, double d, int le)
-{
-	uint64_t u;
-
-	memcpy(&u, &d, 8);
-	if (!le)
-		u = __builtin_bswap64(u);
-	memcpy(p, &u, 8);
-}
-
 struct count_ctx {
 	double max_length;
 	double points;
@@ -102,8 +80,8 @@ static int count_run(const struct wkb_run *run, void *ctx)
 	c->points += 1;
 	for (size_t k = 1; k < run->n; k++) {
 		const unsigned char *a = run->p + (k - 1) * run->stride, *b = a + run->stride;
-		double len = hypot(get_d(b, run->le) - get_d(a, run->le),
-		                   get_d(b + 8, run->le) - get_d(a + 8, run->le));
+		double len = hypot(wkb_get_d(b, run->le) - wkb_get_d(a, run->le),
+		                   wkb_get_d(b + 8, run->le) - wkb_get_d(a + 8, run->le));
 		double parts = ceil(len / c->max_length);
 
 		c->points += parts > 1 ? parts : 1;
@@ -121,21 +99,21 @@ static int fill_z(const struct wkb_run *run, void *ctx)
 	for (size_t k = 1; k + 1 < run->n; k++) {
 		unsigned char *a = run->p + (k - 1) * run->stride, *p = a + run->stride, *b;
 		size_t j = k + 1;
-		double za = get_d(a + 16, run->le), zb, da, dab;
+		double za = wkb_get_d(a + 16, run->le), zb, da, dab;
 
-		if (!isnan(get_d(p + 16, run->le)) || isnan(za))
+		if (!isnan(wkb_get_d(p + 16, run->le)) || isnan(za))
 			continue;
-		while (j < run->n && isnan(get_d(run->p + j * run->stride + 16, run->le)))
+		while (j < run->n && isnan(wkb_get_d(run->p + j * run->stride + 16, run->le)))
 			j++;
 		if (j == run->n)
 			break;
 		b = run->p + j * run->stride;
-		zb = get_d(b + 16, run->le);
-		da = hypot(get_d(p, run->le) - get_d(a, run->le),
-		           get_d(p + 8, run->le) - get_d(a + 8, run->le));
-		dab = hypot(get_d(b, run->le) - get_d(a, run->le),
-		            get_d(b + 8, run->le) - get_d(a + 8, run->le));
-		put_d(p + 16, dab > 0 ? za + (zb - za) * (da / dab) : za, run->le);
+		zb = wkb_get_d(b + 16, run->le);
+		da = hypot(wkb_get_d(p, run->le) - wkb_get_d(a, run->le),
+		           wkb_get_d(p + 8, run->le) - wkb_get_d(a + 8, run->le));
+		dab = hypot(wkb_get_d(b, run->le) - wkb_get_d(a, run->le),
+		            wkb_get_d(b + 8, run->le) - wkb_get_d(a + 8, run->le));
+		wkb_put_d(p + 16, dab > 0 ? za + (zb - za) * (da / dab) : za, run->le);
 	}
 	return 0;
 }

@@ -1,15 +1,13 @@
-/* wkb.c - coordinate runs of ISO WKB, in place. */
+/* wkb.c - the one reader of ISO WKB: headers, counts and point runs, in place. */
 #include "vector/wkb.h"
 
+#include <math.h>
 #include <string.h>
 
-struct cur {
-	unsigned char *p;
-	unsigned char *end;
-	const char *why;
-};
-
-static int get_u32(struct cur *c, int le, uint32_t *out)
+/* The cursor's bodies are static so that walk() and mend_geom() get them
+ * inlined; the wkb_read_* names (exported, so interposable in a PIC build)
+ * are for other files. */
+static int read_count(struct wkb_cursor *c, int le, uint32_t *n)
 {
 	uint32_t v;
 
@@ -20,102 +18,125 @@ static int get_u32(struct cur *c, int le, uint32_t *out)
 	memcpy(&v, c->p, 4);
 	if (!le)
 		v = __builtin_bswap32(v);
-	*out = v;
+	*n = v;
 	c->p += 4;
 	return 0;
 }
 
-static double get_d(const unsigned char *p, int le);
-
-static int walk(struct cur *c, wkb_run_fn fn, void *ctx, int depth)
+static int read_head(struct wkb_cursor *c, struct wkb_head *h)
 {
-	uint32_t type, base, dims, n;
-	int le, has_z, has_m, r;
-	size_t stride;
+	uint32_t type = 0, dims;
 
-	if (depth > 32) {
-		c->why = "WKB nested too deeply";
-		return -2;
-	}
 	if (c->end - c->p < 5) {
 		c->why = "truncated WKB";
-		return -2;
+		return -1;
 	}
-	le = c->p[0];
-	if (le != 0 && le != 1) {
+	h->at = c->p;
+	h->le = c->p[0];
+	if (h->le != 0 && h->le != 1) {
 		c->why = "bad WKB byte order";
-		return -2;
+		return -1;
 	}
 	c->p++;
-	if (get_u32(c, le, &type) != 0)
-		return -2;
+	(void)read_count(c, h->le, &type); /* 4 bytes are there */
 	/* ISO dims in the thousands; also accept the old EWKB-style flags. */
-	has_z = (type & 0x80000000u) != 0;
-	has_m = (type & 0x40000000u) != 0;
+	h->has_z = (type & 0x80000000u) != 0;
+	h->has_m = (type & 0x40000000u) != 0;
 	/* EWKB's SRID flag (0x20000000) puts 4 more bytes in the header: not
 	 * ISO WKB, refused rather than misread. */
 	if (type & 0x20000000u) {
 		c->why = "unsupported WKB geometry type";
-		return -2;
+		return -1;
 	}
 	type &= 0x0fffffffu;
-	base = type % 1000;
 	dims = type / 1000;
 	if (dims > 3) {
 		c->why = "unsupported WKB geometry type";
-		return -2;
+		return -1;
 	}
 	if (dims == 1 || dims == 3)
-		has_z = 1;
+		h->has_z = 1;
 	if (dims == 2 || dims == 3)
-		has_m = 1;
-	stride = 16 + (has_z ? 8 : 0) + (has_m ? 8 : 0);
-	switch (base) {
-	case 1: /* point */
-		if ((size_t)(c->end - c->p) < stride) {
-			c->why = "truncated WKB";
-			return -2;
-		}
-		{
-			struct wkb_run run = {c->p, 1, stride, has_z, le};
-			double x = get_d(c->p, le);
+		h->has_m = 1;
+	h->type = type % 1000;
+	h->stride = 16 + (h->has_z ? 8 : 0) + (h->has_m ? 8 : 0);
+	return 0;
+}
 
-			c->p += stride;
-			/* POINT EMPTY is NaN, NaN (in the WKB's byte order): no run. */
-			if (x != x)
-				return 0;
-			return fn ? fn(&run, ctx) : 0;
-		}
+static int read_points(struct wkb_cursor *c, uint32_t n, size_t stride, const unsigned char **at)
+{
+	/* Divided, not multiplied: 2^32-1 points of 32 bytes overflow nothing. */
+	if ((size_t)(c->end - c->p) / stride < n) {
+		c->why = "truncated WKB";
+		return -1;
+	}
+	*at = c->p;
+	c->p += (size_t)n * stride;
+	return 0;
+}
+
+int wkb_read_head(struct wkb_cursor *c, struct wkb_head *h)
+{
+	return read_head(c, h);
+}
+
+int wkb_read_count(struct wkb_cursor *c, int le, uint32_t *n)
+{
+	return read_count(c, le, n);
+}
+
+int wkb_read_points(struct wkb_cursor *c, uint32_t n, size_t stride, const unsigned char **at)
+{
+	return read_points(c, n, stride, at);
+}
+
+/* The run of `n` points at `at`.  The walk's cursor reads the caller's
+ * writable buffer (wkb_walk takes it so), hence the cast. */
+static struct wkb_run run_of(const struct wkb_head *h, const unsigned char *at, uint32_t n)
+{
+	return (struct wkb_run){(unsigned char *)at, n, h->stride, h->has_z, h->le};
+}
+
+static int walk(struct wkb_cursor *c, wkb_run_fn fn, void *ctx, int depth)
+{
+	struct wkb_head h;
+	const unsigned char *at;
+	struct wkb_run run;
+	uint32_t n;
+	int r;
+
+	if (depth > WKB_MAX_DEPTH) {
+		c->why = "WKB nested too deeply";
+		return -2;
+	}
+	if (read_head(c, &h) != 0)
+		return -2;
+	switch (h.type) {
+	case 1: /* point */
+		if (read_points(c, 1, h.stride, &at) != 0)
+			return -2;
+		/* POINT EMPTY is NaN, NaN (in the WKB's byte order): no run. */
+		if (isnan(wkb_get_d(at, h.le)))
+			return 0;
+		run = run_of(&h, at, 1);
+		return fn ? fn(&run, ctx) : 0;
 	case 2:  /* linestring */
 	case 8:  /* circularstring */
-		if (get_u32(c, le, &n) != 0)
+		if (read_count(c, h.le, &n) != 0 || read_points(c, n, h.stride, &at) != 0)
 			return -2;
-		if ((size_t)(c->end - c->p) / stride < n) {
-			c->why = "truncated WKB";
-			return -2;
-		}
-		{
-			struct wkb_run run = {c->p, n, stride, has_z, le};
-
-			c->p += (size_t)n * stride;
-			return (n && fn) ? fn(&run, ctx) : 0;
-		}
+		run = run_of(&h, at, n);
+		return (n && fn) ? fn(&run, ctx) : 0;
 	case 3:  /* polygon: rings */
 	case 17: /* triangle */
-		if (get_u32(c, le, &n) != 0)
+		if (read_count(c, h.le, &n) != 0)
 			return -2;
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t np;
-			struct wkb_run run;
 
-			if (get_u32(c, le, &np) != 0)
+			if (read_count(c, h.le, &np) != 0 ||
+			    read_points(c, np, h.stride, &at) != 0)
 				return -2;
-			if ((size_t)(c->end - c->p) / stride < np) {
-				c->why = "truncated WKB";
-				return -2;
-			}
-			run = (struct wkb_run){c->p, np, stride, has_z, le};
-			c->p += (size_t)np * stride;
+			run = run_of(&h, at, np);
 			if (np && fn && (r = fn(&run, ctx)) != 0)
 				return r;
 		}
@@ -123,7 +144,7 @@ static int walk(struct cur *c, wkb_run_fn fn, void *ctx, int depth)
 	case 4: case 5: case 6: case 7: /* multi*, collection */
 	case 9: case 10: case 11: case 12: /* compound, curvepolygon, multicurve, multisurface */
 	case 15: case 16: /* polyhedral surface, TIN */
-		if (get_u32(c, le, &n) != 0)
+		if (read_count(c, h.le, &n) != 0)
 			return -2;
 		for (uint32_t i = 0; i < n; i++)
 			if ((r = walk(c, fn, ctx, depth + 1)) != 0)
@@ -137,7 +158,7 @@ static int walk(struct cur *c, wkb_run_fn fn, void *ctx, int depth)
 
 int wkb_walk(unsigned char *wkb, size_t len, wkb_run_fn fn, void *ctx, const char **why)
 {
-	struct cur c = {wkb, wkb + len, NULL};
+	struct wkb_cursor c = wkb_cursor_at(wkb, len);
 	int r = walk(&c, fn, ctx, 0);
 
 	if (r == -2 && why)
@@ -158,22 +179,6 @@ int64_t wkb_npoints(unsigned char *wkb, size_t len)
 	return wkb_walk(wkb, len, count_run, &n, NULL) == 0 ? n : -1;
 }
 
-static double get_d(const unsigned char *p, int le)
-{
-	double d;
-
-	if (le) {
-		memcpy(&d, p, 8);
-	} else {
-		uint64_t u;
-
-		memcpy(&u, p, 8);
-		u = __builtin_bswap64(u);
-		memcpy(&d, &u, 8);
-	}
-	return d;
-}
-
 struct env_ctx {
 	double e[4];
 	int any;
@@ -184,8 +189,8 @@ static int env_run(const struct wkb_run *run, void *ctx)
 	struct env_ctx *ec = ctx;
 
 	for (size_t i = 0; i < run->n; i++) {
-		double x = get_d(run->p + i * run->stride, run->le);
-		double y = get_d(run->p + i * run->stride + 8, run->le);
+		double x = wkb_get_d(run->p + i * run->stride, run->le);
+		double y = wkb_get_d(run->p + i * run->stride + 8, run->le);
 
 		if (!ec->any) {
 			ec->e[0] = ec->e[2] = x;
@@ -216,4 +221,108 @@ int wkb_envelope(unsigned char *wkb, size_t len, double env[4])
 		return 1;
 	memcpy(env, ec.e, sizeof ec.e);
 	return 0;
+}
+
+/*
+ * wkb_mend: GEOS refuses to read rings that are not closed or have fewer
+ * than 4 points and lines of one point.  Like liblwgeom's "GEOS-friendly"
+ * pass (PostGIS, SpatiaLite), such WKB is rewritten so GEOS can read it and
+ * MakeValid can decide what collapsed.  Two passes over the same code: one
+ * measures (out NULL), one writes.
+ */
+struct mend {
+	struct wkb_cursor in;
+	unsigned char *out; /* NULL: only measure */
+	size_t n;           /* bytes written (or measured) */
+};
+
+static void mend_put(struct mend *m, const void *src, size_t n)
+{
+	if (m->out)
+		memcpy(m->out + m->n, src, n);
+	m->n += n;
+}
+
+static void mend_put_count(struct mend *m, uint32_t v, int le)
+{
+	if (!le)
+		v = __builtin_bswap32(v);
+	mend_put(m, &v, 4);
+}
+
+static int mend_ring(struct mend *m, const struct wkb_head *h)
+{
+	const unsigned char *pts, *last;
+	uint32_t np, out;
+	int closed;
+
+	if (read_count(&m->in, h->le, &np) != 0 ||
+	    read_points(&m->in, np, h->stride, &pts) != 0)
+		return -1;
+	/* Closed in x and y, as GEOS tests it. */
+	last = pts + (size_t)(np ? np - 1 : 0) * h->stride;
+	closed = np == 0 || (wkb_get_d(pts, h->le) == wkb_get_d(last, h->le) &&
+	                     wkb_get_d(pts + 8, h->le) == wkb_get_d(last + 8, h->le));
+	out = np + !closed;
+	if (out > 0 && out < 4)
+		out = 4;
+	mend_put_count(m, out, h->le);
+	mend_put(m, pts, (size_t)np * h->stride);
+	for (uint32_t k = np; k < out; k++)
+		mend_put(m, pts, h->stride); /* the first point closes and pads */
+	return 0;
+}
+
+static int mend_geom(struct mend *m, int depth)
+{
+	struct wkb_head h;
+	const unsigned char *pts;
+	uint32_t n;
+
+	if (depth > WKB_MAX_DEPTH || read_head(&m->in, &h) != 0)
+		return -1;
+	mend_put(m, h.at, 5);
+	switch (h.type) {
+	case 1: /* point */
+		if (read_points(&m->in, 1, h.stride, &pts) != 0)
+			return -1;
+		mend_put(m, pts, h.stride);
+		return 0;
+	case 2: /* linestring */
+		if (read_count(&m->in, h.le, &n) != 0 ||
+		    read_points(&m->in, n, h.stride, &pts) != 0)
+			return -1;
+		mend_put_count(m, n == 1 ? 2 : n, h.le);
+		mend_put(m, pts, (size_t)n * h.stride);
+		if (n == 1)
+			mend_put(m, pts, h.stride);
+		return 0;
+	case 3: /* polygon */
+		if (read_count(&m->in, h.le, &n) != 0)
+			return -1;
+		mend_put_count(m, n, h.le);
+		for (uint32_t i = 0; i < n; i++)
+			if (mend_ring(m, &h) != 0)
+				return -1;
+		return 0;
+	case 4: case 5: case 6: case 7: /* multi*, collection */
+		if (read_count(&m->in, h.le, &n) != 0)
+			return -1;
+		mend_put_count(m, n, h.le);
+		for (uint32_t i = 0; i < n; i++)
+			if (mend_geom(m, depth + 1) != 0)
+				return -1;
+		return 0;
+	default: /* curves and the rest: GEOS cannot read them anyway */
+		return -1;
+	}
+}
+
+size_t wkb_mend(const unsigned char *wkb, size_t len, unsigned char *out)
+{
+	struct mend m = {wkb_cursor_at(wkb, len), out, 0};
+
+	if (mend_geom(&m, 0) != 0 || m.in.p != m.in.end)
+		return 0;
+	return m.n;
 }
