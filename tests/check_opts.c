@@ -846,6 +846,38 @@ START_TEST(range_outside_fails)
 }
 END_TEST
 
+/* In a list, every item must be a number before any is held against the
+ * range, and the bbox's order is looked at last: the message names the
+ * first thing wrong in that order, not the first item. */
+START_TEST(range_checked_after_all_items_parse)
+{
+	struct rconf c;
+
+	range_fails("bbox: [2e15, 0, east, 1]\n",
+	            NAME ":1:17: 'bbox' in step 'test' must be a list of 4 numbers [xmin, ymin, "
+	                 "xmax, ymax]\n"
+	                 "  bbox: [2e15, 0, east, 1]\n"
+	                 "                  ^");
+	range_fails("bbox: [2e15, 0, 0, 1]\n",
+	            NAME ":1:8: 'bbox' in step 'test' must be at most 1e+15 (-1e+15..1e+15)\n"
+	                 "  bbox: [2e15, 0, 0, 1]\n"
+	                 "         ^");
+	range_fails("res: [0, x]\n",
+	            NAME ":1:10: 'res' in step 'test' must be a number or list of 2\n"
+	                 "  res: [0, x]\n"
+	                 "           ^");
+	range_fails("res: 0\n",
+	            NAME ":1:6: 'res' in step 'test' must be greater than 0 (>0..1e+15)\n"
+	                 "  res: 0\n"
+	                 "       ^");
+	/* a value out of range is not stored */
+	ck_assert_int_eq(range_parse("segments: 0\n", &c), -1);
+	ck_assert_int_eq(c.segments, 0);
+	ck_assert_int_eq(range_parse("res: 7\n", &c), 0);
+	ck_assert(c.res[0] == 7 && c.res[1] == 7);
+}
+END_TEST
+
 /* Sizes are whole numbers of bytes; a fraction, a sign, an overflow or a
  * unit gispipe does not know is not a size. */
 START_TEST(range_sizes_malformed)
@@ -966,6 +998,7 @@ static Suite *opts_suite(void)
 	tc = tcase(s, "opt_range");
 	tcase_add_test(tc, range_bounds_are_kept);
 	tcase_add_test(tc, range_outside_fails);
+	tcase_add_test(tc, range_checked_after_all_items_parse);
 	tcase_add_test(tc, range_sizes_malformed);
 	tcase_add_test(tc, range_not_finite);
 	tcase_add_test(tc, range_texts);

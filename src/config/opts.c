@@ -182,34 +182,43 @@ static int want(struct opt_env *env, const struct ynode *v, const struct opt_des
 	}
 }
 
-/* The scalar `v` with variables substituted, as a node of its own (same
- * position) for the yscalar_* conversions. */
-static int expanded(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
-                    const char *where, struct ynode *out)
+/* The text of the scalar `v` with variables substituted (in env->arena);
+ * anything but a scalar is the wrong type for `o`.  NULL with the error
+ * set. */
+static const char *scalar_text(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
+                               const char *where)
 {
-	const char *s;
-
-	if (v->type != YNODE_SCALAR)
-		return want(env, v, o, where);
-	s = opts_expand(env, v);
-	if (s == NULL)
-		return -1;
-	*out = *v;
-	out->str = s;
-	out->len = strlen(s);
-	return 0;
+	if (v->type != YNODE_SCALAR) {
+		want(env, v, o, where);
+		return NULL;
+	}
+	return opts_expand(env, v);
 }
 
-static int parse_number(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
-                        const char *where, double *out)
+/* The scalar `v`, variables substituted, as the C value `o` holds: an
+ * int64_t for OPT_INT, a bool for OPT_BOOL, otherwise a double (the
+ * numbers of OPT_DOUBLE, OPT_DOUBLE2 and OPT_BBOX).  `out` is written only
+ * when the text is of that type. */
+static int parse_scalar(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
+                        const char *where, void *out)
 {
+	const char *s = scalar_text(env, v, o, where);
 	struct ynode tmp;
+	int r;
 
-	if (expanded(env, v, o, where, &tmp) != 0)
+	if (s == NULL)
 		return -1;
-	if (yscalar_double(&tmp, out) != 0)
-		return want(env, v, o, where);
-	return 0;
+	/* a node of its own, at the same position, for the conversions */
+	tmp = *v;
+	tmp.str = s;
+	tmp.len = strlen(s);
+	if (o->type == OPT_INT)
+		r = yscalar_i64(&tmp, out);
+	else if (o->type == OPT_BOOL)
+		r = yscalar_bool(&tmp, out);
+	else
+		r = yscalar_double(&tmp, out);
+	return r == 0 ? 0 : want(env, v, o, where);
 }
 
 static bool has_range(const struct opt_desc *o)
@@ -295,13 +304,27 @@ static int check_range(struct opt_env *env, const struct ynode *v, const struct 
 	return 0;
 }
 
+/* A number of `o`, in its range. */
+static int parse_number(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
+                        const char *where, double *out)
+{
+	if (parse_scalar(env, v, o, where, out) != 0)
+		return -1;
+	return check_range(env, v, o, where, *out);
+}
+
+/* A list of exactly `n` numbers of `o`: all of them numbers first, then
+ * each in the range. */
 static int parse_doubles(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
                          const char *where, double *out, size_t n)
 {
 	if (v->type != YNODE_SEQ || v->n != n)
 		return want(env, v, o, where);
 	for (size_t i = 0; i < n; i++)
-		if (parse_number(env, v->items[i], o, where, &out[i]) != 0)
+		if (parse_scalar(env, v->items[i], o, where, &out[i]) != 0)
+			return -1;
+	for (size_t i = 0; i < n; i++)
+		if (check_range(env, v->items[i], o, where, out[i]) != 0)
 			return -1;
 	return 0;
 }
@@ -314,11 +337,8 @@ static int parse_one(struct opt_env *env, const struct ynode *v, const struct op
 
 	switch (o->type) {
 	case OPT_STRING: {
-		const char *s;
+		const char *s = scalar_text(env, v, o, where);
 
-		if (v->type != YNODE_SCALAR)
-			return want(env, v, o, where);
-		s = opts_expand(env, v);
 		if (s == NULL)
 			return -1;
 		if ((o->flags & OPT_REQUIRED) && *s == '\0')
@@ -341,9 +361,7 @@ static int parse_one(struct opt_env *env, const struct ynode *v, const struct op
 		for (size_t i = 0; i < n; i++) {
 			const struct ynode *it = v->type == YNODE_SEQ ? v->items[i] : v;
 
-			if (it->type != YNODE_SCALAR)
-				return want(env, it, o, where);
-			l->v[i] = opts_expand(env, it);
+			l->v[i] = scalar_text(env, it, o, where);
 			if (l->v[i] == NULL)
 				return -1;
 			l->at[i] = it;
@@ -352,42 +370,25 @@ static int parse_one(struct opt_env *env, const struct ynode *v, const struct op
 	}
 	case OPT_INT: {
 		int64_t i;
-		struct ynode tmp;
 
-		if (expanded(env, v, o, where, &tmp) != 0)
-			return -1;
-		if (yscalar_i64(&tmp, &i) != 0)
-			return want(env, v, o, where);
-		if (check_range(env, v, o, where, (double)i) != 0)
+		if (parse_scalar(env, v, o, where, &i) != 0 ||
+		    check_range(env, v, o, where, (double)i) != 0)
 			return -1;
 		*(int64_t *)dst = i;
 		return 0;
 	}
 	case OPT_DOUBLE:
-		if (parse_number(env, v, o, where, &d) != 0 ||
-		    check_range(env, v, o, where, d) != 0)
+		if (parse_number(env, v, o, where, &d) != 0)
 			return -1;
 		*(double *)dst = d;
 		return 0;
-	case OPT_BOOL: {
-		bool b;
-		struct ynode tmp;
-
-		if (expanded(env, v, o, where, &tmp) != 0)
-			return -1;
-		if (yscalar_bool(&tmp, &b) != 0)
-			return want(env, v, o, where);
-		*(bool *)dst = b;
-		return 0;
-	}
+	case OPT_BOOL:
+		return parse_scalar(env, v, o, where, dst);
 	case OPT_BBOX: {
 		double *bb = dst;
 
 		if (parse_doubles(env, v, o, where, bb, 4) != 0)
 			return -1;
-		for (int i = 0; i < 4; i++)
-			if (check_range(env, v->items[i], o, where, bb[i]) != 0)
-				return -1;
 		if (bb[0] > bb[2] || bb[1] > bb[3])
 			return ydoc_fail(env->doc, v,
 			                 "'%s' in %s must be [xmin, ymin, xmax, ymax] with "
@@ -397,25 +398,15 @@ static int parse_one(struct opt_env *env, const struct ynode *v, const struct op
 	}
 	case OPT_DOUBLE2:
 		/* A pair, or one number meaning both ("resolution: 10"). */
-		if (v->type == YNODE_SCALAR) {
-			if (parse_number(env, v, o, where, &d) != 0 ||
-			    check_range(env, v, o, where, d) != 0)
-				return -1;
-			((double *)dst)[0] = ((double *)dst)[1] = d;
-			return 0;
-		}
-		if (parse_doubles(env, v, o, where, dst, 2) != 0)
+		if (v->type != YNODE_SCALAR)
+			return parse_doubles(env, v, o, where, dst, 2);
+		if (parse_number(env, v, o, where, &d) != 0)
 			return -1;
-		for (int i = 0; i < 2; i++)
-			if (check_range(env, v->items[i], o, where, ((double *)dst)[i]) != 0)
-				return -1;
+		((double *)dst)[0] = ((double *)dst)[1] = d;
 		return 0;
 	case OPT_ENUM: {
-		const char *s;
+		const char *s = scalar_text(env, v, o, where);
 
-		if (v->type != YNODE_SCALAR)
-			return want(env, v, o, where);
-		s = opts_expand(env, v);
 		if (s == NULL)
 			return -1;
 		for (int i = 0; o->choices[i]; i++) {
@@ -458,11 +449,8 @@ static int parse_one(struct opt_env *env, const struct ynode *v, const struct op
 		return 0;
 	}
 	case OPT_SIZE: {
-		const char *s;
+		const char *s = scalar_text(env, v, o, where);
 
-		if (v->type != YNODE_SCALAR)
-			return want(env, v, o, where);
-		s = opts_expand(env, v);
 		if (s == NULL)
 			return -1;
 		if ((o->flags & OPT_ZERO_NONE) && strcmp(s, "none") == 0) {
