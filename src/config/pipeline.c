@@ -72,31 +72,22 @@ static const struct opt_desc memory_opts[] = {
 	{0},
 };
 
-struct xc_conf {
-	int64_t max_entries;
-	int64_t clear_every;
-	bool has_max, has_clear;
-};
-
+/* These two sections parse straight into the pipeline: a key not given
+ * leaves the default pipeline_load set. */
 static const struct opt_desc xc_opts[] = {
-	{"max_entries", OPT_INT, offsetof(struct xc_conf, max_entries), 0,
-	 "coordinate operations kept per thread (LRU)", "16", NULL, NULL,
-	 offsetof(struct xc_conf, has_max), 1, PIPELINE_XC_ENTRIES_MAX},
-	{"clear_every", OPT_INT, offsetof(struct xc_conf, clear_every), 0,
+	{"max_entries", OPT_INT, offsetof(struct pipeline, xc_max_entries), 0,
+	 "coordinate operations kept per thread (LRU)", "16", NULL, NULL, 0, 1,
+	 PIPELINE_XC_ENTRIES_MAX},
+	{"clear_every", OPT_INT, offsetof(struct pipeline, xc_clear_every), 0,
 	 "drop every cached operation after this many input datasets (0: never)", "50", NULL,
-	 NULL, offsetof(struct xc_conf, has_clear), 0, 1000000},
+	 NULL, 0, 0, 1000000},
 	{0},
 };
 
-struct rejects_conf {
-	const char *path;
-	const char *format;
-};
-
 static const struct opt_desc rejects_opts[] = {
-	{"path", OPT_STRING, offsetof(struct rejects_conf, path), OPT_REQUIRED,
+	{"path", OPT_STRING, offsetof(struct pipeline, rejects_path), OPT_REQUIRED,
 	 "dataset receiving failed features", NULL, NULL, NULL, 0, 0, 0},
-	{"format", OPT_STRING, offsetof(struct rejects_conf, format), 0,
+	{"format", OPT_STRING, offsetof(struct pipeline, rejects_format), 0,
 	 "GDAL driver; default from the extension", NULL, NULL, NULL, 0, 0, 0},
 	{0},
 };
@@ -346,16 +337,9 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 	if ((v = ynode_get(root, "threads")) != NULL &&
 	    parse_auto_int(pl, v, "threads", PIPELINE_THREADS_MAX, &pl->threads))
 		return NULL;
-	if ((v = ynode_get(root, "transform_cache")) != NULL) {
-		struct xc_conf xc = {0};
-
-		if (opts_parse(&pl->env, v, xc_opts, &xc, "'transform_cache'") != 0)
-			return NULL;
-		if (xc.has_max)
-			pl->xc_max_entries = xc.max_entries;
-		if (xc.has_clear)
-			pl->xc_clear_every = xc.clear_every;
-	}
+	if ((v = ynode_get(root, "transform_cache")) != NULL &&
+	    opts_parse(&pl->env, v, xc_opts, pl, "'transform_cache'") != 0)
+		return NULL;
 	if ((v = ynode_get(root, "on_error")) != NULL) {
 		if (v->type == YNODE_SCALAR && strcmp(v->str, "fail") == 0) {
 			pl->on_error = ON_ERROR_FAIL;
@@ -366,14 +350,9 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 			return NULL;
 		}
 	}
-	if ((v = ynode_get(root, "rejects")) != NULL) {
-		struct rejects_conf rc = {0};
-
-		if (opts_parse(&pl->env, v, rejects_opts, &rc, "'rejects'") != 0)
-			return NULL;
-		pl->rejects_path = rc.path;
-		pl->rejects_format = rc.format;
-	}
+	if ((v = ynode_get(root, "rejects")) != NULL &&
+	    opts_parse(&pl->env, v, rejects_opts, pl, "'rejects'") != 0)
+		return NULL;
 	if ((v = ynode_get(root, "max_rejects")) != NULL) {
 		if (v->type != YNODE_SCALAR || yscalar_i64(v, &pl->max_rejects) != 0 ||
 		    pl->max_rejects < 0 || pl->max_rejects > PIPELINE_MAX_REJECTS_MAX) {
