@@ -179,14 +179,8 @@ static int parse_steps(struct pipeline *pl, const struct ynode *v, bool look)
 			                 pl->raster ? "vector" : "raster",
 			                 pl->raster ? "a raster" : "vector features");
 		if (d == NULL) {
-			const char *cand[64];
-			size_t n = 0;
-			const char *hint;
+			const char *hint = step_suggest(it->keys[0]->str);
 
-			for (const struct step_desc *const *c = step_catalogue(); *c && n < 63; c++)
-				cand[n++] = (*c)->name;
-			cand[n] = NULL;
-			hint = suggest_word(it->keys[0]->str, cand);
 			if (hint)
 				return ydoc_fail(pl->doc, it->keys[0],
 				                 "unknown step '%s' (did you mean '%s'?)", it->keys[0]->str,

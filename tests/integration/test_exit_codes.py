@@ -81,6 +81,13 @@ class ExitCodes(gptest.TempDirTest):
         r = self.gp("stages", "reprojct")
         self.assertIn("unknown step 'reprojct' (did you mean 'reproject'?)", r.err)
         self.assertExit(r, gptest.EX_USAGE)
+        # the names of both kinds are candidates; far from all, no hint
+        r = self.gp("stages", "calk")
+        self.assertIn("unknown step 'calk' (did you mean 'calc'?)", r.err)
+        self.assertExit(r, gptest.EX_USAGE)
+        r = self.gp("stages", "teleport")
+        self.assertIn("unknown step 'teleport'\n", r.err)
+        self.assertExit(r, gptest.EX_USAGE)
 
     def test_help_and_version_are_0(self):
         r = self.gp("--help")
