@@ -1,4 +1,12 @@
-/* opts.c - table-driven parsing of option mappings. */
+/*
+ * opts.c - table-driven parsing of option mappings, and the ${...}
+ * expansion every value goes through.
+ *
+ * What parsing makes (expanded strings, lists, maps) is allocated in
+ * env->arena and lives as long as it.  A value with no reference is the
+ * node's own text, and strlist.at points at nodes: those live as long as
+ * env->doc (in a pipeline, the same arena).  Nothing here keeps `env`.
+ */
 #include "config/opts.h"
 
 #include <float.h>
@@ -26,6 +34,13 @@ const char *opt_type_name(enum opt_type t)
 {
 	return type_names[t];
 }
+
+/* Variable expansion: ${name} (from 'vars' or --set), ${env:NAME} and
+ * ${pipeline_dir} in any scalar value.  resolve() looks one reference up,
+ * expanded_length() measures the result without building it, opts_expand()
+ * holds that against the bounds in opts.h and then builds it.  What a
+ * reference produces is not expanded again ('vars' values were expanded
+ * when they were defined, in file order). */
 
 /* What the reference at `s` ("${...") stands for, and where the text after
  * it starts; -1 with a positioned error. */

@@ -1,6 +1,6 @@
 /*
  * vars.h - a pipeline's variables: the names `vars:` and --set define, and
- * what ${name} looks up.
+ * what ${name} looks up.  The expansion itself is opts_expand (opts.h).
  *
  * The table's arrays live in the arena given to vars_set (the pipeline's);
  * names and values are borrowed, and must live at least as long.  A zeroed
