@@ -5,7 +5,8 @@
  * The table's arrays live in the arena given to vars_set (the pipeline's);
  * names and values are borrowed, and must live at least as long.  A zeroed
  * table is empty.  A table built by hand (items and n, no index) is looked
- * up by scanning, which is what the option tests do.
+ * up by scanning, which is what the option tests do; only a table that
+ * vars_set made may be added to.
  */
 #ifndef GISPIPE_VARS_H
 #define GISPIPE_VARS_H
