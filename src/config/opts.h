@@ -23,7 +23,7 @@ struct ynode;
 struct opt_env {
 	struct arena *arena;
 	struct ydoc *doc;
-	const struct vars *vars; /* ${name} (vars.h) */
+	const struct vars *vars; /* ${name} (vars.h); an empty table for none */
 	const char *dir;         /* ${pipeline_dir} */
 	size_t expanded;         /* bytes made by ${...} substitution so far */
 };
