@@ -303,6 +303,15 @@ class ExitCodes(gptest.TempDirTest):
         self.assertExit(r, 0)
         self.assertRegex(r.out, r"limit +300\.0 MiB")
 
+    def test_explain_lists_vars(self):
+        # --set ones first, then the file's in its order; a file value under
+        # a --set of the same name is the --set one, and marked so.
+        text = "version: 1\nvars: { b: two, a: '${b}-one', k: file }\n" + GOOD.split("\n", 1)[1]
+        r = self.gp("explain", self.pipeline(text), "--set", "k=cli", "--set", "z=last")
+        self.assertExit(r, 0)
+        self.assertIn("vars:\n  k = cli  (--set)\n  z = last  (--set)\n  b = two\n"
+                      "  a = two-one\non_error:", r.out)
+
     # -- 75 memory ------------------------------------------------------------------
 
     def test_75_memory_limit_cannot_be_held(self):
