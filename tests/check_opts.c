@@ -12,7 +12,7 @@
 #include "core/arena.h"
 #include "core/error.h"
 #include "config/opts.h"
-#include "config/pipeline.h"
+#include "config/vars.h"
 #include "config/yaml_load.h"
 
 #define NAME "t.yaml"
@@ -90,7 +90,8 @@ static const struct opt_desc loose_table[] = {
 
 static struct mem_account account;
 static struct arena *arena;
-static struct pipeline pl;
+static struct opt_env env;
+static struct vars var_table;
 static struct var vars[] = {
         {"src", "data/parcels.gpkg", false},
         {"crs", "EPSG:3035", false},
@@ -114,14 +115,11 @@ static void setup(void)
 	memset(long_value, 'L', 300);
 	long_value[300] = '\0';
 	vars[8].value = long_value;
-	pl = (struct pipeline){
+	var_table = (struct vars){.item = vars, .n = sizeof vars / sizeof vars[0]};
+	env = (struct opt_env){
 	        .arena = arena,
-	        .acct = &account,
-	        .path = NAME,
+	        .vars = &var_table,
 	        .dir = "/pipes/dir",
-	        .version = 1,
-	        .vars = vars,
-	        .nvars = sizeof vars / sizeof vars[0],
 	};
 }
 
@@ -135,9 +133,9 @@ static void teardown(void)
 
 static const struct ynode *load(const char *text)
 {
-	pl.doc = ydoc_load_string(arena, NAME, text, strlen(text));
-	ck_assert_msg(pl.doc != NULL, "%s", gp_err_msg());
-	return pl.doc->root;
+	env.doc = ydoc_load_string(arena, NAME, text, strlen(text));
+	ck_assert_msg(env.doc != NULL, "%s", gp_err_msg());
+	return env.doc->root;
 }
 
 static struct conf parse_ok(const char *text)
@@ -146,7 +144,7 @@ static struct conf parse_ok(const char *text)
 	const struct ynode *root = load(text);
 
 	memset(&c, 0, sizeof c);
-	ck_assert_msg(opts_parse(&pl, root, table, &c, WHERE) == 0, "%s", gp_err_msg());
+	ck_assert_msg(opts_parse(&env, root, table, &c, WHERE) == 0, "%s", gp_err_msg());
 	ck_assert_int_eq(gp_err_code(), 0);
 	return c;
 }
@@ -159,7 +157,7 @@ static void expect_fail(const char *text, const char *msg)
 
 	memset(&c, 0, sizeof c);
 	gp_err_clear();
-	ck_assert_int_eq(opts_parse(&pl, root, table, &c, WHERE), -1);
+	ck_assert_int_eq(opts_parse(&env, root, table, &c, WHERE), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_CONFIG);
 	ck_assert_str_eq(gp_err_msg(), msg);
 }
@@ -253,7 +251,7 @@ START_TEST(parse_strings_single_and_list)
 
 	ck_assert_uint_eq(c.paths.n, 1);
 	ck_assert_str_eq(c.paths.v[0], "in/*.shp");
-	ck_assert_ptr_eq(c.paths.at[0], ynode_get(pl.doc->root, "paths"));
+	ck_assert_ptr_eq(c.paths.at[0], ynode_get(env.doc->root, "paths"));
 	c = parse_ok("name: x\npaths:\n  - one\n  - ${crs}\n");
 	ck_assert_uint_eq(c.paths.n, 2);
 	ck_assert_str_eq(c.paths.v[1], "EPSG:3035");
@@ -316,28 +314,28 @@ START_TEST(parse_null_and_empty_node)
 	memset(&c, 0, sizeof c);
 	load("a: 1\n");
 	/* no options at all: fine when nothing is required */
-	ck_assert_int_eq(opts_parse(&pl, NULL, loose_table, &c, WHERE), 0);
+	ck_assert_int_eq(opts_parse(&env, NULL, loose_table, &c, WHERE), 0);
 	ck_assert(!c.has_count);
 	/* "- step:" with nothing after the colon is the same */
 	load("step:\n");
-	ck_assert_int_eq(opts_parse(&pl, ynode_get(pl.doc->root, "step"), loose_table, &c, WHERE),
+	ck_assert_int_eq(opts_parse(&env, ynode_get(env.doc->root, "step"), loose_table, &c, WHERE),
 	                 0);
 	/* but required keys are still required, at the document start */
 	load("# header\nstep:\n");
-	ck_assert_int_eq(opts_parse(&pl, NULL, table, &c, WHERE), -1);
+	ck_assert_int_eq(opts_parse(&env, NULL, table, &c, WHERE), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_CONFIG);
 	ck_assert_str_eq(gp_err_msg(), NAME ":1:1: step 'test' needs 'name'\n"
 	                                    "  # header\n"
 	                                    "  ^");
 	gp_err_clear();
-	ck_assert_int_eq(opts_parse(&pl, ynode_get(pl.doc->root, "step"), table, &c, WHERE), -1);
+	ck_assert_int_eq(opts_parse(&env, ynode_get(env.doc->root, "step"), table, &c, WHERE), -1);
 	ck_assert_str_eq(gp_err_msg(), NAME ":2:6: step 'test' needs 'name'\n"
 	                                    "  step:\n"
 	                                    "       ^");
 	/* a quoted empty string is a value, and not a mapping */
 	load("step: ''\n");
 	gp_err_clear();
-	ck_assert_int_eq(opts_parse(&pl, ynode_get(pl.doc->root, "step"), loose_table, &c, WHERE),
+	ck_assert_int_eq(opts_parse(&env, ynode_get(env.doc->root, "step"), loose_table, &c, WHERE),
 	                 -1);
 	ck_assert_str_eq(gp_err_msg(), NAME ":1:7: step 'test' takes a mapping of options\n"
 	                                    "  step: ''\n"
@@ -571,7 +569,7 @@ START_TEST(fail_leaves_earlier_values)
 	const struct ynode *root = load("name: x\ncount: 3\nseed: bad\ndistance: 4\n");
 
 	memset(&c, 0, sizeof c);
-	ck_assert_int_eq(opts_parse(&pl, root, table, &c, WHERE), -1);
+	ck_assert_int_eq(opts_parse(&env, root, table, &c, WHERE), -1);
 	ck_assert_str_eq(c.name, "x");
 	ck_assert_int_eq(c.count, 3);
 	ck_assert(c.has_count);
@@ -596,7 +594,7 @@ static const struct ynode *scalar(const char *text)
 
 static const char *expand_ok(const char *text)
 {
-	const char *s = opts_expand(&pl, scalar(text));
+	const char *s = opts_expand(&env, scalar(text));
 
 	ck_assert_msg(s != NULL, "%s: %s", text, gp_err_msg());
 	return s;
@@ -605,7 +603,7 @@ static const char *expand_ok(const char *text)
 static void expand_fails(const char *text, const char *msg)
 {
 	gp_err_clear();
-	ck_assert_ptr_null(opts_expand(&pl, scalar(text)));
+	ck_assert_ptr_null(opts_expand(&env, scalar(text)));
 	ck_assert_int_eq(gp_err_code(), GP_EX_CONFIG);
 	ck_assert_str_eq(gp_err_msg(), msg);
 }
@@ -614,7 +612,7 @@ START_TEST(expand_plain_text_is_shared)
 {
 	const struct ynode *n = scalar("no variables $ here {x} $x");
 
-	ck_assert_ptr_eq(opts_expand(&pl, n), n->str);
+	ck_assert_ptr_eq(opts_expand(&env, n), n->str);
 }
 END_TEST
 
@@ -687,13 +685,13 @@ START_TEST(expand_errors)
 	name[256] = '\0';
 	snprintf(text, sizeof text, "${%s}", name);
 	gp_err_clear();
-	ck_assert_ptr_null(opts_expand(&pl, scalar(text)));
+	ck_assert_ptr_null(opts_expand(&env, scalar(text)));
 	snprintf(msg, sizeof msg, NAME ":1:4: bad variable reference in '%s'", text);
 	ck_assert_int_eq(strncmp(gp_err_msg(), msg, strlen(msg)), 0);
 	name[255] = '\0';
 	snprintf(text, sizeof text, "${%s}", name);
 	gp_err_clear();
-	ck_assert_ptr_null(opts_expand(&pl, scalar(text)));
+	ck_assert_ptr_null(opts_expand(&env, scalar(text)));
 	snprintf(msg, sizeof msg, NAME ":1:4: undefined variable '%s' (define it", name);
 	ck_assert_int_eq(strncmp(gp_err_msg(), msg, strlen(msg)), 0);
 }
@@ -711,12 +709,12 @@ START_TEST(expand_out_of_memory)
 		uint64_t made;
 
 		ck_assert_ptr_nonnull(a);
-		pl.arena = a;
+		env.arena = a;
 		gp_err_clear();
 		mem_fail_after(i);
-		s = opts_expand(&pl, n);
+		s = opts_expand(&env, n);
 		made = mem_fail_after(0);
-		pl.arena = arena;
+		env.arena = arena;
 		if (made < i) {
 			ck_assert_ptr_nonnull(s);
 			ck_assert_uint_eq(strlen(s), 1 + 300 + 1 + 300 + 1 + 17 + 1);
@@ -766,7 +764,7 @@ static int range_parse(const char *text, struct rconf *c)
 
 	memset(c, 0, sizeof *c);
 	gp_err_clear();
-	return opts_parse(&pl, root, range_table, c, WHERE);
+	return opts_parse(&env, root, range_table, c, WHERE);
 }
 
 static void range_fails(const char *text, const char *msg)
@@ -845,6 +843,38 @@ START_TEST(range_outside_fails)
 	                 "0/none)\n"
 	                 "  limit: 2048TiB\n"
 	                 "         ^");
+}
+END_TEST
+
+/* In a list, every item must be a number before any is held against the
+ * range, and the bbox's order is looked at last: the message names the
+ * first thing wrong in that order, not the first item. */
+START_TEST(range_checked_after_all_items_parse)
+{
+	struct rconf c;
+
+	range_fails("bbox: [2e15, 0, east, 1]\n",
+	            NAME ":1:17: 'bbox' in step 'test' must be a list of 4 numbers [xmin, ymin, "
+	                 "xmax, ymax]\n"
+	                 "  bbox: [2e15, 0, east, 1]\n"
+	                 "                  ^");
+	range_fails("bbox: [2e15, 0, 0, 1]\n",
+	            NAME ":1:8: 'bbox' in step 'test' must be at most 1e+15 (-1e+15..1e+15)\n"
+	                 "  bbox: [2e15, 0, 0, 1]\n"
+	                 "         ^");
+	range_fails("res: [0, x]\n",
+	            NAME ":1:10: 'res' in step 'test' must be a number or list of 2\n"
+	                 "  res: [0, x]\n"
+	                 "           ^");
+	range_fails("res: 0\n",
+	            NAME ":1:6: 'res' in step 'test' must be greater than 0 (>0..1e+15)\n"
+	                 "  res: 0\n"
+	                 "       ^");
+	/* a value out of range is not stored */
+	ck_assert_int_eq(range_parse("segments: 0\n", &c), -1);
+	ck_assert_int_eq(c.segments, 0);
+	ck_assert_int_eq(range_parse("res: 7\n", &c), 0);
+	ck_assert(c.res[0] == 7 && c.res[1] == 7);
 }
 END_TEST
 
@@ -968,6 +998,7 @@ static Suite *opts_suite(void)
 	tc = tcase(s, "opt_range");
 	tcase_add_test(tc, range_bounds_are_kept);
 	tcase_add_test(tc, range_outside_fails);
+	tcase_add_test(tc, range_checked_after_all_items_parse);
 	tcase_add_test(tc, range_sizes_malformed);
 	tcase_add_test(tc, range_not_finite);
 	tcase_add_test(tc, range_texts);

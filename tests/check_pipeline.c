@@ -161,7 +161,7 @@ START_TEST(load_minimal)
 	ck_assert_ptr_nonnull(pl->doc);
 	ck_assert_int_eq(pl->version, 1);
 	ck_assert_ptr_null(pl->name);
-	ck_assert_uint_eq(pl->nvars, 0);
+	ck_assert_uint_eq(pl->vars.n, 0);
 	ck_assert_uint_eq(pl->memory_limit, 0);
 	ck_assert_int_eq(pl->batch, 0);
 	ck_assert_int_eq(pl->threads, 0);
@@ -242,7 +242,7 @@ START_TEST(load_all_sections)
 	                                     "select", "reproject#2", "write"};
 
 	ck_assert_str_eq(pl->name, "parcels-laea");
-	ck_assert_uint_eq(pl->nvars, 2);
+	ck_assert_uint_eq(pl->vars.n, 2);
 	ck_assert_str_eq(pipeline_var(pl, "zone"), "laea");
 	ck_assert_uint_eq(pl->memory_limit, 256 * MIB);
 	ck_assert_int_eq(pl->batch, 500);
@@ -743,12 +743,12 @@ START_TEST(vars_substituted)
 	struct pipeline *pl = load_ok(WITH_VARS);
 	const struct read_conf *rc = read_conf(pl);
 
-	ck_assert_uint_eq(pl->nvars, 3);
+	ck_assert_uint_eq(pl->vars.n, 3);
 	ck_assert_str_eq(pipeline_var(pl, "src"), "/data/parcels.gpkg");
 	ck_assert_str_eq(rc->path.v[0], "/data/parcels.gpkg");
 	ck_assert_str_eq(rc->layer.v[0], "parcels");
-	for (size_t i = 0; i < pl->nvars; i++)
-		ck_assert(!pl->vars[i].from_cli);
+	for (size_t i = 0; i < pl->vars.n; i++)
+		ck_assert(!pl->vars.item[i].from_cli);
 }
 END_TEST
 
@@ -764,9 +764,9 @@ START_TEST(vars_set_overrides)
 	ck_assert_str_eq(rc->layer.v[0], "roads");
 	/* a variable only on the command line; the value keeps its '=' */
 	ck_assert_str_eq(pipeline_var(pl, "extra"), "a=b");
-	ck_assert_uint_eq(pl->nvars, 4);
-	for (size_t i = 0; i < pl->nvars; i++)
-		ck_assert(pl->vars[i].from_cli == (strcmp(pl->vars[i].name, "src") != 0));
+	ck_assert_uint_eq(pl->vars.n, 4);
+	for (size_t i = 0; i < pl->vars.n; i++)
+		ck_assert(pl->vars.item[i].from_cli == (strcmp(pl->vars.item[i].name, "src") != 0));
 }
 END_TEST
 
@@ -1033,7 +1033,7 @@ START_TEST(vars_many_variables)
 	snprintf(text + n, cap - n, "\"\n" MINIMAL_STEPS);
 	pl = load_ok(text);
 	free(text);
-	ck_assert_uint_eq(pl->nvars, NVARS + 1);
+	ck_assert_uint_eq(pl->vars.n, NVARS + 1);
 	ck_assert_str_eq(pipeline_var(pl, "v0"), "a");
 	ck_assert_str_eq(pipeline_var(pl, "v19999"), "f");
 	ck_assert_ptr_null(pipeline_var(pl, "v20000"));

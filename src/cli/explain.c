@@ -10,11 +10,11 @@ static void explain_pipeline(const struct pipeline *pl)
 {
 	printf("pipeline: %s%s%s%s\n", pl->path, pl->name ? " (" : "", pl->name ? pl->name : "",
 	       pl->name ? ")" : "");
-	if (pl->nvars) {
+	if (pl->vars.n) {
 		printf("vars:\n");
-		for (size_t i = 0; i < pl->nvars; i++)
-			printf("  %s = %s%s\n", pl->vars[i].name, pl->vars[i].value,
-			       pl->vars[i].from_cli ? "  (--set)" : "");
+		for (size_t i = 0; i < pl->vars.n; i++)
+			printf("  %s = %s%s\n", pl->vars.item[i].name, pl->vars.item[i].value,
+			       pl->vars.item[i].from_cli ? "  (--set)" : "");
 	}
 	printf("on_error: %s; transform cache: %lld entries, cleared every %lld datasets\n\n",
 	       pl->on_error == ON_ERROR_FAIL ? "fail" : "reject", (long long)pl->xc_max_entries,

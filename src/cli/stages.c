@@ -6,7 +6,6 @@
 #include "core/error.h"
 #include "config/opts.h"
 #include "core/step.h"
-#include "config/yaml_load.h"
 
 static const char *const role_names[] = {"source", "transform", "sink"};
 
@@ -71,14 +70,8 @@ int cmd_stages(int argc, char **argv)
 		return GP_EX_USAGE;
 	}
 	if (step_lookup_any(argv[1]) == NULL) {
-		const char *cand[64];
-		size_t n = 0;
-		const char *hint;
+		const char *hint = step_suggest(argv[1]);
 
-		for (const struct step_desc *const *c = step_catalogue(); *c && n < 63; c++)
-			cand[n++] = (*c)->name;
-		cand[n] = NULL;
-		hint = suggest_word(argv[1], cand);
 		gp_fail(GP_EX_USAGE, "unknown step '%s'%s%s%s", argv[1], hint ? " (did you mean '" : "",
 		        hint ? hint : "", hint ? "'?)" : "");
 		return GP_EX_USAGE;

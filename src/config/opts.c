@@ -1,4 +1,12 @@
-/* opts.c - table-driven parsing of option mappings. */
+/*
+ * opts.c - table-driven parsing of option mappings, and the ${...}
+ * expansion every value goes through.
+ *
+ * What parsing makes (expanded strings, lists, maps) is allocated in
+ * env->arena and lives as long as it.  A value with no reference is the
+ * node's own text, and strlist.at points at nodes: those live as long as
+ * env->doc (in a pipeline, the same arena).  Nothing here keeps `env`.
+ */
 #include "config/opts.h"
 
 #include <float.h>
@@ -10,7 +18,7 @@
 
 #include "core/arena.h"
 #include "core/error.h"
-#include "config/pipeline.h"
+#include "config/vars.h"
 #include "config/yaml_load.h"
 
 static const char *const type_names[] = {
@@ -27,9 +35,16 @@ const char *opt_type_name(enum opt_type t)
 	return type_names[t];
 }
 
+/* Variable expansion: ${name} (from 'vars' or --set), ${env:NAME} and
+ * ${pipeline_dir} in any scalar value.  resolve() looks one reference up,
+ * expanded_length() measures the result without building it, opts_expand()
+ * holds that against the bounds in opts.h and then builds it.  What a
+ * reference produces is not expanded again ('vars' values were expanded
+ * when they were defined, in file order). */
+
 /* What the reference at `s` ("${...") stands for, and where the text after
  * it starts; -1 with a positioned error. */
-static int resolve(struct pipeline *pl, const struct ynode *n, const char *s, const char **val,
+static int resolve(struct opt_env *env, const struct ynode *n, const char *s, const char **val,
                    const char **next)
 {
 	const char *end = strchr(s + 2, '}');
@@ -37,40 +52,41 @@ static int resolve(struct pipeline *pl, const struct ynode *n, const char *s, co
 	size_t nlen;
 
 	if (end == NULL)
-		return ydoc_fail(pl->doc, n, "unterminated '${' in '%s'", n->str);
+		return ydoc_fail(env->doc, n, "unterminated '${' in '%s'", n->str);
 	nlen = (size_t)(end - (s + 2));
 	if (nlen == 0 || nlen >= sizeof name)
-		return ydoc_fail(pl->doc, n, "bad variable reference in '%s'", n->str);
+		return ydoc_fail(env->doc, n, "bad variable reference in '%s'", n->str);
 	memcpy(name, s + 2, nlen);
 	name[nlen] = '\0';
 	*next = end + 1;
 	if (strncmp(name, "env:", 4) == 0) {
 		*val = getenv(name + 4);
 		if (*val == NULL)
-			return ydoc_fail(pl->doc, n, "environment variable '%s' is not set",
+			return ydoc_fail(env->doc, n, "environment variable '%s' is not set",
 			                 name + 4);
 		return 0;
 	}
 	if (strcmp(name, "pipeline_dir") == 0) {
-		*val = pl->dir;
+		*val = env->dir;
 		return 0;
 	}
-	*val = pipeline_var(pl, name);
+	*val = vars_get(env->vars, name);
 	if (*val == NULL) {
 		const char *cand[64];
 		size_t k = 0;
 		const char *hint;
 
-		for (size_t i = 0; i < pl->nvars && k < 62; i++)
-			cand[k++] = pl->vars[i].name;
+		for (size_t i = 0; i < env->vars->n && k < 62; i++)
+			cand[k++] = env->vars->item[i].name;
 		cand[k++] = "pipeline_dir";
 		cand[k] = NULL;
 		hint = suggest_word(name, cand);
 		if (hint)
-			return ydoc_fail(pl->doc, n, "undefined variable '%s' (did you mean '%s'?)",
-			                 name, hint);
+			return ydoc_fail(env->doc, n,
+			                 "undefined variable '%s' (did you mean '%s'?)", name,
+			                 hint);
 		return ydoc_fail(
-		        pl->doc, n,
+		        env->doc, n,
 		        "undefined variable '%s' (define it under 'vars' or with --set %s=...)",
 		        name, name);
 	}
@@ -81,7 +97,7 @@ static int resolve(struct pipeline *pl, const struct ynode *n, const char *s, co
  * building it and given up as soon as it passes `most`.  A referenced value
  * is measured only up to what is still allowed, so a long one costs no more
  * than the bound. */
-static int expanded_length(struct pipeline *pl, const struct ynode *n, size_t most, size_t *len)
+static int expanded_length(struct opt_env *env, const struct ynode *n, size_t most, size_t *len)
 {
 	const char *s = n->str;
 	size_t total = 0;
@@ -94,7 +110,7 @@ static int expanded_length(struct pipeline *pl, const struct ynode *n, size_t mo
 			total++;
 			s++;
 		} else {
-			if (resolve(pl, n, s, &val, &next) != 0)
+			if (resolve(env, n, s, &val, &next) != 0)
 				return -1;
 			vlen = strnlen(val, most - total + 1);
 			total += vlen;
@@ -107,7 +123,7 @@ static int expanded_length(struct pipeline *pl, const struct ynode *n, size_t mo
 	return 0;
 }
 
-const char *opts_expand(struct pipeline *pl, const struct ynode *n)
+const char *opts_expand(struct opt_env *env, const struct ynode *n)
 {
 	const char *s = n->str;
 	size_t left, most, len = 0, need;
@@ -115,12 +131,12 @@ const char *opts_expand(struct pipeline *pl, const struct ynode *n)
 
 	if (strstr(s, "${") == NULL)
 		return s;
-	left = pl->expanded < OPTS_EXPAND_TOTAL_MAX ? OPTS_EXPAND_TOTAL_MAX - pl->expanded : 0;
+	left = env->expanded < OPTS_EXPAND_TOTAL_MAX ? OPTS_EXPAND_TOTAL_MAX - env->expanded : 0;
 	most = left < OPTS_EXPAND_VALUE_MAX ? left : OPTS_EXPAND_VALUE_MAX;
-	if (expanded_length(pl, n, most, &need) != 0)
+	if (expanded_length(env, n, most, &need) != 0)
 		return NULL;
 	if (need > OPTS_EXPAND_VALUE_MAX) {
-		ydoc_fail(pl->doc, n,
+		ydoc_fail(env->doc, n,
 		          "this value expands to more than %d bytes (%d KiB), the most a value may "
 		          "have",
 		          OPTS_EXPAND_VALUE_MAX, OPTS_EXPAND_VALUE_MAX / 1024);
@@ -128,13 +144,13 @@ const char *opts_expand(struct pipeline *pl, const struct ynode *n)
 	}
 	if (need > most) {
 		ydoc_fail(
-		        pl->doc, n,
+		        env->doc, n,
 		        "the pipeline's expanded values add up to more than %d bytes (%d MiB), the "
 		        "most they may have together",
 		        OPTS_EXPAND_TOTAL_MAX, OPTS_EXPAND_TOTAL_MAX / (1024 * 1024));
 		return NULL;
 	}
-	out = arena_alloc(pl->arena, need + 1, 1);
+	out = arena_alloc(env->arena, need + 1, 1);
 	if (out == NULL)
 		return NULL;
 	while (*s) {
@@ -145,7 +161,7 @@ const char *opts_expand(struct pipeline *pl, const struct ynode *n)
 			out[len++] = *s++;
 			continue;
 		}
-		if (resolve(pl, n, s, &val, &next) != 0)
+		if (resolve(env, n, s, &val, &next) != 0)
 			return NULL;
 		vlen = strlen(val);
 		if (vlen > need - len) /* the environment changed under us */
@@ -155,11 +171,11 @@ const char *opts_expand(struct pipeline *pl, const struct ynode *n)
 		s = next;
 	}
 	out[len] = '\0';
-	pl->expanded += len;
+	env->expanded += len;
 	return out;
 }
 
-static int want(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+static int want(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
                 const char *where)
 {
 	if (o->type == OPT_ENUM) {
@@ -170,44 +186,54 @@ static int want(struct pipeline *pl, const struct ynode *v, const struct opt_des
 				strncat(list, ", ", sizeof list - strlen(list) - 1);
 			strncat(list, *c, sizeof list - strlen(list) - 1);
 		}
-		return ydoc_fail(pl->doc, v, "'%s' in %s must be one of: %s", o->name, where, list);
+		return ydoc_fail(env->doc, v, "'%s' in %s must be one of: %s", o->name, where,
+		                 list);
 	}
 	{
 		const char *t = opt_type_name(o->type);
 
-		return ydoc_fail(pl->doc, v, "'%s' in %s must be %s %s", o->name, where,
+		return ydoc_fail(env->doc, v, "'%s' in %s must be %s %s", o->name, where,
 		                 strchr("aeiou", t[0]) ? "an" : "a", t);
 	}
 }
 
-/* The scalar `v` with variables substituted, as a node of its own (same
- * position) for the yscalar_* conversions. */
-static int expanded(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
-                    const char *where, struct ynode *out)
+/* The text of the scalar `v` with variables substituted (in env->arena);
+ * anything but a scalar is the wrong type for `o`.  NULL with the error
+ * set. */
+static const char *scalar_text(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
+                               const char *where)
 {
-	const char *s;
-
-	if (v->type != YNODE_SCALAR)
-		return want(pl, v, o, where);
-	s = opts_expand(pl, v);
-	if (s == NULL)
-		return -1;
-	*out = *v;
-	out->str = s;
-	out->len = strlen(s);
-	return 0;
+	if (v->type != YNODE_SCALAR) {
+		want(env, v, o, where);
+		return NULL;
+	}
+	return opts_expand(env, v);
 }
 
-static int parse_number(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
-                        const char *where, double *out)
+/* The scalar `v`, variables substituted, as the C value `o` holds: an
+ * int64_t for OPT_INT, a bool for OPT_BOOL, otherwise a double (the
+ * numbers of OPT_DOUBLE, OPT_DOUBLE2 and OPT_BBOX).  `out` is written only
+ * when the text is of that type. */
+static int parse_scalar(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
+                        const char *where, void *out)
 {
+	const char *s = scalar_text(env, v, o, where);
 	struct ynode tmp;
+	int r;
 
-	if (expanded(pl, v, o, where, &tmp) != 0)
+	if (s == NULL)
 		return -1;
-	if (yscalar_double(&tmp, out) != 0)
-		return want(pl, v, o, where);
-	return 0;
+	/* a node of its own, at the same position, for the conversions */
+	tmp = *v;
+	tmp.str = s;
+	tmp.len = strlen(s);
+	if (o->type == OPT_INT)
+		r = yscalar_i64(&tmp, out);
+	else if (o->type == OPT_BOOL)
+		r = yscalar_bool(&tmp, out);
+	else
+		r = yscalar_double(&tmp, out);
+	return r == 0 ? 0 : want(env, v, o, where);
 }
 
 static bool has_range(const struct opt_desc *o)
@@ -259,52 +285,66 @@ const char *opt_range_text(const struct opt_desc *o, char *buf, size_t size)
 }
 
 /* `d` against the option's range, or its sign flags when it has none. */
-static int check_range(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+static int check_range(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
                        const char *where, double d)
 {
 	char range[96], bound[32];
 
 	if (!has_range(o)) {
 		if ((o->flags & OPT_POSITIVE) && !(d > 0))
-			return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0", o->name,
+			return ydoc_fail(env->doc, v, "'%s' in %s must be greater than 0", o->name,
 			                 where);
 		if ((o->flags & OPT_NONNEG) && d < 0)
-			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative", o->name,
+			return ydoc_fail(env->doc, v, "'%s' in %s must not be negative", o->name,
 			                 where);
 		return 0;
 	}
 	opt_range_text(o, range, sizeof range);
 	if ((o->flags & OPT_POSITIVE) && o->min == 0 && !(d > 0))
-		return ydoc_fail(pl->doc, v, "'%s' in %s must be greater than 0 (%s)", o->name,
+		return ydoc_fail(env->doc, v, "'%s' in %s must be greater than 0 (%s)", o->name,
 		                 where, range);
 	if (d < o->min) {
 		if (o->min == 0)
-			return ydoc_fail(pl->doc, v, "'%s' in %s must not be negative (%s)",
+			return ydoc_fail(env->doc, v, "'%s' in %s must not be negative (%s)",
 			                 o->name, where, range);
 		number_text(o, o->min, bound, sizeof bound);
-		return ydoc_fail(pl->doc, v, "'%s' in %s must be at least %s (%s)", o->name, where,
+		return ydoc_fail(env->doc, v, "'%s' in %s must be at least %s (%s)", o->name, where,
 		                 bound, range);
 	}
 	if (d > o->max) {
 		number_text(o, o->max, bound, sizeof bound);
-		return ydoc_fail(pl->doc, v, "'%s' in %s must be at most %s (%s)", o->name, where,
+		return ydoc_fail(env->doc, v, "'%s' in %s must be at most %s (%s)", o->name, where,
 		                 bound, range);
 	}
 	return 0;
 }
 
-static int parse_doubles(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+/* A number of `o`, in its range. */
+static int parse_number(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
+                        const char *where, double *out)
+{
+	if (parse_scalar(env, v, o, where, out) != 0)
+		return -1;
+	return check_range(env, v, o, where, *out);
+}
+
+/* A list of exactly `n` numbers of `o`: all of them numbers first, then
+ * each in the range. */
+static int parse_doubles(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
                          const char *where, double *out, size_t n)
 {
 	if (v->type != YNODE_SEQ || v->n != n)
-		return want(pl, v, o, where);
+		return want(env, v, o, where);
 	for (size_t i = 0; i < n; i++)
-		if (parse_number(pl, v->items[i], o, where, &out[i]) != 0)
+		if (parse_scalar(env, v->items[i], o, where, &out[i]) != 0)
+			return -1;
+	for (size_t i = 0; i < n; i++)
+		if (check_range(env, v->items[i], o, where, out[i]) != 0)
 			return -1;
 	return 0;
 }
 
-static int parse_one(struct pipeline *pl, const struct ynode *v, const struct opt_desc *o,
+static int parse_one(struct opt_env *env, const struct ynode *v, const struct opt_desc *o,
                      void *conf, const char *where)
 {
 	void *dst = (char *)conf + o->offset;
@@ -312,15 +352,13 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 
 	switch (o->type) {
 	case OPT_STRING: {
-		const char *s;
+		const char *s = scalar_text(env, v, o, where);
 
-		if (v->type != YNODE_SCALAR)
-			return want(pl, v, o, where);
-		s = opts_expand(pl, v);
 		if (s == NULL)
 			return -1;
 		if ((o->flags & OPT_REQUIRED) && *s == '\0')
-			return ydoc_fail(pl->doc, v, "'%s' in %s must not be empty", o->name, where);
+			return ydoc_fail(env->doc, v, "'%s' in %s must not be empty", o->name,
+			                 where);
 		*(const char **)dst = s;
 		return 0;
 	}
@@ -329,18 +367,16 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 		size_t n = v->type == YNODE_SEQ ? v->n : 1;
 
 		if (v->type == YNODE_MAP || (v->type == YNODE_SEQ && v->n == 0))
-			return want(pl, v, o, where);
+			return want(env, v, o, where);
 		l->n = n;
-		l->v = arena_calloc(pl->arena, n, sizeof *l->v);
-		l->at = arena_calloc(pl->arena, n, sizeof *l->at);
+		l->v = arena_calloc(env->arena, n, sizeof *l->v);
+		l->at = arena_calloc(env->arena, n, sizeof *l->at);
 		if (l->v == NULL || l->at == NULL)
 			return -1;
 		for (size_t i = 0; i < n; i++) {
 			const struct ynode *it = v->type == YNODE_SEQ ? v->items[i] : v;
 
-			if (it->type != YNODE_SCALAR)
-				return want(pl, it, o, where);
-			l->v[i] = opts_expand(pl, it);
+			l->v[i] = scalar_text(env, it, o, where);
 			if (l->v[i] == NULL)
 				return -1;
 			l->at[i] = it;
@@ -349,43 +385,27 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 	}
 	case OPT_INT: {
 		int64_t i;
-		struct ynode tmp;
 
-		if (expanded(pl, v, o, where, &tmp) != 0)
-			return -1;
-		if (yscalar_i64(&tmp, &i) != 0)
-			return want(pl, v, o, where);
-		if (check_range(pl, v, o, where, (double)i) != 0)
+		if (parse_scalar(env, v, o, where, &i) != 0 ||
+		    check_range(env, v, o, where, (double)i) != 0)
 			return -1;
 		*(int64_t *)dst = i;
 		return 0;
 	}
 	case OPT_DOUBLE:
-		if (parse_number(pl, v, o, where, &d) != 0 || check_range(pl, v, o, where, d) != 0)
+		if (parse_number(env, v, o, where, &d) != 0)
 			return -1;
 		*(double *)dst = d;
 		return 0;
-	case OPT_BOOL: {
-		bool b;
-		struct ynode tmp;
-
-		if (expanded(pl, v, o, where, &tmp) != 0)
-			return -1;
-		if (yscalar_bool(&tmp, &b) != 0)
-			return want(pl, v, o, where);
-		*(bool *)dst = b;
-		return 0;
-	}
+	case OPT_BOOL:
+		return parse_scalar(env, v, o, where, dst);
 	case OPT_BBOX: {
 		double *bb = dst;
 
-		if (parse_doubles(pl, v, o, where, bb, 4) != 0)
+		if (parse_doubles(env, v, o, where, bb, 4) != 0)
 			return -1;
-		for (int i = 0; i < 4; i++)
-			if (check_range(pl, v->items[i], o, where, bb[i]) != 0)
-				return -1;
 		if (bb[0] > bb[2] || bb[1] > bb[3])
-			return ydoc_fail(pl->doc, v,
+			return ydoc_fail(env->doc, v,
 			                 "'%s' in %s must be [xmin, ymin, xmax, ymax] with "
 			                 "xmin <= xmax and ymin <= ymax",
 			                 o->name, where);
@@ -393,25 +413,15 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 	}
 	case OPT_DOUBLE2:
 		/* A pair, or one number meaning both ("resolution: 10"). */
-		if (v->type == YNODE_SCALAR) {
-			if (parse_number(pl, v, o, where, &d) != 0 ||
-			    check_range(pl, v, o, where, d) != 0)
-				return -1;
-			((double *)dst)[0] = ((double *)dst)[1] = d;
-			return 0;
-		}
-		if (parse_doubles(pl, v, o, where, dst, 2) != 0)
+		if (v->type != YNODE_SCALAR)
+			return parse_doubles(env, v, o, where, dst, 2);
+		if (parse_number(env, v, o, where, &d) != 0)
 			return -1;
-		for (int i = 0; i < 2; i++)
-			if (check_range(pl, v->items[i], o, where, ((double *)dst)[i]) != 0)
-				return -1;
+		((double *)dst)[0] = ((double *)dst)[1] = d;
 		return 0;
 	case OPT_ENUM: {
-		const char *s;
+		const char *s = scalar_text(env, v, o, where);
 
-		if (v->type != YNODE_SCALAR)
-			return want(pl, v, o, where);
-		s = opts_expand(pl, v);
 		if (s == NULL)
 			return -1;
 		for (int i = 0; o->choices[i]; i++) {
@@ -424,39 +434,38 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 			const char *hint = suggest_word(s, o->choices);
 
 			if (hint)
-				return ydoc_fail(pl->doc, v,
-				                 "unknown value '%s' for '%s' in %s (did you mean '%s'?)",
-				                 s, o->name, where, hint);
+				return ydoc_fail(
+				        env->doc, v,
+				        "unknown value '%s' for '%s' in %s (did you mean '%s'?)", s,
+				        o->name, where, hint);
 		}
-		return want(pl, v, o, where);
+		return want(env, v, o, where);
 	}
 	case OPT_MAP: {
 		struct strmap *m = dst;
 
 		if (v->type != YNODE_MAP)
-			return want(pl, v, o, where);
+			return want(env, v, o, where);
 		m->n = v->n;
-		m->key = arena_calloc(pl->arena, v->n + 1, sizeof *m->key);
-		m->val = arena_calloc(pl->arena, v->n + 1, sizeof *m->val);
+		m->key = arena_calloc(env->arena, v->n + 1, sizeof *m->key);
+		m->val = arena_calloc(env->arena, v->n + 1, sizeof *m->val);
 		if (m->key == NULL || m->val == NULL)
 			return -1;
 		for (size_t i = 0; i < v->n; i++) {
 			if (v->items[i]->type != YNODE_SCALAR)
-				return ydoc_fail(pl->doc, v->items[i],
-				                 "values of '%s' in %s must be scalars", o->name, where);
+				return ydoc_fail(env->doc, v->items[i],
+				                 "values of '%s' in %s must be scalars", o->name,
+				                 where);
 			m->key[i] = v->keys[i]->str;
-			m->val[i] = opts_expand(pl, v->items[i]);
+			m->val[i] = opts_expand(env, v->items[i]);
 			if (m->val[i] == NULL)
 				return -1;
 		}
 		return 0;
 	}
 	case OPT_SIZE: {
-		const char *s;
+		const char *s = scalar_text(env, v, o, where);
 
-		if (v->type != YNODE_SCALAR)
-			return want(pl, v, o, where);
-		s = opts_expand(pl, v);
 		if (s == NULL)
 			return -1;
 		if ((o->flags & OPT_ZERO_NONE) && strcmp(s, "none") == 0) {
@@ -465,33 +474,33 @@ static int parse_one(struct pipeline *pl, const struct ynode *v, const struct op
 		}
 		if (parse_size(s, dst) != 0)
 			return ydoc_fail(
-			        pl->doc, v,
+			        env->doc, v,
 			        "'%s' in %s: '%s' is not a size (a whole number of bytes, or "
 			        "with a unit: KiB, MiB, GiB, TiB)",
 			        o->name, where, s);
 		if ((o->flags & OPT_ZERO_NONE) && *(uint64_t *)dst == 0)
 			return 0;
-		return check_range(pl, v, o, where, (double)*(uint64_t *)dst);
+		return check_range(env, v, o, where, (double)*(uint64_t *)dst);
 	}
 	case OPT_SUB: {
 		char sub_where[256];
 
 		if (v->type != YNODE_MAP)
-			return want(pl, v, o, where);
+			return want(env, v, o, where);
 		snprintf(sub_where, sizeof sub_where, "'%s' of %s", o->name, where);
-		return opts_parse(pl, v, o->sub, dst, sub_where);
+		return opts_parse(env, v, o->sub, dst, sub_where);
 	}
 	}
 	return gp_fail(GP_EX_SOFTWARE, "bad option type");
 }
 
-int opts_parse(struct pipeline *pl, const struct ynode *node, const struct opt_desc *table,
+int opts_parse(struct opt_env *env, const struct ynode *node, const struct opt_desc *table,
                void *conf, const char *where)
 {
 	if (node == NULL || (node->type == YNODE_SCALAR && node->len == 0 && !node->quoted))
 		goto required;
 	if (node->type != YNODE_MAP)
-		return ydoc_fail(pl->doc, node, "%s takes a mapping of options", where);
+		return ydoc_fail(env->doc, node, "%s takes a mapping of options", where);
 	for (size_t i = 0; i < node->n; i++) {
 		const struct ynode *k = node->keys[i];
 		const struct opt_desc *o = NULL;
@@ -509,11 +518,12 @@ int opts_parse(struct pipeline *pl, const struct ynode *node, const struct opt_d
 			cand[n] = NULL;
 			hint = suggest_word(k->str, cand);
 			if (hint)
-				return ydoc_fail(pl->doc, k, "unknown key '%s' in %s (did you mean '%s'?)",
+				return ydoc_fail(env->doc, k,
+				                 "unknown key '%s' in %s (did you mean '%s'?)",
 				                 k->str, where, hint);
-			return ydoc_fail(pl->doc, k, "unknown key '%s' in %s", k->str, where);
+			return ydoc_fail(env->doc, k, "unknown key '%s' in %s", k->str, where);
 		}
-		if (parse_one(pl, node->items[i], o, conf, where) != 0)
+		if (parse_one(env, node->items[i], o, conf, where) != 0)
 			return -1;
 		if (o->present_offset)
 			*(bool *)((char *)conf + o->present_offset) = true;
@@ -521,7 +531,7 @@ int opts_parse(struct pipeline *pl, const struct ynode *node, const struct opt_d
 required:
 	for (const struct opt_desc *t = table; t->name; t++) {
 		if ((t->flags & OPT_REQUIRED) && ynode_get(node, t->name) == NULL)
-			return ydoc_fail(pl->doc, node, "%s needs '%s'", where, t->name);
+			return ydoc_fail(env->doc, node, "%s needs '%s'", where, t->name);
 	}
 	return 0;
 }

@@ -10,8 +10,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct pipeline;
+struct arena;
+struct vars;
+struct ydoc;
 struct ynode;
+
+/* What parsing options needs of the file they come from, and no more of the
+ * pipeline: the arena the values are made in (strings, lists: they live as
+ * long as it), the document errors point into, and what ${...} may refer
+ * to.  A pipeline keeps one for its whole load, so that `expanded` counts
+ * every value of the file. */
+struct opt_env {
+	struct arena *arena;
+	struct ydoc *doc;
+	const struct vars *vars; /* ${name} (vars.h); an empty table for none */
+	const char *dir;         /* ${pipeline_dir} */
+	size_t expanded;         /* bytes made by ${...} substitution so far */
+};
 
 enum opt_type {
 	OPT_STRING,   /* const char * (variables substituted) */
@@ -63,20 +78,20 @@ struct opt_desc {
 /* Parse mapping `node` into `conf` with `table`.  `where` names the context
  * for messages ("step 'buffer'").  Unknown keys, wrong types and missing
  * required keys fail at their position (exit 78). */
-int opts_parse(struct pipeline *pl, const struct ynode *node, const struct opt_desc *table,
+int opts_parse(struct opt_env *env, const struct ynode *node, const struct opt_desc *table,
                void *conf, const char *where);
 
 /* What ${...} references may produce: one value, and all the values of a
- * pipeline together (pipeline.expanded).  Checked before a value is built,
+ * pipeline together (opt_env.expanded).  Checked before a value is built,
  * so a reference bomb costs neither memory nor time. */
 #define OPTS_EXPAND_VALUE_MAX (64 * 1024)
 #define OPTS_EXPAND_TOTAL_MAX (1024 * 1024)
 
 /* The scalar's text with ${name}, ${env:NAME} and ${pipeline_dir}
- * substituted, allocated in pl->arena (or the scalar's own text when it has
- * no reference); NULL with a positioned error otherwise (78, also for a
+ * substituted, allocated in env->arena (or the scalar's own text when it
+ * has no reference); NULL with a positioned error otherwise (78, also for a
  * value over the bounds above; 75 when memory runs out). */
-const char *opts_expand(struct pipeline *pl, const struct ynode *scalar);
+const char *opts_expand(struct opt_env *env, const struct ynode *scalar);
 
 /* The name of a type, for messages and `gispipe stages`. */
 const char *opt_type_name(enum opt_type t);

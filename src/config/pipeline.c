@@ -18,89 +18,9 @@ static const char *const top_keys[] = {"version", "name",     "vars",      "memo
                                        "transform_cache", "on_error", "rejects", "max_rejects",
                                        "steps",   NULL};
 
-static size_t name_hash(const char *name)
-{
-	size_t h = 2166136261u;
-
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 16777619u;
-	return h;
-}
-
-/* The slot of `name`, or of the free slot where it would go. */
-static size_t var_slot(const struct pipeline *pl, const char *name)
-{
-	size_t mask = pl->var_nslots - 1, i = name_hash(name) & mask;
-
-	while (pl->var_slots[i] != 0 && strcmp(pl->vars[pl->var_slots[i] - 1].name, name) != 0)
-		i = (i + 1) & mask;
-	return i;
-}
-
-/* Every ${name} is looked up here: a hash, so that a file of many
- * variables and many references costs time in proportion to its size. */
 const char *pipeline_var(const struct pipeline *pl, const char *name)
 {
-	size_t i;
-
-	if (pl->var_slots == NULL) {
-		for (i = 0; i < pl->nvars; i++)
-			if (strcmp(pl->vars[i].name, name) == 0)
-				return pl->vars[i].value;
-		return NULL;
-	}
-	i = var_slot(pl, name);
-	return pl->var_slots[i] ? pl->vars[pl->var_slots[i] - 1].value : NULL;
-}
-
-static int index_vars(struct pipeline *pl)
-{
-	size_t n = pl->var_nslots ? pl->var_nslots * 2 : 64;
-	uint32_t *slots = arena_calloc(pl->arena, n, sizeof *slots);
-
-	if (slots == NULL)
-		return -1;
-	pl->var_slots = slots;
-	pl->var_nslots = n;
-	for (size_t i = 0; i < pl->nvars; i++)
-		slots[var_slot(pl, pl->vars[i].name)] = (uint32_t)(i + 1);
-	return 0;
-}
-
-static int add_var(struct pipeline *pl, const char *name, const char *value, bool cli)
-{
-	struct var *nv;
-	size_t i;
-
-	if (pl->var_slots == NULL && index_vars(pl) != 0)
-		return -1;
-	i = var_slot(pl, name);
-	if (pl->var_slots[i] != 0) {
-		struct var *v = &pl->vars[pl->var_slots[i] - 1];
-
-		/* --set twice: the last one wins, as on any command line */
-		if (cli || !v->from_cli) {
-			v->value = value;
-			v->from_cli = cli;
-		}
-		return 0;
-	}
-	if (pl->nvars == pl->var_cap) {
-		/* doubling: the arena keeps old copies, so growing by one would
-		 * hold n^2/2 of them */
-		size_t cap = pl->var_cap ? pl->var_cap * 2 : 16;
-
-		nv = arena_realloc(pl->arena, pl->vars, pl->nvars * sizeof *nv, cap * sizeof *nv);
-		if (nv == NULL)
-			return -1;
-		pl->vars = nv;
-		pl->var_cap = cap;
-	}
-	pl->vars[pl->nvars++] = (struct var){.name = name, .value = value, .from_cli = cli};
-	pl->var_slots[i] = (uint32_t)pl->nvars;
-	if (pl->nvars * 2 > pl->var_nslots)
-		return index_vars(pl);
-	return 0;
+	return vars_get(&pl->vars, name);
 }
 
 static int parse_sets(struct pipeline *pl, const char *const *sets)
@@ -112,7 +32,7 @@ static int parse_sets(struct pipeline *pl, const char *const *sets)
 		if (eq == NULL || eq == *sets)
 			return gp_fail(GP_EX_USAGE, "--set wants key=value, not '%s'", *sets);
 		name = arena_strndup(pl->arena, *sets, (size_t)(eq - *sets));
-		if (name == NULL || add_var(pl, name, eq + 1, true) != 0)
+		if (name == NULL || vars_set(&pl->vars, pl->arena, name, eq + 1, true) != 0)
 			return -1;
 	}
 	return 0;
@@ -131,8 +51,8 @@ static int parse_vars(struct pipeline *pl, const struct ynode *v)
 			                 v->keys[i]->str);
 		if (pipeline_var(pl, v->keys[i]->str) != NULL)
 			continue; /* --set wins */
-		val = opts_expand(pl, v->items[i]);
-		if (val == NULL || add_var(pl, v->keys[i]->str, val, false) != 0)
+		val = opts_expand(&pl->env, v->items[i]);
+		if (val == NULL || vars_set(&pl->vars, pl->arena, v->keys[i]->str, val, false) != 0)
 			return -1;
 	}
 	return 0;
@@ -152,31 +72,22 @@ static const struct opt_desc memory_opts[] = {
 	{0},
 };
 
-struct xc_conf {
-	int64_t max_entries;
-	int64_t clear_every;
-	bool has_max, has_clear;
-};
-
+/* These two sections parse straight into the pipeline: a key not given
+ * leaves the default pipeline_load set. */
 static const struct opt_desc xc_opts[] = {
-	{"max_entries", OPT_INT, offsetof(struct xc_conf, max_entries), 0,
-	 "coordinate operations kept per thread (LRU)", "16", NULL, NULL,
-	 offsetof(struct xc_conf, has_max), 1, PIPELINE_XC_ENTRIES_MAX},
-	{"clear_every", OPT_INT, offsetof(struct xc_conf, clear_every), 0,
+	{"max_entries", OPT_INT, offsetof(struct pipeline, xc_max_entries), 0,
+	 "coordinate operations kept per thread (LRU)", "16", NULL, NULL, 0, 1,
+	 PIPELINE_XC_ENTRIES_MAX},
+	{"clear_every", OPT_INT, offsetof(struct pipeline, xc_clear_every), 0,
 	 "drop every cached operation after this many input datasets (0: never)", "50", NULL,
-	 NULL, offsetof(struct xc_conf, has_clear), 0, 1000000},
+	 NULL, 0, 0, 1000000},
 	{0},
 };
 
-struct rejects_conf {
-	const char *path;
-	const char *format;
-};
-
 static const struct opt_desc rejects_opts[] = {
-	{"path", OPT_STRING, offsetof(struct rejects_conf, path), OPT_REQUIRED,
+	{"path", OPT_STRING, offsetof(struct pipeline, rejects_path), OPT_REQUIRED,
 	 "dataset receiving failed features", NULL, NULL, NULL, 0, 0, 0},
-	{"format", OPT_STRING, offsetof(struct rejects_conf, format), 0,
+	{"format", OPT_STRING, offsetof(struct pipeline, rejects_format), 0,
 	 "GDAL driver; default from the extension", NULL, NULL, NULL, 0, 0, 0},
 	{0},
 };
@@ -190,7 +101,7 @@ static int parse_auto_int(struct pipeline *pl, const struct ynode *v, const char
 
 	if (v->type != YNODE_SCALAR)
 		goto bad;
-	s = opts_expand(pl, v);
+	s = opts_expand(&pl->env, v);
 	if (s == NULL)
 		return -1;
 	if (strcmp(s, "auto") == 0) {
@@ -268,14 +179,8 @@ static int parse_steps(struct pipeline *pl, const struct ynode *v, bool look)
 			                 pl->raster ? "vector" : "raster",
 			                 pl->raster ? "a raster" : "vector features");
 		if (d == NULL) {
-			const char *cand[64];
-			size_t n = 0;
-			const char *hint;
+			const char *hint = step_suggest(it->keys[0]->str);
 
-			for (const struct step_desc *const *c = step_catalogue(); *c && n < 63; c++)
-				cand[n++] = (*c)->name;
-			cand[n] = NULL;
-			hint = suggest_word(it->keys[0]->str, cand);
 			if (hint)
 				return ydoc_fail(pl->doc, it->keys[0],
 				                 "unknown step '%s' (did you mean '%s'?)", it->keys[0]->str,
@@ -300,12 +205,12 @@ static int parse_steps(struct pipeline *pl, const struct ynode *v, bool look)
 		snprintf(where, sizeof where, "step '%s'", d->name);
 		if (s->node->type == YNODE_SCALAR && s->node->len == 0 && !s->node->quoted) {
 			/* "- make_valid:" with no options */
-			if (opts_parse(pl, NULL, d->opts, s->conf, where) != 0) {
+			if (opts_parse(&pl->env, NULL, d->opts, s->conf, where) != 0) {
 				gp_err_clear();
 				return ydoc_fail(pl->doc, it->keys[0], "step '%s' needs options",
 				                 d->name);
 			}
-		} else if (opts_parse(pl, s->node, d->opts, s->conf, where) != 0) {
+		} else if (opts_parse(&pl->env, s->node, d->opts, s->conf, where) != 0) {
 			return -1;
 		}
 	}
@@ -358,6 +263,7 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 	pl->doc = ydoc_load_file(a, path);
 	if (pl->doc == NULL)
 		return NULL;
+	pl->env = (struct opt_env){.arena = a, .doc = pl->doc, .vars = &pl->vars, .dir = pl->dir};
 	root = pl->doc->root;
 	if (root == NULL || root->type != YNODE_MAP) {
 		ydoc_fail(pl->doc, root, "a pipeline is a mapping with 'version' and 'steps'");
@@ -404,14 +310,14 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 			ydoc_fail(pl->doc, v, "'name' must be a string");
 			return NULL;
 		}
-		pl->name = opts_expand(pl, v);
+		pl->name = opts_expand(&pl->env, v);
 		if (pl->name == NULL)
 			return NULL;
 	}
 	if ((v = ynode_get(root, "memory")) != NULL) {
 		struct memory_conf mc = {0};
 
-		if (opts_parse(pl, v, memory_opts, &mc, "'memory'") != 0)
+		if (opts_parse(&pl->env, v, memory_opts, &mc, "'memory'") != 0)
 			return NULL;
 		pl->memory_limit = mc.limit;
 		if (mc.batch != NULL) {
@@ -425,16 +331,9 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 	if ((v = ynode_get(root, "threads")) != NULL &&
 	    parse_auto_int(pl, v, "threads", PIPELINE_THREADS_MAX, &pl->threads))
 		return NULL;
-	if ((v = ynode_get(root, "transform_cache")) != NULL) {
-		struct xc_conf xc = {0};
-
-		if (opts_parse(pl, v, xc_opts, &xc, "'transform_cache'") != 0)
-			return NULL;
-		if (xc.has_max)
-			pl->xc_max_entries = xc.max_entries;
-		if (xc.has_clear)
-			pl->xc_clear_every = xc.clear_every;
-	}
+	if ((v = ynode_get(root, "transform_cache")) != NULL &&
+	    opts_parse(&pl->env, v, xc_opts, pl, "'transform_cache'") != 0)
+		return NULL;
 	if ((v = ynode_get(root, "on_error")) != NULL) {
 		if (v->type == YNODE_SCALAR && strcmp(v->str, "fail") == 0) {
 			pl->on_error = ON_ERROR_FAIL;
@@ -445,14 +344,9 @@ struct pipeline *pipeline_load(struct arena *a, struct mem_account *acct, const 
 			return NULL;
 		}
 	}
-	if ((v = ynode_get(root, "rejects")) != NULL) {
-		struct rejects_conf rc = {0};
-
-		if (opts_parse(pl, v, rejects_opts, &rc, "'rejects'") != 0)
-			return NULL;
-		pl->rejects_path = rc.path;
-		pl->rejects_format = rc.format;
-	}
+	if ((v = ynode_get(root, "rejects")) != NULL &&
+	    opts_parse(&pl->env, v, rejects_opts, pl, "'rejects'") != 0)
+		return NULL;
 	if ((v = ynode_get(root, "max_rejects")) != NULL) {
 		if (v->type != YNODE_SCALAR || yscalar_i64(v, &pl->max_rejects) != 0 ||
 		    pl->max_rejects < 0 || pl->max_rejects > PIPELINE_MAX_REJECTS_MAX) {

@@ -15,18 +15,14 @@
 #include <stdint.h>
 
 #include "core/account.h"
+#include "config/opts.h"
+#include "config/vars.h"
 
 struct arena;
 struct ydoc;
 struct step;
 
 enum on_error { ON_ERROR_FAIL, ON_ERROR_REJECT };
-
-struct var {
-	const char *name;
-	const char *value;
-	bool from_cli;
-};
 
 struct pipeline {
 	struct arena *arena;
@@ -36,11 +32,8 @@ struct pipeline {
 	const char *dir;            /* ${pipeline_dir} */
 	const char *name;
 	int version;
-	struct var *vars;
-	size_t nvars, var_cap;      /* var_cap: room in vars (grows by doubling) */
-	uint32_t *var_slots;        /* open addressing: index + 1 into vars, 0 free; NULL: scan */
-	size_t var_nslots;          /* a power of two, at least twice nvars */
-	size_t expanded;            /* bytes made by ${...} substitution so far (opts.h) */
+	struct vars vars;           /* from 'vars' and --set (vars.h) */
+	struct opt_env env;         /* what parsing this file's options sees (opts.h) */
 	uint64_t memory_limit;      /* 0: none */
 	int64_t batch;              /* 0: auto */
 	int64_t threads;            /* 0: auto */

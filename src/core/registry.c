@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "core/step.h"
+#include "config/yaml_load.h"
 
 extern const struct step_desc step_read;
 extern const struct step_desc step_reproject;
@@ -75,4 +76,15 @@ const struct step_desc *step_lookup_any(const char *name)
 		if (strcmp((*d)->name, name) == 0)
 			return *d;
 	return NULL;
+}
+
+const char *step_suggest(const char *name)
+{
+	const char *cand[sizeof catalogue / sizeof catalogue[0]];
+	size_t n = 0;
+
+	for (const struct step_desc *const *d = catalogue; *d; d++)
+		cand[n++] = (*d)->name;
+	cand[n] = NULL;
+	return suggest_word(name, cand);
 }

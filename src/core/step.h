@@ -125,4 +125,9 @@ int step_read_kind(const struct step *s, const struct pipeline *pl, bool look);
 /* All descriptors, NULL-terminated, in catalogue order. */
 const struct step_desc *const *step_catalogue(void);
 
+/* The step name closest to `name`, of either kind, for "did you mean"
+ * (suggest_word's rule); NULL when none is close.  Points into a
+ * descriptor, so it lives as long as the program. */
+const char *step_suggest(const char *name);
+
 #endif

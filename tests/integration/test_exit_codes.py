@@ -81,6 +81,13 @@ class ExitCodes(gptest.TempDirTest):
         r = self.gp("stages", "reprojct")
         self.assertIn("unknown step 'reprojct' (did you mean 'reproject'?)", r.err)
         self.assertExit(r, gptest.EX_USAGE)
+        # the names of both kinds are candidates; far from all, no hint
+        r = self.gp("stages", "calk")
+        self.assertIn("unknown step 'calk' (did you mean 'calc'?)", r.err)
+        self.assertExit(r, gptest.EX_USAGE)
+        r = self.gp("stages", "teleport")
+        self.assertIn("unknown step 'teleport'\n", r.err)
+        self.assertExit(r, gptest.EX_USAGE)
 
     def test_help_and_version_are_0(self):
         r = self.gp("--help")
@@ -295,6 +302,15 @@ class ExitCodes(gptest.TempDirTest):
                                              "m.yaml"))
         self.assertExit(r, 0)
         self.assertRegex(r.out, r"limit +300\.0 MiB")
+
+    def test_explain_lists_vars(self):
+        # --set ones first, then the file's in its order; a file value under
+        # a --set of the same name is the --set one, and marked so.
+        text = "version: 1\nvars: { b: two, a: '${b}-one', k: file }\n" + GOOD.split("\n", 1)[1]
+        r = self.gp("explain", self.pipeline(text), "--set", "k=cli", "--set", "z=last")
+        self.assertExit(r, 0)
+        self.assertIn("vars:\n  k = cli  (--set)\n  z = last  (--set)\n  b = two\n"
+                      "  a = two-one\non_error:", r.out)
 
     # -- 75 memory ------------------------------------------------------------------
 
