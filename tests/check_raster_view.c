@@ -520,42 +520,53 @@ static const struct step_desc fake_sink = {
 	.name = "write", .role = STEP_SINK, .kinds = STEP_RASTER, .put = fake_put,
 };
 
-START_TEST(run_covers_every_pixel_once)
+/* Run a raster of `t` from the fake source to the fake sink: every pixel
+ * reaches the sink once, every window is counted, nothing stays held. */
+static void cut_raster(const struct tiling *t, struct cut *c)
 {
-	const struct tiling *t = &tilings[_i];
-	struct cut c = {.t = t};
 	struct step steps[2] = {
-		{.desc = &fake_source, .index = 0, .label = "read", .state = &c},
-		{.desc = &fake_sink, .index = 1, .label = "write", .state = &c},
+		{.desc = &fake_source, .index = 0, .label = "read", .state = c},
+		{.desc = &fake_sink, .index = 1, .label = "write", .state = c},
 	};
 	struct pipeline pl = {.raster = true, .nsteps = 2, .steps = steps, .acct = &run_acct};
 	struct run_opts opts = {0};
 	volatile sig_atomic_t stop = 0;
 	struct engine e = {.pl = &pl, .opts = &opts, .acct = &run_acct, .stop = &stop};
-	uint64_t px, cap, side;
 	size_t npx = (size_t)t->width * (size_t)t->height;
 
+	*c = (struct cut){.t = t, .seen = calloc(npx, 1)};
+	ck_assert_ptr_nonnull(c->seen);
 	e.plan.window_bytes = t->window_bytes;
 	for (int k = 0; k < 2; k++) {
 		stage_acct_init(&steps[k].acct, steps[k].label, &run_acct);
 		steps[k].pl = &pl;
 		steps[k].eng = &e;
 	}
-	c.seen = calloc(npx, 1);
-	ck_assert_ptr_nonnull(c.seen);
 	ck_assert_int_eq(raster_run_all(&e), 0);
-	ck_assert_msg(!c.bad, "%dx%d: %s", t->width, t->height, c.why);
+	ck_assert_msg(!c->bad, "%dx%d: %s", t->width, t->height, c->why);
 	for (size_t i = 0; i < npx; i++)
-		ck_assert_msg(c.seen[i] == 1, "%dx%d: pixel %zu,%zu seen %d times", t->width, t->height,
-		              i % (size_t)t->width, i / (size_t)t->width, c.seen[i]);
-	free(c.seen);
+		ck_assert_msg(c->seen[i] == 1, "%dx%d: pixel %zu,%zu seen %d times", t->width,
+		              t->height, i % (size_t)t->width, i / (size_t)t->width, c->seen[i]);
+	free(c->seen);
+	c->seen = NULL;
 	/* One pull and one put per window, all counted. */
-	ck_assert_uint_eq(c.pulls, c.windows);
-	ck_assert_uint_eq(e.totals.batches, c.windows);
+	ck_assert_uint_eq(c->pulls, c->windows);
+	ck_assert_uint_eq(e.totals.batches, c->windows);
 	ck_assert_uint_eq(e.totals.pixels_out, npx);
-	ck_assert_uint_eq(steps[1].acct.items_in, c.windows);
-	ck_assert_uint_eq(steps[0].acct.items_out, c.windows);
-	ck_assert_int_eq(c.streams, 2);
+	ck_assert_uint_eq(steps[1].acct.items_in, c->windows);
+	ck_assert_uint_eq(steps[0].acct.items_out, c->windows);
+	ck_assert_int_eq(c->streams, 2);
+	ck_assert_int_eq(steps[0].acct.mem.bytes.cur, 0);
+	ck_assert_int_eq(steps[1].acct.mem.bytes.cur, 0);
+}
+
+START_TEST(run_covers_every_pixel_once)
+{
+	const struct tiling *t = &tilings[_i];
+	struct cut c;
+	uint64_t px, cap, side;
+
+	cut_raster(t, &c);
 	ck_assert_msg(c.windows == t->windows, "%dx%d: %lu windows of %dx%d", t->width, t->height,
 	              (unsigned long)c.windows, c.ww, c.wh);
 	/* The plan: inside the raster, and within the budget (16 bytes a
@@ -569,49 +580,21 @@ START_TEST(run_covers_every_pixel_once)
 		cap = (uint64_t)t->width * (uint64_t)t->block_h;
 	ck_assert_msg((uint64_t)c.ww * (uint64_t)c.wh <= cap, "%dx%d: window %dx%d over %lu pixels",
 	              t->width, t->height, c.ww, c.wh, (unsigned long)cap);
-	/* The run holds nothing after it. */
-	ck_assert_int_eq(steps[0].acct.mem.bytes.cur, 0);
-	ck_assert_int_eq(steps[1].acct.mem.bytes.cur, 0);
 }
 END_TEST
 
-/* A budget for several windows makes several. */
+/* The budget decides the windows: one block's worth, then four. */
 START_TEST(run_cuts_by_the_budget)
 {
 	struct tiling t = {256, 256, 1, 64, 64, 64 * 64 * 16, 16};
-	struct cut c = {.t = &t};
-	struct step steps[2] = {
-		{.desc = &fake_source, .index = 0, .label = "read", .state = &c},
-		{.desc = &fake_sink, .index = 1, .label = "write", .state = &c},
-	};
-	struct pipeline pl = {.raster = true, .nsteps = 2, .steps = steps, .acct = &run_acct};
-	struct run_opts opts = {0};
-	volatile sig_atomic_t stop = 0;
-	struct engine e = {.pl = &pl, .opts = &opts, .acct = &run_acct, .stop = &stop};
+	struct cut c;
 
-	e.plan.window_bytes = t.window_bytes;
-	for (int k = 0; k < 2; k++) {
-		stage_acct_init(&steps[k].acct, steps[k].label, &run_acct);
-		steps[k].pl = &pl;
-		steps[k].eng = &e;
-	}
-	c.seen = calloc(256 * 256, 1);
-	ck_assert_ptr_nonnull(c.seen);
-	ck_assert_int_eq(raster_run_all(&e), 0);
-	free(c.seen);
-	ck_assert(!c.bad);
+	cut_raster(&t, &c);
 	ck_assert_int_eq(c.ww, 64);
 	ck_assert_int_eq(c.wh, 64);
 	ck_assert_uint_eq(c.windows, 16);
-	/* Four times the budget: windows of 2 x 2 blocks. */
 	t.window_bytes *= 4;
-	e.plan.window_bytes = t.window_bytes;
-	e.totals = (struct run_totals){0};
-	c = (struct cut){.t = &t, .seen = calloc(256 * 256, 1)};
-	ck_assert_ptr_nonnull(c.seen);
-	ck_assert_int_eq(raster_run_all(&e), 0);
-	free(c.seen);
-	ck_assert(!c.bad);
+	cut_raster(&t, &c);
 	ck_assert_int_eq(c.ww, 128);
 	ck_assert_int_eq(c.wh, 128);
 	ck_assert_uint_eq(c.windows, 4);
