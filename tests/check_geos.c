@@ -128,6 +128,25 @@ static GEOSGeometry *op_stop_then_succeed(GEOSContextHandle_t h, const GEOSGeome
 	return GEOSGeom_clone_r(h, in);
 }
 
+/* The stop comes before a long GEOS call: GEOS itself is interrupted
+ * (the watcher's callback) and the call returns NULL. */
+static GEOSGeometry *op_stop_then_buffer(GEOSContextHandle_t h, const GEOSGeometry *in,
+                                         void *ctx)
+{
+	GEOSCoordSequence *cs = GEOSCoordSeq_create_r(h, 2000, 2);
+	GEOSGeometry *line, *out;
+
+	(void)in;
+	++*(int *)ctx;
+	for (unsigned i = 0; i < 2000; i++)
+		GEOSCoordSeq_setXY_r(h, cs, i, i, (i * 7919) % 1000);
+	line = GEOSGeom_createLineString_r(h, cs);
+	stop_signal = SIGTERM;
+	out = GEOSBuffer_r(h, line, 5.0, 8);
+	GEOSGeom_destroy_r(h, line);
+	return out;
+}
+
 /* ---- geos_create ----------------------------------------------------- */
 
 START_TEST(create_gives_a_working_context)
@@ -423,6 +442,28 @@ START_TEST(apply_stop_during_the_operation)
 }
 END_TEST
 
+START_TEST(apply_interrupted_inside_geos)
+{
+	struct batch *b = batch_of(point_xy, sizeof point_xy, 1);
+	struct watch w = {0};
+	int calls = 0;
+
+	stop_signal = 0;
+	ck_assert_int_eq(watch_start(&w, 0, &stop_signal), 0);
+	geos_set_watch(g, &w);
+	ck_assert_int_eq(geos_apply(g, &step, b, 0, op_stop_then_buffer, &calls, "x"), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
+	ck_assert_int_eq(calls, 1);
+	ck_assert_int_eq(b->f[0].state, FEAT_LIVE);
+	/* GEOS's own word for it. */
+	ck_assert_msg(strstr(geos_reason(g, ""), "nterrupt") != NULL, "%s", geos_reason(g, ""));
+	ck_assert_int_eq(live_geoms(), 0);
+	geos_set_watch(g, NULL);
+	watch_stop(&w);
+	stop_signal = 0;
+}
+END_TEST
+
 /* Every allocation geos_apply makes fails in turn: the run fails (75), the
  * feature is not blamed, no geometry stays alive. */
 START_TEST(apply_allocation_failure_is_clean)
@@ -488,6 +529,7 @@ static Suite *geos_suite(void)
 	tcase_add_test(tc, apply_undecodable_fails_the_feature);
 	tcase_add_test(tc, apply_stopping_fails_the_run);
 	tcase_add_test(tc, apply_stop_during_the_operation);
+	tcase_add_test(tc, apply_interrupted_inside_geos);
 	tcase_add_test(tc, apply_allocation_failure_is_clean);
 	suite_add_tcase(s, tc);
 	return s;
