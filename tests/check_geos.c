@@ -147,6 +147,25 @@ static GEOSGeometry *op_stop_then_buffer(GEOSContextHandle_t h, const GEOSGeomet
 	return out;
 }
 
+/* The geos_stop tests: a watcher on the signal flag, set on the context. */
+static struct watch watcher;
+
+static void setup_watch(void)
+{
+	setup();
+	stop_signal = 0;
+	ck_assert_int_eq(watch_start(&watcher, 0, &stop_signal), 0);
+	geos_set_watch(g, &watcher);
+}
+
+static void teardown_watch(void)
+{
+	geos_set_watch(g, NULL);
+	watch_stop(&watcher);
+	stop_signal = 0;
+	teardown();
+}
+
 /* ---- geos_create ----------------------------------------------------- */
 
 START_TEST(create_gives_a_working_context)
@@ -393,12 +412,8 @@ END_TEST
 START_TEST(apply_stopping_fails_the_run)
 {
 	struct batch *b = batch_of(point_xy, sizeof point_xy, 1);
-	struct watch w = {0};
 	int calls = 0;
 
-	stop_signal = 0;
-	ck_assert_int_eq(watch_start(&w, 0, &stop_signal), 0);
-	geos_set_watch(g, &w);
 	ck_assert(!geos_stopping(g));
 	stop_signal = SIGINT;
 	ck_assert(geos_stopping(g));
@@ -408,8 +423,6 @@ START_TEST(apply_stopping_fails_the_run)
 	ck_assert_int_eq(b->f[0].state, FEAT_LIVE);
 	geos_set_watch(g, NULL);
 	ck_assert(!geos_stopping(g));
-	watch_stop(&w);
-	stop_signal = 0;
 }
 END_TEST
 
@@ -418,12 +431,8 @@ END_TEST
 START_TEST(apply_stop_during_the_operation)
 {
 	struct batch *b = batch_of(point_xy, sizeof point_xy, 2);
-	struct watch w = {0};
 	int calls = 0;
 
-	stop_signal = 0;
-	ck_assert_int_eq(watch_start(&w, 0, &stop_signal), 0);
-	geos_set_watch(g, &w);
 	ck_assert_int_eq(geos_apply(g, &step, b, 0, op_stop_then_fail, &calls, "x"), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
 	ck_assert_int_eq(b->f[0].state, FEAT_LIVE);
@@ -436,21 +445,14 @@ START_TEST(apply_stop_during_the_operation)
 	ck_assert_int_eq(calls, 2);
 	ck_assert_uint_eq(geos_applied(g), 0);
 	ck_assert_int_eq(live_geoms(), 0);
-	geos_set_watch(g, NULL);
-	watch_stop(&w);
-	stop_signal = 0;
 }
 END_TEST
 
 START_TEST(apply_interrupted_inside_geos)
 {
 	struct batch *b = batch_of(point_xy, sizeof point_xy, 1);
-	struct watch w = {0};
 	int calls = 0;
 
-	stop_signal = 0;
-	ck_assert_int_eq(watch_start(&w, 0, &stop_signal), 0);
-	geos_set_watch(g, &w);
 	ck_assert_int_eq(geos_apply(g, &step, b, 0, op_stop_then_buffer, &calls, "x"), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
 	ck_assert_int_eq(calls, 1);
@@ -458,9 +460,6 @@ START_TEST(apply_interrupted_inside_geos)
 	/* GEOS's own word for it. */
 	ck_assert_msg(strstr(geos_reason(g, ""), "nterrupt") != NULL, "%s", geos_reason(g, ""));
 	ck_assert_int_eq(live_geoms(), 0);
-	geos_set_watch(g, NULL);
-	watch_stop(&w);
-	stop_signal = 0;
 }
 END_TEST
 
@@ -527,10 +526,14 @@ static Suite *geos_suite(void)
 	tcase_add_test(tc, apply_replaces_the_geometry);
 	tcase_add_test(tc, apply_geos_error_fails_the_feature);
 	tcase_add_test(tc, apply_undecodable_fails_the_feature);
+	tcase_add_test(tc, apply_allocation_failure_is_clean);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("geos_stop");
+	tcase_add_checked_fixture(tc, setup_watch, teardown_watch);
 	tcase_add_test(tc, apply_stopping_fails_the_run);
 	tcase_add_test(tc, apply_stop_during_the_operation);
 	tcase_add_test(tc, apply_interrupted_inside_geos);
-	tcase_add_test(tc, apply_allocation_failure_is_clean);
 	suite_add_tcase(s, tc);
 	return s;
 }
