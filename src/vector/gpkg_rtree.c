@@ -562,7 +562,8 @@ static int copy_template(sqlite3 *db, const char *dir, const char *table, const 
 int rtree_build_finish(struct rtree_build *b, const char *path, const char *table,
                        const char *geomcol, char **dsco)
 {
-	struct packer p = {.next_nodeno = 2};
+	/* The rowid sorter is set up late: until then there is nothing to close. */
+	struct packer p = {.next_nodeno = 2, .rowids = {.raw_fd = -1, .run_fd = -1}};
 	struct sorter levels[2];
 	char *sql = NULL, *name = NULL;
 	sqlite3_stmt *st = NULL;
