@@ -81,6 +81,9 @@ struct step_desc {
 	int (*close)(struct step *s, bool ok);
 	/* explain: the step's own lines (inputs found, outputs planned) */
 	void (*explain)(struct step *s, struct engine *e, FILE *out);
+	/* explain: the step's memory line, after its own lines; NULL: the
+	 * run kind's line for a step that keeps no more than its state */
+	void (*explain_memory)(struct step *s, struct engine *e, FILE *out);
 	/* the report: the step's own figures, asked once after close, while
 	 * its state is still there (may be NULL: no figures) */
 	void (*stats)(const struct step *s, struct step_stats *out);

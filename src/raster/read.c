@@ -584,3 +584,11 @@ void raster_source_explain(struct step *s, struct engine *e, FILE *out)
 	for (size_t i = 0; i < c->path.n; i++)
 		fprintf(out, "  input: %s\n", c->path.v[i]);
 }
+
+void raster_source_explain_memory(struct step *s, struct engine *e, FILE *out)
+{
+	(void)s;
+	fprintf(out, "  memory: windows of the blocks the sink asks for, read through GDAL's block "
+	             "cache (%.1f MiB)\n",
+	        (double)e->plan.gdal_cache / (1024.0 * 1024.0));
+}

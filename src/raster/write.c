@@ -448,6 +448,14 @@ static void rwrite_explain(struct step *s, struct engine *e, FILE *out)
 	             "after a successful close\n");
 }
 
+static void rwrite_explain_memory(struct step *s, struct engine *e, FILE *out)
+{
+	(void)s;
+	fprintf(out, "  memory: output windows sized from %.1f MiB for all steps' block arenas "
+	             "together, aligned to the output's blocks\n",
+	        (double)e->plan.window_bytes / (1024.0 * 1024.0));
+}
+
 const struct step_desc step_raster_write = {
 	.name = "write",
 	.summary = "write a raster with any GDAL driver that can create or copy",
@@ -467,5 +475,6 @@ const struct step_desc step_raster_write = {
 	.end = rwrite_end,
 	.close = rwrite_close,
 	.explain = rwrite_explain,
+	.explain_memory = rwrite_explain_memory,
 	.put = rwrite_put,
 };

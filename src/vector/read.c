@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "core/arena.h"
+#include "core/engine.h"
 #include "core/error.h"
 #include "config/opts.h"
 #include "config/pipeline.h"
@@ -221,6 +222,17 @@ static void read_explain(struct step *s, struct engine *e, FILE *out)
 		source_ogr_explain(s, e, out);
 }
 
+static void read_explain_memory(struct step *s, struct engine *e, FILE *out)
+{
+	if (raster(s)) {
+		raster_source_explain_memory(s, e, out);
+		return;
+	}
+	fprintf(out, "  memory: batch arena of up to %zu features (~%.1f MiB), stream arena for "
+	             "schema and CRS\n",
+	        e->plan.batch_items, (double)e->plan.batch_bytes / (1024.0 * 1024.0));
+}
+
 const struct step_desc step_read = {
 	.name = "read",
 	.summary = "read features from any OGR dataset or a raster from any GDAL one, or "
@@ -246,4 +258,5 @@ const struct step_desc step_read = {
 	.end = read_end,
 	.close = read_close,
 	.explain = read_explain,
+	.explain_memory = read_explain_memory,
 };

@@ -308,6 +308,14 @@ static void reproject_explain(struct step *s, struct engine *e, FILE *out)
 	        (long long)e->pl->xc_max_entries, (long long)e->pl->xc_clear_every);
 }
 
+static void reproject_explain_memory(struct step *s, struct engine *e, FILE *out)
+{
+	(void)s;
+	fprintf(out, "  memory: up to %lld cached PROJ operations (this step's cache), coordinates "
+	             "gathered in the batch arena (24 bytes a point)\n",
+	        (long long)e->pl->xc_max_entries);
+}
+
 static void reproject_stats(const struct step *s, struct step_stats *out)
 {
 	const struct reproject_state *rs = s->state;
@@ -339,5 +347,6 @@ const struct step_desc step_reproject = {
 	.begin = reproject_begin,
 	.process = reproject_process,
 	.explain = reproject_explain,
+	.explain_memory = reproject_explain_memory,
 	.stats = reproject_stats,
 };

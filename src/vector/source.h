@@ -88,6 +88,7 @@ int raster_source_end(struct step *s, struct stream *st);
 int raster_source_close(struct step *s, bool ok);
 int raster_source_pull(struct step *s, const struct rwin *w, void *buf);
 void raster_source_explain(struct step *s, struct engine *e, FILE *out);
+void raster_source_explain_memory(struct step *s, struct engine *e, FILE *out);
 
 /* Output paths (vector/write.c): templates {stem} {name} {layer} {index}
  * {shard} checked at load time and expanded per stream. */

@@ -817,6 +817,14 @@ static void write_explain(struct step *s, struct engine *e, FILE *out)
 	             "after a successful close\n");
 }
 
+static void write_explain_memory(struct step *s, struct engine *e, FILE *out)
+{
+	(void)s;
+	fprintf(out, "  memory: one reused output feature per layer; SQLite page cache %.1f MiB "
+	             "where the format is SQLite-based\n",
+	        (double)e->plan.sqlite_cache / (1024.0 * 1024.0));
+}
+
 const struct step_desc step_write = {
 	.name = "write",
 	.summary = "write features to any OGR format that can create",
@@ -839,6 +847,7 @@ const struct step_desc step_write = {
 	.end = write_end,
 	.close = write_close,
 	.explain = write_explain,
+	.explain_memory = write_explain_memory,
 };
 
 int write_init_rejects(struct step *s, struct pipeline *pl, const char *path, const char *format)
