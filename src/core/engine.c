@@ -220,6 +220,16 @@ void engine_step_begins(struct engine *e, const struct step *s, size_t items)
 	}
 }
 
+/* Open step `s`: its state first, zeroed in its arena when its descriptor
+ * gives a size, then the step's own open. */
+static int stage_open(struct engine *e, struct step *s)
+{
+	if (s->desc->state_size &&
+	    (s->state = arena_calloc(s->arena, 1, s->desc->state_size)) == NULL)
+		return -1;
+	return s->desc->open ? s->desc->open(s, e) : 0;
+}
+
 /* For the leak detector's own test (--config GISPIPE_TEST_LEAK STAGE):
  * the stage labelled STAGE counts one OGR feature handle that nobody will
  * release, as a step that forgot one would. */
@@ -346,13 +356,13 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	for (; opened < pl->nsteps; opened++) {
 		struct step *s = &pl->steps[opened];
 
-		if (s->desc->open && s->desc->open(s, &e) != 0) {
+		if (stage_open(&e, s) != 0) {
 			code = gp_err_code();
 			goto close;
 		}
 	}
 	if (e.rejects) {
-		if (rejects.desc->open(&rejects, &e) != 0) {
+		if (stage_open(&e, &rejects) != 0) {
 			code = gp_err_code();
 			goto close;
 		}
@@ -505,7 +515,7 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 	for (; opened < pl->nsteps; opened++) {
 		struct step *s = &pl->steps[opened];
 
-		if (s->desc->open && s->desc->open(s, &e) != 0) {
+		if (stage_open(&e, s) != 0) {
 			code = gp_err_code();
 			goto out;
 		}

@@ -48,7 +48,7 @@ int raster_pull_upstream(struct step *s, const struct rwin *w, void *buf)
 		return engine_stop(e);
 	e->pull_child = 0;
 	engine_enter(e, up);
-	r = up->desc->pull(up, w, buf);
+	r = up->desc->ras->pull(up, w, buf);
 	engine_enter(e, s);
 	dt = engine_now() - t0;
 	/* Time in a pull, less the time its own pulls took upstream. */
@@ -151,7 +151,7 @@ static int begin_chain(struct engine *e, struct stream *st, size_t upto)
 		st->raster = raster_view_dup(st->arena, s->rin);
 		if (st->raster == NULL)
 			return -1;
-		if (s->desc->begin && s->desc->begin(s, st) != 0)
+		if (s->desc->ras->begin && s->desc->ras->begin(s, st) != 0)
 			return -1;
 		if (st->raster->width <= 0 || st->raster->height <= 0 || st->raster->nbands <= 0)
 			return gp_fail(GP_EX_DATAERR, "step '%s' leaves an empty raster", s->label);
@@ -167,7 +167,7 @@ static int end_chain(struct engine *e, struct stream *st, size_t upto)
 	for (size_t k = 1; k < upto; k++) {
 		struct step *s = &pl->steps[k];
 
-		if (s->desc->end && s->desc->end(s, st) != 0 && r == 0)
+		if (s->desc->ras->end && s->desc->ras->end(s, st) != 0 && r == 0)
 			r = -1;
 	}
 	for (size_t k = 1; k < pl->nsteps; k++)
@@ -210,7 +210,7 @@ static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
 			if (raster_pull_upstream(sink, &w, buf) != 0)
 				return -1;
 			t = engine_now();
-			if (sink->desc->put(sink, &w, buf) != 0)
+			if (sink->desc->ras->put(sink, &w, buf) != 0)
 				return -1;
 			sink->acct.seconds += engine_now() - t;
 			sink->acct.items_out++;
@@ -307,7 +307,7 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 		struct stream st = {.index = e->totals.streams, .arena = sa, .count_hint = -1};
 
 		arena_reset(sa);
-		r = src->desc->next_stream(src, &st);
+		r = src->desc->ras->next_stream(src, &st);
 		if (r <= 0)
 			break;
 		e->totals.streams++;
@@ -324,7 +324,7 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 		 * (after a failure, its close throws the output away). */
 		if (end_chain(e, &st, r == 0 ? upto : pl->nsteps - 1) != 0 && r == 0)
 			r = -1;
-		if (src->desc->end(src, &st) != 0 && r == 0)
+		if (src->desc->ras->end(src, &st) != 0 && r == 0)
 			r = -1;
 		if (r != 0)
 			break;

@@ -126,12 +126,9 @@ static int rwrite_check(struct step *s, struct pipeline *pl)
 static int rwrite_open(struct step *s, struct engine *e)
 {
 	struct rwrite_conf *c = s->conf;
-	struct rwrite_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct rwrite_state *st = s->state;
 	const char *why = NULL;
 
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	st->eng = e;
 	st->drv = find_raster_driver(c->path, c->format, &why);
 	if (st->drv == NULL)
@@ -456,6 +453,12 @@ static void rwrite_explain_memory(struct step *s, struct engine *e, FILE *out)
 	        (double)e->plan.window_bytes / (1024.0 * 1024.0));
 }
 
+static const struct raster_ops raster_write_ops = {
+	.begin = rwrite_begin,
+	.end = rwrite_end,
+	.put = rwrite_put,
+};
+
 const struct step_desc step_raster_write = {
 	.name = "write",
 	.summary = "write a raster with any GDAL driver that can create or copy",
@@ -468,13 +471,11 @@ const struct step_desc step_raster_write = {
 	           "PNG, JPEG) get a tiled GeoTIFF staged beside the output, which they copy\n"
 	           "block by block; the staged file is removed.  Like vector outputs, each\n"
 	           "output is renamed into place only when the whole run has succeeded.",
-	.kinds = STEP_RASTER,
 	.check = rwrite_check,
+	.state_size = sizeof(struct rwrite_state),
 	.open = rwrite_open,
-	.begin = rwrite_begin,
-	.end = rwrite_end,
 	.close = rwrite_close,
 	.explain = rwrite_explain,
 	.explain_memory = rwrite_explain_memory,
-	.put = rwrite_put,
+	.ras = &raster_write_ops,
 };

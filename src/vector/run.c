@@ -72,7 +72,7 @@ static int rejects_begin(struct engine *e, const struct stream *st, struct strea
 	for (int k = 0; k < 4; k++)
 		if (schema_add_computed(st->arena, rs->schema, names[k], types[k], k) != 0)
 			return -1;
-	return e->rejects->desc->begin(e->rejects, rs);
+	return e->rejects->desc->vec->begin(e->rejects, rs);
 }
 
 /* batch_fail() could not copy why the feature failed: a reject must carry
@@ -130,7 +130,7 @@ static int handle_failures(struct engine *e, struct step *s, struct batch *b, st
 		v[3] = (struct fvalue){.set = true, .type = OFTInteger64, .v.i = f->fid};
 		f->state = FEAT_REJECTED;
 	}
-	if (e->rejects->desc->process(e->rejects, &rb) != 0)
+	if (e->rejects->desc->vec->process(e->rejects, &rb) != 0)
 		return -1;
 	for (size_t i = 0; i < rb.n; i++) {
 		if (rb.f[i].state == FEAT_LIVE)
@@ -199,7 +199,7 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
 		t = engine_now();
 		arena_reset(batch_arena);
 		engine_step_begins(e, src, e->plan.batch_items);
-		r = src->desc->read(src, &b);
+		r = src->desc->vec->read(src, &b);
 		src->acct.seconds += engine_now() - t;
 		if (r < 0)
 			return engine_step_failed(e, src);
@@ -224,7 +224,7 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
 			engine_step_begins(e, s, live);
 			/* A feature failed by a stop (an interrupted GEOS call)
 			 * is the run's failure: checked before the rejects. */
-			if (s->desc->process(s, &b) != 0 || engine_stopping(e))
+			if (s->desc->vec->process(s, &b) != 0 || engine_stopping(e))
 				return engine_step_failed(e, s);
 			s->acct.seconds += engine_now() - t;
 			for (size_t i = 0; i < b.n; i++) {
@@ -264,7 +264,7 @@ static int begin_chain(struct engine *e, struct stream *st, struct stream *rs, s
 	for (size_t k = 1; k < upto; k++) {
 		struct step *s = &pl->steps[k];
 
-		if (s->desc->begin && s->desc->begin(s, st) != 0)
+		if (s->desc->vec->begin && s->desc->vec->begin(s, st) != 0)
 			return -1;
 	}
 	return 0;
@@ -277,10 +277,10 @@ static int end_chain(struct engine *e, struct stream *st, struct stream *rs, siz
 	for (size_t k = 1; k < upto; k++) {
 		struct step *s = &pl->steps[k];
 
-		if (s->desc->end && s->desc->end(s, st) != 0)
+		if (s->desc->vec->end && s->desc->vec->end(s, st) != 0)
 			return -1;
 	}
-	if (e->rejects && e->rejects->desc->end(e->rejects, rs) != 0)
+	if (e->rejects && e->rejects->desc->vec->end(e->rejects, rs) != 0)
 		return -1;
 	return 0;
 }
@@ -310,7 +310,7 @@ static int each_stream(struct engine *e, bool check)
 		struct stream rs;
 
 		arena_reset(stream_arena);
-		r = src->desc->next_stream(src, &st);
+		r = src->desc->vec->next_stream(src, &st);
 		if (r <= 0)
 			break;
 		e->totals.streams++;
@@ -321,7 +321,7 @@ static int each_stream(struct engine *e, bool check)
 			r = end_chain(e, &st, &rs, upto);
 		/* The source closes its iterator whatever happened: it is the
 		 * owner, and closing is explicit. */
-		if (src->desc->end(src, &st) != 0 && r == 0)
+		if (src->desc->vec->end(src, &st) != 0 && r == 0)
 			r = -1;
 		if (r != 0)
 			break;
