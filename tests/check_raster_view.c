@@ -512,12 +512,15 @@ static int fake_put(struct step *s, const struct rwin *w, const void *buf)
 	return 0;
 }
 
-static const struct step_desc fake_source = {
-	.name = "read", .role = STEP_SOURCE, .kinds = STEP_RASTER,
+static const struct raster_ops fake_source_ops = {
 	.next_stream = fake_next_stream, .end = fake_end, .pull = fake_pull,
 };
+static const struct step_desc fake_source = {
+	.name = "read", .role = STEP_SOURCE, .ras = &fake_source_ops,
+};
+static const struct raster_ops fake_sink_ops = {.put = fake_put};
 static const struct step_desc fake_sink = {
-	.name = "write", .role = STEP_SINK, .kinds = STEP_RASTER, .put = fake_put,
+	.name = "write", .role = STEP_SINK, .ras = &fake_sink_ops,
 };
 
 /* Run a raster of `t` from the fake source to the fake sink: every pixel
@@ -542,7 +545,7 @@ static void cut_raster(const struct tiling *t, struct cut *c)
 		steps[k].pl = &pl;
 		steps[k].eng = &e;
 	}
-	ck_assert_int_eq(raster_run_all(&e), 0);
+	ck_assert_int_eq(raster_run_kind.run(&e), 0);
 	ck_assert_msg(!c->bad, "%dx%d: %s", t->width, t->height, c->why);
 	/* One check for the lot: Check records every assertion it passes. */
 	for (size_t i = 0; i < npx && first_bad == npx; i++)

@@ -1,4 +1,5 @@
 /* stages.c - gispipe stages [STEP]: the catalogue, from the option tables. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,24 +35,39 @@ static void print_opts(const struct opt_desc *t, int indent)
 	}
 }
 
+/* A vector and a raster step of one name and one option table are one
+ * step to the user (read): shown once, as both. */
+static bool one_step(const struct step_desc *v, const struct step_desc *r)
+{
+	return strcmp(v->name, r->name) == 0 && v->opts == r->opts;
+}
+
 static const char *kind_label(const struct step_desc *d)
 {
-	unsigned k = d->kinds ? d->kinds : STEP_VECTOR;
-
-	return k == (STEP_VECTOR | STEP_RASTER) ? "vector and raster"
-	       : k == STEP_RASTER               ? "raster"
-	                                        : "vector";
+	if (step_kind(d) == STEP_RASTER)
+		return "raster";
+	for (const struct step_desc *const *c = step_catalogue(STEP_RASTER); *c; c++)
+		if (one_step(d, *c))
+			return "vector and raster";
+	return "vector";
 }
 
 static void list_kind(unsigned kind, const char *title)
 {
 	printf("%s:\n", title);
-	for (const struct step_desc *const *c = step_catalogue(); *c; c++) {
-		unsigned k = (*c)->kinds ? (*c)->kinds : STEP_VECTOR;
+	for (const struct step_desc *const *c = step_catalogue(kind); *c; c++)
+		printf("  %-12s %-9s  %s\n", (*c)->name, role_names[(*c)->role], (*c)->summary);
+}
 
-		if (k & kind)
-			printf("  %-12s %-9s  %s\n", (*c)->name, role_names[(*c)->role], (*c)->summary);
-	}
+/* Shown already as the vector step it is one with. */
+static bool shown_as_vector(const struct step_desc *d)
+{
+	if (step_kind(d) != STEP_RASTER)
+		return false;
+	for (const struct step_desc *const *c = step_catalogue(STEP_VECTOR); *c; c++)
+		if (one_step(*c, d))
+			return true;
+	return false;
 }
 
 int cmd_stages(int argc, char **argv)
@@ -78,18 +94,19 @@ int cmd_stages(int argc, char **argv)
 	}
 	/* A name may have a vector and a raster step (reproject, clip, write):
 	 * show each. */
-	for (const struct step_desc *const *c = step_catalogue(); *c; c++) {
-		const struct step_desc *d = *c;
+	for (unsigned kind = STEP_VECTOR; kind <= STEP_RASTER; kind++)
+		for (const struct step_desc *const *c = step_catalogue(kind); *c; c++) {
+			const struct step_desc *d = *c;
 
-		if (strcmp(d->name, argv[1]) != 0)
-			continue;
-		if (shown++)
-			printf("\n");
-		printf("%s (%s, %s): %s\n\noptions:\n", d->name, kind_label(d), role_names[d->role],
-		       d->summary);
-		print_opts(d->opts, 2);
-		if (d->details)
-			printf("\n%s\n", d->details);
-	}
+			if (strcmp(d->name, argv[1]) != 0 || shown_as_vector(d))
+				continue;
+			if (shown++)
+				printf("\n");
+			printf("%s (%s, %s): %s\n\noptions:\n", d->name, kind_label(d), role_names[d->role],
+			       d->summary);
+			print_opts(d->opts, 2);
+			if (d->details)
+				printf("\n%s\n", d->details);
+		}
 	return 0;
 }

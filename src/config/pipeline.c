@@ -171,6 +171,11 @@ static int parse_steps(struct pipeline *pl, const struct ynode *v, bool look)
 			                 "(e.g. '- reproject: { to: \"EPSG:3035\" }')");
 		if (i == 1 && decide_kind(pl, v, look) != 0)
 			return -1;
+		/* The read steps of both kinds parse the same options: the one
+		 * of the pipeline's kind takes over from the one parsed with. */
+		if (i == 1 && pl->raster &&
+		    (d = step_lookup(pl->steps[0].desc->name, STEP_RASTER)) != NULL)
+			pl->steps[0].desc = d;
 		d = i == 0 ? step_lookup_any(it->keys[0]->str)
 		           : step_lookup(it->keys[0]->str, pl->raster ? STEP_RASTER : STEP_VECTOR);
 		if (d == NULL && step_lookup_any(it->keys[0]->str) != NULL)

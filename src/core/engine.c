@@ -1,4 +1,5 @@
-/* engine.c - driving steps over streams and batches. */
+/* engine.c - setting up a run, closing it, the leak check, the commit and
+ * the report; the run loops are the kinds' (vector/run.c, raster/run.c). */
 #include "core/engine.h"
 
 #include <inttypes.h>
@@ -15,13 +16,9 @@
 #include "vector/geos.h"
 #include "core/outfile.h"
 #include "config/pipeline.h"
-#include "core/report.h"
 #include "core/rss.h"
-#include "vector/schema.h"
-#include "raster/raster.h"
 #include "core/step.h"
 #include "core/watch.h"
-#include "core/xform_cache.h"
 #include "vector/source.h"
 
 double engine_now(void)
@@ -50,6 +47,11 @@ bool engine_dataset_opened(struct engine *e)
 	return false;
 }
 
+static const struct run_kind *kind_of(const struct pipeline *pl)
+{
+	return pl->raster ? &raster_run_kind : &vector_run_kind;
+}
+
 int engine_plan(struct engine *e)
 {
 	uint64_t limit = e->opts->memory_limit ? e->opts->memory_limit : e->pl->memory_limit;
@@ -73,8 +75,8 @@ int engine_plan(struct engine *e)
 		        limit >> 20, (peak + (1 << 20) - 1) >> 20,
 		        (memplan_smallest(baseline, lib, e->pl->batch) + (1 << 20) - 1) >> 20,
 		        memplan_advise_start(baseline, lib, e->pl->batch, peak) >> 20);
-	if (e->pl->raster)
-		memplan_raster(&e->plan);
+	if (e->kind->plan)
+		e->kind->plan(&e->plan);
 	return 0;
 }
 
@@ -107,7 +109,7 @@ static uint64_t midrun_advice(const struct engine *e, const char *stage, uint64_
 	 * (other GDAL processes share them): at least one and a half times what
 	 * this run had grown since start-up, on top of it. */
 	whole = memplan_advise_grow(&e->plan, rss + 3 * (rss - e->plan.baseline) / 2, 0, 0);
-	if (e->pl->raster || s == NULL || stage == NULL || strcmp(stage, s->label) != 0 ||
+	if (!e->kind->items || s == NULL || stage == NULL || strcmp(stage, s->label) != 0 ||
 	    rss <= e->step_rss)
 		return whole; /* no batch to project from */
 	grown = rss - e->step_rss;
@@ -171,16 +173,6 @@ int engine_stop(struct engine *e)
 	return gp_fail(GP_EX_SOFTWARE, "engine_stop called while not stopping");
 }
 
-/* Fail the run for a feature that failed under on_error: fail. */
-static int feature_failed(struct engine *e, struct batch *b, size_t i)
-{
-	const struct feature *f = &b->f[i];
-
-	(void)e;
-	return gp_fail(GP_EX_DATAERR, "step '%s' failed on feature %" PRId64 " of layer '%s' of '%s': %s",
-	               f->fail_step, f->fid, b->stream->layer, b->stream->path, f->fail_reason);
-}
-
 int engine_check_memory(struct engine *e, const struct step *where)
 {
 	uint64_t rss, anon;
@@ -203,10 +195,10 @@ int engine_check_memory(struct engine *e, const struct step *where)
 	return engine_stopping(e) ? engine_stop(e) : 0;
 }
 
-/* A step failed: if RSS is over the limit (an arena's budget ran out, or
- * the driver could not allocate), the limit is the reason and the step
- * the stage; if the run is stopping, the stop is. */
-static int step_failed(struct engine *e, const struct step *s)
+/* If RSS is over the limit (an arena's budget ran out, or the driver
+ * could not allocate), the limit is the reason and the step the stage; if
+ * the run is stopping, the stop is. */
+int engine_step_failed(struct engine *e, const struct step *s)
 {
 	if (e->plan.limit && e->watch && gp_err_code() == GP_EX_TEMPFAIL) {
 		uint64_t rss = rss_current();
@@ -217,8 +209,7 @@ static int step_failed(struct engine *e, const struct step *s)
 	return engine_stopping(e) ? engine_stop(e) : -1;
 }
 
-/* Step `s` starts on a batch of `items` live items. */
-static void step_begins(struct engine *e, const struct step *s, size_t items)
+void engine_step_begins(struct engine *e, const struct step *s, size_t items)
 {
 	engine_enter(e, s);
 	e->step = s;
@@ -229,278 +220,14 @@ static void step_begins(struct engine *e, const struct step *s, size_t items)
 	}
 }
 
-/* Progress on a TTY: features read, rate, and for the current layer (whose
- * size the driver may know) how far along it is. */
-static void progress(struct engine *e, double t0, const struct stream *st, uint64_t done,
-                     bool final)
+/* Open step `s`: its state first, zeroed in its arena when its descriptor
+ * gives a size, then the step's own open. */
+static int stage_open(struct engine *e, struct step *s)
 {
-	double el = engine_now() - t0;
-	double rate = el > 0 ? (double)e->totals.features_in / el : 0;
-	int64_t total = st ? st->count_hint : -1;
-
-	if (total > 0 && rate > 0 && !final) {
-		double left = ((double)total - (double)done) / rate;
-
-		fprintf(stderr, "\r%12" PRIu64 " features  %9.0f/s  layer %s: %" PRIu64 " / %" PRId64
-		                "  ETA %5.0fs ",
-		        e->totals.features_in, rate, st->layer, done, total, left > 0 ? left : 0);
-	} else {
-		fprintf(stderr, "\r%12" PRIu64 " features  %9.0f/s%s", e->totals.features_in, rate,
-		        final ? "                 \n" : " ");
-	}
-	fflush(stderr);
-}
-
-/* The stream the rejects writer sees beside `st`: the input's own fields,
- * then _step, _reason, _source and _fid. */
-static int rejects_begin(struct engine *e, const struct stream *st, struct stream *rs)
-{
-	static const char *const names[] = {"_step", "_reason", "_source", "_fid"};
-	static const OGRFieldType types[] = {OFTString, OFTString, OFTString, OFTInteger64};
-
-	*rs = *st;
-	rs->schema = schema_copy(st->arena, st->schema);
-	if (rs->schema == NULL)
+	if (s->desc->state_size &&
+	    (s->state = arena_calloc(s->arena, 1, s->desc->state_size)) == NULL)
 		return -1;
-	rs->srs = st->srs;
-	rs->schema->gtype = st->schema->gtype;
-	for (int k = 0; k < 4; k++)
-		if (schema_add_computed(st->arena, rs->schema, names[k], types[k], k) != 0)
-			return -1;
-	return e->rejects->desc->begin(e->rejects, rs);
-}
-
-/* batch_fail() could not copy why the feature failed: a reject must carry
- * its reason, so the run fails as out of memory. */
-static int reason_lost(const struct step *s, const struct feature *f)
-{
-	return gp_fail(GP_EX_TEMPFAIL,
-	               "stage '%s': out of memory recording why feature %" PRId64 " failed",
-	               s->label, f->fid);
-}
-
-/* Move the features that step `s` failed to the rejects dataset, or fail
- * the run with the first of them (on_error: fail). */
-static int handle_failures(struct engine *e, struct step *s, struct batch *b, struct stream *rs)
-{
-	struct batch rb = {.kind = BATCH_VECTOR, .arena = b->arena, .owner = b->owner,
-	                   .seq = b->seq, .stream = rs};
-	size_t nfail = 0;
-
-	for (size_t i = 0; i < b->n; i++) {
-		if (b->f[i].state != FEAT_FAILED)
-			continue;
-		if (b->f[i].fail_reason == NULL)
-			return reason_lost(s, &b->f[i]);
-		nfail++;
-	}
-	if (nfail == 0)
-		return 0;
-	if (e->rejects == NULL) {
-		for (size_t i = 0; i < b->n; i++)
-			if (b->f[i].state == FEAT_FAILED)
-				return feature_failed(e, b, i);
-	}
-	rb.f = arena_calloc(b->arena, nfail, sizeof *rb.f);
-	if (rb.f == NULL)
-		return -1;
-	for (size_t i = 0; i < b->n; i++) {
-		struct feature *f = &b->f[i], *r;
-		struct fvalue *v;
-
-		if (f->state != FEAT_FAILED)
-			continue;
-		r = &rb.f[rb.n++];
-		*r = *f;
-		r->state = FEAT_LIVE;
-		r->wkb = f->orig_wkb;
-		r->wkb_len = f->orig_len;
-		v = r->extra = arena_calloc(b->arena, 4, sizeof *v);
-		if (v == NULL)
-			return -1;
-		r->nextra = 4;
-		v[0] = (struct fvalue){.set = true, .type = OFTString, .v.s = f->fail_step};
-		v[1] = (struct fvalue){.set = true, .type = OFTString, .v.s = f->fail_reason};
-		v[2] = (struct fvalue){.set = true, .type = OFTString, .v.s = b->stream->path};
-		v[3] = (struct fvalue){.set = true, .type = OFTInteger64, .v.i = f->fid};
-		f->state = FEAT_REJECTED;
-	}
-	if (e->rejects->desc->process(e->rejects, &rb) != 0)
-		return -1;
-	for (size_t i = 0; i < rb.n; i++) {
-		if (rb.f[i].state == FEAT_LIVE)
-			continue;
-		if (rb.f[i].fail_reason == NULL)
-			return reason_lost(e->rejects, &rb.f[i]);
-		return gp_fail(GP_EX_DATAERR,
-		               "cannot write feature %" PRId64
-		               " of '%s' to the rejects dataset: %s",
-		               rb.f[i].fid, b->stream->path, rb.f[i].fail_reason);
-	}
-	s->acct.rejects += rb.n;
-	e->totals.rejects += rb.n;
-	if (e->pl->max_rejects >= 0 && e->totals.rejects > (uint64_t)e->pl->max_rejects)
-		return gp_fail(GP_EX_DATAERR,
-		               "%" PRIu64 " features rejected, more than max_rejects (%" PRId64
-		               "); the last by step '%s': %s",
-		               e->totals.rejects, e->pl->max_rejects, s->label,
-		               rb.f[rb.n - 1].fail_reason);
-	return 0;
-}
-
-/* With on_error: reject, keep each feature's geometry as read: steps may
- * change it in place, and a reject carries the original. */
-static int keep_originals(struct batch *b)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		struct feature *f = &b->f[i];
-
-		if (f->wkb == NULL)
-			continue;
-		f->orig_wkb = arena_alloc(b->arena, f->wkb_len, 8);
-		if (f->orig_wkb == NULL)
-			return -1;
-		memcpy(f->orig_wkb, f->wkb, f->wkb_len);
-		f->orig_len = f->wkb_len;
-	}
-	return 0;
-}
-
-static int run_stream(struct engine *e, struct stream *st, struct arena *batch_arena,
-                      double t0, bool show_progress)
-{
-	struct stream rs;
-	struct pipeline *pl = e->pl;
-	struct step *src = &pl->steps[0];
-	int r = 0;
-	double last_progress = 0;
-	uint64_t stream_done = 0;
-
-	if (e->rejects && rejects_begin(e, st, &rs) != 0)
-		return -1;
-	for (size_t k = 1; k < pl->nsteps; k++) {
-		struct step *s = &pl->steps[k];
-
-		if (s->desc->begin && s->desc->begin(s, st) != 0)
-			return -1;
-	}
-	for (;;) {
-		struct batch b = {.kind = BATCH_VECTOR, .arena = batch_arena, .owner = 0,
-		                  .seq = e->totals.batches, .stream = st};
-		double t;
-		uint64_t filtered_before = 0;
-
-		if (engine_stopping(e))
-			return engine_stop(e);
-		/* The advice after a burst projects onto no more items than
-		 * there are (when the driver knows). */
-		e->items_left = st->count_hint > 0 && (uint64_t)st->count_hint > stream_done
-		                        ? (uint64_t)st->count_hint - stream_done
-		                        : 0;
-		/* Releasing the previous batch is the reader's cost: its
-		 * features go back to GDAL here. */
-		t = engine_now();
-		arena_reset(batch_arena);
-		step_begins(e, src, e->plan.batch_items);
-		r = src->desc->read(src, &b);
-		src->acct.seconds += engine_now() - t;
-		if (r < 0)
-			return step_failed(e, src);
-		if (r == 0)
-			break;
-		e->totals.batches++;
-		e->totals.features_in += b.n;
-		stream_done += b.n;
-		if (e->rejects && keep_originals(&b) != 0)
-			return -1;
-		/* Features the source could not read fail there, not later. */
-		if (handle_failures(e, src, &b, &rs) != 0)
-			return -1;
-		src->acct.items_out += b.n;
-		for (size_t k = 1; k < pl->nsteps; k++) {
-			struct step *s = &pl->steps[k];
-			uint64_t live = 0, after = 0, filtered = 0;
-
-			for (size_t i = 0; i < b.n; i++)
-				live += b.f[i].state == FEAT_LIVE;
-			t = engine_now();
-			step_begins(e, s, live);
-			/* A feature failed by a stop (an interrupted GEOS call)
-			 * is the run's failure: checked before the rejects. */
-			if (s->desc->process(s, &b) != 0 || engine_stopping(e))
-				return step_failed(e, s);
-			s->acct.seconds += engine_now() - t;
-			for (size_t i = 0; i < b.n; i++) {
-				after += b.f[i].state == FEAT_LIVE;
-				filtered += b.f[i].state == FEAT_FILTERED;
-			}
-			s->acct.items_in += live;
-			s->acct.items_out += after;
-			s->acct.items_filtered += filtered - filtered_before;
-			if (handle_failures(e, s, &b, &rs) != 0)
-				return -1;
-			filtered_before = filtered;
-			if (engine_check_memory(e, s) != 0)
-				return -1;
-		}
-		for (size_t i = 0; i < b.n; i++) {
-			e->totals.features_out += b.f[i].state == FEAT_LIVE;
-			e->totals.filtered += b.f[i].state == FEAT_FILTERED;
-		}
-		if (show_progress && engine_now() - last_progress > 0.25) {
-			last_progress = engine_now();
-			progress(e, t0, st, stream_done, false);
-		}
-	}
-	arena_reset(batch_arena);
-	for (size_t k = 1; k < pl->nsteps; k++) {
-		struct step *s = &pl->steps[k];
-
-		if (s->desc->end && s->desc->end(s, st) != 0)
-			return -1;
-	}
-	if (e->rejects && e->rejects->desc->end(e->rejects, &rs) != 0)
-		return -1;
-	return 0;
-}
-
-static int run_all(struct engine *e)
-{
-	struct pipeline *pl = e->pl;
-	struct step *src = &pl->steps[0];
-	struct arena *stream_arena = NULL, *batch_arena = NULL;
-	double t0 = engine_now();
-	bool show_progress = e->opts->progress && !e->opts->quiet && isatty(2);
-	int r = 0;
-
-	stream_arena = arena_create(&src->acct.mem, 0);
-	batch_arena = arena_create(&src->acct.mem, 256 * 1024);
-	if (stream_arena == NULL || batch_arena == NULL) {
-		r = -1;
-		goto out;
-	}
-	for (;;) {
-		struct stream st = {.index = e->totals.streams, .arena = stream_arena, .count_hint = -1};
-
-		arena_reset(stream_arena);
-		r = src->desc->next_stream(src, &st);
-		if (r <= 0)
-			break;
-		e->totals.streams++;
-		r = run_stream(e, &st, batch_arena, t0, show_progress);
-		/* The source closes its iterator whatever happened: it is the
-		 * owner, and closing is explicit. */
-		if (src->desc->end(src, &st) != 0 && r == 0)
-			r = -1;
-		if (r != 0)
-			break;
-	}
-	if (show_progress)
-		progress(e, t0, NULL, 0, true);
-out:
-	arena_destroy(batch_arena);
-	arena_destroy(stream_arena);
-	return r < 0 ? -1 : 0;
+	return s->desc->open ? s->desc->open(s, e) : 0;
 }
 
 /* For the leak detector's own test (--config GISPIPE_TEST_LEAK STAGE):
@@ -566,9 +293,11 @@ static void gather_totals(struct engine *e)
 int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
                struct arena *run_arena, volatile sig_atomic_t *stop)
 {
-	struct engine e = {.pl = pl, .opts = o, .acct = acct, .arena = run_arena, .stop = stop};
+	struct engine e = {.pl = pl, .kind = kind_of(pl), .opts = o, .acct = acct,
+	                   .arena = run_arena, .stop = stop};
 	struct watch watch = {0};
 	struct step rejects;
+	struct run_result result;
 	double t0 = engine_now();
 	char err[4096] = "";
 	int code = 0;
@@ -627,20 +356,20 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	for (; opened < pl->nsteps; opened++) {
 		struct step *s = &pl->steps[opened];
 
-		if (s->desc->open && s->desc->open(s, &e) != 0) {
+		if (stage_open(&e, s) != 0) {
 			code = gp_err_code();
 			goto close;
 		}
 	}
 	if (e.rejects) {
-		if (rejects.desc->open(&rejects, &e) != 0) {
+		if (stage_open(&e, &rejects) != 0) {
 			code = gp_err_code();
 			goto close;
 		}
 		rejects_open = true;
 	}
 	test_leak(&e);
-	if ((pl->raster ? raster_run_all(&e) : run_all(&e)) != 0)
+	if (e.kind->run(&e) != 0)
 		code = gp_err_code();
 close:
 	/* Whatever failed while stopping failed because of the stop (an
@@ -742,9 +471,13 @@ report:
 	e.exit_code = code;
 	if (code && !*err)
 		snprintf(err, sizeof err, "%s", gp_err_msg());
+	result = (struct run_result){.pipeline = pl->path, .name = pl->name, .raster = pl->raster,
+	                             .exit_code = code, .plan = &e.plan, .totals = &e.totals,
+	                             .open_iterators = layer_iter_unclosed(),
+	                             .nstages = pl->nsteps, .stages = pl->steps};
 	if (!o->quiet)
-		report_table(&e, stderr);
-	if (o->report_path && report_write(&e, o->report_path, code ? err : NULL) != 0 &&
+		report_table(&result, stderr);
+	if (o->report_path && report_write(&result, o->report_path, code ? err : NULL) != 0 &&
 	    code == 0) {
 		code = gp_err_code();
 		snprintf(err, sizeof err, "%s", gp_err_msg());
@@ -758,7 +491,8 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
                  struct arena *run_arena, bool deep, FILE *explain)
 {
 	static volatile sig_atomic_t no_stop;
-	struct engine e = {.pl = pl, .opts = o, .acct = acct, .arena = run_arena, .stop = &no_stop};
+	struct engine e = {.pl = pl, .kind = kind_of(pl), .opts = o, .acct = acct,
+	                   .arena = run_arena, .stop = &no_stop};
 	size_t opened = 0, made = 0;
 	int code = 0;
 
@@ -781,62 +515,14 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 	for (; opened < pl->nsteps; opened++) {
 		struct step *s = &pl->steps[opened];
 
-		if (s->desc->open && s->desc->open(s, &e) != 0) {
+		if (stage_open(&e, s) != 0) {
 			code = gp_err_code();
 			goto out;
 		}
 	}
-	if (pl->raster && (deep || explain)) {
-		/* Opening a raster is cheap and read-only: explain shows each
-		 * input's plan. */
-		if (explain)
-			fprintf(explain, "raster plan:\n");
-		if (raster_check_streams(&e, explain) != 0) {
-			code = gp_err_code();
-			goto out;
-		}
-		if (explain)
-			fprintf(explain, "\n");
-	} else if (deep) {
-		/* Every input stream as the run would see it, through every
-		 * transform's begin (fields, filters, CRS operations); sinks are
-		 * skipped: they would create outputs. */
-		struct step *src = &pl->steps[0];
-		struct arena *sa = arena_create(&src->acct.mem, 0);
-
-		if (sa == NULL) {
-			code = gp_err_code();
-			goto out;
-		}
-		for (;;) {
-			struct stream st = {.index = e.totals.streams, .arena = sa, .count_hint = -1};
-			int r;
-
-			arena_reset(sa);
-			r = src->desc->next_stream(src, &st);
-			if (r <= 0) {
-				if (r < 0)
-					code = gp_err_code();
-				break;
-			}
-			e.totals.streams++;
-			for (size_t k = 1; k + 1 < pl->nsteps && r > 0; k++) {
-				struct step *s = &pl->steps[k];
-
-				if ((s->desc->begin && s->desc->begin(s, &st) != 0) ||
-				    (s->desc->end && s->desc->end(s, &st) != 0))
-					r = -1;
-			}
-			if (src->desc->end(src, &st) != 0 && r > 0)
-				r = -1;
-			if (r < 0) {
-				code = gp_err_code();
-				break;
-			}
-		}
-		arena_destroy(sa);
-		if (code)
-			goto out;
+	if (e.kind->check(&e, deep, explain) != 0) {
+		code = gp_err_code();
+		goto out;
 	}
 	if (explain) {
 		fprintf(explain, "memory plan:\n");
@@ -848,24 +534,10 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 			fprintf(explain, "%zu. %s — %s\n", k + 1, s->label, s->desc->summary);
 			if (s->desc->explain)
 				s->desc->explain(s, &e, explain);
-			if (pl->raster)
-				raster_explain_step(&e, s, explain);
-			else if (k == 0)
-				fprintf(explain, "  memory: batch arena of up to %zu features (~%.1f MiB), "
-				                 "stream arena for schema and CRS\n",
-				        e.plan.batch_items, (double)e.plan.batch_bytes / (1024.0 * 1024.0));
-			else if (strcmp(s->desc->name, "reproject") == 0)
-				fprintf(explain, "  memory: up to %lld cached PROJ operations (this step's "
-				                 "cache), coordinates gathered in the batch arena (24 bytes "
-				                 "a point)\n",
-				        (long long)pl->xc_max_entries);
-			else if (s->desc->role == STEP_SINK)
-				fprintf(explain, "  memory: one reused output feature per layer; SQLite "
-				                 "page cache %.1f MiB where the format is SQLite-based\n",
-				        (double)e.plan.sqlite_cache / (1024.0 * 1024.0));
+			if (s->desc->explain_memory)
+				s->desc->explain_memory(s, &e, explain);
 			else
-				fprintf(explain, "  memory: state in its stage arena; works in the batch "
-				                 "arena\n");
+				e.kind->explain_step(&e, s, explain);
 		}
 	}
 out:

@@ -1,10 +1,13 @@
 /*
  * engine.h - running a loaded pipeline.
  *
- * The engine owns the run: the memory plan, the run arena, the stream and
- * batch arenas, the transform-cache schedule and the signal check.  It
- * drives the steps (step.h) stream by stream, batch by batch, and at the
- * end checks that every stage's live handles are back to zero.
+ * The engine owns the run: the memory plan, the run arena, the
+ * transform-cache schedule and the signal check.  It opens the steps
+ * (step.h), hands the streams to the run loop of the pipeline's kind
+ * (struct run_kind: vector/run.c batch by batch, raster/run.c window by
+ * window, each with its own stream and batch arenas), closes the steps,
+ * checks that every stage's live handles are back to zero, commits the
+ * outputs and reports.
  */
 #ifndef GISPIPE_ENGINE_H
 #define GISPIPE_ENGINE_H
@@ -16,9 +19,11 @@
 
 #include "core/account.h"
 #include "core/memplan.h"
+#include "core/report.h"
 
 struct pipeline;
 struct step;
+struct engine;
 struct arena;
 struct watch;
 
@@ -34,28 +39,34 @@ struct run_opts {
 	int lock_wait;            /* --lock-wait: seconds to wait for a locked target */
 };
 
-struct run_totals {
-	uint64_t datasets;
-	uint64_t streams;
-	uint64_t batches;
-	uint64_t features_in;
-	uint64_t features_out;
-	uint64_t filtered;
-	uint64_t rejects;
-	double seconds;
-	uint64_t peak_rss;        /* VmHWM, bytes: the process's, start-up included */
-	uint64_t run_peak_rss;    /* highest RSS sampled after start-up (the plan),
-	                           * in the watcher and between steps; 0 when the
-	                           * run ended before its plan */
-	uint64_t run_peak_anon;   /* the same, of RSS's anonymous part */
-	uint64_t gdal_cache_peak; /* bytes */
-	uint64_t xc_hits, xc_misses, xc_clears, xc_evictions;
-	uint64_t outputs;
-	uint64_t pixels_out;      /* raster runs: pixels written */
+/* How a run of one kind (vector features, raster windows) goes: the engine
+ * sets up and closes the steps, and hands the streams to its kind's loop.
+ * Chosen once, from the pipeline's kind (vector/run.c, raster/run.c). */
+struct run_kind {
+	const char *name;
+	/* Its batches are of items (features) whose cost the retry advice
+	 * projects from; false: windows, judged on the run as a whole. */
+	bool items;
+	/* Adjust the plan made for the limit to this kind (NULL: as made). */
+	void (*plan)(struct memplan *p);
+	/* Every stream through every step to the end; -1 with the error set. */
+	int (*run)(struct engine *e);
+	/* validate --deep and explain: every stream through every
+	 * transform's begin and end, the sink left alone (it would create an
+	 * output), when `deep` or when the kind explains its streams; their
+	 * plans printed to `explain` if not NULL.  -1 with the error set. */
+	int (*check)(struct engine *e, bool deep, FILE *explain);
+	/* explain: the memory line of step `s` when it says none of its own
+	 * (step_desc.explain_memory) */
+	void (*explain_step)(struct engine *e, struct step *s, FILE *out);
 };
+
+extern const struct run_kind vector_run_kind;
+extern const struct run_kind raster_run_kind;
 
 struct engine {
 	struct pipeline *pl;
+	const struct run_kind *kind; /* the pipeline's: vector or raster */
 	const struct run_opts *opts;
 	struct mem_account *acct;  /* the run's account */
 	struct arena *arena;       /* the run arena */
@@ -119,6 +130,14 @@ void engine_enter(struct engine *e, const struct step *s);
 
 /* Items per batch the plan allows. */
 size_t engine_batch_size(const struct engine *e);
+
+/* A step failed in the run loop: the error to stop with (the memory limit
+ * or the stop when either is the reason).  Returns -1. */
+int engine_step_failed(struct engine *e, const struct step *s);
+
+/* Step `s` starts on a batch of `items` live items (for the watcher and
+ * the retry advice). */
+void engine_step_begins(struct engine *e, const struct step *s, size_t items);
 
 /* Plan and open every step; with `deep`, also open every input stream and
  * take it through every transform's begin (the sink is skipped); print the

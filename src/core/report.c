@@ -12,23 +12,20 @@
 
 #include <json-c/json.h>
 
-#include "core/engine.h"
 #include "core/error.h"
-#include "config/pipeline.h"
+#include "core/memplan.h"
 #include "core/step.h"
-#include "vector/source.h"
 
 #define MiB (1024.0 * 1024.0)
 
-void report_table(const struct engine *e, FILE *out)
+void report_table(const struct run_result *r, FILE *out)
 {
-	const struct pipeline *pl = e->pl;
-	const struct run_totals *t = &e->totals;
+	const struct run_totals *t = r->totals;
 
 	fprintf(out, "\n%-16s %12s %12s %10s %9s %11s  %s\n", "stage", "in", "out", "filtered",
 	        "seconds", "arena peak", "live at end (peak)");
-	for (size_t k = 0; k < pl->nsteps; k++) {
-		const struct step *s = &pl->steps[k];
+	for (size_t k = 0; k < r->nstages; k++) {
+		const struct step *s = &r->stages[k];
 		const struct stage_acct *a = &s->acct;
 		char live[256] = "";
 		size_t n = 0;
@@ -46,7 +43,7 @@ void report_table(const struct engine *e, FILE *out)
 		        s->label, k == 0 ? a->items_out : a->items_in, a->items_out, a->items_filtered,
 		        a->seconds, (double)a->mem.bytes.peak / MiB, *live ? live : "-");
 	}
-	if (pl->raster) {
+	if (r->raster) {
 		/* Raster runs count windows per stage (in/out above) and pixels. */
 		fprintf(out, "raster: %" PRIu64 " pixels written in %" PRIu64 " windows; %" PRIu64
 		             " dataset%s, %" PRIu64 " output%s\n",
@@ -64,14 +61,14 @@ void report_table(const struct engine *e, FILE *out)
 		        t->xc_hits, t->xc_misses, t->xc_evictions, t->xc_clears);
 	}
 	fprintf(out, "memory: peak RSS %.1f MiB", (double)t->peak_rss / MiB);
-	if (e->plan.limit)
-		fprintf(out, " of a %.1f MiB limit", (double)e->plan.limit / MiB);
+	if (r->plan->limit)
+		fprintf(out, " of a %.1f MiB limit", (double)r->plan->limit / MiB);
 	fprintf(out, "; start-up %.1f MiB, run's own peak %.1f MiB (%.1f MiB anonymous); GDAL "
 	             "block cache peak %.1f MiB\n",
-	        (double)e->plan.baseline / MiB, (double)t->run_peak_rss / MiB,
+	        (double)r->plan->baseline / MiB, (double)t->run_peak_rss / MiB,
 	        (double)t->run_peak_anon / MiB, (double)t->gdal_cache_peak / MiB);
-	fprintf(out, "open iterators at exit: %" PRIu64 "; %.2f s; %s\n", layer_iter_unclosed(),
-	        t->seconds, e->exit_code ? "FAILED" : "ok");
+	fprintf(out, "open iterators at exit: %" PRIu64 "; %.2f s; %s\n", r->open_iterators,
+	        t->seconds, r->exit_code ? "FAILED" : "ok");
 }
 
 static json_object *u64(uint64_t v)
@@ -100,10 +97,9 @@ static void add_step_stats(json_object *st, const struct step_stats *ss)
 	}
 }
 
-static json_object *build_json(const struct engine *e, const char *error)
+static json_object *build_json(const struct run_result *r, const char *error)
 {
-	const struct pipeline *pl = e->pl;
-	const struct run_totals *t = &e->totals;
+	const struct run_totals *t = r->totals;
 	json_object *root = json_object_new_object();
 	json_object *plan = json_object_new_object();
 	json_object *tot = json_object_new_object();
@@ -111,23 +107,23 @@ static json_object *build_json(const struct engine *e, const char *error)
 	json_object *stages = json_object_new_array();
 
 	json_object_object_add(root, "gispipe_report", json_object_new_int(1));
-	json_object_object_add(root, "pipeline", json_object_new_string(pl->path));
-	json_object_object_add(root, "name", pl->name ? json_object_new_string(pl->name) : NULL);
-	json_object_object_add(root, "status", json_object_new_string(e->exit_code ? "failed" : "ok"));
-	json_object_object_add(root, "exit_code", json_object_new_int(e->exit_code));
+	json_object_object_add(root, "pipeline", json_object_new_string(r->pipeline));
+	json_object_object_add(root, "name", r->name ? json_object_new_string(r->name) : NULL);
+	json_object_object_add(root, "status", json_object_new_string(r->exit_code ? "failed" : "ok"));
+	json_object_object_add(root, "exit_code", json_object_new_int(r->exit_code));
 	json_object_object_add(root, "error", error ? json_object_new_string(error) : NULL);
 	json_object_object_add(root, "seconds", json_object_new_double(t->seconds));
 	json_object_object_add(root, "peak_rss_bytes", u64(t->peak_rss));
 	json_object_object_add(root, "run_peak_rss_bytes", u64(t->run_peak_rss));
 	json_object_object_add(root, "run_peak_anon_bytes", u64(t->run_peak_anon));
-	json_object_object_add(root, "memory_limit_bytes", u64(e->plan.limit));
+	json_object_object_add(root, "memory_limit_bytes", u64(r->plan->limit));
 	json_object_object_add(root, "gdal_cache_peak_bytes", u64(t->gdal_cache_peak));
-	json_object_object_add(root, "open_iterators", u64(layer_iter_unclosed()));
-	json_object_object_add(plan, "baseline_rss_bytes", u64(e->plan.baseline));
-	json_object_object_add(plan, "gdal_cache_bytes", u64(e->plan.gdal_cache));
-	json_object_object_add(plan, "sqlite_cache_bytes", u64(e->plan.sqlite_cache));
-	json_object_object_add(plan, "batch_features", u64(e->plan.batch_items));
-	json_object_object_add(plan, "raster_window_bytes", u64(e->plan.window_bytes));
+	json_object_object_add(root, "open_iterators", u64(r->open_iterators));
+	json_object_object_add(plan, "baseline_rss_bytes", u64(r->plan->baseline));
+	json_object_object_add(plan, "gdal_cache_bytes", u64(r->plan->gdal_cache));
+	json_object_object_add(plan, "sqlite_cache_bytes", u64(r->plan->sqlite_cache));
+	json_object_object_add(plan, "batch_features", u64(r->plan->batch_items));
+	json_object_object_add(plan, "raster_window_bytes", u64(r->plan->window_bytes));
 	json_object_object_add(root, "plan", plan);
 	json_object_object_add(tot, "datasets", u64(t->datasets));
 	json_object_object_add(tot, "streams", u64(t->streams));
@@ -144,8 +140,8 @@ static json_object *build_json(const struct engine *e, const char *error)
 	json_object_object_add(xc, "evictions", u64(t->xc_evictions));
 	json_object_object_add(xc, "clears", u64(t->xc_clears));
 	json_object_object_add(root, "transform_cache", xc);
-	for (size_t k = 0; k < pl->nsteps; k++) {
-		const struct step *s = &pl->steps[k];
+	for (size_t k = 0; k < r->nstages; k++) {
+		const struct step *s = &r->stages[k];
 		const struct stage_acct *a = &s->acct;
 		json_object *st = json_object_new_object();
 		json_object *live = json_object_new_object();
@@ -188,18 +184,17 @@ static void prom_escape(FILE *f, const char *s)
 	}
 }
 
-static void write_prom(const struct engine *e, FILE *f)
+static void write_prom(const struct run_result *r, FILE *f)
 {
-	const struct pipeline *pl = e->pl;
-	const struct run_totals *t = &e->totals;
-	const char *name = pl->name ? pl->name : pl->path;
+	const struct run_totals *t = r->totals;
+	const char *name = r->name ? r->name : r->pipeline;
 
 #define PIPE() (fputs("{pipeline=\"", f), prom_escape(f, name), fputs("\"", f))
 	fputs("# HELP gispipe_exit_code Exit status of the last run.\n"
 	      "# TYPE gispipe_exit_code gauge\n", f);
 	fputs("gispipe_exit_code", f);
 	PIPE();
-	fprintf(f, "} %d\n", e->exit_code);
+	fprintf(f, "} %d\n", r->exit_code);
 	fputs("# HELP gispipe_peak_rss_bytes Peak resident memory of the last run.\n"
 	      "# TYPE gispipe_peak_rss_bytes gauge\n", f);
 	fputs("gispipe_peak_rss_bytes", f);
@@ -215,7 +210,7 @@ static void write_prom(const struct engine *e, FILE *f)
 	      "# TYPE gispipe_memory_limit_bytes gauge\n", f);
 	fputs("gispipe_memory_limit_bytes", f);
 	PIPE();
-	fprintf(f, "} %" PRIu64 "\n", e->plan.limit);
+	fprintf(f, "} %" PRIu64 "\n", r->plan->limit);
 	fputs("# HELP gispipe_run_seconds Wall time of the last run.\n"
 	      "# TYPE gispipe_run_seconds gauge\n", f);
 	fputs("gispipe_run_seconds", f);
@@ -228,8 +223,8 @@ static void write_prom(const struct engine *e, FILE *f)
 	fprintf(f, "} %lld\n", (long long)time(NULL));
 	fputs("# HELP gispipe_stage_items Items through each stage of the last run.\n"
 	      "# TYPE gispipe_stage_items gauge\n", f);
-	for (size_t k = 0; k < pl->nsteps; k++) {
-		const struct step *s = &pl->steps[k];
+	for (size_t k = 0; k < r->nstages; k++) {
+		const struct step *s = &r->stages[k];
 		const char *dir[] = {"in", "out", "filtered"};
 		uint64_t v[] = {k == 0 ? s->acct.items_out : s->acct.items_in, s->acct.items_out,
 		                s->acct.items_filtered};
@@ -242,20 +237,20 @@ static void write_prom(const struct engine *e, FILE *f)
 	}
 	fputs("# HELP gispipe_stage_arena_peak_bytes Arena high-water mark of each stage.\n"
 	      "# TYPE gispipe_stage_arena_peak_bytes gauge\n", f);
-	for (size_t k = 0; k < pl->nsteps; k++) {
+	for (size_t k = 0; k < r->nstages; k++) {
 		fputs("gispipe_stage_arena_peak_bytes", f);
 		PIPE();
-		fprintf(f, ",stage=\"%s\"} %" PRId64 "\n", pl->steps[k].label,
-		        pl->steps[k].acct.mem.bytes.peak);
+		fprintf(f, ",stage=\"%s\"} %" PRId64 "\n", r->stages[k].label,
+		        r->stages[k].acct.mem.bytes.peak);
 	}
 	fputs("# HELP gispipe_stage_live_handles Foreign handles alive at the end (0 unless a leak).\n"
 	      "# TYPE gispipe_stage_live_handles gauge\n", f);
-	for (size_t k = 0; k < pl->nsteps; k++)
+	for (size_t k = 0; k < r->nstages; k++)
 		for (int h = 0; h < HANDLE_KIND_COUNT; h++) {
 			fputs("gispipe_stage_live_handles", f);
 			PIPE();
-			fprintf(f, ",stage=\"%s\",kind=\"%s\"} %" PRId64 "\n", pl->steps[k].label,
-			        handle_kind_name(h), pl->steps[k].acct.live[h].cur);
+			fprintf(f, ",stage=\"%s\",kind=\"%s\"} %" PRId64 "\n", r->stages[k].label,
+			        handle_kind_name(h), r->stages[k].acct.live[h].cur);
 		}
 #undef PIPE
 }
@@ -306,34 +301,30 @@ static void put_json(FILE *f, json_object *j)
 }
 
 struct run_report {
-	const struct engine *e;
+	const struct run_result *r;
 	const char *error;
+	bool prom;
 };
 
 static void fill_run(FILE *f, const void *ctx)
 {
-	const struct run_report *r = ctx;
+	const struct run_report *rr = ctx;
 
-	if (r->e->opts->report_path && is_prom(r->e->opts->report_path)) {
-		write_prom(r->e, f);
+	if (rr->prom) {
+		write_prom(rr->r, f);
 	} else {
-		json_object *j = build_json(r->e, r->error);
+		json_object *j = build_json(rr->r, rr->error);
 
 		put_json(f, j);
 		json_object_put(j);
 	}
 }
 
-int report_write(const struct engine *e, const char *path, const char *error)
+int report_write(const struct run_result *r, const char *path, const char *error)
 {
-	struct run_report r = {e, error};
-	struct run_opts o = *e->opts;
-	struct engine copy = *e;
+	struct run_report rr = {r, error, is_prom(path)};
 
-	o.report_path = path;
-	copy.opts = &o;
-	r.e = &copy;
-	return write_atomically(path, fill_run, &r);
+	return write_atomically(path, fill_run, &rr);
 }
 
 struct early_report {

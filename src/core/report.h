@@ -29,15 +29,56 @@
 #ifndef GISPIPE_REPORT_H
 #define GISPIPE_REPORT_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
-struct engine;
+struct memplan;
+struct step;
 
-void report_table(const struct engine *e, FILE *out);
+/* The run's totals, counted by the engine and its run loops. */
+struct run_totals {
+	uint64_t datasets;
+	uint64_t streams;
+	uint64_t batches;
+	uint64_t features_in;
+	uint64_t features_out;
+	uint64_t filtered;
+	uint64_t rejects;
+	double seconds;
+	uint64_t peak_rss;        /* VmHWM, bytes: the process's, start-up included */
+	uint64_t run_peak_rss;    /* highest RSS sampled after start-up (the plan),
+	                           * in the watcher and between steps; 0 when the
+	                           * run ended before its plan */
+	uint64_t run_peak_anon;   /* the same, of RSS's anonymous part */
+	uint64_t gdal_cache_peak; /* bytes */
+	uint64_t xc_hits, xc_misses, xc_clears, xc_evictions;
+	uint64_t outputs;
+	uint64_t pixels_out;      /* raster runs: pixels written */
+};
+
+/* What a run reports: filled by the engine once the run is over, every
+ * pointer borrowed from it for the call to report_table/report_write.  The
+ * stages are the pipeline's steps, each with its accounting and its own
+ * figures (step.h's step_stats). */
+struct run_result {
+	const char *pipeline;     /* the pipeline file */
+	const char *name;         /* its name, or NULL */
+	bool raster;              /* a raster run: pixels and windows, not features */
+	int exit_code;
+	const struct memplan *plan;
+	const struct run_totals *totals;
+	uint64_t open_iterators;  /* layer iterators never closed */
+	size_t nstages;
+	const struct step *stages;
+};
+
+void report_table(const struct run_result *r, FILE *out);
 
 /* Write the report to `path` (.json or .prom by extension), atomically.
  * Returns 0, or -1 with the error set (74). */
-int report_write(const struct engine *e, const char *path, const char *error);
+int report_write(const struct run_result *r, const char *path, const char *error);
 
 /* A report for a run that failed before it started (the pipeline did not
  * load): status, exit code and error only, and an empty `stages`. */

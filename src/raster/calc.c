@@ -486,13 +486,10 @@ static int used_index(const struct calc_state *cs, int band)
 static int calc_open(struct step *s, struct engine *e)
 {
 	struct calc_conf *c = s->conf;
-	struct calc_state *cs = arena_calloc(s->arena, 1, sizeof *cs);
+	struct calc_state *cs = s->state;
 	int total = 0;
 
 	(void)e;
-	if (cs == NULL)
-		return -1;
-	s->state = cs;
 	cs->nex = c->expr.n;
 	cs->ex = arena_calloc(s->arena, cs->nex, sizeof *cs->ex);
 	if (cs->ex == NULL)
@@ -724,13 +721,17 @@ static void calc_explain(struct step *s, struct engine *e, FILE *out)
 		        c->expr.v[k]);
 }
 
+static const struct raster_ops raster_calc_ops = {
+	.begin = calc_begin,
+	.pull = calc_pull,
+};
+
 const struct step_desc step_raster_calc = {
 	.name = "calc",
 	.summary = "band arithmetic: one output band per expression (muparser)",
 	.role = STEP_TRANSFORM,
 	.opts = calc_opts,
 	.conf_size = sizeof(struct calc_conf),
-	.kinds = STEP_RASTER,
 	.details = "Expressions are muparser's: numbers, the variables b1, b2, ... (the bands\n"
 	           "this step receives) and the aliases of 'names'; + - * / ^, comparisons\n"
 	           "== != < <= > >= (1 or 0), && ||, cond ? a : b; functions sin cos tan asin\n"
@@ -747,8 +748,8 @@ const struct step_desc step_raster_calc = {
 	           "outside the results' range.  Each output band's description is its\n"
 	           "expression.",
 	.check = calc_check,
+	.state_size = sizeof(struct calc_state),
 	.open = calc_open,
-	.begin = calc_begin,
-	.pull = calc_pull,
 	.explain = calc_explain,
+	.ras = &raster_calc_ops,
 };

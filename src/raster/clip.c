@@ -250,12 +250,9 @@ out:
 static int rclip_open(struct step *s, struct engine *e)
 {
 	struct rclip_conf *c = s->conf;
-	struct rclip_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct rclip_state *st = s->state;
 
 	(void)e;
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	st->sa = arena_create(&s->acct.mem, 0);
 	if (st->sa == NULL || arena_defer_destroy(s->arena, st->sa) != 0)
 		return -1;
@@ -619,6 +616,12 @@ static void rclip_explain(struct step *s, struct engine *e, FILE *out)
 		        c->bbox_crs ? c->bbox_crs : "");
 }
 
+static const struct raster_ops raster_clip_ops = {
+	.begin = rclip_begin,
+	.end = rclip_end,
+	.pull = rclip_pull,
+};
+
 const struct step_desc step_raster_clip = {
         .name = "clip",
         .summary = "crop a raster to a bbox, or to a polygon cutline with the pixels outside it "
@@ -639,11 +642,9 @@ const struct step_desc step_raster_clip = {
                    "its nodata.  With an alpha band, masked pixels get alpha 0, and bands\n"
                    "without nodata get 'nodata' (declared) or 0 (not declared: the alpha band\n"
                    "is the mask).  A bbox or cutline that covers no pixel is an error (65).",
-        .kinds = STEP_RASTER,
         .check = rclip_check,
+        .state_size = sizeof(struct rclip_state),
         .open = rclip_open,
-        .begin = rclip_begin,
-        .end = rclip_end,
         .explain = rclip_explain,
-        .pull = rclip_pull,
+        .ras = &raster_clip_ops,
 };

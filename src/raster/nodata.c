@@ -176,13 +176,17 @@ static int nodata_pull(struct step *s, const struct rwin *w, void *buf)
 	return 0;
 }
 
+static const struct raster_ops raster_nodata_ops = {
+	.begin = nodata_begin,
+	.pull = nodata_pull,
+};
+
 const struct step_desc step_raster_nodata = {
 	.name = "nodata",
 	.summary = "declare, fill or drop the nodata value of bands",
 	.role = STEP_TRANSFORM,
 	.opts = nodata_opts,
 	.conf_size = sizeof(struct nodata_conf),
-	.kinds = STEP_RASTER,
 	.details = "Exactly one of set, fill and unset.  A pixel is nodata when it equals\n"
 	           "its band's nodata value, or is NaN in a Float32/64 band.\n"
 	           "set: every band (or those of 'bands') declares the value, and its\n"
@@ -194,6 +198,5 @@ const struct step_desc step_raster_nodata = {
 	           "The value must be one of the band's type (nan: Float32/64 only; 300 is\n"
 	           "no Byte): exit 78 otherwise.  Use set_type first to change the type.",
 	.check = nodata_check,
-	.begin = nodata_begin,
-	.pull = nodata_pull,
+	.ras = &raster_nodata_ops,
 };

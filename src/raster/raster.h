@@ -15,6 +15,10 @@
  * starts at b * w * h * GDALGetDataTypeSizeBytes(t).  A step's scratch
  * buffers come from its block arena (raster_blocks), reset after each
  * window, so a step holds at most one window's worth at a time.
+ *
+ * raster/view.c holds the views, windows and conversions; raster/run.c the
+ * run loop (the engine's raster_run_kind, engine.h) and the calls below
+ * that reach into it.
  */
 #ifndef GISPIPE_RASTER_H
 #define GISPIPE_RASTER_H
@@ -73,7 +77,7 @@ bool raster_band_number(const char *text, int *band);
 GDALDataType raster_type_parse(const char *name);
 extern const char *const raster_type_names[];
 
-/* The steps' view of the engine. */
+/* The steps' view of the run (raster/run.c); the rest is raster/view.c. */
 
 /* The step's block arena: scratch for one window, reset by the engine
  * after every window of the sink (so everything a step allocates while
@@ -107,19 +111,6 @@ bool raster_value_fits(double v, GDALDataType t);
 GDALDatasetH raster_mem_dataset(struct step *s, struct arena *a, const struct rview *v,
                                 const struct rwin *w, void *buf, size_t line_pixels,
                                 size_t band_bytes);
-
-/* Engine side (the rest of src/raster/raster.c). */
-
-/* Run every raster stream to the end; -1 with the error set. */
-int raster_run_all(struct engine *e);
-
-/* Every stream through every transform's begin and end; the sink is not
- * touched.  With `explain`, each stream's grids and windows are printed
- * there.  -1 with the error set. */
-int raster_check_streams(struct engine *e, FILE *explain);
-
-/* explain: the memory line of step `s` in a raster run. */
-void raster_explain_step(struct engine *e, struct step *s, FILE *out);
 
 /* STEP_RASTER when `path` opens as a raster (and not as vector layers),
  * STEP_VECTOR when it opens as vector layers; when it does not open,

@@ -162,12 +162,9 @@ int raster_source_check(struct step *s, struct pipeline *pl)
 int raster_source_open(struct step *s, struct engine *e)
 {
 	struct read_conf *c = s->conf;
-	struct rsrc_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct rsrc_state *st = s->state;
 
 	(void)e;
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	if (c->has_synthetic) {
 		st->synth = true;
 		return 0;
@@ -588,3 +585,41 @@ void raster_source_explain(struct step *s, struct engine *e, FILE *out)
 	for (size_t i = 0; i < c->path.n; i++)
 		fprintf(out, "  input: %s\n", c->path.v[i]);
 }
+
+void raster_source_explain_memory(struct step *s, struct engine *e, FILE *out)
+{
+	(void)s;
+	fprintf(out, "  memory: windows of the blocks the sink asks for, read through GDAL's block "
+	             "cache (%.1f MiB)\n",
+	        (double)e->plan.gdal_cache / (1024.0 * 1024.0));
+}
+
+static int rread_check(struct step *s, struct pipeline *pl)
+{
+	if (read_check_inputs(s, pl) != 0)
+		return -1;
+	return raster_source_check(s, pl);
+}
+
+static const struct raster_ops rread_ops = {
+	.next_stream = raster_source_next_stream,
+	.end = raster_source_end,
+	.pull = raster_source_pull,
+};
+
+/* The same 'read' to the user as vector/read.c's: its options and help. */
+const struct step_desc step_raster_read = {
+	.name = "read",
+	.summary = read_summary,
+	.role = STEP_SOURCE,
+	.opts = read_opts,
+	.conf_size = sizeof(struct read_conf),
+	.details = read_details,
+	.state_size = sizeof(struct rsrc_state),
+	.check = rread_check,
+	.open = raster_source_open,
+	.close = raster_source_close,
+	.explain = raster_source_explain,
+	.explain_memory = raster_source_explain_memory,
+	.ras = &rread_ops,
+};

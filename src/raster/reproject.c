@@ -179,12 +179,9 @@ static int warp_check(struct step *s, struct pipeline *pl)
 
 static int warp_open(struct step *s, struct engine *e)
 {
-	struct warp_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct warp_state *st = s->state;
 
-	if (st == NULL)
-		return -1;
 	st->c = s->conf;
-	s->state = st;
 	st->threads = e->pl->threads > 0 ? (int)e->pl->threads : 0;
 	if (e->opts && e->opts->threads > 0)
 		st->threads = (int)e->opts->threads;
@@ -887,6 +884,12 @@ static void warp_stats(const struct step *s, struct step_stats *out)
 	out->nfigures = 3;
 }
 
+static const struct raster_ops warp_ops = {
+	.begin = warp_begin,
+	.end = warp_end,
+	.pull = warp_pull,
+};
+
 const struct step_desc step_raster_reproject = {
 	.name = "reproject",
 	.summary = "warp a raster to another CRS (GDAL warp API, window by window)",
@@ -899,14 +902,12 @@ const struct step_desc step_raster_reproject = {
 	           "nodata are not used; uncovered pixels get the output nodata (or 0).\n"
 	           "Each output window is warped in strips on --threads threads (default:\n"
 	           "all CPUs), each with its own warp operation.",
-	.kinds = STEP_RASTER,
 	.check = warp_check,
+	.state_size = sizeof(struct warp_state),
 	.open = warp_open,
-	.begin = warp_begin,
-	.end = warp_end,
 	.explain = warp_explain,
 	.stats = warp_stats,
-	.pull = warp_pull,
+	.ras = &warp_ops,
 };
 
 const struct step_desc step_resample = {
@@ -917,12 +918,10 @@ const struct step_desc step_resample = {
 	.conf_size = sizeof(struct warp_conf),
 	.details = "A warp to the same CRS: 'resolution' or 'size' is required;\n"
 	           "average and mode are the kernels for coarser outputs.",
-	.kinds = STEP_RASTER,
 	.check = warp_check,
+	.state_size = sizeof(struct warp_state),
 	.open = warp_open,
-	.begin = warp_begin,
-	.end = warp_end,
 	.explain = warp_explain,
 	.stats = warp_stats,
-	.pull = warp_pull,
+	.ras = &warp_ops,
 };

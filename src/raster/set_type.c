@@ -165,13 +165,17 @@ static int set_type_pull(struct step *s, const struct rwin *w, void *buf)
 	return 0;
 }
 
+static const struct raster_ops raster_set_type_ops = {
+	.begin = set_type_begin,
+	.pull = set_type_pull,
+};
+
 const struct step_desc step_raster_set_type = {
 	.name = "set_type",
 	.summary = "convert pixels to another type, optionally scaled (gdal_translate -ot -scale)",
 	.role = STEP_TRANSFORM,
 	.opts = set_type_opts,
 	.conf_size = sizeof(struct set_type_conf),
-	.kinds = STEP_RASTER,
 	.details = "Values are scaled first when 'scale' is given (out = dst_min + (in -\n"
 	           "src_min) * (dst_max - dst_min) / (src_max - src_min), not clipped to\n"
 	           "dst), then rounded to the nearest (halves away from zero) and clamped to\n"
@@ -184,6 +188,5 @@ const struct step_desc step_raster_set_type = {
 	           "65) in an integer one unless 'nodata' is given.  A valid value that\n"
 	           "lands on the nodata value once rounded or clamped reads as nodata.",
 	.check = set_type_check,
-	.begin = set_type_begin,
-	.pull = set_type_pull,
+	.ras = &raster_set_type_ops,
 };

@@ -111,12 +111,9 @@ static int rwrite_check(struct step *s, struct pipeline *pl)
 static int rwrite_open(struct step *s, struct engine *e)
 {
 	struct rwrite_conf *c = s->conf;
-	struct rwrite_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct rwrite_state *st = s->state;
 	const char *why = NULL;
 
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	st->eng = e;
 	st->drv = find_raster_driver(c->path, c->format, &why);
 	if (st->drv == NULL)
@@ -384,6 +381,20 @@ static void rwrite_explain(struct step *s, struct engine *e, FILE *out)
 	               st && st->copy ? note : NULL);
 }
 
+static void rwrite_explain_memory(struct step *s, struct engine *e, FILE *out)
+{
+	(void)s;
+	fprintf(out, "  memory: output windows sized from %.1f MiB for all steps' block arenas "
+	             "together, aligned to the output's blocks\n",
+	        (double)e->plan.window_bytes / (1024.0 * 1024.0));
+}
+
+static const struct raster_ops raster_write_ops = {
+	.begin = rwrite_begin,
+	.end = rwrite_end,
+	.put = rwrite_put,
+};
+
 const struct step_desc step_raster_write = {
 	.name = "write",
 	.summary = "write a raster with any GDAL driver that can create or copy",
@@ -396,12 +407,11 @@ const struct step_desc step_raster_write = {
 	           "PNG, JPEG) get a tiled GeoTIFF staged beside the output, which they copy\n"
 	           "block by block; the staged file is removed.  Like vector outputs, each\n"
 	           "output is renamed into place only when the whole run has succeeded.",
-	.kinds = STEP_RASTER,
 	.check = rwrite_check,
+	.state_size = sizeof(struct rwrite_state),
 	.open = rwrite_open,
-	.begin = rwrite_begin,
-	.end = rwrite_end,
 	.close = rwrite_close,
 	.explain = rwrite_explain,
-	.put = rwrite_put,
+	.explain_memory = rwrite_explain_memory,
+	.ras = &raster_write_ops,
 };

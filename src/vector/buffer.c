@@ -67,15 +67,12 @@ static void destroy_params(void *ctx)
 static int buffer_open(struct step *s, struct engine *e)
 {
 	struct buffer_conf *c = s->conf;
-	struct buffer_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct buffer_state *st = s->state;
 	GEOSContextHandle_t h;
 	static const int cap_style[] = {GEOSBUF_CAP_ROUND, GEOSBUF_CAP_FLAT, GEOSBUF_CAP_SQUARE};
 	static const int join_style[] = {GEOSBUF_JOIN_ROUND, GEOSBUF_JOIN_MITRE,
 	                                 GEOSBUF_JOIN_BEVEL};
 
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	st->geos = e->geos;
 	h = geos_handle(st->geos);
 	st->params = GEOSBufferParams_create_r(h);
@@ -137,6 +134,11 @@ static int buffer_begin(struct step *s, struct stream *st)
 	return 0;
 }
 
+static const struct vector_ops buffer_ops = {
+	.begin = buffer_begin,
+	.process = buffer_process,
+};
+
 const struct step_desc step_buffer = {
 	.name = "buffer",
 	.summary = "buffer geometries by a distance (GEOS)",
@@ -149,7 +151,7 @@ const struct step_desc step_buffer = {
 	           "polygons are promoted where the format needs it.  A geometry GEOS\n"
 	           "cannot buffer fails its feature with GEOS's reason (see on_error).",
 	.check = buffer_check,
+	.state_size = sizeof(struct buffer_state),
 	.open = buffer_open,
-	.begin = buffer_begin,
-	.process = buffer_process,
+	.vec = &buffer_ops,
 };

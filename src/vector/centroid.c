@@ -29,12 +29,9 @@ struct centroid_state {
 
 static int centroid_open(struct step *s, struct engine *e)
 {
-	struct centroid_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct centroid_state *st = s->state;
 
-	if (st == NULL)
-		return -1;
 	st->geos = e->geos;
-	s->state = st;
 	return 0;
 }
 
@@ -64,6 +61,11 @@ static int centroid_process(struct step *s, struct batch *b)
 	return 0;
 }
 
+static const struct vector_ops centroid_ops = {
+	.begin = centroid_begin,
+	.process = centroid_process,
+};
+
 const struct step_desc step_centroid = {
 	.name = "centroid",
 	.summary = "replace geometries by their centroid or a point on them (GEOS)",
@@ -83,7 +85,7 @@ const struct step_desc step_centroid = {
 	        "dropped.  An empty geometry gives an empty point.  A geometry GEOS cannot\n"
 	        "process fails its feature with GEOS's reason (see on_error); features\n"
 	        "without geometry pass unchanged.",
+	.state_size = sizeof(struct centroid_state),
 	.open = centroid_open,
-	.begin = centroid_begin,
-	.process = centroid_process,
+	.vec = &centroid_ops,
 };

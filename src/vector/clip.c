@@ -52,11 +52,8 @@ static int clip_check(struct step *s, struct pipeline *pl)
 static int clip_open(struct step *s, struct engine *e)
 {
 	struct clip_conf *c = s->conf;
-	struct clip_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct clip_state *st = s->state;
 
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	st->geos = e->geos;
 	if (c->by)
 		return mask_init(&st->mask, s->arena, &s->acct, e->geos, c->by, c->layer);
@@ -142,6 +139,11 @@ static int clip_process(struct step *s, struct batch *b)
 	return 0;
 }
 
+static const struct vector_ops clip_ops = {
+	.begin = clip_begin,
+	.process = clip_process,
+};
+
 const struct step_desc step_clip = {
 	.name = "clip",
 	.summary = "clip geometries by a bbox or by the polygons of a dataset (GEOS)",
@@ -154,7 +156,7 @@ const struct step_desc step_clip = {
 	           "as filtered, not as errors.  With 'bbox', GEOS clips by the rectangle\n"
 	           "(in the CRS at this step).",
 	.check = clip_check,
+	.state_size = sizeof(struct clip_state),
 	.open = clip_open,
-	.begin = clip_begin,
-	.process = clip_process,
+	.vec = &clip_ops,
 };

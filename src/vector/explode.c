@@ -152,6 +152,11 @@ keep:
 	return 0;
 }
 
+static const struct vector_ops explode_ops = {
+	.begin = explode_begin,
+	.process = explode_process,
+};
+
 const struct step_desc step_explode = {
 	.name = "explode",
 	.summary = "split multi-part geometries into one feature per part",
@@ -164,6 +169,5 @@ const struct step_desc step_explode = {
 	           "The layer is declared with the single-part type.  Takes no options:\n"
 	           "'- explode: {}'.",
 	.open = explode_open,
-	.begin = explode_begin,
-	.process = explode_process,
+	.vec = &explode_ops,
 };

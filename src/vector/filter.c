@@ -76,11 +76,8 @@ static int filter_check(struct step *s, struct pipeline *pl)
 static int filter_open(struct step *s, struct engine *e)
 {
 	struct filter_conf *c = s->conf;
-	struct filter_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct filter_state *st = s->state;
 
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	st->geos = e->geos;
 	st->errs.quiet = e->opts->quiet;
 	if (c->intersects &&
@@ -358,6 +355,12 @@ static int filter_end(struct step *s, struct stream *st)
 	return 0;
 }
 
+static const struct vector_ops filter_ops = {
+	.begin = filter_begin,
+	.process = filter_process,
+	.end = filter_end,
+};
+
 const struct step_desc step_filter = {
 	.name = "filter",
 	.summary = "keep features matching an attribute expression and/or a bbox",
@@ -373,8 +376,7 @@ const struct step_desc step_filter = {
 	           "keeps valid (true) or invalid (false) geometries by GEOS's rules.  All\n"
 	           "given conditions must hold.",
 	.check = filter_check,
+	.state_size = sizeof(struct filter_state),
 	.open = filter_open,
-	.begin = filter_begin,
-	.process = filter_process,
-	.end = filter_end,
+	.vec = &filter_ops,
 };

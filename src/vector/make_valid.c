@@ -61,12 +61,9 @@ static void destroy_params(void *ctx)
 static int make_valid_open(struct step *s, struct engine *e)
 {
 	struct make_valid_conf *c = s->conf;
-	struct make_valid_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct make_valid_state *st = s->state;
 	GEOSContextHandle_t h;
 
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	st->geos = e->geos;
 	h = geos_handle(st->geos);
 	st->params = GEOSMakeValidParams_create_r(h);
@@ -177,6 +174,11 @@ static int make_valid_process(struct step *s, struct batch *b)
 	return 0;
 }
 
+static const struct vector_ops make_valid_ops = {
+	.begin = make_valid_begin,
+	.process = make_valid_process,
+};
+
 const struct step_desc step_make_valid = {
 	.name = "make_valid",
 	.summary = "repair invalid geometries (GEOS MakeValid)",
@@ -199,7 +201,7 @@ const struct step_desc step_make_valid = {
 	        "geometries.  Every geometry that leaves the step is valid: GEOS's result\n"
 	        "is checked, and one GEOS cannot repair fails its feature with GEOS's\n"
 	        "reason (see on_error); features without geometry pass unchanged.",
+	.state_size = sizeof(struct make_valid_state),
 	.open = make_valid_open,
-	.begin = make_valid_begin,
-	.process = make_valid_process,
+	.vec = &make_valid_ops,
 };

@@ -1,8 +1,12 @@
-/* vector/read.c - the read step: OGR datasets or synthetic features. */
+/* vector/read.c - the read step of vector pipelines: OGR datasets or
+ * synthetic features.  Its options, summary and details are shared with the
+ * raster read step (raster/read.c): one 'read' to the user, whose options
+ * tell (step_read_kind) which of the two a pipeline runs. */
 #include <stddef.h>
 #include <stdio.h>
 
 #include "core/arena.h"
+#include "core/engine.h"
 #include "core/error.h"
 #include "config/opts.h"
 #include "config/pipeline.h"
@@ -64,7 +68,7 @@ static const struct opt_desc synth_opts[] = {
 	{0},
 };
 
-static const struct opt_desc read_opts[] = {
+const struct opt_desc read_opts[] = {
 	{"path", OPT_STRINGS, offsetof(struct read_conf, path), 0,
 	 "a path, a list of paths or a glob (\"in/*.shp\"); any GDAL path (/vsizip/...)", NULL,
 	 NULL, NULL, offsetof(struct read_conf, has_path), 0, 0},
@@ -136,19 +140,21 @@ int step_read_kind(const struct step *s, const struct pipeline *pl, bool look)
 	return 0;
 }
 
-static bool raster(const struct step *s)
+int read_check_inputs(struct step *s, struct pipeline *pl)
 {
-	return s->pl->raster;
+	struct read_conf *c = s->conf;
+
+	if (c->has_synthetic == c->has_path)
+		return ydoc_fail(pl->doc, s->node, "step 'read' needs either 'path' or 'synthetic'");
+	return 0;
 }
 
 static int read_check(struct step *s, struct pipeline *pl)
 {
 	struct read_conf *c = s->conf;
 
-	if (c->has_synthetic == c->has_path)
-		return ydoc_fail(pl->doc, s->node, "step 'read' needs either 'path' or 'synthetic'");
-	if (raster(s))
-		return raster_source_check(s, pl);
+	if (read_check_inputs(s, pl) != 0)
+		return -1;
 	{
 		/* Raster options in a vector pipeline are a mistake, not noise. */
 		static const char *const raster_only[] = {"bands", "nodata", NULL};
@@ -178,15 +184,11 @@ static int read_check(struct step *s, struct pipeline *pl)
 
 static int read_open(struct step *s, struct engine *e)
 {
-	if (raster(s))
-		return raster_source_open(s, e);
 	return synthetic(s) ? source_synth_open(s, e) : source_ogr_open(s, e);
 }
 
 static int read_next_stream(struct step *s, struct stream *st)
 {
-	if (raster(s))
-		return raster_source_next_stream(s, st);
 	return synthetic(s) ? source_synth_next_stream(s, st) : source_ogr_next_stream(s, st);
 }
 
@@ -197,38 +199,40 @@ static int read_read(struct step *s, struct batch *b)
 
 static int read_end(struct step *s, struct stream *st)
 {
-	if (raster(s))
-		return raster_source_end(s, st);
 	return synthetic(s) ? source_synth_end(s, st) : source_ogr_end(s, st);
 }
 
 static int read_close(struct step *s, bool ok)
 {
-	if (raster(s))
-		return raster_source_close(s, ok);
 	return synthetic(s) ? source_synth_close(s, ok) : source_ogr_close(s, ok);
 }
 
 static void read_explain(struct step *s, struct engine *e, FILE *out)
 {
-	if (raster(s)) {
-		raster_source_explain(s, e, out);
-		return;
-	}
 	if (synthetic(s))
 		source_synth_explain(s, e, out);
 	else
 		source_ogr_explain(s, e, out);
 }
 
-const struct step_desc step_read = {
-	.name = "read",
-	.summary = "read features from any OGR dataset or a raster from any GDAL one, or "
-	           "generate them",
-	.role = STEP_SOURCE,
-	.opts = read_opts,
-	.conf_size = sizeof(struct read_conf),
-	.details = "Inputs are read one after another, each layer as its own stream, in the\n"
+static void read_explain_memory(struct step *s, struct engine *e, FILE *out)
+{
+	(void)s;
+	fprintf(out, "  memory: batch arena of up to %zu features (~%.1f MiB), stream arena for "
+	             "schema and CRS\n",
+	        e->plan.batch_items, (double)e->plan.batch_bytes / (1024.0 * 1024.0));
+}
+
+static const struct vector_ops read_ops = {
+	.next_stream = read_next_stream,
+	.read = read_read,
+	.end = read_end,
+};
+
+const char read_summary[] = "read features from any OGR dataset or a raster from any GDAL "
+                           "one, or generate them";
+const char read_details[] =
+	           "Inputs are read one after another, each layer as its own stream, in the\n"
 	           "order given (glob matches sorted).  Relative paths resolve against the\n"
 	           "current directory; ${pipeline_dir} is the pipeline file's directory.\n"
 	           "synthetic: deterministic features for tests and benchmarks, with fields\n"
@@ -236,14 +240,19 @@ const struct step_desc step_read = {
 	           "a deterministic raster (smooth relief plus noise, computed per window).\n"
 	           "A pipeline is a raster pipeline when its read step opens a raster (or\n"
 	           "has synthetic.raster, bands or nodata); its other steps must then be\n"
-	           "raster steps.",
-	.kinds = STEP_VECTOR | STEP_RASTER,
-	.pull = raster_source_pull,
+	           "raster steps.";
+
+const struct step_desc step_read = {
+	.name = "read",
+	.summary = read_summary,
+	.role = STEP_SOURCE,
+	.opts = read_opts,
+	.conf_size = sizeof(struct read_conf),
+	.details = read_details,
 	.check = read_check,
 	.open = read_open,
-	.next_stream = read_next_stream,
-	.read = read_read,
-	.end = read_end,
 	.close = read_close,
 	.explain = read_explain,
+	.explain_memory = read_explain_memory,
+	.vec = &read_ops,
 };

@@ -95,12 +95,9 @@ static int wkt_of(struct arena *a, OGRSpatialReferenceH srs, char **out)
 static int reproject_open(struct step *s, struct engine *e)
 {
 	struct reproject_conf *c = s->conf;
-	struct reproject_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct reproject_state *st = s->state;
 	int r;
 
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	st->eng = e;
 	st->cache = xform_cache_create(s->arena, &s->acct, (size_t)e->pl->xc_max_entries);
 	if (st->cache == NULL)
@@ -280,6 +277,14 @@ static void reproject_explain(struct step *s, struct engine *e, FILE *out)
 	        (long long)e->pl->xc_max_entries, (long long)e->pl->xc_clear_every);
 }
 
+static void reproject_explain_memory(struct step *s, struct engine *e, FILE *out)
+{
+	(void)s;
+	fprintf(out, "  memory: up to %lld cached PROJ operations (this step's cache), coordinates "
+	             "gathered in the batch arena (24 bytes a point)\n",
+	        (long long)e->pl->xc_max_entries);
+}
+
 static void reproject_stats(const struct step *s, struct step_stats *out)
 {
 	const struct reproject_state *rs = s->state;
@@ -295,6 +300,11 @@ static void reproject_stats(const struct step *s, struct step_stats *out)
 	out->xc_clears = xs.clears;
 }
 
+static const struct vector_ops reproject_ops = {
+	.begin = reproject_begin,
+	.process = reproject_process,
+};
+
 const struct step_desc step_reproject = {
 	.name = "reproject",
 	.summary = "transform coordinates to another CRS with PROJ",
@@ -307,9 +317,10 @@ const struct step_desc step_reproject = {
 	           "cached (transform_cache); PROJ never uses the network.  A coordinate that\n"
 	           "cannot be transformed fails its feature (see on_error).",
 	.check = reproject_check,
+	.state_size = sizeof(struct reproject_state),
 	.open = reproject_open,
-	.begin = reproject_begin,
-	.process = reproject_process,
 	.explain = reproject_explain,
+	.explain_memory = reproject_explain_memory,
 	.stats = reproject_stats,
+	.vec = &reproject_ops,
 };

@@ -41,10 +41,8 @@ struct segmentize_state {
 
 static int segmentize_open(struct step *s, struct engine *e)
 {
-	struct segmentize_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct segmentize_state *st = s->state;
 
-	if (st == NULL)
-		return -1;
 	st->geos = e->geos;
 	/* GEOS allocates outside the arenas: a result too big for the memory
 	 * limit is refused before GEOS makes it. */
@@ -54,7 +52,6 @@ static int segmentize_open(struct step *s, struct engine *e)
 		if (st->max_points < MIN_MAX_POINTS)
 			st->max_points = MIN_MAX_POINTS;
 	}
-	s->state = st;
 	return 0;
 }
 
@@ -223,6 +220,11 @@ static int segmentize_process(struct step *s, struct batch *b)
 	return 0;
 }
 
+static const struct vector_ops segmentize_ops = {
+	.begin = segmentize_begin,
+	.process = segmentize_process,
+};
+
 const struct step_desc step_segmentize = {
 	.name = "segmentize",
 	.summary = "add vertices so no segment is longer than a length (GEOS)",
@@ -244,7 +246,7 @@ const struct step_desc step_segmentize = {
 	        "memory limit, a share of the headroom under one), or that GEOS cannot\n"
 	        "process, fails its feature with the reason (see on_error); features\n"
 	        "without geometry pass unchanged.",
+	.state_size = sizeof(struct segmentize_state),
 	.open = segmentize_open,
-	.begin = segmentize_begin,
-	.process = segmentize_process,
+	.vec = &segmentize_ops,
 };

@@ -113,6 +113,11 @@ static int select_process(struct step *s, struct batch *b)
 	return 0;
 }
 
+static const struct vector_ops select_ops = {
+	.begin = select_begin,
+	.process = select_process,
+};
+
 const struct step_desc step_select = {
 	.name = "select",
 	.summary = "keep, drop or rename attribute fields",
@@ -121,6 +126,5 @@ const struct step_desc step_select = {
 	.conf_size = sizeof(struct select_conf),
 	.details = "A field that does not exist is an error (exit 65), with a suggestion.",
 	.check = select_check,
-	.begin = select_begin,
-	.process = select_process,
+	.vec = &select_ops,
 };

@@ -89,11 +89,8 @@ static int set_field_check(struct step *s, struct pipeline *pl)
 static int set_field_open(struct step *s, struct engine *e)
 {
 	struct set_field_conf *c = s->conf;
-	struct set_field_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct set_field_state *st = s->state;
 
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	st->geos = e->geos;
 	if (c->value == V_CONSTANT) {
 		st->constant.set = true;
@@ -245,6 +242,11 @@ static int set_field_process(struct step *s, struct batch *b)
 	return 0;
 }
 
+static const struct vector_ops set_field_ops = {
+	.begin = set_field_begin,
+	.process = set_field_process,
+};
+
 const struct step_desc step_set_field = {
 	.name = "set_field",
 	.summary = "set a field: area, length, perimeter, x, y, the source, a constant",
@@ -259,7 +261,7 @@ const struct step_desc step_set_field = {
 	           "source_fid the FID the feature had there.  A field of the same name\n"
 	           "is replaced.  Fields set here can be used by later filters and selects.",
 	.check = set_field_check,
+	.state_size = sizeof(struct set_field_state),
 	.open = set_field_open,
-	.begin = set_field_begin,
-	.process = set_field_process,
+	.vec = &set_field_ops,
 };

@@ -44,12 +44,9 @@ static int simplify_check(struct step *s, struct pipeline *pl)
 
 static int simplify_open(struct step *s, struct engine *e)
 {
-	struct simplify_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct simplify_state *st = s->state;
 
-	if (st == NULL)
-		return -1;
 	st->geos = e->geos;
-	s->state = st;
 	return 0;
 }
 
@@ -85,6 +82,11 @@ static int simplify_process(struct step *s, struct batch *b)
 	return 0;
 }
 
+static const struct vector_ops simplify_ops = {
+	.begin = simplify_begin,
+	.process = simplify_process,
+};
+
 const struct step_desc step_simplify = {
 	.name = "simplify",
 	.summary = "simplify geometries within a tolerance (GEOS)",
@@ -106,7 +108,7 @@ const struct step_desc step_simplify = {
 	        "geometry GEOS cannot simplify fails its feature with GEOS's reason (see\n"
 	        "on_error); features without geometry pass unchanged.",
 	.check = simplify_check,
+	.state_size = sizeof(struct simplify_state),
 	.open = simplify_open,
-	.begin = simplify_begin,
-	.process = simplify_process,
+	.vec = &simplify_ops,
 };

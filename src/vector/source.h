@@ -81,6 +81,14 @@ int source_resolve_inputs(struct arena *a, const struct strlist *paths, const ch
 const char *source_base_name(const char *p);
 
 /* rasters (raster/read.c): GDAL datasets and the synthetic raster */
+/* The options of both read steps (vector/read.c, raster/read.c), into a
+ * struct read_conf, with their shared help; read_check_inputs: the check
+ * both make first (a path or synthetic, not both). */
+extern const struct opt_desc read_opts[];
+extern const char read_summary[];
+extern const char read_details[];
+int read_check_inputs(struct step *s, struct pipeline *pl);
+
 int raster_source_check(struct step *s, struct pipeline *pl);
 int raster_source_open(struct step *s, struct engine *e);
 int raster_source_next_stream(struct step *s, struct stream *st);
@@ -88,6 +96,7 @@ int raster_source_end(struct step *s, struct stream *st);
 int raster_source_close(struct step *s, bool ok);
 int raster_source_pull(struct step *s, const struct rwin *w, void *buf);
 void raster_source_explain(struct step *s, struct engine *e, FILE *out);
+void raster_source_explain_memory(struct step *s, struct engine *e, FILE *out);
 
 /* Output paths (vector/write.c): templates {stem} {name} {layer} {index}
  * {shard} checked at load time and expanded per stream. */

@@ -251,12 +251,9 @@ static bool unbounded_index(GDALDriverH drv, const struct strmap *options)
 static int write_open(struct step *s, struct engine *e)
 {
 	struct write_conf *c = s->conf;
-	struct write_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct write_state *st = s->state;
 	const char *why;
 
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	st->eng = e;
 	st->drv = find_driver(c->path, c->format, &why);
 	if (st->drv == NULL)
@@ -770,6 +767,20 @@ static void write_explain(struct step *s, struct engine *e, FILE *out)
 	output_explain(out, c->path, st ? st->drv : NULL, modes[c->mode], NULL);
 }
 
+static void write_explain_memory(struct step *s, struct engine *e, FILE *out)
+{
+	(void)s;
+	fprintf(out, "  memory: one reused output feature per layer; SQLite page cache %.1f MiB "
+	             "where the format is SQLite-based\n",
+	        (double)e->plan.sqlite_cache / (1024.0 * 1024.0));
+}
+
+static const struct vector_ops write_ops = {
+	.begin = write_begin,
+	.process = write_process,
+	.end = write_end,
+};
+
 const struct step_desc step_write = {
 	.name = "write",
 	.summary = "write features to any OGR format that can create",
@@ -786,12 +797,12 @@ const struct step_desc step_write = {
 	           "MultiPolygon) and formats that enforce the declared type (FlatGeobuf,\n"
 	           "Parquet, Arrow, PostgreSQL); single parts are promoted to match.",
 	.check = write_check,
+	.state_size = sizeof(struct write_state),
 	.open = write_open,
-	.begin = write_begin,
-	.process = write_process,
-	.end = write_end,
 	.close = write_close,
 	.explain = write_explain,
+	.explain_memory = write_explain_memory,
+	.vec = &write_ops,
 };
 
 int write_init_rejects(struct step *s, struct pipeline *pl, const char *path, const char *format)

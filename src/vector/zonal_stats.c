@@ -187,13 +187,10 @@ static int zonal_check(struct step *s, struct pipeline *pl)
 static int zonal_open(struct step *s, struct engine *e)
 {
 	struct zonal_conf *c = s->conf;
-	struct zonal_state *st = arena_calloc(s->arena, 1, sizeof *st);
+	struct zonal_state *st = s->state;
 	OGRSpatialReferenceH srs;
 	int has = 0;
 
-	if (st == NULL)
-		return -1;
-	s->state = st;
 	st->eng = e;
 	st->generation = e->xc_generation;
 	st->mem = GDALGetDriverByName("MEM");
@@ -718,6 +715,11 @@ static void zonal_explain(struct step *s, struct engine *e, FILE *out)
 	        ZS_TILE_PIXELS, (double)(ZS_TILE_PIXELS * 9) / (1024.0 * 1024.0));
 }
 
+static const struct vector_ops zonal_stats_ops = {
+	.begin = zonal_begin,
+	.process = zonal_process,
+};
+
 const struct step_desc step_zonal_stats = {
         .name = "zonal_stats",
         .summary =
@@ -735,8 +737,8 @@ const struct step_desc step_zonal_stats = {
                    "null.  A field of the same name already in the layer is an error.  Only\n"
                    "the window under each feature is read, in tiles of bounded size.",
         .check = zonal_check,
+        .state_size = sizeof(struct zonal_state),
         .open = zonal_open,
-        .begin = zonal_begin,
-        .process = zonal_process,
         .explain = zonal_explain,
+        .vec = &zonal_stats_ops,
 };

@@ -1,204 +1,31 @@
-/* raster.c - raster views, window buffers, and the engine's raster run. */
+/*
+ * raster/run.c - the raster run loop: streams of windows, pulled.
+ *
+ * The source's next_stream opens each raster; every later step's begin
+ * turns the view it receives into the one it produces (raster.h).  The
+ * sink's view is then cut into windows the memory plan sizes; each window
+ * is pulled through the chain from the sink's end and put by the sink.
+ * The stream arena holds the views for one stream; each step's block arena
+ * holds its scratch for one window and is reset after every window.  The
+ * block arenas live as long as this loop, the stream arena as long as one
+ * stream.  A check (validate --deep, explain) walks the same streams
+ * through begin and end only, the sink left alone, and explains each one.
+ */
 #include "raster/raster.h"
 
 #include <cpl_conv.h>
-#include <cpl_error.h>
-#include <cpl_string.h>
-#include <errno.h>
-#include <float.h>
 #include <inttypes.h>
 #include <math.h>
-#include <ogr_srs_api.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "core/arena.h"
 #include "core/engine.h"
 #include "core/error.h"
-#include "core/handle.h"
 #include "config/pipeline.h"
 #include "core/step.h"
 
 #define MiB ((uint64_t)1024 * 1024)
-
-size_t raster_tsize(GDALDataType t)
-{
-	int n = GDALGetDataTypeSizeBytes(t);
-
-	return n > 0 ? (size_t)n : 1;
-}
-
-size_t raster_win_bytes(const struct rview *v, const struct rwin *w)
-{
-	return (size_t)w->w * (size_t)w->h * (size_t)v->nbands * raster_tsize(v->type);
-}
-
-int raster_view_bands(struct arena *a, struct rview *v, int nbands)
-{
-	v->band = arena_calloc(a, nbands > 0 ? (size_t)nbands : 1, sizeof *v->band);
-	if (v->band == NULL)
-		return -1;
-	v->nbands = nbands;
-	for (int b = 0; b < nbands; b++)
-		v->band[b].interp = GCI_GrayIndex;
-	return 0;
-}
-
-struct rview *raster_view_dup(struct arena *a, const struct rview *v)
-{
-	struct rview *d = arena_alloc(a, sizeof *d, 0);
-
-	if (d == NULL)
-		return NULL;
-	*d = *v;
-	d->band = arena_alloc(a, sizeof *d->band * (size_t)(v->nbands > 0 ? v->nbands : 1), 0);
-	if (d->band == NULL)
-		return NULL;
-	memcpy(d->band, v->band, sizeof *d->band * (size_t)v->nbands);
-	if (v->crs && (d->crs = arena_strdup(a, v->crs)) == NULL)
-		return NULL;
-	return d;
-}
-
-const char *const raster_type_names[] = {"Byte",  "UInt16",  "Int16",   "UInt32",
-                                         "Int32", "Float32", "Float64", NULL};
-static const GDALDataType raster_types[] = {GDT_Byte,  GDT_UInt16,  GDT_Int16,  GDT_UInt32,
-                                            GDT_Int32, GDT_Float32, GDT_Float64};
-
-bool raster_band_number(const char *text, int *band)
-{
-	char *end;
-	long b;
-
-	errno = 0;
-	b = strtol(text, &end, 10);
-	if (errno || *end || end == text || b < 1 || b > 65535)
-		return false;
-	*band = (int)b;
-	return true;
-}
-
-GDALDataType raster_type_parse(const char *name)
-{
-	for (int i = 0; raster_type_names[i]; i++)
-		if (strcasecmp(name, raster_type_names[i]) == 0)
-			return raster_types[i];
-	return GDT_Unknown;
-}
-
-static void range_of(GDALDataType t, double *lo, double *hi)
-{
-	switch (t) {
-	case GDT_Byte:
-		*lo = 0, *hi = 255;
-		return;
-	case GDT_UInt16:
-		*lo = 0, *hi = 65535;
-		return;
-	case GDT_Int16:
-		*lo = -32768, *hi = 32767;
-		return;
-	case GDT_UInt32:
-		*lo = 0, *hi = 4294967295.0;
-		return;
-	case GDT_Int32:
-		*lo = -2147483648.0, *hi = 2147483647.0;
-		return;
-	case GDT_Float32:
-		*lo = -FLT_MAX, *hi = FLT_MAX;
-		return;
-	default:
-		*lo = -DBL_MAX, *hi = DBL_MAX;
-		return;
-	}
-}
-
-bool raster_value_fits(double v, GDALDataType t)
-{
-	double lo, hi;
-
-	if (isnan(v))
-		return t == GDT_Float32 || t == GDT_Float64;
-	if (isinf(v))
-		return t == GDT_Float32 || t == GDT_Float64;
-	range_of(t, &lo, &hi);
-	if (v < lo || v > hi)
-		return false;
-	if (t == GDT_Float32)
-		return (double)(float)v == v;
-	if (t == GDT_Float64)
-		return true;
-	return v == floor(v);
-}
-
-void raster_to_double(const void *src, GDALDataType t, size_t n, double *dst)
-{
-	GDALCopyWords64(src, t, (int)raster_tsize(t), dst, GDT_Float64, sizeof(double),
-	                (GPtrDiff_t)n);
-}
-
-void raster_from_double(const double *src, size_t n, GDALDataType t, void *dst)
-{
-	/* GDALCopyWords rounds to the nearest and clamps to the type's range. */
-	GDALCopyWords64(src, GDT_Float64, sizeof(double), dst, t, (int)raster_tsize(t),
-	                (GPtrDiff_t)n);
-}
-
-static void close_mem(void *ds)
-{
-	GDALClose(ds);
-}
-
-GDALDatasetH raster_mem_dataset(struct step *s, struct arena *a, const struct rview *v,
-                                const struct rwin *w, void *buf, size_t line_pixels,
-                                size_t band_bytes)
-{
-	GDALDriverH mem = GDALGetDriverByName("MEM");
-	GDALDatasetH ds;
-	size_t ts = raster_tsize(v->type);
-	double gt[6];
-
-	if (mem == NULL) {
-		gp_fail(GP_EX_SOFTWARE, "GDAL's MEM driver is missing");
-		return NULL;
-	}
-	ds = GDALCreate(mem, "", w->w, w->h, 0, v->type, NULL);
-	if (ds == NULL) {
-		gp_fail(GP_EX_SOFTWARE, "cannot create a %dx%d MEM dataset: %s", w->w, w->h,
-		        CPLGetLastErrorMsg());
-		return NULL;
-	}
-	if (handle_own(a, &s->acct, HANDLE_GDAL_DATASET, ds, close_mem) == NULL)
-		return NULL;
-	for (int b = 0; b < v->nbands; b++) {
-		char opt[3][64];
-		char *opts[4] = {opt[0], opt[1], opt[2], NULL};
-		char ptr[48];
-
-		/* CPLPrintPointer does not terminate what it prints. */
-		ptr[CPLPrintPointer(ptr, (char *)buf + (size_t)b * band_bytes, sizeof ptr - 1)] = '\0';
-		snprintf(opt[0], sizeof opt[0], "DATAPOINTER=%s", ptr);
-		snprintf(opt[1], sizeof opt[1], "PIXELOFFSET=%zu", ts);
-		snprintf(opt[2], sizeof opt[2], "LINEOFFSET=%zu", line_pixels * ts);
-		if (GDALAddBand(ds, v->type, opts) != CE_None) {
-			gp_fail(GP_EX_SOFTWARE, "cannot wrap a window buffer: %s", CPLGetLastErrorMsg());
-			return NULL;
-		}
-		if (v->band[b].has_nodata)
-			GDALSetRasterNoDataValue(GDALGetRasterBand(ds, b + 1), v->band[b].nodata);
-		GDALSetRasterColorInterpretation(GDALGetRasterBand(ds, b + 1), v->band[b].interp);
-	}
-	memcpy(gt, v->gt, sizeof gt);
-	gt[0] = v->gt[0] + w->x * v->gt[1] + w->y * v->gt[2];
-	gt[3] = v->gt[3] + w->x * v->gt[4] + w->y * v->gt[5];
-	if (v->has_gt)
-		GDALSetGeoTransform(ds, gt);
-	if (v->crs)
-		GDALSetProjection(ds, v->crs);
-	return ds;
-}
 
 struct arena *raster_blocks(struct step *s)
 {
@@ -221,7 +48,7 @@ int raster_pull_upstream(struct step *s, const struct rwin *w, void *buf)
 		return engine_stop(e);
 	e->pull_child = 0;
 	engine_enter(e, up);
-	r = up->desc->pull(up, w, buf);
+	r = up->desc->ras->pull(up, w, buf);
 	engine_enter(e, s);
 	dt = engine_now() - t0;
 	/* Time in a pull, less the time its own pulls took upstream. */
@@ -287,22 +114,6 @@ void raster_plan_window(const struct engine *e, const struct rview *v, int *ww, 
 	}
 }
 
-void raster_explain_step(struct engine *e, struct step *s, FILE *out)
-{
-	(void)e;
-	if (s->desc->role == STEP_SOURCE)
-		fprintf(out, "  memory: windows of the blocks the sink asks for, read through GDAL's "
-		             "block cache (%.1f MiB)\n",
-		        (double)e->plan.gdal_cache / (double)MiB);
-	else if (s->desc->role == STEP_SINK)
-		fprintf(out, "  memory: output windows sized from %.1f MiB for all steps' block "
-		             "arenas together, aligned to the output's blocks\n",
-		        (double)e->plan.window_bytes / (double)MiB);
-	else
-		fprintf(out, "  memory: one window's scratch in its block arena, reset after each "
-		             "window\n");
-}
-
 /* The run: stream by stream, window by window. */
 
 static void progress(struct engine *e, double t0, uint64_t done, uint64_t total, bool final)
@@ -340,7 +151,7 @@ static int begin_chain(struct engine *e, struct stream *st, size_t upto)
 		st->raster = raster_view_dup(st->arena, s->rin);
 		if (st->raster == NULL)
 			return -1;
-		if (s->desc->begin && s->desc->begin(s, st) != 0)
+		if (s->desc->ras->begin && s->desc->ras->begin(s, st) != 0)
 			return -1;
 		if (st->raster->width <= 0 || st->raster->height <= 0 || st->raster->nbands <= 0)
 			return gp_fail(GP_EX_DATAERR, "step '%s' leaves an empty raster", s->label);
@@ -356,7 +167,7 @@ static int end_chain(struct engine *e, struct stream *st, size_t upto)
 	for (size_t k = 1; k < upto; k++) {
 		struct step *s = &pl->steps[k];
 
-		if (s->desc->end && s->desc->end(s, st) != 0 && r == 0)
+		if (s->desc->ras->end && s->desc->ras->end(s, st) != 0 && r == 0)
 			r = -1;
 	}
 	for (size_t k = 1; k < pl->nsteps; k++)
@@ -399,7 +210,7 @@ static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
 			if (raster_pull_upstream(sink, &w, buf) != 0)
 				return -1;
 			t = engine_now();
-			if (sink->desc->put(sink, &w, buf) != 0)
+			if (sink->desc->ras->put(sink, &w, buf) != 0)
 				return -1;
 			sink->acct.seconds += engine_now() - t;
 			sink->acct.items_out++;
@@ -496,7 +307,7 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 		struct stream st = {.index = e->totals.streams, .arena = sa, .count_hint = -1};
 
 		arena_reset(sa);
-		r = src->desc->next_stream(src, &st);
+		r = src->desc->ras->next_stream(src, &st);
 		if (r <= 0)
 			break;
 		e->totals.streams++;
@@ -513,7 +324,7 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 		 * (after a failure, its close throws the output away). */
 		if (end_chain(e, &st, r == 0 ? upto : pl->nsteps - 1) != 0 && r == 0)
 			r = -1;
-		if (src->desc->end(src, &st) != 0 && r == 0)
+		if (src->desc->ras->end(src, &st) != 0 && r == 0)
 			r = -1;
 		if (r != 0)
 			break;
@@ -525,51 +336,38 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 	return r < 0 ? -1 : 0;
 }
 
-int raster_run_all(struct engine *e)
+static int raster_run(struct engine *e)
 {
 	return each_stream(e, false, NULL);
 }
 
-int raster_check_streams(struct engine *e, FILE *explain)
+/* Opening a raster is cheap and read-only: explain shows each input's
+ * plan. */
+static int raster_check(struct engine *e, bool deep, FILE *explain)
 {
-	return each_stream(e, true, explain);
-}
-
-static const char *const raster_exts[] = {"tif", "tiff", "vrt", "img", "jp2", "asc", "nc",
-                                          "dem", "png", "jpg", "jpeg", "webp", "hgt", "bil",
-                                          "dt0", "dt1", "dt2", "grd", "bt", "ecw", "sid", "xyz",
-                                          NULL};
-
-unsigned raster_path_kind(const char *path)
-{
-	GDALDatasetH ds;
-	const char *dot;
-
-	CPLPushErrorHandler(CPLQuietErrorHandler);
-	ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
-	if (ds != NULL && GDALDatasetGetLayerCount(ds) > 0) {
-		GDALClose(ds);
-		CPLPopErrorHandler();
-		return STEP_VECTOR;
-	}
-	if (ds != NULL)
-		GDALClose(ds);
-	ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
-	if (ds != NULL) {
-		bool raster = GDALGetRasterCount(ds) > 0;
-
-		GDALClose(ds);
-		CPLPopErrorHandler();
-		return raster ? STEP_RASTER : STEP_VECTOR;
-	}
-	CPLPopErrorHandler();
-	/* Nothing opened (missing, or not a dataset at all): a raster format's
-	 * extension says raster; anything else is left undecided. */
-	dot = strrchr(path, '.');
-	if (dot == NULL || strchr(dot, '/'))
+	if (!deep && explain == NULL)
 		return 0;
-	for (const char *const *x = raster_exts; *x; x++)
-		if (strcasecmp(dot + 1, *x) == 0)
-			return STEP_RASTER;
+	if (explain)
+		fprintf(explain, "raster plan:\n");
+	if (each_stream(e, true, explain) != 0)
+		return -1;
+	if (explain)
+		fprintf(explain, "\n");
 	return 0;
 }
+
+static void raster_explain_step(struct engine *e, struct step *s, FILE *out)
+{
+	(void)e;
+	(void)s;
+	fprintf(out, "  memory: one window's scratch in its block arena, reset after each "
+	             "window\n");
+}
+
+const struct run_kind raster_run_kind = {
+	.name = "raster",
+	.plan = memplan_raster,
+	.run = raster_run,
+	.check = raster_check,
+	.explain_step = raster_explain_step,
+};
