@@ -410,6 +410,8 @@ static const struct tiling tilings[] = {
 	{100, 641, 1, 64, 64, 16 * 16384, 5},           /* windows widened to whole rows */
 	{385, 385, 1, 128, 128, 4 * 128 * 128 * 16, 4}, /* a remainder of half a window */
 	{300, 300, 1, 128, 128, 4 * 128 * 128 * 16, 1}, /* a sliver joins its neighbour */
+	{2000, 200, 1, 512, 16, 16 * 512 * 16, 52},    /* wide blocks: one block a window */
+	{200, 2000, 1, 16, 512, 16 * 16 * 512, 52},    /* tall blocks: one block a window */
 };
 
 /* What the fake steps share with the test. */

@@ -99,10 +99,20 @@ void raster_plan_window(const struct engine *e, const struct rview *v, int *ww, 
 		int side = (int)sqrt((double)px);
 		int cw = side / bw * bw, ch = side / bh * bh;
 
-		if (cw < bw)
+		/* A block wider or taller than the square: one block that way,
+		 * and the other side from what the budget leaves (a 512 x 16
+		 * block is not a 512 x 512 window). */
+		if (cw < bw) {
 			cw = bw;
-		if (ch < bh)
+			ch = (int)(px / (uint64_t)cw / (uint64_t)bh * (uint64_t)bh);
+		}
+		if (ch < bh) {
 			ch = bh;
+			if (cw > bw)
+				cw = (int)(px / (uint64_t)ch / (uint64_t)bw * (uint64_t)bw);
+			if (cw < bw)
+				cw = bw;
+		}
 		if (cw >= v->width) {
 			uint64_t rows = px / (uint64_t)v->width / (uint64_t)bh * (uint64_t)bh;
 
