@@ -10,8 +10,9 @@
  * happens on the engine's thread; the pieces are then warped in parallel,
  * one worker thread each, and everything they used is freed on the
  * engine's thread.  A piece whose source area would not fit its share of
- * the plan is split in four, recursively: GDAL's own chunking and its warp
- * memory default play no part. */
+ * the plan is split in four, recursively: GDAL's warp memory default plays
+ * no part, and its own chunking only splits a piece as it would split
+ * gdalwarp's (see run_job). */
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_string.h>
@@ -100,7 +101,7 @@ static const struct opt_desc resample_opts[] = {COMMON_OPTS};
 /* One piece of an output window, ready to warp: its source pulled and
  * wrapped, its transformer and warp operation made, all on the engine's
  * thread and owned by the block arena.  A worker thread only runs the warp
- * (GDALWarpRegion) and touches nothing else. */
+ * (GDALChunkAndWarpImage) and touches nothing else. */
 struct warp_job {
 	GDALWarpOperationH op;
 	int dw, dh;                /* the piece; GDAL finds its source in the MEM dataset */
@@ -858,7 +859,12 @@ static void *run_job(void *arg)
 	struct warp_job *j = arg;
 
 	CPLErrorReset();
-	j->err = GDALWarpRegion(j->op, 0, 0, j->dw, j->dh, 0, 0, 0, 0);
+	/* Chunked as gdalwarp chunks its output: the memory limit is above
+	 * the piece's need, so GDAL only splits a piece whose source is
+	 * mostly unused (an output across the antimeridian or holding a
+	 * pole), and its kernels then scale to each part's own source, as
+	 * gdalwarp's do.  Warped whole, such a piece gets other pixels. */
+	j->err = GDALChunkAndWarpImage(j->op, 0, 0, j->dw, j->dh);
 	if (j->err != CE_None)
 		snprintf(j->msg, sizeof j->msg, "%s", CPLGetLastErrorMsg());
 	return NULL;
