@@ -64,6 +64,11 @@ CASES = [
                                                      "target_aligned": True}),
     ("olinda_resolution_unequal", DEM, "EPSG:4326", {"resolution": [0.0002, 0.0003]}),
     ("olinda_extent", DEM, "EPSG:4326", {"extent": [-34.9, -8.05, -34.85, -8.0]}),
+    # -34.83 / 0.01 is -3482.9999999999995: gdalwarp 3.6 aligns it up to
+    # -34.82 (later versions allow 1e-8 of slack and do not).
+    ("olinda_extent_resolution_aligned", DEM, "EPSG:4326",
+     {"extent": [-34.9, -8.03, -34.83, -7.99], "resolution": [0.01, 0.01],
+      "target_aligned": True}),
     ("olinda_size", DEM, "EPSG:3857", {"size": [100, 120]}),
     ("antimeridian_4326_to_3832", "antimeridian_4326.tif", "EPSG:3832", {}),
     ("antimeridian_4326_to_3832_resolution", "antimeridian_4326.tif", "EPSG:3832",
