@@ -10,8 +10,9 @@
  * happens on the engine's thread; the pieces are then warped in parallel,
  * one worker thread each, and everything they used is freed on the
  * engine's thread.  A piece whose source area would not fit its share of
- * the plan is split in four, recursively: GDAL's own chunking and its warp
- * memory default play no part. */
+ * the plan is split in four, recursively: GDAL's warp memory default plays
+ * no part, and its own chunking only splits a piece as it would split
+ * gdalwarp's (see run_job). */
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_string.h>
@@ -100,7 +101,7 @@ static const struct opt_desc resample_opts[] = {COMMON_OPTS};
 /* One piece of an output window, ready to warp: its source pulled and
  * wrapped, its transformer and warp operation made, all on the engine's
  * thread and owned by the block arena.  A worker thread only runs the warp
- * (GDALWarpRegion) and touches nothing else. */
+ * (GDALChunkAndWarpImage) and touches nothing else. */
 struct warp_job {
 	GDALWarpOperationH op;
 	int dw, dh;                /* the piece; GDAL finds its source in the MEM dataset */
@@ -267,11 +268,13 @@ static void free_csl(void *l)
 	CSLDestroy(l);
 }
 
-/* The whole input's extent in degrees, given to every window's transformer
- * as its area of interest.  Without it GDAL takes each window's own extent,
- * a new key for its cache of coordinate operations: every window would
- * search PROJ's database again.  With the whole input's, the operation is
- * the one gdalwarp chooses for the same input. */
+/* The input's area of interest in degrees, given to every window's
+ * transformer: GDAL would compute the same from the whole input for each
+ * of them, and picks the coordinate operation for it.  It is gdalwarp's:
+ * the input's four corners in its geographic CRS, west of east unless the
+ * top edge crosses the antimeridian, none when out of range.  A larger
+ * area (say, the whole outline) could pick another operation than
+ * gdalwarp does. */
 static int area_of_interest(struct step *s, struct warp_state *st, struct arena *a)
 {
 	const struct rview *in = st->in;
@@ -279,7 +282,6 @@ static int area_of_interest(struct step *s, struct warp_state *st, struct arena 
 	OGRSpatialReferenceH src, geo;
 	OGRCoordinateTransformationH ct;
 	double w = HUGE_VAL, so = HUGE_VAL, e = -HUGE_VAL, n = -HUGE_VAL;
-	enum { K = 21 };
 
 	st->xopts = NULL;
 	if (*st->src_wkt == '\0' || *st->dst_wkt == '\0')
@@ -291,38 +293,48 @@ static int area_of_interest(struct step *s, struct warp_state *st, struct arena 
 		return 0;
 	if (handle_own(a, &s->acct, HANDLE_OGR_SRS, src, NULL) == NULL)
 		return -1;
+	if (OSRIsCompound(src))
+		OSRStripVertical(src);
 	geo = OSRCloneGeogCS(src);
 	if (geo && handle_own(a, &s->acct, HANDLE_OGR_SRS, geo, NULL) == NULL)
 		return -1;
 	OSRSetAxisMappingStrategy(src, OAMS_TRADITIONAL_GIS_ORDER);
-	if (geo)
+	if (geo) {
 		OSRSetAxisMappingStrategy(geo, OAMS_TRADITIONAL_GIS_ORDER);
+		OSRSetAngularUnits(geo, SRS_UA_DEGREE, CPLAtof(SRS_UA_DEGREE_CONV));
+	}
 	CPLPushErrorHandler(CPLQuietErrorHandler);
 	ct = geo ? OCTNewCoordinateTransformation(src, geo) : NULL;
 	CPLPopErrorHandler();
 	if (ct && handle_own(a, &s->acct, HANDLE_OGR_TRANSFORM, ct, NULL) == NULL)
 		return -1;
 	if (ct) {
-		CPLPushErrorHandler(CPLQuietErrorHandler);
-		for (int k = 0; k < 4 * K; k++) {
-			double f = (double)(k % K) / (K - 1), px, py, x, y;
-			int side = k / K;
+		/* Top left, top right, bottom left, bottom right; only the
+		 * geotransform's diagonal counts, as in GDAL. */
+		double x[4], y[4];
+		int ok[4] = {0};
 
-			px = side == 0 ? f * in->width : side == 1 ? in->width : side == 2 ? (1 - f) * in->width : 0;
-			py = side == 0 ? 0 : side == 1 ? f * in->height : side == 2 ? in->height : (1 - f) * in->height;
-			x = in->gt[0] + px * in->gt[1] + py * in->gt[2];
-			y = in->gt[3] + px * in->gt[4] + py * in->gt[5];
-			if (OCTTransform(ct, 1, &x, &y, NULL) && isfinite(x) && isfinite(y)) {
-				w = fmin(w, x);
-				e = fmax(e, x);
-				so = fmin(so, y);
-				n = fmax(n, y);
-			}
+		for (int k = 0; k < 4; k++) {
+			x[k] = in->gt[0] + (k % 2 ? in->width * in->gt[1] : 0);
+			y[k] = in->gt[3] + (k / 2 ? in->height * in->gt[5] : 0);
 		}
+		CPLPushErrorHandler(CPLQuietErrorHandler);
+		OCTTransformEx(ct, 4, x, y, NULL, ok);
 		CPLPopErrorHandler();
+		for (int k = 0; k < 4; k++)
+			if (ok[k]) {
+				w = fmin(w, x[k]);
+				e = fmax(e, x[k]);
+				so = fmin(so, y[k]);
+				n = fmax(n, y[k]);
+			}
+		if (ok[0] && ok[1] && x[0] > x[1]) {
+			w = x[0];
+			e = x[1];
+		}
 	}
 	arena_rewind(a, m);
-	if (w <= e && so <= n && w >= -180 && e <= 180 && so >= -90 && n <= 90) {
+	if (so <= n && fabs(w) <= 180 && fabs(e) <= 180 && so >= -90 && n <= 90) {
 		char v[128];
 
 		snprintf(v, sizeof v, "%.10g,%.10g,%.10g,%.10g", w, so, e, n);
@@ -338,76 +350,282 @@ static int area_of_interest(struct step *s, struct warp_state *st, struct arena 
 	return 0;
 }
 
-/* The output grid, as gdalwarp would choose it for the same options. */
-static int plan_grid(struct step *s, struct warp_state *st, struct stream *stm)
+/* Whether the suggested extent `ext` of a w x h grid survives a round trip
+ * through transformer `t` (output CRS -> input pixels -> output CRS) on a
+ * 21 x 21 lattice, each point within a pixel of where it started.  This is
+ * gdalwarp's test of an extent reaching out of a projection's domain. */
+static bool round_trips(void *t, const double *ext, int w, int h)
 {
-	struct warp_conf *c = st->c;
-	const struct rview *in = st->in;
-	struct rview *out = st->out;
-	GDALDatasetH src = st->full_src;
-	double gt[6], ext[4];
-	int w, h;
-	void *t;
-	struct handle *th;
-	struct arena_mark m = arena_mark(stm->arena);
+	enum { N = 20 };
 
-	CPLErrorReset();
-	t = GDALCreateGenImgProjTransformer3(st->src_wkt, in->gt, st->dst_wkt, NULL);
-	if (t == NULL)
-		return gp_fail(GP_EX_DATAERR, "step '%s': no transformation to the target CRS: %s",
-		               s->label, CPLGetLastErrorMsg());
-	th = handle_own(stm->arena, &s->acct, HANDLE_GDAL_TRANSFORMER, t, NULL);
-	if (th == NULL)
-		return -1;
-	if (GDALSuggestedWarpOutput2(src, GDALGenImgProjTransform, t, gt, &w, &h, ext, 0) !=
-	    CE_None) {
-		arena_rewind(stm->arena, m);
-		return gp_fail(GP_EX_DATAERR, "step '%s': cannot find the raster's extent in the "
-		                              "target CRS: %s",
-		               s->label, CPLGetLastErrorMsg());
+	for (int i = 0; i <= N; i++)
+		for (int j = 0; j <= N; j++) {
+			double fx = (double)i / N, fy = (double)j / N;
+			double ex = (1 - fx) * ext[0] + fx * ext[2], ey = (1 - fy) * ext[1] + fy * ext[3];
+			double x = ex, y = ey, z = 0;
+			int ok = 0;
+
+			if (!GDALGenImgProjTransform(t, TRUE, 1, &x, &y, &z, &ok) || !ok)
+				return false;
+			if (!GDALGenImgProjTransform(t, FALSE, 1, &x, &y, &z, &ok) || !ok)
+				return false;
+			if (fabs(x - ex) > (ext[2] - ext[0]) / w || fabs(y - ey) > (ext[3] - ext[1]) / h)
+				return false;
+		}
+	return true;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Keeps the values of v[0..n) above a tenth of their median (outliers
+ * where the transformation degenerates), in place, sorted; their number. */
+static int above_tenth_of_median(double *v, int n)
+{
+	int k = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	for (int i = 0; i < n; i++)
+		if (v[i] > v[n / 2] / 10)
+			v[k++] = v[i];
+	return k;
+}
+
+/* The output resolution for a given extent and no resolution or size, as
+ * gdalwarp finds it: the local scale of the transformation at 10 x 10
+ * points over the extent that land on the input, each measured to a
+ * neighbour a thousandth of the extent away along x and along y; outliers
+ * below a tenth of the median dropped (along x, then y, then their mean),
+ * the finest of the rest.  HUGE_VAL when no point lands on the input. */
+static double resolution_in_extent(void *t, const double *ext, int in_w, int in_h)
+{
+	enum { N = 10, P = 3 * N * N };
+	double x[P], y[P], z[P], rx[N * N], ry[N * N], rm[N * N];
+	double eps = fmin(ext[2] - ext[0], ext[3] - ext[1]) / 1000;
+	int ok[P], n = 0, m = 0;
+
+	for (int j = 0; j < N; j++)
+		for (int i = 0; i < N; i++) {
+			int k = 3 * (j * N + i);
+			double px = ext[0] + i * (ext[2] - ext[0]) / (N - 1);
+			double py = ext[1] + j * (ext[3] - ext[1]) / (N - 1);
+
+			x[k] = px;
+			y[k] = py;
+			x[k + 1] = i == N - 1 ? px - eps : px + eps;
+			y[k + 1] = py;
+			x[k + 2] = px;
+			y[k + 2] = j == N - 1 ? py - eps : py + eps;
+		}
+	memset(z, 0, sizeof z);
+	memset(ok, 0, sizeof ok);
+	GDALGenImgProjTransform(t, TRUE, P, x, y, z, ok);
+	for (int k = 0; k < P; k += 3) {
+		double r1, r2;
+
+		if (!ok[k] || !ok[k + 1] || !ok[k + 2] || x[k] < 0 || y[k] < 0 || x[k] > in_w ||
+		    y[k] > in_h)
+			continue;
+		r1 = eps / hypot(x[k + 1] - x[k], y[k + 1] - y[k]);
+		r2 = eps / hypot(x[k + 2] - x[k], y[k + 2] - y[k]);
+		if (isfinite(r1) && isfinite(r2)) {
+			rx[n] = r1;
+			ry[n] = r2;
+			n++;
+		}
 	}
-	arena_rewind(stm->arena, m);
-	if (c->has_extent) {
-		ext[0] = c->extent[0];
-		ext[1] = c->extent[1];
-		ext[2] = c->extent[2];
-		ext[3] = c->extent[3];
+	/* The pairs sorted and filtered on x, then on y, keeping them paired:
+	 * each filter keeps the pairs whose value passes. */
+	if (n == 0)
+		return HUGE_VAL;
+	{
+		double sx[N * N], sy[N * N], tx, ty;
+		int kept = 0;
+
+		memcpy(sx, rx, sizeof(double) * (size_t)n);
+		qsort(sx, (size_t)n, sizeof *sx, cmp_double);
+		tx = sx[n / 2] / 10;
+		for (int i = 0; i < n; i++)
+			if (rx[i] > tx) {
+				rx[kept] = rx[i];
+				ry[kept] = ry[i];
+				kept++;
+			}
+		if (kept == 0)
+			return HUGE_VAL;
+		memcpy(sy, ry, sizeof(double) * (size_t)kept);
+		qsort(sy, (size_t)kept, sizeof *sy, cmp_double);
+		ty = sy[kept / 2] / 10;
+		for (int i = 0; i < kept; i++)
+			if (ry[i] > ty)
+				rm[m++] = (rx[i] + ry[i]) / 2;
 	}
+	return above_tenth_of_median(rm, m) > 0 ? rm[0] : HUGE_VAL;
+}
+
+/* GDALSuggestedWarpOutput2 over the transformer gdalwarp makes for it: the
+ * input's dataset, no output dataset, the target CRS as DST_SRS.  Made so,
+ * GDAL picks the coordinate operation for the input's area of interest and
+ * wraps a geographic input's longitudes around their centre, as it does for
+ * gdalwarp.  `ext` gets the extent; `gt`, `w`, `h` the grid gdalwarp makes
+ * of it (not the one GDALSuggestedWarpOutput2 returns: gdalwarp rounds the
+ * pixel counts itself; they may be out of int's range here).  With an
+ * extent given, the resolution is the one measured over it (gdalwarp -te
+ * alone).  The transformers live in `a` and are gone on return. */
+static int suggest_grid(struct step *s, struct warp_state *st, struct arena *a, double *gt,
+                        double *w, double *h, double *ext)
+{
+	bool inverted = false;
+	double res = HUGE_VAL;
+	struct arena_mark m = arena_mark(a);
+	int r = 0;
+
+	for (;;) {
+		char **to = CSLSetNameValue(NULL, "DST_SRS", st->dst_wkt);
+		void *t;
+		int sw, sh;
+		CPLErr err;
+
+		CPLErrorReset();
+		t = GDALCreateGenImgProjTransformer2(st->full_src, NULL, to);
+		CSLDestroy(to);
+		if (t == NULL) {
+			r = gp_fail(GP_EX_DATAERR, "step '%s': no transformation to the target CRS: %s",
+			            s->label, CPLGetLastErrorMsg());
+			break;
+		}
+		if (handle_own(a, &s->acct, HANDLE_GDAL_TRANSFORMER, t, NULL) == NULL) {
+			r = -1;
+			break;
+		}
+		if (st->c->has_extent && !inverted)
+			res = resolution_in_extent(t, st->c->extent, st->in->width, st->in->height);
+		err = GDALSuggestedWarpOutput2(st->full_src, GDALGenImgProjTransform, t, gt, &sw, &sh,
+		                               ext, 0);
+		if (err == CE_None && !inverted &&
+		    CPLGetConfigOption("CHECK_WITH_INVERT_PROJ", NULL) == NULL &&
+		    !round_trips(t, ext, sw, sh)) {
+			/* gdalwarp's second try, with a transformer made while
+			 * PROJ is told to check each point against the inverse
+			 * projection and drop those that do not come back. */
+			arena_rewind(a, m);
+			inverted = true;
+			CPLSetThreadLocalConfigOption("CHECK_WITH_INVERT_PROJ", "TRUE");
+			continue;
+		}
+		if (err != CE_None)
+			r = gp_fail(GP_EX_DATAERR, "step '%s': cannot find the raster's extent in the "
+			                           "target CRS: %s",
+			            s->label, CPLGetLastErrorMsg());
+		break;
+	}
+	if (inverted)
+		CPLSetThreadLocalConfigOption("CHECK_WITH_INVERT_PROJ", NULL);
+	arena_rewind(a, m);
+	if (r != 0)
+		return r;
+	if (isfinite(res)) {
+		gt[1] = res;
+		gt[5] = -res;
+	}
+	gt[0] = ext[0];
+	gt[2] = gt[4] = 0;
+	gt[3] = ext[3];
+	gt[5] = -fabs(gt[5]);
+	*w = floor((ext[2] - ext[0]) / gt[1] + 0.5);
+	*h = floor((ext[3] - ext[1]) / -gt[5] + 0.5);
+	return 0;
+}
+
+/* Pixels of `res` across `span`, rounded to the nearest as gdalwarp does. */
+static double pixels_across(double span, double res)
+{
+	return floor((span + res / 2) / res);
+}
+
+/* The output grid, as gdalwarp chooses it for the same options over the
+ * suggested one (`sgt`, `sw` x `sh`, extent `sext`):
+ * - resolution (-tr): the suggested grid's extent, or the given one,
+ *   widened to multiples of the resolution with target_aligned (-tap),
+ *   and as many whole pixels as fit to the nearest;
+ * - size (-ts): the suggested extent, or the given one, cut in that many
+ *   pixels;
+ * - extent (-te) alone: the suggested resolution rounded to whole pixels
+ *   across it, then stretched to fill it exactly.
+ * With extent and resolution or size no suggestion is needed: `sgt` is
+ * then unused. */
+static int grid_from_options(struct step *s, const struct warp_conf *c, const double *sgt,
+                             double sw, double sh, const double *sext, double *gt, int *w,
+                             int *h)
+{
+	double ext[4], rx = 0, ry = 0, nx, ny;
+
+	if (c->has_extent)
+		memcpy(ext, c->extent, sizeof ext);
+	else if (c->has_resolution) {
+		ext[0] = sgt[0];
+		ext[1] = sgt[3] + sgt[5] * sh;
+		ext[2] = sgt[0] + sgt[1] * sw;
+		ext[3] = sgt[3];
+	} else
+		memcpy(ext, sext, sizeof ext);
 	if (c->has_resolution) {
-		double rx = c->resolution[0], ry = c->resolution[1];
-
+		rx = c->resolution[0];
+		ry = c->resolution[1];
 		if (c->target_aligned) {
 			ext[0] = floor(ext[0] / rx) * rx;
 			ext[1] = floor(ext[1] / ry) * ry;
 			ext[2] = ceil(ext[2] / rx) * rx;
 			ext[3] = ceil(ext[3] / ry) * ry;
 		}
-		w = (int)((ext[2] - ext[0] + rx / 2) / rx);
-		h = (int)((ext[3] - ext[1] + ry / 2) / ry);
-		gt[0] = ext[0];
-		gt[1] = rx;
-		gt[3] = ext[3];
-		gt[5] = -ry;
+		nx = pixels_across(ext[2] - ext[0], rx);
+		ny = pixels_across(ext[3] - ext[1], ry);
 	} else if (c->has_size) {
-		w = (int)c->size[0];
-		h = (int)c->size[1];
-		gt[0] = ext[0];
-		gt[1] = (ext[2] - ext[0]) / w;
-		gt[3] = ext[3];
-		gt[5] = -(ext[3] - ext[1]) / h;
+		nx = c->size[0];
+		ny = c->size[1];
 	} else if (c->has_extent) {
-		/* The suggested resolution over the given extent. */
-		double rx = gt[1], ry = -gt[5];
-
-		w = (int)((ext[2] - ext[0] + rx / 2) / rx);
-		h = (int)((ext[3] - ext[1] + ry / 2) / ry);
-		gt[0] = ext[0];
-		gt[3] = ext[3];
+		nx = pixels_across(ext[2] - ext[0], sgt[1]);
+		ny = pixels_across(ext[3] - ext[1], -sgt[5]);
+	} else {
+		memcpy(gt, sgt, 6 * sizeof *gt);
+		nx = sw;
+		ny = sh;
 	}
-	gt[2] = gt[4] = 0;
-	if (w <= 0 || h <= 0 || w > 10000000 || h > 10000000)
-		return gp_fail(GP_EX_DATAERR, "step '%s': the output would be %d x %d pixels", s->label,
-		               w, h);
+	if (!(nx >= 1 && ny >= 1 && nx <= 10000000 && ny <= 10000000))
+		return gp_fail(GP_EX_DATAERR, "step '%s': the output would be %.0f x %.0f pixels",
+		               s->label, nx, ny);
+	if (c->has_resolution || c->has_size || c->has_extent) {
+		gt[0] = ext[0];
+		gt[1] = c->has_resolution ? rx : (ext[2] - ext[0]) / nx;
+		gt[2] = gt[4] = 0;
+		gt[3] = ext[3];
+		gt[5] = c->has_resolution ? -ry : -(ext[3] - ext[1]) / ny;
+	}
+	*w = (int)nx;
+	*h = (int)ny;
+	return 0;
+}
+
+/* The output grid, as gdalwarp would choose it for the same options. */
+static int plan_grid(struct step *s, struct warp_state *st, struct stream *stm)
+{
+	struct warp_conf *c = st->c;
+	struct rview *out = st->out;
+	double sgt[6] = {0}, sext[4] = {0}, gt[6], sw = 0, sh = 0;
+	int w = 0, h = 0;
+
+	/* gdalwarp asks for no suggestion when the options fix the grid. */
+	if (!(c->has_extent && (c->has_resolution || c->has_size)) &&
+	    suggest_grid(s, st, stm->arena, sgt, &sw, &sh, sext) != 0)
+		return -1;
+	if (grid_from_options(s, c, sgt, sw, sh, sext, gt, &w, &h) != 0)
+		return -1;
 	out->width = w;
 	out->height = h;
 	memcpy(out->gt, gt, sizeof gt);
@@ -450,7 +668,10 @@ static int warp_begin(struct step *s, struct stream *stm)
 	st->full_dst = grid_dataset(s, a, out->width, out->height, out->gt, st->dst_wkt);
 	if (st->full_dst == NULL)
 		return -1;
-	st->full = make_transformer(s, a, st->full_dst, st->full_src, &st->full_h);
+	/* Input to output like the warp's own, so that GDAL wraps a geographic
+	 * input's longitudes around its centre for it too: made the other way,
+	 * a point across the antimeridian would land off the input. */
+	st->full = make_transformer(s, a, st->full_src, st->full_dst, &st->full_h);
 	if (st->full == NULL)
 		return -1;
 	/* One whole-grid transformer a concurrent piece (PROJ objects are not
@@ -544,7 +765,7 @@ static bool source_window(struct warp_state *st, const struct rwin *w, struct rw
 			z[n] = 0;
 			n++;
 		}
-	GDALGenImgProjTransform(st->full, FALSE, n, x, y, z, ok);
+	GDALGenImgProjTransform(st->full, TRUE, n, x, y, z, ok);
 	n = 0;
 	for (int k = 0; k < N * N; k++) {
 		if (!ok[k] || !isfinite(x[k]) || !isfinite(y[k]))
@@ -648,7 +869,12 @@ static void *run_job(void *arg)
 	struct warp_job *j = arg;
 
 	CPLErrorReset();
-	j->err = GDALWarpRegion(j->op, 0, 0, j->dw, j->dh, 0, 0, 0, 0);
+	/* Chunked as gdalwarp chunks its output: the memory limit is above
+	 * the piece's need, so GDAL only splits a piece whose source is
+	 * mostly unused (an output across the antimeridian or holding a
+	 * pole), and its kernels then scale to each part's own source, as
+	 * gdalwarp's do.  Warped whole, such a piece gets other pixels. */
+	j->err = GDALChunkAndWarpImage(j->op, 0, 0, j->dw, j->dh);
 	if (j->err != CE_None)
 		snprintf(j->msg, sizeof j->msg, "%s", CPLGetLastErrorMsg());
 	return NULL;
