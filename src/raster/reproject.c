@@ -141,7 +141,7 @@ struct warp_state {
 /* Source bytes one job may pull: jobs run a thread each, and each source
  * is there twice (ours, and the warper's copy of it); a quarter of the
  * windows' share, split between the threads. */
-static uint64_t warp_budget(const struct engine *e, const struct step *s)
+static uint64_t warp_budget(const struct engine *e, const struct stage *s)
 {
 	const struct warp_state *st = s->state;
 	int nt = st && st->threads > 0 ? st->threads : 1;
@@ -177,11 +177,11 @@ static int warp_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static int warp_open(struct step *s, struct engine *e)
+static int warp_open(struct stage *s, struct engine *e)
 {
 	struct warp_state *st = s->state;
 
-	st->c = s->conf;
+	st->c = s->step->conf;
 	st->threads = e->pl->threads > 0 ? (int)e->pl->threads : 0;
 	if (e->opts && e->opts->threads > 0)
 		st->threads = (int)e->opts->threads;
@@ -222,7 +222,7 @@ static char *wkt_of(struct arena *a, const char *user, const char *what)
 
 /* A band-less MEM dataset standing for a whole grid: the transformer and
  * GDALSuggestedWarpOutput2 need a dataset, never its pixels. */
-static GDALDatasetH grid_dataset(struct step *s, struct arena *a, int w, int h, const double *gt,
+static GDALDatasetH grid_dataset(struct stage *s, struct arena *a, int w, int h, const double *gt,
                                  const char *wkt)
 {
 	GDALDriverH mem = GDALGetDriverByName("MEM");
@@ -239,7 +239,7 @@ static GDALDatasetH grid_dataset(struct step *s, struct arena *a, int w, int h, 
 	return ds;
 }
 
-static void *make_transformer(struct step *s, struct arena *a, GDALDatasetH src, GDALDatasetH dst,
+static void *make_transformer(struct stage *s, struct arena *a, GDALDatasetH src, GDALDatasetH dst,
                               struct handle **h)
 {
 	struct warp_state *st = s->state;
@@ -250,7 +250,7 @@ static void *make_transformer(struct step *s, struct arena *a, GDALDatasetH src,
 	if (t == NULL) {
 		gp_fail(GP_EX_DATAERR, "step '%s': no transformation from the raster's CRS to the "
 		                       "target: %s",
-		        s->label, CPLGetLastErrorMsg());
+		        s->step->label, CPLGetLastErrorMsg());
 		return NULL;
 	}
 	*h = handle_own(a, &s->acct, HANDLE_GDAL_TRANSFORMER, t, NULL);
@@ -267,7 +267,7 @@ static void free_csl(void *l)
  * a new key for its cache of coordinate operations: every window would
  * search PROJ's database again.  With the whole input's, the operation is
  * the one gdalwarp chooses for the same input. */
-static int area_of_interest(struct step *s, struct warp_state *st, struct arena *a)
+static int area_of_interest(struct stage *s, struct warp_state *st, struct arena *a)
 {
 	const struct rview *in = st->in;
 	OGRSpatialReferenceH src, geo;
@@ -316,7 +316,7 @@ static int area_of_interest(struct step *s, struct warp_state *st, struct arena 
 		st->xopts = CSLSetNameValue(NULL, "AREA_OF_INTEREST", v);
 		if (st->xopts == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot set the area of interest",
-			               s->label);
+			               s->step->label);
 		if (arena_defer(a, free_csl, st->xopts) != 0) {
 			st->xopts = NULL; /* freed by the failed defer */
 			return -1;
@@ -326,7 +326,7 @@ static int area_of_interest(struct step *s, struct warp_state *st, struct arena 
 }
 
 /* The output grid, as gdalwarp would choose it for the same options. */
-static int plan_grid(struct step *s, struct warp_state *st, struct stream *stm)
+static int plan_grid(struct stage *s, struct warp_state *st, struct stream *stm)
 {
 	struct warp_conf *c = st->c;
 	const struct rview *in = st->in;
@@ -342,7 +342,7 @@ static int plan_grid(struct step *s, struct warp_state *st, struct stream *stm)
 	t = GDALCreateGenImgProjTransformer3(st->src_wkt, in->gt, st->dst_wkt, NULL);
 	if (t == NULL)
 		return gp_fail(GP_EX_DATAERR, "step '%s': no transformation to the target CRS: %s",
-		               s->label, CPLGetLastErrorMsg());
+		               s->step->label, CPLGetLastErrorMsg());
 	th = handle_own(stm->arena, &s->acct, HANDLE_GDAL_TRANSFORMER, t, NULL);
 	if (th == NULL)
 		return -1;
@@ -351,7 +351,7 @@ static int plan_grid(struct step *s, struct warp_state *st, struct stream *stm)
 		arena_rewind(stm->arena, m);
 		return gp_fail(GP_EX_DATAERR, "step '%s': cannot find the raster's extent in the "
 		                              "target CRS: %s",
-		               s->label, CPLGetLastErrorMsg());
+		               s->step->label, CPLGetLastErrorMsg());
 	}
 	arena_rewind(stm->arena, m);
 	if (c->has_extent) {
@@ -393,8 +393,8 @@ static int plan_grid(struct step *s, struct warp_state *st, struct stream *stm)
 	}
 	gt[2] = gt[4] = 0;
 	if (w <= 0 || h <= 0 || w > 10000000 || h > 10000000)
-		return gp_fail(GP_EX_DATAERR, "step '%s': the output would be %d x %d pixels", s->label,
-		               w, h);
+		return gp_fail(GP_EX_DATAERR, "step '%s': the output would be %d x %d pixels",
+		               s->step->label, w, h);
 	out->width = w;
 	out->height = h;
 	memcpy(out->gt, gt, sizeof gt);
@@ -402,12 +402,12 @@ static int plan_grid(struct step *s, struct warp_state *st, struct stream *stm)
 	return 0;
 }
 
-static int warp_begin(struct step *s, struct stream *stm)
+static int warp_begin(struct stage *s, struct stream *stm)
 {
 	struct warp_state *st = s->state;
 	struct warp_conf *c = st->c;
 	struct arena *a = stm->arena;
-	bool resample = strcmp(s->desc->name, "resample") == 0;
+	bool resample = strcmp(s->step->desc->name, "resample") == 0;
 	struct rview *in, *out = stm->raster;
 	int n = 0;
 
@@ -417,8 +417,8 @@ static int warp_begin(struct step *s, struct stream *stm)
 	if (c->has_from && (in->crs = wkt_of(a, c->from, "step 'reproject', 'from'")) == NULL)
 		return -1;
 	if (!in->has_gt)
-		return gp_fail(GP_EX_DATAERR, "step '%s': '%s' is not georeferenced", s->label,
-		               stm->path);
+		return gp_fail(GP_EX_DATAERR, "step '%s': '%s' is not georeferenced",
+		               s->step->label, stm->path);
 	if (in->crs == NULL && !resample)
 		return gp_fail(GP_EX_DATAERR, "step 'reproject': '%s' has no CRS (give 'from')",
 		               stm->path);
@@ -483,8 +483,8 @@ static int warp_begin(struct step *s, struct stream *stm)
 		if (!any_dst)
 			st->dst_nodata = NULL;
 		if (c->has_nodata && !raster_value_fits(c->nodata, in->type))
-			return gp_fail(GP_EX_CONFIG, "step '%s': nodata %g is not a %s value", s->label,
-			               c->nodata, GDALGetDataTypeName(in->type));
+			return gp_fail(GP_EX_CONFIG, "step '%s': nodata %g is not a %s value",
+			               s->step->label, c->nodata, GDALGetDataTypeName(in->type));
 	}
 	st->nwarp = n;
 	st->src_alpha = in->alpha >= 0 ? in->alpha + 1 : 0;
@@ -643,7 +643,7 @@ static void *run_job(void *arg)
 
 /* Warp the ready jobs, one thread each (the first on this thread), then
  * free what they used. */
-static int run_jobs(struct step *s, struct warp_state *st, struct job_list *jl)
+static int run_jobs(struct stage *s, struct warp_state *st, struct job_list *jl)
 {
 	pthread_t tid[MAX_JOBS];
 	bool started[MAX_JOBS] = {false};
@@ -666,7 +666,7 @@ static int run_jobs(struct step *s, struct warp_state *st, struct job_list *jl)
 
 		if (j->err != CE_None)
 			r = gp_fail(GP_EX_DATAERR, "step '%s': warping output pixels %d,%d %dx%d failed: %s",
-			            s->label, j->w.x, j->w.y, j->w.w, j->w.h, j->msg);
+			            s->step->label, j->w.x, j->w.y, j->w.w, j->w.h, j->msg);
 		else
 			st->windows++;
 	}
@@ -676,7 +676,7 @@ static int run_jobs(struct step *s, struct warp_state *st, struct job_list *jl)
 	return r;
 }
 
-static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
+static int add_job(struct stage *s, struct warp_state *st, struct job_list *jl,
                    const struct rwin *w, void *buf, size_t line, size_t band_bytes)
 {
 	struct arena *a = raster_blocks(s);
@@ -718,7 +718,7 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 		return gp_fail(GP_EX_TEMPFAIL,
 		               "step '%s': one output pixel needs %.1f MiB of source (a %d x %d area); "
 		               "retry with a larger --memory-limit",
-		               s->label, (double)need / 1048576.0, src.w, src.h);
+		               s->step->label, (double)need / 1048576.0, src.w, src.h);
 	sbuf = arena_alloc(a, need, 0);
 	if (sbuf == NULL)
 		return -1;
@@ -746,7 +746,7 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 		if (approx == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make the approximate "
 			                               "transformer",
-			               s->label);
+			               s->step->label);
 		if (handle_own(a, &s->acct, HANDLE_GDAL_TRANSFORMER, approx, NULL) == NULL)
 			return -1;
 	}
@@ -785,8 +785,8 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 	op = GDALCreateWarpOperation(wo);
 	GDALDestroyWarpOptions(wo);
 	if (op == NULL)
-		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot set up the warp: %s", s->label,
-		               CPLGetLastErrorMsg());
+		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot set up the warp: %s",
+		               s->step->label, CPLGetLastErrorMsg());
 	if (handle_own(a, &s->acct, HANDLE_GDAL_WARP, op, NULL) == NULL)
 		return -1;
 	j = &jl->job[jl->n++];
@@ -796,7 +796,7 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 	return 0;
 }
 
-static int warp_pull(struct step *s, const struct rwin *w, void *buf)
+static int warp_pull(struct stage *s, const struct rwin *w, void *buf)
 {
 	struct warp_state *st = s->state;
 	size_t ts = raster_tsize(st->out->type);
@@ -827,7 +827,7 @@ static int warp_pull(struct step *s, const struct rwin *w, void *buf)
 	return r;
 }
 
-static int warp_end(struct step *s, struct stream *stm)
+static int warp_end(struct stage *s, struct stream *stm)
 {
 	struct warp_state *st = s->state;
 
@@ -841,15 +841,15 @@ static int warp_end(struct step *s, struct stream *stm)
 	return 0;
 }
 
-static void warp_explain(struct step *s, struct engine *e, FILE *out)
+static void warp_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	struct warp_conf *c = s->conf;
+	struct warp_conf *c = s->step->conf;
 
 	(void)e;
 	fprintf(out, "  %s%s, %s resampling, approximation error %g pixel\n",
-	        strcmp(s->desc->name, "resample") == 0 ? "same CRS" : "to ",
-	        strcmp(s->desc->name, "resample") == 0 ? "" : c->to, resamplings[c->resampling],
-	        c->error_threshold);
+	        strcmp(s->step->desc->name, "resample") == 0 ? "same CRS" : "to ",
+	        strcmp(s->step->desc->name, "resample") == 0 ? "" : c->to,
+	        resamplings[c->resampling], c->error_threshold);
 	fprintf(out, "  each output window: cut in one strip a thread; a strip's source area (plus "
 	             "the kernel's reach) pulled into the block arena and warped by its own GDAL "
 	             "warp operation; strips whose source exceeds %.1f MiB are split in four\n",
@@ -858,7 +858,7 @@ static void warp_explain(struct step *s, struct engine *e, FILE *out)
 
 /* No transform cache here (each window makes its own transformer); the
  * warp's own counts instead. */
-static void warp_stats(const struct step *s, struct step_stats *out)
+static void warp_stats(const struct stage *s, struct step_stats *out)
 {
 	const struct warp_state *st = s->state;
 

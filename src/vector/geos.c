@@ -170,7 +170,7 @@ int geos_write(struct geos *g, struct arena *a, const GEOSGeometry *geom, unsign
 	return 0;
 }
 
-int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_op op, void *ctx,
+int geos_apply(struct geos *g, struct stage *s, struct batch *b, size_t i, geos_op op, void *ctx,
                const char *what)
 {
 	struct feature *f = &b->f[i];
@@ -183,7 +183,7 @@ int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_o
 	if (in == NULL) {
 		if (gp_err_code())
 			return -1;
-		batch_fail(b, i, s->label, geos_reason(g, "geometry does not decode"));
+		batch_fail(b, i, s->step->label, geos_reason(g, "geometry does not decode"));
 		return 1;
 	}
 	geos_reset(g);
@@ -194,7 +194,7 @@ int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_o
 			return -1;
 		if (geos_stopping(g))
 			return stopped();
-		batch_fail(b, i, s->label, geos_reason(g, what));
+		batch_fail(b, i, s->step->label, geos_reason(g, what));
 		return 1;
 	}
 	if (geos_stopping(g)) {
@@ -207,7 +207,7 @@ int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_o
 	if (r == -2)
 		return -1;
 	if (r != 0) {
-		batch_fail(b, i, s->label, geos_reason(g, "GEOS cannot write it"));
+		batch_fail(b, i, s->step->label, geos_reason(g, "GEOS cannot write it"));
 		return 1;
 	}
 	g->applied++;

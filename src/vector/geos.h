@@ -61,6 +61,7 @@ int geos_write(struct geos *g, struct arena *a, const GEOSGeometry *geom, unsign
 
 struct batch;
 struct step;
+struct stage;
 
 /* An operation on one geometry: a new geometry the caller will own, or
  * NULL when GEOS cannot do it (its message then says why). */
@@ -72,7 +73,7 @@ typedef GEOSGeometry *(*geos_op)(GEOSContextHandle_t h, const GEOSGeometry *in, 
  * GEOS gave none); -1: the run fails (the batch arena is full, or the run
  * is stopping -- checked before the operation and after a failed one --
  * error set). */
-int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_op op, void *ctx,
+int geos_apply(struct geos *g, struct stage *s, struct batch *b, size_t i, geos_op op, void *ctx,
                const char *what);
 
 #endif

@@ -87,7 +87,7 @@ int source_synth_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-int source_synth_open(struct step *s, struct engine *e)
+int source_synth_open(struct stage *s, struct engine *e)
 {
 	struct synth_state *st = arena_calloc(s->arena, 1, sizeof *st);
 
@@ -103,10 +103,10 @@ static void release_defn(void *d)
 	OGR_FD_Release(d);
 }
 
-int source_synth_next_stream(struct step *s, struct stream *out)
+int source_synth_next_stream(struct stage *s, struct stream *out)
 {
 	struct synth_state *st = s->state;
-	struct synth_conf *c = &((struct read_conf *)s->conf)->synthetic;
+	struct synth_conf *c = &((struct read_conf *)s->step->conf)->synthetic;
 	static const OGRwkbGeometryType gt[] = {wkbPoint, wkbLineString, wkbPolygon};
 	OGRFieldDefnH fd;
 
@@ -144,7 +144,7 @@ int source_synth_next_stream(struct step *s, struct stream *out)
 	out->schema->gtype = gt[c->geometry];
 	out->srs = OSRNewSpatialReference(NULL);
 	if (out->srs == NULL)
-		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make a CRS", s->label);
+		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make a CRS", s->step->label);
 	if (arena_defer(out->arena, (arena_cleanup_fn)OSRRelease, out->srs) != 0) {
 		out->srs = NULL; /* released by the failed defer */
 		return -1;
@@ -240,10 +240,10 @@ static int make_wkb(const struct synth_conf *c, int64_t i, struct arena *a, unsi
 	return 0;
 }
 
-int source_synth_read(struct step *s, struct batch *b)
+int source_synth_read(struct stage *s, struct batch *b)
 {
 	struct synth_state *st = s->state;
-	struct synth_conf *c = &((struct read_conf *)s->conf)->synthetic;
+	struct synth_conf *c = &((struct read_conf *)s->step->conf)->synthetic;
 	size_t want = engine_batch_size(st->eng);
 	static const char *const words[] = {"alder", "birch", "cedar", "elm", "fir", "hazel",
 	                                    "larch", "maple", "oak", "pine", "rowan", "yew"};
@@ -279,7 +279,7 @@ int source_synth_read(struct step *s, struct batch *b)
 	return 1;
 }
 
-int source_synth_end(struct step *s, struct stream *st)
+int source_synth_end(struct stage *s, struct stream *st)
 {
 	struct synth_state *ss = s->state;
 
@@ -291,16 +291,16 @@ int source_synth_end(struct step *s, struct stream *st)
 	return 0;
 }
 
-int source_synth_close(struct step *s, bool ok)
+int source_synth_close(struct stage *s, bool ok)
 {
 	(void)s;
 	(void)ok;
 	return 0;
 }
 
-void source_synth_explain(struct step *s, struct engine *e, FILE *out)
+void source_synth_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	struct synth_conf *c = &((struct read_conf *)s->conf)->synthetic;
+	struct synth_conf *c = &((struct read_conf *)s->step->conf)->synthetic;
 	static const char *const g[] = {"point", "line", "polygon"};
 
 	(void)e;
