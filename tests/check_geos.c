@@ -19,7 +19,8 @@
 #define STAGE_NAME "buffer-roads"
 
 static struct mem_account run_acct;
-static struct step step;
+static struct step the_step;
+static struct stage step; /* the stage of the_step, for one test */
 static struct arena *ctx_arena; /* the context's, like the run arena */
 static struct arena *a;         /* the batch's */
 static struct geos *g;
@@ -29,7 +30,8 @@ static void setup(void)
 	mem_fail_after(0);
 	gp_err_clear();
 	mem_account_init(&run_acct, "run", NULL, 0);
-	step = (struct step){.label = STAGE_NAME};
+	the_step = (struct step){.label = STAGE_NAME};
+	step = (struct stage){.step = &the_step};
 	stage_acct_init(&step.acct, STAGE_NAME, &run_acct);
 	ctx_arena = arena_create(&run_acct, 0);
 	a = arena_create(&step.acct.mem, 0);

@@ -311,7 +311,8 @@ static int open_datasets(void)
  * with 16 bytes between its two bands. */
 START_TEST(mem_dataset_wraps_the_buffer)
 {
-	struct step s = {.label = "reproject"};
+	struct step step = {.label = "reproject"};
+	struct stage s = {.step = &step};
 	struct rview v = {.width = 100, .height = 100, .type = GDT_Int16,
 	                  .gt = {1000, 10, 0, 2000, 0, -10}, .has_gt = true,
 	                  .crs = "LOCAL_CS[\"grid\"]"};
@@ -370,7 +371,8 @@ END_TEST
 
 START_TEST(mem_dataset_allocation_failure_closes_it)
 {
-	struct step s = {.label = "reproject"};
+	struct step step = {.label = "reproject"};
+	struct stage s = {.step = &step};
 	struct rview v = {.width = 4, .height = 4, .type = GDT_Byte};
 	struct rwin w = {0, 0, 4, 4};
 	unsigned char buf[16];
@@ -430,7 +432,7 @@ static uint32_t pixel_value(const struct tiling *t, int b, int x, int y)
 	return ((uint32_t)b * (uint32_t)t->height + (uint32_t)y) * (uint32_t)t->width + (uint32_t)x;
 }
 
-static int fake_next_stream(struct step *s, struct stream *st)
+static int fake_next_stream(struct stage *s, struct stream *st)
 {
 	struct cut *c = s->state;
 	struct rview *v;
@@ -450,13 +452,13 @@ static int fake_next_stream(struct step *s, struct stream *st)
 	return 1;
 }
 
-static int fake_end(struct step *s, struct stream *st)
+static int fake_end(struct stage *s, struct stream *st)
 {
 	(void)s, (void)st;
 	return 0;
 }
 
-static int fake_pull(struct step *s, const struct rwin *w, void *buf)
+static int fake_pull(struct stage *s, const struct rwin *w, void *buf)
 {
 	struct cut *c = s->state;
 	uint32_t *p = buf;
@@ -477,7 +479,7 @@ static int fake_pull(struct step *s, const struct rwin *w, void *buf)
 		}                                                                          \
 	} while (0)
 
-static int fake_put(struct step *s, const struct rwin *w, const void *buf)
+static int fake_put(struct stage *s, const struct rwin *w, const void *buf)
 {
 	struct cut *c = s->state;
 	const struct tiling *t = c->t;
@@ -530,22 +532,24 @@ static const struct step_desc fake_sink = {
 static void cut_raster(const struct tiling *t, struct cut *c)
 {
 	struct step steps[2] = {
-		{.desc = &fake_source, .index = 0, .label = "read", .state = c},
-		{.desc = &fake_sink, .index = 1, .label = "write", .state = c},
+		{.desc = &fake_source, .index = 0, .label = "read"},
+		{.desc = &fake_sink, .index = 1, .label = "write"},
 	};
+	struct stage stages[2] = {{.step = &steps[0], .state = c}, {.step = &steps[1], .state = c}};
 	struct pipeline pl = {.raster = true, .nsteps = 2, .steps = steps, .acct = &run_acct};
 	struct run_opts opts = {0};
 	volatile sig_atomic_t stop = 0;
-	struct engine e = {.pl = &pl, .opts = &opts, .acct = &run_acct, .stop = &stop};
+	struct engine e = {.pl = &pl, .opts = &opts, .acct = &run_acct, .stop = &stop,
+	                   .stages = stages};
 	size_t npx = (size_t)t->width * (size_t)t->height, first_bad = npx;
 
 	*c = (struct cut){.t = t, .seen = calloc(npx, 1)};
 	ck_assert_ptr_nonnull(c->seen);
 	e.plan.window_bytes = t->window_bytes;
 	for (int k = 0; k < 2; k++) {
-		stage_acct_init(&steps[k].acct, steps[k].label, &run_acct);
+		stage_acct_init(&stages[k].acct, steps[k].label, &run_acct);
 		steps[k].pl = &pl;
-		steps[k].eng = &e;
+		stages[k].eng = &e;
 	}
 	ck_assert_int_eq(raster_run_kind.run(&e), 0);
 	ck_assert_msg(!c->bad, "%dx%d: %s", t->width, t->height, c->why);
@@ -562,11 +566,11 @@ static void cut_raster(const struct tiling *t, struct cut *c)
 	ck_assert_uint_eq(c->pulls, c->windows);
 	ck_assert_uint_eq(e.totals.batches, c->windows);
 	ck_assert_uint_eq(e.totals.pixels_out, npx);
-	ck_assert_uint_eq(steps[1].acct.items_in, c->windows);
-	ck_assert_uint_eq(steps[0].acct.items_out, c->windows);
+	ck_assert_uint_eq(stages[1].acct.items_in, c->windows);
+	ck_assert_uint_eq(stages[0].acct.items_out, c->windows);
 	ck_assert_int_eq(c->streams, 2);
-	ck_assert_int_eq(steps[0].acct.mem.bytes.cur, 0);
-	ck_assert_int_eq(steps[1].acct.mem.bytes.cur, 0);
+	ck_assert_int_eq(stages[0].acct.mem.bytes.cur, 0);
+	ck_assert_int_eq(stages[1].acct.mem.bytes.cur, 0);
 }
 
 START_TEST(run_covers_every_pixel_once)

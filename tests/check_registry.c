@@ -9,21 +9,21 @@
 #include "config/opts.h"
 #include "core/step.h"
 
-static int stub_stream(struct step *s, struct stream *st)
+static int stub_stream(struct stage *s, struct stream *st)
 {
 	(void)s;
 	(void)st;
 	return 0;
 }
 
-static int stub_batch(struct step *s, struct batch *b)
+static int stub_batch(struct stage *s, struct batch *b)
 {
 	(void)s;
 	(void)b;
 	return 0;
 }
 
-static int stub_pull(struct step *s, const struct rwin *w, void *buf)
+static int stub_pull(struct stage *s, const struct rwin *w, void *buf)
 {
 	(void)s;
 	(void)w;
@@ -31,7 +31,7 @@ static int stub_pull(struct step *s, const struct rwin *w, void *buf)
 	return 0;
 }
 
-static int stub_put(struct step *s, const struct rwin *w, const void *buf)
+static int stub_put(struct stage *s, const struct rwin *w, const void *buf)
 {
 	(void)s;
 	(void)w;
@@ -75,7 +75,8 @@ END_TEST
 
 START_TEST(check_refuses_what_a_role_lacks)
 {
-	struct vector_ops vsrc = {.next_stream = stub_stream, .read = stub_batch, .end = stub_stream};
+	struct vector_ops vsrc = {
+	        .next_stream = stub_stream, .read = stub_batch, .end = stub_stream};
 	struct vector_ops vxf = {.process = stub_batch};
 	struct raster_ops rxf = {.pull = stub_pull};
 	struct raster_ops rsink = {.begin = stub_stream, .put = stub_put, .end = stub_stream};

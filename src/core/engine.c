@@ -80,10 +80,10 @@ int engine_plan(struct engine *e)
 	return 0;
 }
 
-void engine_enter(struct engine *e, const struct step *s)
+void engine_enter(struct engine *e, const struct stage *s)
 {
 	if (e->watch)
-		watch_enter(e->watch, s->label);
+		watch_enter(e->watch, s->step->label);
 }
 
 int engine_stopping(const struct engine *e)
@@ -100,7 +100,7 @@ int engine_stopping(const struct engine *e)
  * (engine_expect), false when one was under way and stopped part-way. */
 static uint64_t midrun_advice(const struct engine *e, const char *stage, uint64_t rss, bool next)
 {
-	const struct step *s = e->step;
+	const struct stage *s = e->stage;
 	uint64_t grown, done, applied, n, whole;
 
 	/* Whatever the step's own projection says, the batch it made is
@@ -109,7 +109,7 @@ static uint64_t midrun_advice(const struct engine *e, const char *stage, uint64_
 	 * (other GDAL processes share them): at least one and a half times what
 	 * this run had grown since start-up, on top of it. */
 	whole = memplan_advise_grow(&e->plan, rss + 3 * (rss - e->plan.baseline) / 2, 0, 0);
-	if (!e->kind->items || s == NULL || stage == NULL || strcmp(stage, s->label) != 0 ||
+	if (!e->kind->items || s == NULL || stage == NULL || strcmp(stage, s->step->label) != 0 ||
 	    rss <= e->step_rss)
 		return whole; /* no batch to project from */
 	grown = rss - e->step_rss;
@@ -129,7 +129,7 @@ static uint64_t midrun_advice(const struct engine *e, const char *stage, uint64_
 	return n > whole ? n : whole;
 }
 
-int engine_expect(struct engine *e, const struct step *s, uint64_t bytes)
+int engine_expect(struct engine *e, const struct stage *s, uint64_t bytes)
 {
 	uint64_t rss, n;
 
@@ -138,13 +138,13 @@ int engine_expect(struct engine *e, const struct step *s, uint64_t bytes)
 	rss = rss_current();
 	if (rss + bytes <= e->plan.limit)
 		return 0;
-	n = midrun_advice(e, s->label, rss + bytes, true);
+	n = midrun_advice(e, s->step->label, rss + bytes, true);
 	return gp_fail(GP_EX_TEMPFAIL,
 	               "memory limit of %" PRIu64 " MiB cannot be held in stage '%s': one geometry "
 	               "would take about %" PRIu64 " MiB more than the %" PRIu64 " MiB in use; "
 	               "retry with --memory-limit %" PRIu64 "MiB",
-	               e->plan.limit >> 20, s->label, (bytes + (1 << 20) - 1) >> 20, rss >> 20,
-	               n >> 20);
+	               e->plan.limit >> 20, s->step->label, (bytes + (1 << 20) - 1) >> 20,
+	               rss >> 20, n >> 20);
 }
 
 int engine_stop(struct engine *e)
@@ -173,7 +173,7 @@ int engine_stop(struct engine *e)
 	return gp_fail(GP_EX_SOFTWARE, "engine_stop called while not stopping");
 }
 
-int engine_check_memory(struct engine *e, const struct step *where)
+int engine_check_memory(struct engine *e, const struct stage *where)
 {
 	uint64_t rss, anon;
 
@@ -191,28 +191,28 @@ int engine_check_memory(struct engine *e, const struct step *where)
 	if (e->plan.limit == 0)
 		return 0;
 	if (rss > e->plan.limit)
-		watch_trip(e->watch, where->label, rss);
+		watch_trip(e->watch, where->step->label, rss);
 	return engine_stopping(e) ? engine_stop(e) : 0;
 }
 
 /* If RSS is over the limit (an arena's budget ran out, or the driver
  * could not allocate), the limit is the reason and the step the stage; if
  * the run is stopping, the stop is. */
-int engine_step_failed(struct engine *e, const struct step *s)
+int engine_step_failed(struct engine *e, const struct stage *s)
 {
 	if (e->plan.limit && e->watch && gp_err_code() == GP_EX_TEMPFAIL) {
 		uint64_t rss = rss_current();
 
 		if (rss > e->plan.limit)
-			watch_trip(e->watch, s->label, rss);
+			watch_trip(e->watch, s->step->label, rss);
 	}
 	return engine_stopping(e) ? engine_stop(e) : -1;
 }
 
-void engine_step_begins(struct engine *e, const struct step *s, size_t items)
+void engine_step_begins(struct engine *e, const struct stage *s, size_t items)
 {
 	engine_enter(e, s);
-	e->step = s;
+	e->stage = s;
 	e->step_items = items;
 	if (e->plan.limit) {
 		e->step_rss = rss_current();
@@ -220,14 +220,48 @@ void engine_step_begins(struct engine *e, const struct step *s, size_t items)
 	}
 }
 
-/* Open step `s`: its state first, zeroed in its arena when its descriptor
- * gives a size, then the step's own open. */
-static int stage_open(struct engine *e, struct step *s)
+/* The run's stages, one per step of the pipeline, in the run arena: each
+ * knows its step and the engine, and has its accounting (arenas come
+ * later, from stages_arenas).  -1 with the error set. */
+static int stages_create(struct engine *e)
 {
-	if (s->desc->state_size &&
-	    (s->state = arena_calloc(s->arena, 1, s->desc->state_size)) == NULL)
+	struct pipeline *pl = e->pl;
+
+	e->stages = arena_calloc(e->arena, pl->nsteps, sizeof *e->stages);
+	if (e->stages == NULL)
 		return -1;
-	return s->desc->open ? s->desc->open(s, e) : 0;
+	for (size_t k = 0; k < pl->nsteps; k++) {
+		struct stage *s = &e->stages[k];
+
+		s->step = &pl->steps[k];
+		s->eng = e;
+		stage_acct_init(&s->acct, s->step->label, e->acct);
+	}
+	return 0;
+}
+
+/* Each stage's arena, accounted to it; destroyed when the run closes. */
+static int stages_arenas(struct engine *e)
+{
+	for (size_t k = 0; k < e->pl->nsteps; k++) {
+		struct stage *s = &e->stages[k];
+
+		s->arena = arena_create(&s->acct.mem, 0);
+		if (s->arena == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/* Open stage `s`: its state first, zeroed in its arena when its descriptor
+ * gives a size, then the step's own open. */
+static int stage_open(struct engine *e, struct stage *s)
+{
+	const struct step_desc *d = s->step->desc;
+
+	if (d->state_size && (s->state = arena_calloc(s->arena, 1, d->state_size)) == NULL)
+		return -1;
+	return d->open ? d->open(s, e) : 0;
 }
 
 /* For the leak detector's own test (--config GISPIPE_TEST_LEAK STAGE):
@@ -236,25 +270,25 @@ static int stage_open(struct engine *e, struct step *s)
 static void test_leak(struct engine *e)
 {
 	const char *label = CPLGetConfigOption("GISPIPE_TEST_LEAK", NULL);
-	struct step *sinks = e->rejects;
+	struct stage *sinks = e->rejects;
 
 	if (label == NULL)
 		return;
 	for (size_t k = 0; k < e->pl->nsteps; k++)
-		if (strcmp(e->pl->steps[k].label, label) == 0)
-			stage_acct_handle_up(&e->pl->steps[k].acct, HANDLE_OGR_FEATURE);
-	if (sinks && strcmp(sinks->label, label) == 0)
+		if (strcmp(e->stages[k].step->label, label) == 0)
+			stage_acct_handle_up(&e->stages[k].acct, HANDLE_OGR_FEATURE);
+	if (sinks && strcmp(sinks->step->label, label) == 0)
 		stage_acct_handle_up(&sinks->acct, HANDLE_OGR_FEATURE);
 }
 
 /* 70, with the message in `err`, when stage `s` still holds a handle. */
-static int stage_leak(const struct step *s, char *err, size_t size)
+static int stage_leak(const struct stage *s, char *err, size_t size)
 {
 	int leak = stage_acct_first_leak(&s->acct);
 
 	if (leak < 0)
 		return 0;
-	snprintf(err, size, "stage '%s' leaked %" PRId64 " %s handle(s)", s->label,
+	snprintf(err, size, "stage '%s' leaked %" PRId64 " %s handle(s)", s->step->label,
 	         s->acct.live[leak].cur, handle_kind_name(leak));
 	return GP_EX_SOFTWARE;
 }
@@ -263,7 +297,7 @@ static int stage_leak(const struct step *s, char *err, size_t size)
  * handle after its close, which released all of them. */
 static int sinks_leak(struct engine *e, char *err, size_t size)
 {
-	int code = stage_leak(&e->pl->steps[e->pl->nsteps - 1], err, size);
+	int code = stage_leak(&e->stages[e->pl->nsteps - 1], err, size);
 
 	return code || e->rejects == NULL ? code : stage_leak(e->rejects, err, size);
 }
@@ -275,12 +309,12 @@ static void gather_totals(struct engine *e)
 	struct pipeline *pl = e->pl;
 
 	for (size_t k = 0; k < pl->nsteps; k++) {
-		struct step *s = &pl->steps[k];
+		struct stage *s = &e->stages[k];
 
 		s->stats = (struct step_stats){0};
-		if (s->desc->stats == NULL || s->state == NULL)
+		if (s->step->desc->stats == NULL || s->state == NULL)
 			continue;
-		s->desc->stats(s, &s->stats);
+		s->step->desc->stats(s, &s->stats);
 		if (s->stats.has_xform) {
 			e->totals.xc_hits += s->stats.xc_hits;
 			e->totals.xc_misses += s->stats.xc_misses;
@@ -296,7 +330,8 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	struct engine e = {.pl = pl, .kind = kind_of(pl), .opts = o, .acct = acct,
 	                   .arena = run_arena, .stop = stop};
 	struct watch watch = {0};
-	struct step rejects;
+	struct step rejects_step;
+	struct stage rejects = {0};
 	struct run_result result;
 	double t0 = engine_now();
 	char err[4096] = "";
@@ -304,7 +339,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	size_t opened = 0;
 	bool rejects_open = false;
 
-	if (engine_plan(&e) != 0) {
+	if (stages_create(&e) != 0 || engine_plan(&e) != 0) {
 		code = gp_err_code();
 		goto report;
 	}
@@ -325,27 +360,22 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	}
 	e.watch = &watch;
 	geos_set_watch(e.geos, &watch);
-	for (size_t k = 0; k < pl->nsteps; k++) {
-		struct step *s = &pl->steps[k];
-
-		s->eng = &e;
-		stage_acct_init(&s->acct, s->label, acct);
-		s->arena = arena_create(&s->acct.mem, 0);
-		if (s->arena == NULL) {
-			code = gp_err_code();
-			goto close;
-		}
+	if (stages_arenas(&e) != 0) {
+		code = gp_err_code();
+		goto close;
 	}
 	if (pl->on_error == ON_ERROR_REJECT) {
 		/* The rejects dataset: a writer of its own, committed with the
 		 * outputs (before them: if it cannot be written, neither are
 		 * they). */
-		if (write_init_rejects(&rejects, pl, pl->rejects_path, pl->rejects_format) != 0) {
+		if (write_init_rejects(&rejects_step, pl, pl->rejects_path,
+		                       pl->rejects_format) != 0) {
 			code = gp_err_code();
 			goto close;
 		}
+		rejects.step = &rejects_step;
 		rejects.eng = &e;
-		stage_acct_init(&rejects.acct, rejects.label, acct);
+		stage_acct_init(&rejects.acct, rejects_step.label, acct);
 		rejects.arena = arena_create(&rejects.acct.mem, 0);
 		if (rejects.arena == NULL) {
 			code = gp_err_code();
@@ -354,9 +384,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 		e.rejects = &rejects;
 	}
 	for (; opened < pl->nsteps; opened++) {
-		struct step *s = &pl->steps[opened];
-
-		if (stage_open(&e, s) != 0) {
+		if (stage_open(&e, &e.stages[opened]) != 0) {
 			code = gp_err_code();
 			goto close;
 		}
@@ -382,7 +410,7 @@ close:
 		snprintf(err, sizeof err, "%s", gp_err_msg());
 	/* Close in order, sinks last; a failure anywhere aborts the sinks. */
 	for (size_t k = 0; k < pl->nsteps; k++) {
-		struct step *s = &pl->steps[k];
+		struct stage *s = &e.stages[k];
 		double t;
 		int cr;
 
@@ -390,7 +418,7 @@ close:
 			/* Nothing is committed here: every output, the rejects
 			 * included, waits for outset_commit() below. */
 			t = engine_now();
-			cr = rejects.desc->close(&rejects, code == 0);
+			cr = rejects_step.desc->close(&rejects, code == 0);
 			s->acct.seconds += engine_now() - t;
 			if (cr != 0 && code == 0) {
 				code = gp_err_code();
@@ -398,7 +426,7 @@ close:
 			}
 		}
 		t = engine_now();
-		cr = k < opened && s->desc->close ? s->desc->close(s, code == 0) : 0;
+		cr = k < opened && s->step->desc->close ? s->step->desc->close(s, code == 0) : 0;
 
 		s->acct.seconds += engine_now() - t;
 		if (cr != 0 && code == 0) {
@@ -415,14 +443,14 @@ close:
 	 * hold the outputs, which live until the commit. */
 	gather_totals(&e);
 	for (size_t k = 0; k + 1 < pl->nsteps; k++) {
-		struct step *s = &pl->steps[k];
+		struct stage *s = &e.stages[k];
 
 		arena_destroy(s->arena);
 		s->arena = NULL;
 		s->state = NULL;
 	}
 	for (size_t k = 0; k + 1 < pl->nsteps && code == 0; k++)
-		code = stage_leak(&pl->steps[k], err, sizeof err);
+		code = stage_leak(&e.stages[k], err, sizeof err);
 	if (code == 0 && layer_iter_unclosed() != 0) {
 		code = GP_EX_SOFTWARE;
 		snprintf(err, sizeof err, "%" PRIu64 " layer iterator(s) destroyed without close",
@@ -455,9 +483,9 @@ close:
 	watch_stop(&watch);
 	geos_set_watch(e.geos, NULL);
 	e.watch = NULL;
-	arena_destroy(pl->steps[pl->nsteps - 1].arena);
-	pl->steps[pl->nsteps - 1].arena = NULL;
-	pl->steps[pl->nsteps - 1].state = NULL;
+	arena_destroy(e.stages[pl->nsteps - 1].arena);
+	e.stages[pl->nsteps - 1].arena = NULL;
+	e.stages[pl->nsteps - 1].state = NULL;
 	if (e.rejects)
 		arena_destroy(rejects.arena);
 report:
@@ -474,7 +502,7 @@ report:
 	result = (struct run_result){.pipeline = pl->path, .name = pl->name, .raster = pl->raster,
 	                             .exit_code = code, .plan = &e.plan, .totals = &e.totals,
 	                             .open_iterators = layer_iter_unclosed(),
-	                             .nstages = pl->nsteps, .stages = pl->steps};
+	                             .nstages = e.stages ? pl->nsteps : 0, .stages = e.stages};
 	if (!o->quiet)
 		report_table(&result, stderr);
 	if (o->report_path && report_write(&result, o->report_path, code ? err : NULL) != 0 &&
@@ -493,29 +521,20 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 	static volatile sig_atomic_t no_stop;
 	struct engine e = {.pl = pl, .kind = kind_of(pl), .opts = o, .acct = acct,
 	                   .arena = run_arena, .stop = &no_stop};
-	size_t opened = 0, made = 0;
+	size_t opened = 0;
 	int code = 0;
 
-	if (engine_plan(&e) != 0)
+	if (stages_create(&e) != 0 || engine_plan(&e) != 0)
 		return gp_err_code();
 	e.geos = geos_create(run_arena);
 	if (e.geos == NULL)
 		return gp_err_code();
-	for (; made < pl->nsteps; made++) {
-		struct step *s = &pl->steps[made];
-
-		s->eng = &e;
-		stage_acct_init(&s->acct, s->label, acct);
-		s->arena = arena_create(&s->acct.mem, 0);
-		if (s->arena == NULL) {
-			code = gp_err_code();
-			goto out;
-		}
+	if (stages_arenas(&e) != 0) {
+		code = gp_err_code();
+		goto out;
 	}
 	for (; opened < pl->nsteps; opened++) {
-		struct step *s = &pl->steps[opened];
-
-		if (stage_open(&e, s) != 0) {
+		if (stage_open(&e, &e.stages[opened]) != 0) {
 			code = gp_err_code();
 			goto out;
 		}
@@ -529,28 +548,29 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 		memplan_print(&e.plan, explain);
 		fprintf(explain, "\nsteps:\n");
 		for (size_t k = 0; k < pl->nsteps; k++) {
-			struct step *s = &pl->steps[k];
+			struct stage *s = &e.stages[k];
+			const struct step_desc *d = s->step->desc;
 
-			fprintf(explain, "%zu. %s — %s\n", k + 1, s->label, s->desc->summary);
-			if (s->desc->explain)
-				s->desc->explain(s, &e, explain);
-			if (s->desc->explain_memory)
-				s->desc->explain_memory(s, &e, explain);
+			fprintf(explain, "%zu. %s — %s\n", k + 1, s->step->label, d->summary);
+			if (d->explain)
+				d->explain(s, &e, explain);
+			if (d->explain_memory)
+				d->explain_memory(s, &e, explain);
 			else
 				e.kind->explain_step(&e, s, explain);
 		}
 	}
 out:
 	for (size_t k = 0; k < opened; k++) {
-		struct step *s = &pl->steps[k];
+		struct stage *s = &e.stages[k];
 
-		if (s->desc->close)
-			s->desc->close(s, false);
+		if (s->step->desc->close)
+			s->step->desc->close(s, false);
 	}
-	for (size_t k = 0; k < made; k++) {
-		arena_destroy(pl->steps[k].arena);
-		pl->steps[k].arena = NULL;
-		pl->steps[k].state = NULL;
+	for (size_t k = 0; k < pl->nsteps; k++) {
+		arena_destroy(e.stages[k].arena);
+		e.stages[k].arena = NULL;
+		e.stages[k].state = NULL;
 	}
 	return code;
 }

@@ -23,6 +23,7 @@
 
 struct pipeline;
 struct step;
+struct stage;
 struct engine;
 struct arena;
 struct watch;
@@ -58,7 +59,7 @@ struct run_kind {
 	int (*check)(struct engine *e, bool deep, FILE *explain);
 	/* explain: the memory line of step `s` when it says none of its own
 	 * (step_desc.explain_memory) */
-	void (*explain_step)(struct engine *e, struct step *s, FILE *out);
+	void (*explain_step)(struct engine *e, struct stage *s, FILE *out);
 };
 
 extern const struct run_kind vector_run_kind;
@@ -76,15 +77,17 @@ struct engine {
 	uint64_t last_rss_check;
 	uint64_t xc_generation;    /* bumped every clear_every datasets */
 	struct geos *geos;         /* the engine thread's GEOS context */
-	struct step *rejects;      /* writer of the rejects dataset, or NULL */
+	struct stage *stages;      /* one per step of the pipeline, in the run
+	                            * arena: the steps in this run (step.h) */
+	struct stage *rejects;     /* writer of the rejects dataset, or NULL */
 	struct outset *outs;       /* the run's outputs, committed together; NULL
 	                            * when checking (nothing is written) */
 	uint64_t datasets_opened;
 	int exit_code;
 	double pull_child;         /* raster pulls: time spent upstream */
 	struct watch *watch;       /* the run's watcher (engine_run only), or NULL */
-	/* The step at work on the current batch, for the retry advice. */
-	const struct step *step;
+	/* The stage at work on the current batch, for the retry advice. */
+	const struct stage *stage;
 	uint64_t step_rss;     /* RSS when it began the batch */
 	uint64_t step_applied; /* geos_applied() then */
 	size_t step_items;     /* live items it was given */
@@ -107,7 +110,7 @@ bool engine_dataset_opened(struct engine *e);
 double engine_now(void);
 
 /* Fail (75) when RSS went over the limit; record GDAL's cache peak. */
-int engine_check_memory(struct engine *e, const struct step *where);
+int engine_check_memory(struct engine *e, const struct stage *where);
 
 /* 0, or the exit code the run must stop with now: 75 when the watcher saw
  * RSS over the limit, 128+N after signal N.  Cheap; for long loops. */
@@ -123,21 +126,21 @@ int engine_stop(struct engine *e);
  * one burst).  Fails the run (75, naming `s`, with a limit to retry with)
  * when RSS now plus `bytes` would pass the limit; 0 otherwise, or without
  * a limit.  Reads RSS only for a megabyte or more. */
-int engine_expect(struct engine *e, const struct step *s, uint64_t bytes);
+int engine_expect(struct engine *e, const struct stage *s, uint64_t bytes);
 
 /* Stage `s` is at work from now on (the watcher names it). */
-void engine_enter(struct engine *e, const struct step *s);
+void engine_enter(struct engine *e, const struct stage *s);
 
 /* Items per batch the plan allows. */
 size_t engine_batch_size(const struct engine *e);
 
 /* A step failed in the run loop: the error to stop with (the memory limit
  * or the stop when either is the reason).  Returns -1. */
-int engine_step_failed(struct engine *e, const struct step *s);
+int engine_step_failed(struct engine *e, const struct stage *s);
 
 /* Step `s` starts on a batch of `items` live items (for the watcher and
  * the retry advice). */
-void engine_step_begins(struct engine *e, const struct step *s, size_t items);
+void engine_step_begins(struct engine *e, const struct stage *s, size_t items);
 
 /* Plan and open every step; with `deep`, also open every input stream and
  * take it through every transform's begin (the sink is skipped); print the

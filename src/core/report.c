@@ -25,7 +25,7 @@ void report_table(const struct run_result *r, FILE *out)
 	fprintf(out, "\n%-16s %12s %12s %10s %9s %11s  %s\n", "stage", "in", "out", "filtered",
 	        "seconds", "arena peak", "live at end (peak)");
 	for (size_t k = 0; k < r->nstages; k++) {
-		const struct step *s = &r->stages[k];
+		const struct stage *s = &r->stages[k];
 		const struct stage_acct *a = &s->acct;
 		char live[256] = "";
 		size_t n = 0;
@@ -40,8 +40,9 @@ void report_table(const struct run_result *r, FILE *out)
 				break;
 		}
 		fprintf(out, "%-16s %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %9.2f %9.1fMiB  %s\n",
-		        s->label, k == 0 ? a->items_out : a->items_in, a->items_out, a->items_filtered,
-		        a->seconds, (double)a->mem.bytes.peak / MiB, *live ? live : "-");
+		        s->step->label, k == 0 ? a->items_out : a->items_in, a->items_out,
+		        a->items_filtered, a->seconds, (double)a->mem.bytes.peak / MiB,
+		        *live ? live : "-");
 	}
 	if (r->raster) {
 		/* Raster runs count windows per stage (in/out above) and pixels. */
@@ -141,14 +142,14 @@ static json_object *build_json(const struct run_result *r, const char *error)
 	json_object_object_add(xc, "clears", u64(t->xc_clears));
 	json_object_object_add(root, "transform_cache", xc);
 	for (size_t k = 0; k < r->nstages; k++) {
-		const struct step *s = &r->stages[k];
+		const struct stage *s = &r->stages[k];
 		const struct stage_acct *a = &s->acct;
 		json_object *st = json_object_new_object();
 		json_object *live = json_object_new_object();
 		json_object *peak = json_object_new_object();
 
-		json_object_object_add(st, "name", json_object_new_string(s->label));
-		json_object_object_add(st, "step", json_object_new_string(s->desc->name));
+		json_object_object_add(st, "name", json_object_new_string(s->step->label));
+		json_object_object_add(st, "step", json_object_new_string(s->step->desc->name));
 		json_object_object_add(st, "items_in", u64(k == 0 ? a->items_out : a->items_in));
 		json_object_object_add(st, "items_out", u64(a->items_out));
 		json_object_object_add(st, "items_filtered", u64(a->items_filtered));
@@ -224,7 +225,7 @@ static void write_prom(const struct run_result *r, FILE *f)
 	fputs("# HELP gispipe_stage_items Items through each stage of the last run.\n"
 	      "# TYPE gispipe_stage_items gauge\n", f);
 	for (size_t k = 0; k < r->nstages; k++) {
-		const struct step *s = &r->stages[k];
+		const struct stage *s = &r->stages[k];
 		const char *dir[] = {"in", "out", "filtered"};
 		uint64_t v[] = {k == 0 ? s->acct.items_out : s->acct.items_in, s->acct.items_out,
 		                s->acct.items_filtered};
@@ -232,7 +233,8 @@ static void write_prom(const struct run_result *r, FILE *f)
 		for (int d = 0; d < 3; d++) {
 			fputs("gispipe_stage_items", f);
 			PIPE();
-			fprintf(f, ",stage=\"%s\",direction=\"%s\"} %" PRIu64 "\n", s->label, dir[d], v[d]);
+			fprintf(f, ",stage=\"%s\",direction=\"%s\"} %" PRIu64 "\n", s->step->label,
+			        dir[d], v[d]);
 		}
 	}
 	fputs("# HELP gispipe_stage_arena_peak_bytes Arena high-water mark of each stage.\n"
@@ -240,7 +242,7 @@ static void write_prom(const struct run_result *r, FILE *f)
 	for (size_t k = 0; k < r->nstages; k++) {
 		fputs("gispipe_stage_arena_peak_bytes", f);
 		PIPE();
-		fprintf(f, ",stage=\"%s\"} %" PRId64 "\n", r->stages[k].label,
+		fprintf(f, ",stage=\"%s\"} %" PRId64 "\n", r->stages[k].step->label,
 		        r->stages[k].acct.mem.bytes.peak);
 	}
 	fputs("# HELP gispipe_stage_live_handles Foreign handles alive at the end (0 unless a leak).\n"
@@ -249,8 +251,9 @@ static void write_prom(const struct run_result *r, FILE *f)
 		for (int h = 0; h < HANDLE_KIND_COUNT; h++) {
 			fputs("gispipe_stage_live_handles", f);
 			PIPE();
-			fprintf(f, ",stage=\"%s\",kind=\"%s\"} %" PRId64 "\n", r->stages[k].label,
-			        handle_kind_name(h), r->stages[k].acct.live[h].cur);
+			fprintf(f, ",stage=\"%s\",kind=\"%s\"} %" PRId64 "\n",
+			        r->stages[k].step->label, handle_kind_name(h),
+			        r->stages[k].acct.live[h].cur);
 		}
 #undef PIPE
 }

@@ -35,7 +35,7 @@
 #include <stdio.h>
 
 struct memplan;
-struct step;
+struct stage;
 
 /* The run's totals, counted by the engine and its run loops. */
 struct run_totals {
@@ -60,8 +60,8 @@ struct run_totals {
 
 /* What a run reports: filled by the engine once the run is over, every
  * pointer borrowed from it for the call to report_table/report_write.  The
- * stages are the pipeline's steps, each with its accounting and its own
- * figures (step.h's step_stats). */
+ * stages are the run's steps, each with its accounting and its own figures
+ * (step.h's step_stats). */
 struct run_result {
 	const char *pipeline;     /* the pipeline file */
 	const char *name;         /* its name, or NULL */
@@ -71,7 +71,7 @@ struct run_result {
 	const struct run_totals *totals;
 	uint64_t open_iterators;  /* layer iterators never closed */
 	size_t nstages;
-	const struct step *stages;
+	const struct stage *stages; /* the run's, one per step */
 };
 
 void report_table(const struct run_result *r, FILE *out);

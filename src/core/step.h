@@ -1,11 +1,23 @@
 /*
  * step.h - the step interface.
  *
- * A step is a descriptor (name, role, option table, callbacks) plus, in a
- * pipeline, an instance with its parsed options, its own arena and its
- * accounting.  A descriptor is a vector step or a raster step: the common
- * head, then the operations of its kind (struct vector_ops or struct
- * raster_ops).  To add a step:
+ * A step is a descriptor (name, role, option table, callbacks), and two
+ * instances of different lifetimes:
+ *   struct step   one step of a loaded pipeline: its descriptor, position,
+ *                 label, YAML node and parsed options.  Owned by the
+ *                 pipeline, in the pipeline's arena; lives as long as it.
+ *   struct stage  that step in one run (or one check): its arena, its
+ *                 state (in that arena), its accounting and figures, the
+ *                 engine, and in raster runs its block arena and the view
+ *                 it receives.  Created by the engine for the run, in the
+ *                 run arena, and gone with it; its arena is destroyed when
+ *                 the run closes, so nothing of a stage may be kept in a
+ *                 step.  A stage points to its step, never the reverse.
+ * A descriptor is a vector step or a raster step: the common head, then the
+ * operations of its kind (struct vector_ops or struct raster_ops).  check
+ * acts on the step (no run yet); every other callback on the stage.
+ *
+ * To add a step:
  *   1. write src/vector/<name>.c or src/raster/<name>.c defining `const struct step_desc
  *      step_<name>` with its option table (opts.h), its head callbacks and
  *      its kind's operations;
@@ -17,7 +29,7 @@
  *
  * Life of a step in a run, all on the engine's thread:
  *   check    after options are parsed: validate them (no I/O)
- *   open     acquire what lives as long as the run (state in step->arena,
+ *   open     acquire what lives as long as the run (state in stage->arena,
  *            allocated by the engine when the descriptor gives state_size)
  *   begin    a stream starts; may change the stream (schema, CRS)
  *   process  transform a batch in place: change geometries, mark features
@@ -40,6 +52,7 @@
 #include "vector/batch.h"
 
 struct step;
+struct stage;
 struct engine;
 struct pipeline;
 struct opt_desc;
@@ -73,16 +86,16 @@ struct step_stats {
  * sink has begin, process and end. */
 struct vector_ops {
 	/* sources: 1 and a filled stream, 0 at the end of the inputs */
-	int (*next_stream)(struct step *s, struct stream *st);
+	int (*next_stream)(struct stage *s, struct stream *st);
 	/* sources: 1 and a filled batch, 0 at the end of the stream */
-	int (*read)(struct step *s, struct batch *b);
+	int (*read)(struct stage *s, struct batch *b);
 	/* a stream starts; may change the stream (schema, CRS) */
-	int (*begin)(struct step *s, struct stream *st);
+	int (*begin)(struct stage *s, struct stream *st);
 	/* transform a batch in place: change geometries, mark features
 	 * filtered or failed; never free them */
-	int (*process)(struct step *s, struct batch *b);
+	int (*process)(struct stage *s, struct batch *b);
 	/* the stream is done (a source closes its iterator here) */
-	int (*end)(struct step *s, struct stream *st);
+	int (*end)(struct stage *s, struct stream *st);
 };
 
 /* A raster step's operations (raster.h).  A source has next_stream, pull
@@ -90,14 +103,14 @@ struct vector_ops {
  * sink has begin, put and end. */
 struct raster_ops {
 	/* sources: 1 and a stream with its view, 0 at the end of the inputs */
-	int (*next_stream)(struct step *s, struct stream *st);
+	int (*next_stream)(struct stage *s, struct stream *st);
 	/* turn st->raster, the view received, into the view produced */
-	int (*begin)(struct step *s, struct stream *st);
-	int (*end)(struct step *s, struct stream *st);
+	int (*begin)(struct stage *s, struct stream *st);
+	int (*end)(struct stage *s, struct stream *st);
 	/* fill `buf` with window `w` of the view produced */
-	int (*pull)(struct step *s, const struct rwin *w, void *buf);
+	int (*pull)(struct stage *s, const struct rwin *w, void *buf);
 	/* sinks: write window `w` of the view received */
-	int (*put)(struct step *s, const struct rwin *w, const void *buf);
+	int (*put)(struct stage *s, const struct rwin *w, const void *buf);
 };
 
 /* A step: the common head (name, help, role, options, state, the calls of
@@ -117,36 +130,43 @@ struct step_desc {
 	size_t state_size;
 
 	int (*check)(struct step *s, struct pipeline *pl);
-	int (*open)(struct step *s, struct engine *e);
-	int (*close)(struct step *s, bool ok);
+	int (*open)(struct stage *s, struct engine *e);
+	int (*close)(struct stage *s, bool ok);
 	/* explain: the step's own lines (inputs found, outputs planned) */
-	void (*explain)(struct step *s, struct engine *e, FILE *out);
+	void (*explain)(struct stage *s, struct engine *e, FILE *out);
 	/* explain: the step's memory line, after its own lines; NULL: the
 	 * run kind's line for a step that keeps no more than its state */
-	void (*explain_memory)(struct step *s, struct engine *e, FILE *out);
+	void (*explain_memory)(struct stage *s, struct engine *e, FILE *out);
 	/* the report: the step's own figures, asked once after close, while
 	 * its state is still there (may be NULL: no figures) */
-	void (*stats)(const struct step *s, struct step_stats *out);
+	void (*stats)(const struct stage *s, struct step_stats *out);
 
 	const struct vector_ops *vec;
 	const struct raster_ops *ras;
 };
 
+/* One step of a pipeline (pipeline lifetime, owned by the pipeline). */
 struct step {
 	const struct step_desc *desc;
-	int index;                  /* position in the pipeline, 0-based */
+	int index;                  /* position in the pipeline, 0-based; -1: the
+	                             * rejects writer, outside the pipeline */
 	const char *label;          /* "reproject" or "reproject#2" */
 	const struct ynode *node;   /* the step's options in the pipeline file */
 	void *conf;                 /* parsed options (desc->conf_size bytes) */
+	struct pipeline *pl;
+};
+
+/* A step in one run (run lifetime, owned by the engine). */
+struct stage {
+	struct step *step;
 	void *state;                /* the step's own, in `arena` */
 	struct arena *arena;        /* lives as long as the run */
 	struct stage_acct acct;
-	struct step_stats stats; /* filled at the end of a run, for the report */
-	struct pipeline *pl;
+	struct step_stats stats;    /* filled at the end of a run, for the report */
 	struct engine *eng;
 	/* raster runs */
 	struct arena *blocks;       /* scratch for one window (raster.h) */
-	const struct rview *rin;    /* the view this step receives */
+	const struct rview *rin;    /* the view this stage receives */
 };
 
 /* The step `name` working on `kind` (STEP_VECTOR or STEP_RASTER); NULL

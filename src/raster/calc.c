@@ -483,9 +483,9 @@ static int used_index(const struct calc_state *cs, int band)
 
 /* One parser per expression, each variable bound to the slot of its band
  * in cs->cur. */
-static int calc_open(struct step *s, struct engine *e)
+static int calc_open(struct stage *s, struct engine *e)
 {
-	struct calc_conf *c = s->conf;
+	struct calc_conf *c = s->step->conf;
 	struct calc_state *cs = s->state;
 	int total = 0;
 
@@ -506,7 +506,7 @@ static int calc_open(struct step *s, struct engine *e)
 		x->nvars = mupGetExprVarNum(x->h);
 		if (mupError(x->h))
 			return gp_fail(GP_EX_SOFTWARE, "step '%s': muparser fails on '%s' at open",
-			               s->label, c->expr.v[k]);
+			               s->step->label, c->expr.v[k]);
 		x->var = arena_calloc(s->arena, (size_t)x->nvars + 1, sizeof *x->var);
 		x->var_band = arena_calloc(s->arena, (size_t)x->nvars + 1, sizeof *x->var_band);
 		x->u = arena_calloc(s->arena, (size_t)x->nvars + 1, sizeof *x->u);
@@ -555,7 +555,7 @@ static int calc_open(struct step *s, struct engine *e)
 		mupEval(x->h);
 		if (mupError(x->h))
 			return gp_fail(GP_EX_SOFTWARE, "step '%s': muparser fails on '%s' at open",
-			               s->label, c->expr.v[k]);
+			               s->step->label, c->expr.v[k]);
 	}
 	return 0;
 }
@@ -580,28 +580,29 @@ static double type_fill(GDALDataType t)
 
 /* A band number beyond the input's, at the place it came from: the alias
  * in names, or the variable in the expression. */
-static int band_fail(const struct step *s, const struct stream *st, size_t k, int i)
+static int band_fail(const struct stage *s, const struct stream *st, size_t k, int i)
 {
-	const struct calc_conf *c = s->conf;
+	const struct calc_conf *c = s->step->conf;
 	const struct calc_expr *x = &((struct calc_state *)s->state)->ex[k];
 	const char *name = x->var[i];
 	int b = x->var_band[i], nb = s->rin->nbands;
-	const struct ynode *names = ynode_get(s->node, "names");
+	const struct ynode *names = ynode_get(s->step->node, "names");
 
 	for (size_t j = 0; j < c->names.n; j++)
 		if (strcmp(c->names.key[j], name) == 0)
-			return ydoc_fail(s->pl->doc, names->items[j],
+			return ydoc_fail(s->step->pl->doc, names->items[j],
 			                 "step '%s': '%s' is band %d, and '%s' has %d band%s",
-			                 s->label, name, b, st->path ? st->path : "the raster", nb,
+			                 s->step->label, name, b,
+			                 st->path ? st->path : "the raster", nb,
 			                 nb == 1 ? "" : "s");
-	return expr_fail(s, c->expr.at[k], c->expr.v[k], find_ident(c->expr.v[k], name),
+	return expr_fail(s->step, c->expr.at[k], c->expr.v[k], find_ident(c->expr.v[k], name),
 	                 "there is no band %d: '%s' has %d band%s", b,
 	                 st->path ? st->path : "the raster", nb, nb == 1 ? "" : "s");
 }
 
-static int calc_begin(struct step *s, struct stream *st)
+static int calc_begin(struct stage *s, struct stream *st)
 {
-	struct calc_conf *c = s->conf;
+	struct calc_conf *c = s->step->conf;
 	struct calc_state *cs = s->state;
 	const struct rview *in = s->rin;
 	struct rview *v = st->raster;
@@ -663,9 +664,9 @@ static void eval_run(struct calc_state *cs, const struct rview *in, struct calc_
 	}
 }
 
-static int calc_pull(struct step *s, const struct rwin *w, void *buf)
+static int calc_pull(struct stage *s, const struct rwin *w, void *buf)
 {
-	struct calc_conf *c = s->conf;
+	struct calc_conf *c = s->step->conf;
 	struct calc_state *cs = s->state;
 	const struct rview *in = s->rin;
 	struct arena *a = raster_blocks(s);
@@ -692,7 +693,7 @@ static int calc_pull(struct step *s, const struct rwin *w, void *buf)
 		for (size_t k = 0; k < cs->nex; k++) {
 			eval_run(cs, in, &cs->ex[k], vals, n, res);
 			if (mupError(cs->ex[k].h))
-				return gp_fail(GP_EX_DATAERR, "step '%s': '%s': %s", s->label,
+				return gp_fail(GP_EX_DATAERR, "step '%s': '%s': %s", s->step->label,
 				               c->expr.v[k], mupGetErrorMsg(cs->ex[k].h));
 			/* Without a nodata value, an integer band has nothing to
 			 * write for NaN; ±inf are clamped like any value. */
@@ -702,7 +703,7 @@ static int calc_pull(struct step *s, const struct rwin *w, void *buf)
 					        GP_EX_DATAERR,
 					        "step '%s': '%s' is NaN at pixel %zu,%zu, and the "
 					        "output has no nodata value for it (see 'nodata')",
-					        s->label, c->expr.v[k],
+					        s->step->label, c->expr.v[k],
 					        (size_t)w->x + (off + i) % (size_t)w->w,
 					        (size_t)w->y + (off + i) / (size_t)w->w);
 			raster_from_double(res, n, c->type, (char *)buf + (k * npx + off) * ots);
@@ -711,9 +712,9 @@ static int calc_pull(struct step *s, const struct rwin *w, void *buf)
 	return 0;
 }
 
-static void calc_explain(struct step *s, struct engine *e, FILE *out)
+static void calc_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	struct calc_conf *c = s->conf;
+	struct calc_conf *c = s->step->conf;
 
 	(void)e;
 	for (size_t k = 0; k < c->expr.n; k++)

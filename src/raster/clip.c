@@ -160,9 +160,9 @@ static void add_polygons(OGRGeometryH coll, OGRGeometryH g, size_t *n)
 
 /* Read the cutline's polygons into the step's arena.  66 when the dataset
  * or its layer cannot be opened, 65 when it has no polygons. */
-static int load_cutline(struct step *s, struct rclip_state *st)
+static int load_cutline(struct stage *s, struct rclip_state *st)
 {
-	struct rclip_conf *c = s->conf;
+	struct rclip_conf *c = s->step->conf;
 	struct arena *tmp = arena_create(&s->acct.mem, 0);
 	struct handle *coll;
 	GDALDatasetH ds;
@@ -180,7 +180,7 @@ static int load_cutline(struct step *s, struct rclip_state *st)
 	CPLErrorReset();
 	ds = GDALOpenEx(c->by, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, NULL, NULL);
 	if (ds == NULL) {
-		gp_fail(GP_EX_NOINPUT, "step '%s': cannot open '%s': %s", s->label, c->by,
+		gp_fail(GP_EX_NOINPUT, "step '%s': cannot open '%s': %s", s->step->label, c->by,
 		        *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "not a vector dataset");
 		goto out;
 	}
@@ -190,24 +190,24 @@ static int load_cutline(struct step *s, struct rclip_state *st)
 	lyr = c->layer ? GDALDatasetGetLayerByName(ds, c->layer) : GDALDatasetGetLayer(ds, 0);
 	if (lyr == NULL) {
 		if (c->layer)
-			gp_fail(GP_EX_NOINPUT, "step '%s': no layer '%s' in '%s'", s->label,
+			gp_fail(GP_EX_NOINPUT, "step '%s': no layer '%s' in '%s'", s->step->label,
 			        c->layer, c->by);
 		else
-			gp_fail(GP_EX_NOINPUT, "step '%s': '%s' has no vector layer", s->label,
-			        c->by);
+			gp_fail(GP_EX_NOINPUT, "step '%s': '%s' has no vector layer",
+			        s->step->label, c->by);
 		goto out;
 	}
 	if (c->where && OGR_L_SetAttributeFilter(lyr, c->where) != OGRERR_NONE) {
-		gp_fail(GP_EX_CONFIG, "step '%s': bad 'where' for layer '%s' of '%s': %s", s->label,
-		        OGR_L_GetName(lyr), c->by, CPLGetLastErrorMsg());
+		gp_fail(GP_EX_CONFIG, "step '%s': bad 'where' for layer '%s' of '%s': %s",
+		        s->step->label, OGR_L_GetName(lyr), c->by, CPLGetLastErrorMsg());
 		goto out;
 	}
 	if (OGR_L_GetSpatialRef(lyr)) {
 		OGRSpatialReferenceH srs = OSRClone(OGR_L_GetSpatialRef(lyr));
 
 		if (srs == NULL) {
-			gp_fail(GP_EX_SOFTWARE, "step '%s': cannot copy the CRS of '%s'", s->label,
-			        c->by);
+			gp_fail(GP_EX_SOFTWARE, "step '%s': cannot copy the CRS of '%s'",
+			        s->step->label, c->by);
 			goto out;
 		}
 		if (handle_own(s->arena, &s->acct, HANDLE_OGR_SRS, srs, NULL) == NULL)
@@ -231,13 +231,13 @@ static int load_cutline(struct step *s, struct rclip_state *st)
 		arena_rewind(tmp, m);
 	}
 	if (CPLGetLastErrorType() == CE_Failure) {
-		gp_fail(GP_EX_DATAERR, "step '%s': cannot read '%s': %s", s->label, c->by,
+		gp_fail(GP_EX_DATAERR, "step '%s': cannot read '%s': %s", s->step->label, c->by,
 		        CPLGetLastErrorMsg());
 		goto out;
 	}
 	if (st->npolys == 0) {
-		gp_fail(GP_EX_DATAERR, "step '%s': '%s' has no polygons%s%s%s to clip by", s->label,
-		        c->by, c->where ? " where '" : "", c->where ? c->where : "",
+		gp_fail(GP_EX_DATAERR, "step '%s': '%s' has no polygons%s%s%s to clip by",
+		        s->step->label, c->by, c->where ? " where '" : "", c->where ? c->where : "",
 		        c->where ? "'" : "");
 		goto out;
 	}
@@ -247,9 +247,9 @@ out:
 	return r;
 }
 
-static int rclip_open(struct step *s, struct engine *e)
+static int rclip_open(struct stage *s, struct engine *e)
 {
-	struct rclip_conf *c = s->conf;
+	struct rclip_conf *c = s->step->conf;
 	struct rclip_state *st = s->state;
 
 	(void)e;
@@ -304,9 +304,9 @@ static void extent_of(const struct rview *v, double ext[4])
 }
 
 /* The bbox in the raster's CRS. */
-static int bbox_in_raster_crs(struct step *s, const struct rview *v, double out[4])
+static int bbox_in_raster_crs(struct stage *s, const struct rview *v, double out[4])
 {
-	struct rclip_conf *c = s->conf;
+	struct rclip_conf *c = s->step->conf;
 	struct rclip_state *st = s->state;
 	OGRSpatialReferenceH from, to;
 	OGRCoordinateTransformationH ct;
@@ -321,10 +321,10 @@ static int bbox_in_raster_crs(struct step *s, const struct rview *v, double out[
 		        GP_EX_DATAERR,
 		        "step '%s': 'bbox_crs' is %s, and the raster has no CRS to transform "
 		        "the bbox to",
-		        s->label, c->bbox_crs);
+		        s->step->label, c->bbox_crs);
 	if ((from = srs_from(st->sa, &s->acct, c->bbox_crs, "'bbox_crs'")) == NULL ||
 	    (to = srs_from(st->sa, &s->acct, v->crs, "the raster's CRS")) == NULL)
-		return gp_fail_prefix("step '%s'", s->label);
+		return gp_fail_prefix("step '%s'", s->step->label);
 	if (OSRIsSame(from, to))
 		return 0;
 	CPLErrorReset();
@@ -332,7 +332,7 @@ static int bbox_in_raster_crs(struct step *s, const struct rview *v, double out[
 	if (ct == NULL)
 		return gp_fail(GP_EX_DATAERR,
 		               "step '%s': cannot transform from %s to the raster's CRS: %s",
-		               s->label, c->bbox_crs, CPLGetLastErrorMsg());
+		               s->step->label, c->bbox_crs, CPLGetLastErrorMsg());
 	if ((h = handle_own(st->sa, &s->acct, HANDLE_OGR_TRANSFORM, ct, NULL)) == NULL)
 		return -1;
 	/* Densified edges: a box is not a box in another CRS. */
@@ -343,15 +343,15 @@ static int bbox_in_raster_crs(struct step *s, const struct rview *v, double out[
 		return gp_fail(GP_EX_DATAERR,
 		               "step '%s': the bbox does not transform from %s to the "
 		               "raster's CRS",
-		               s->label, c->bbox_crs);
+		               s->step->label, c->bbox_crs);
 	return 0;
 }
 
 /* The cutline in the raster's CRS, with each polygon's envelope, into
  * st->polys and st->env; `ext` gets their envelope. */
-static int cutline_for(struct step *s, const struct rview *v, double ext[4])
+static int cutline_for(struct stage *s, const struct rview *v, double ext[4])
 {
-	struct rclip_conf *c = s->conf;
+	struct rclip_conf *c = s->step->conf;
 	struct rclip_state *st = s->state;
 	OGREnvelope all = {0};
 
@@ -360,7 +360,7 @@ static int cutline_for(struct step *s, const struct rview *v, double ext[4])
 		return gp_fail(GP_EX_DATAERR,
 		               "step '%s': the raster has no CRS, and the cutline '%s' has one: "
 		               "where its polygons fall on the raster is unknown",
-		               s->label, c->by);
+		               s->step->label, c->by);
 	if (st->cut_srs) {
 		OGRSpatialReferenceH to = srs_from(st->sa, &s->acct, v->crs, "the raster's CRS");
 		OGRCoordinateTransformationH ct;
@@ -368,7 +368,7 @@ static int cutline_for(struct step *s, const struct rview *v, double ext[4])
 		OGRErr err;
 
 		if (to == NULL)
-			return gp_fail_prefix("step '%s'", s->label);
+			return gp_fail_prefix("step '%s'", s->step->label);
 		if (!OSRIsSame(st->cut_srs, to)) {
 			CPLErrorReset();
 			ct = OCTNewCoordinateTransformation(st->cut_srs, to);
@@ -376,7 +376,7 @@ static int cutline_for(struct step *s, const struct rview *v, double ext[4])
 				return gp_fail(
 				        GP_EX_DATAERR,
 				        "step '%s': cannot transform '%s' to the raster's CRS: %s",
-				        s->label, c->by, CPLGetLastErrorMsg());
+				        s->step->label, c->by, CPLGetLastErrorMsg());
 			if ((ch = handle_own(st->sa, &s->acct, HANDLE_OGR_TRANSFORM, ct, NULL)) ==
 			    NULL)
 				return -1;
@@ -392,7 +392,7 @@ static int cutline_for(struct step *s, const struct rview *v, double ext[4])
 				        GP_EX_DATAERR,
 				        "step '%s': cannot transform the polygons of '%s' to the "
 				        "raster's CRS%s%s",
-				        s->label, c->by, *CPLGetLastErrorMsg() ? ": " : "",
+				        s->step->label, c->by, *CPLGetLastErrorMsg() ? ": " : "",
 				        CPLGetLastErrorMsg());
 			st->polys = gh->ptr;
 		}
@@ -415,9 +415,9 @@ static int cutline_for(struct step *s, const struct rview *v, double ext[4])
 
 /* What a masked pixel gets, band by band; bands without nodata get one
  * (see .details), which the view then declares. */
-static int fill_values(struct step *s, struct rview *v)
+static int fill_values(struct stage *s, struct rview *v)
 {
-	struct rclip_conf *c = s->conf;
+	struct rclip_conf *c = s->step->conf;
 	struct rclip_state *st = s->state;
 	size_t ts = raster_tsize(v->type);
 
@@ -434,9 +434,9 @@ static int fill_values(struct step *s, struct rview *v)
 			val = bd->nodata;
 		} else if (c->has_nodata) {
 			if (!raster_value_fits(c->nodata, v->type))
-				return gp_fail(GP_EX_CONFIG,
-				               "step '%s': nodata %g is not a %s value", s->label,
-				               c->nodata, GDALGetDataTypeName(v->type));
+				return gp_fail(
+				        GP_EX_CONFIG, "step '%s': nodata %g is not a %s value",
+				        s->step->label, c->nodata, GDALGetDataTypeName(v->type));
 			val = bd->nodata = c->nodata;
 			bd->has_nodata = true;
 		} else if (v->alpha < 0) {
@@ -449,9 +449,9 @@ static int fill_values(struct step *s, struct rview *v)
 	return 0;
 }
 
-static int rclip_begin(struct step *s, struct stream *stm)
+static int rclip_begin(struct stage *s, struct stream *stm)
 {
-	struct rclip_conf *c = s->conf;
+	struct rclip_conf *c = s->step->conf;
 	struct rclip_state *st = s->state;
 	struct rview *v = stm->raster;
 	double ext[4], rext[4];
@@ -461,7 +461,7 @@ static int rclip_begin(struct step *s, struct stream *stm)
 	st->view = NULL;
 	if (!v->has_gt)
 		return gp_fail(GP_EX_DATAERR, "step '%s': '%s' has no geotransform to clip by",
-		               s->label, stm->path);
+		               s->step->label, stm->path);
 	if (c->by ? cutline_for(s, v, ext) != 0 : bbox_in_raster_crs(s, v, ext) != 0)
 		return -1;
 	if (!pixels_under(v, ext, c->by == NULL || c->all_touched, &w)) {
@@ -471,13 +471,13 @@ static int rclip_begin(struct step *s, struct stream *stm)
 			        GP_EX_DATAERR,
 			        "step '%s': the cutline '%s' (extent %.17g %.17g %.17g %.17g) "
 			        "covers no pixel of '%s' (extent %.17g %.17g %.17g %.17g)",
-			        s->label, c->by, ext[0], ext[1], ext[2], ext[3], stm->path, rext[0],
-			        rext[1], rext[2], rext[3]);
+			        s->step->label, c->by, ext[0], ext[1], ext[2], ext[3], stm->path,
+			        rext[0], rext[1], rext[2], rext[3]);
 		return gp_fail(
 		        GP_EX_DATAERR,
 		        "step '%s': the bbox [%.17g, %.17g, %.17g, %.17g] covers no pixel of "
 		        "'%s' (extent %.17g %.17g %.17g %.17g)",
-		        s->label, ext[0], ext[1], ext[2], ext[3], stm->path, rext[0], rext[1],
+		        s->step->label, ext[0], ext[1], ext[2], ext[3], stm->path, rext[0], rext[1],
 		        rext[2], rext[3]);
 	}
 	st->xoff = w.x;
@@ -494,9 +494,9 @@ static int rclip_begin(struct step *s, struct stream *stm)
 
 /* Rasterize the polygons under window `w` of the produced view into a Byte
  * mask (1: kept) from the block arena; *kept: how many pixels are 1. */
-static int window_mask(struct step *s, const struct rwin *w, unsigned char **mask, size_t *kept)
+static int window_mask(struct stage *s, const struct rwin *w, unsigned char **mask, size_t *kept)
 {
-	struct rclip_conf *c = s->conf;
+	struct rclip_conf *c = s->step->conf;
 	struct rclip_state *st = s->state;
 	struct arena *a = raster_blocks(s);
 	const struct rview *v = st->view;
@@ -551,13 +551,13 @@ static int window_mask(struct step *s, const struct rwin *w, unsigned char **mas
 	CSLDestroy(opts);
 	if (err != CE_None)
 		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot rasterize the cutline: %s",
-		               s->label, CPLGetLastErrorMsg());
+		               s->step->label, CPLGetLastErrorMsg());
 	for (size_t p = 0; p < npx; p++)
 		*kept += (*mask)[p];
 	return 0;
 }
 
-static int rclip_pull(struct step *s, const struct rwin *w, void *buf)
+static int rclip_pull(struct stage *s, const struct rwin *w, void *buf)
 {
 	struct rclip_state *st = s->state;
 	const struct rview *v = st->view;
@@ -566,7 +566,7 @@ static int rclip_pull(struct step *s, const struct rwin *w, void *buf)
 	unsigned char *mask;
 	size_t kept;
 
-	if (((struct rclip_conf *)s->conf)->by == NULL)
+	if (((struct rclip_conf *)s->step->conf)->by == NULL)
 		return raster_pull_upstream(s, &in, buf);
 	if (window_mask(s, w, &mask, &kept) != 0)
 		return -1;
@@ -586,7 +586,7 @@ static int rclip_pull(struct step *s, const struct rwin *w, void *buf)
 	return 0;
 }
 
-static int rclip_end(struct step *s, struct stream *stm)
+static int rclip_end(struct stage *s, struct stream *stm)
 {
 	struct rclip_state *st = s->state;
 
@@ -598,9 +598,9 @@ static int rclip_end(struct step *s, struct stream *stm)
 	return 0;
 }
 
-static void rclip_explain(struct step *s, struct engine *e, FILE *out)
+static void rclip_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	struct rclip_conf *c = s->conf;
+	struct rclip_conf *c = s->step->conf;
 	struct rclip_state *st = s->state;
 
 	(void)e;

@@ -109,23 +109,24 @@ static bool selected(const struct nodata_conf *c, int b)
 	return false;
 }
 
-static int nodata_begin(struct step *s, struct stream *st)
+static int nodata_begin(struct stage *s, struct stream *st)
 {
-	struct nodata_conf *c = s->conf;
+	struct nodata_conf *c = s->step->conf;
 	struct rview *v = st->raster;
 	const char *what = c->mode == ND_SET ? "set" : "fill";
 	double value = c->value;
 
 	for (size_t i = 0; i < c->nband; i++)
 		if (c->band[i] > v->nbands)
-			return ydoc_fail(s->pl->doc, c->bands.at[i],
+			return ydoc_fail(s->step->pl->doc, c->bands.at[i],
 			                 "step '%s': there is no band %d: '%s' has %d band%s",
-			                 s->label, c->band[i], st->path ? st->path : "the raster",
-			                 v->nbands, v->nbands == 1 ? "" : "s");
+			                 s->step->label, c->band[i],
+			                 st->path ? st->path : "the raster", v->nbands,
+			                 v->nbands == 1 ? "" : "s");
 	if (c->mode != ND_UNSET && !raster_value_cast(&value, v->type))
-		return ydoc_fail(s->pl->doc, ynode_get(s->node, what),
+		return ydoc_fail(s->step->pl->doc, ynode_get(s->step->node, what),
 		                 "step '%s': %s is not a %s value, the pixel type of '%s'",
-		                 s->label, c->mode == ND_SET ? c->set_text : c->fill_text,
+		                 s->step->label, c->mode == ND_SET ? c->set_text : c->fill_text,
 		                 GDALGetDataTypeName(v->type), st->path ? st->path : "the raster");
 	for (int b = 0; b < v->nbands; b++) {
 		if (!selected(c, b))
@@ -136,9 +137,9 @@ static int nodata_begin(struct step *s, struct stream *st)
 	return 0;
 }
 
-static int nodata_pull(struct step *s, const struct rwin *w, void *buf)
+static int nodata_pull(struct stage *s, const struct rwin *w, void *buf)
 {
-	struct nodata_conf *c = s->conf;
+	struct nodata_conf *c = s->step->conf;
 	const struct rview *in = s->rin;
 	size_t npx = (size_t)w->w * (size_t)w->h, ts = raster_tsize(in->type);
 	double value = c->value, *run;

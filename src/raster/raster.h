@@ -31,6 +31,7 @@
 
 struct arena;
 struct step;
+struct stage;
 struct engine;
 struct stream;
 struct pipeline;
@@ -82,14 +83,14 @@ extern const char *const raster_type_names[];
 /* The step's block arena: scratch for one window, reset by the engine
  * after every window of the sink (so everything a step allocates while
  * answering a pull lives until the window is written). */
-struct arena *raster_blocks(struct step *s);
+struct arena *raster_blocks(struct stage *s);
 
 /* Pull window `w` of the view step `s` receives (the previous step's
  * output) into `buf`, band-sequential in that view's type. */
-int raster_pull_upstream(struct step *s, const struct rwin *w, void *buf);
+int raster_pull_upstream(struct stage *s, const struct rwin *w, void *buf);
 
 /* The view step `s` receives (valid between begin and end). */
-const struct rview *raster_input_view(const struct step *s);
+const struct rview *raster_input_view(const struct stage *s);
 
 /* Pixels per window the plan allows for a sink writing `v`, as a window
  * size aligned to the view's blocks. */
@@ -108,7 +109,7 @@ bool raster_value_fits(double v, GDALDataType t);
  * `line_pixels` pixels a line, `band_bytes` between bands), with the
  * geotransform and CRS of `v` shifted to window `w`.  Owned by `a` as a
  * counted GDAL dataset of stage `s`.  NULL on failure. */
-GDALDatasetH raster_mem_dataset(struct step *s, struct arena *a, const struct rview *v,
+GDALDatasetH raster_mem_dataset(struct stage *s, struct arena *a, const struct rview *v,
                                 const struct rwin *w, void *buf, size_t line_pixels,
                                 size_t band_bytes);
 

@@ -53,14 +53,16 @@ static bool type_supported(GDALDataType t)
 	}
 }
 
-static int parse_bands(struct step *s, struct pipeline *pl, struct rsrc_state *st)
+/* The bands read, into st->bands (allocated in `a`). */
+static int parse_bands(const struct step *s, struct pipeline *pl, struct arena *a,
+                       struct rsrc_state *st)
 {
 	struct read_conf *c = s->conf;
 
 	st->nbands = 0;
 	if (!c->has_bands)
 		return 0;
-	st->bands = arena_calloc(s->arena, c->bands.n ? c->bands.n : 1, sizeof *st->bands);
+	st->bands = arena_calloc(a, c->bands.n ? c->bands.n : 1, sizeof *st->bands);
 	if (st->bands == NULL)
 		return -1;
 	for (size_t i = 0; i < c->bands.n; i++) {
@@ -146,12 +148,7 @@ int raster_source_check(struct step *s, struct pipeline *pl)
 		if (a == NULL)
 			return -1;
 		/* Parse now for the message's position; open parses again. */
-		{
-			struct step t = *s;
-
-			t.arena = a;
-			r = parse_bands(&t, pl, &tmp);
-		}
+		r = parse_bands(s, pl, a, &tmp);
 		arena_destroy(a);
 		if (r != 0)
 			return -1;
@@ -159,9 +156,9 @@ int raster_source_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-int raster_source_open(struct step *s, struct engine *e)
+int raster_source_open(struct stage *s, struct engine *e)
 {
-	struct read_conf *c = s->conf;
+	struct read_conf *c = s->step->conf;
 	struct rsrc_state *st = s->state;
 
 	(void)e;
@@ -169,7 +166,7 @@ int raster_source_open(struct step *s, struct engine *e)
 		st->synth = true;
 		return 0;
 	}
-	if (parse_bands(s, s->pl, st) != 0)
+	if (parse_bands(s->step, s->step->pl, s->arena, st) != 0)
 		return -1;
 	return source_resolve_inputs(s->arena, &c->path, &st->inputs, &st->ninputs);
 }
@@ -193,9 +190,9 @@ static int fill_names(struct stream *out, const char *path, const char *driver)
 	return 0;
 }
 
-static int synth_stream(struct step *s, struct rsrc_state *st, struct stream *out)
+static int synth_stream(struct stage *s, struct rsrc_state *st, struct stream *out)
 {
-	struct synth_raster_conf *r = &((struct read_conf *)s->conf)->synthetic.raster;
+	struct synth_raster_conf *r = &((struct read_conf *)s->step->conf)->synthetic.raster;
 	struct rview *v = arena_calloc(out->arena, 1, sizeof *v);
 	OGRSpatialReferenceH srs;
 	struct handle *h;
@@ -264,9 +261,9 @@ static char **open_options(struct read_conf *c)
 	return o;
 }
 
-static int gdal_stream(struct step *s, struct rsrc_state *st, struct stream *out)
+static int gdal_stream(struct stage *s, struct rsrc_state *st, struct stream *out)
 {
-	struct read_conf *c = s->conf;
+	struct read_conf *c = s->step->conf;
 	const char *path = st->inputs[st->next];
 	char **oo = open_options(c);
 	struct rview *v;
@@ -401,7 +398,7 @@ static int gdal_stream(struct step *s, struct rsrc_state *st, struct stream *out
 	}
 }
 
-int raster_source_next_stream(struct step *s, struct stream *out)
+int raster_source_next_stream(struct stage *s, struct stream *out)
 {
 	struct rsrc_state *st = s->state;
 
@@ -423,7 +420,7 @@ int raster_source_next_stream(struct step *s, struct stream *out)
 	return 1;
 }
 
-int raster_source_end(struct step *s, struct stream *st_)
+int raster_source_end(struct stage *s, struct stream *st_)
 {
 	struct rsrc_state *st = s->state;
 
@@ -433,7 +430,7 @@ int raster_source_end(struct step *s, struct stream *st_)
 	return 0;
 }
 
-int raster_source_close(struct step *s, bool ok)
+int raster_source_close(struct stage *s, bool ok)
 {
 	struct rsrc_state *st = s->state;
 
@@ -481,9 +478,9 @@ static void type_range(GDALDataType t, double *lo, double *hi)
 	}
 }
 
-static int synth_pull(struct step *s, const struct rwin *w, void *buf)
+static int synth_pull(struct stage *s, const struct rwin *w, void *buf)
 {
-	struct synth_raster_conf *r = &((struct read_conf *)s->conf)->synthetic.raster;
+	struct synth_raster_conf *r = &((struct read_conf *)s->step->conf)->synthetic.raster;
 	struct rsrc_state *st = s->state;
 	const struct rview *v = st->view;
 	struct arena *a = raster_blocks(s);
@@ -540,7 +537,7 @@ static int synth_pull(struct step *s, const struct rwin *w, void *buf)
 	return 0;
 }
 
-int raster_source_pull(struct step *s, const struct rwin *w, void *buf)
+int raster_source_pull(struct stage *s, const struct rwin *w, void *buf)
 {
 	struct rsrc_state *st = s->state;
 	const struct rview *v = st->view;
@@ -568,9 +565,9 @@ int raster_source_pull(struct step *s, const struct rwin *w, void *buf)
 	return 0;
 }
 
-void raster_source_explain(struct step *s, struct engine *e, FILE *out)
+void raster_source_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	struct read_conf *c = s->conf;
+	struct read_conf *c = s->step->conf;
 
 	(void)e;
 	if (c->has_synthetic) {
@@ -586,7 +583,7 @@ void raster_source_explain(struct step *s, struct engine *e, FILE *out)
 		fprintf(out, "  input: %s\n", c->path.v[i]);
 }
 
-void raster_source_explain_memory(struct step *s, struct engine *e, FILE *out)
+void raster_source_explain_memory(struct stage *s, struct engine *e, FILE *out)
 {
 	(void)s;
 	fprintf(out, "  memory: windows of the blocks the sink asks for, read through GDAL's block "

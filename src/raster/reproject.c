@@ -142,7 +142,7 @@ struct warp_state {
 /* Source bytes one job may pull: jobs run a thread each, and each source
  * is there twice (ours, and the warper's copy of it); a quarter of the
  * windows' share, split between the threads. */
-static uint64_t warp_budget(const struct engine *e, const struct step *s)
+static uint64_t warp_budget(const struct engine *e, const struct stage *s)
 {
 	const struct warp_state *st = s->state;
 	int nt = st && st->threads > 0 ? st->threads : 1;
@@ -178,11 +178,11 @@ static int warp_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static int warp_open(struct step *s, struct engine *e)
+static int warp_open(struct stage *s, struct engine *e)
 {
 	struct warp_state *st = s->state;
 
-	st->c = s->conf;
+	st->c = s->step->conf;
 	st->threads = e->pl->threads > 0 ? (int)e->pl->threads : 0;
 	if (e->opts && e->opts->threads > 0)
 		st->threads = (int)e->opts->threads;
@@ -196,7 +196,7 @@ static int warp_open(struct step *s, struct engine *e)
 	return st->jobs ? 0 : -1;
 }
 
-static char *wkt_of(struct step *s, struct arena *a, const char *user, const char *what)
+static char *wkt_of(struct stage *s, struct arena *a, const char *user, const char *what)
 {
 	OGRSpatialReferenceH srs = OSRNewSpatialReference(NULL);
 	struct handle *h;
@@ -228,7 +228,7 @@ static char *wkt_of(struct step *s, struct arena *a, const char *user, const cha
 
 /* A band-less MEM dataset standing for a whole grid: the transformer and
  * GDALSuggestedWarpOutput2 need a dataset, never its pixels. */
-static GDALDatasetH grid_dataset(struct step *s, struct arena *a, int w, int h, const double *gt,
+static GDALDatasetH grid_dataset(struct stage *s, struct arena *a, int w, int h, const double *gt,
                                  const char *wkt)
 {
 	GDALDriverH mem = GDALGetDriverByName("MEM");
@@ -245,7 +245,7 @@ static GDALDatasetH grid_dataset(struct step *s, struct arena *a, int w, int h, 
 	return ds;
 }
 
-static void *make_transformer(struct step *s, struct arena *a, GDALDatasetH src, GDALDatasetH dst,
+static void *make_transformer(struct stage *s, struct arena *a, GDALDatasetH src, GDALDatasetH dst,
                               struct handle **h)
 {
 	struct warp_state *st = s->state;
@@ -256,7 +256,7 @@ static void *make_transformer(struct step *s, struct arena *a, GDALDatasetH src,
 	if (t == NULL) {
 		gp_fail(GP_EX_DATAERR, "step '%s': no transformation from the raster's CRS to the "
 		                       "target: %s",
-		        s->label, CPLGetLastErrorMsg());
+		        s->step->label, CPLGetLastErrorMsg());
 		return NULL;
 	}
 	*h = handle_own(a, &s->acct, HANDLE_GDAL_TRANSFORMER, t, NULL);
@@ -275,7 +275,7 @@ static void free_csl(void *l)
  * top edge crosses the antimeridian, none when out of range.  A larger
  * area (say, the whole outline) could pick another operation than
  * gdalwarp does. */
-static int area_of_interest(struct step *s, struct warp_state *st, struct arena *a)
+static int area_of_interest(struct stage *s, struct warp_state *st, struct arena *a)
 {
 	const struct rview *in = st->in;
 	struct arena_mark m = arena_mark(a);
@@ -341,7 +341,7 @@ static int area_of_interest(struct step *s, struct warp_state *st, struct arena 
 		st->xopts = CSLSetNameValue(NULL, "AREA_OF_INTEREST", v);
 		if (st->xopts == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot set the area of interest",
-			               s->label);
+			               s->step->label);
 		if (arena_defer(a, free_csl, st->xopts) != 0) {
 			st->xopts = NULL; /* freed by the failed defer */
 			return -1;
@@ -478,7 +478,7 @@ static double resolution_in_extent(void *t, const double *ext, int in_w, int in_
  * pixel counts itself; they may be out of int's range here).  With an
  * extent given, the resolution is the one measured over it (gdalwarp -te
  * alone).  The transformers live in `a` and are gone on return. */
-static int suggest_grid(struct step *s, struct warp_state *st, struct arena *a, double *gt,
+static int suggest_grid(struct stage *s, struct warp_state *st, struct arena *a, double *gt,
                         double *w, double *h, double *ext)
 {
 	bool inverted = false;
@@ -497,7 +497,7 @@ static int suggest_grid(struct step *s, struct warp_state *st, struct arena *a, 
 		CSLDestroy(to);
 		if (t == NULL) {
 			r = gp_fail(GP_EX_DATAERR, "step '%s': no transformation to the target CRS: %s",
-			            s->label, CPLGetLastErrorMsg());
+			            s->step->label, CPLGetLastErrorMsg());
 			break;
 		}
 		if (handle_own(a, &s->acct, HANDLE_GDAL_TRANSFORMER, t, NULL) == NULL) {
@@ -522,7 +522,7 @@ static int suggest_grid(struct step *s, struct warp_state *st, struct arena *a, 
 		if (err != CE_None)
 			r = gp_fail(GP_EX_DATAERR, "step '%s': cannot find the raster's extent in the "
 			                           "target CRS: %s",
-			            s->label, CPLGetLastErrorMsg());
+			            s->step->label, CPLGetLastErrorMsg());
 		break;
 	}
 	if (inverted)
@@ -560,7 +560,7 @@ static double pixels_across(double span, double res)
  *   across it, then stretched to fill it exactly.
  * With extent and resolution or size no suggestion is needed: `sgt` is
  * then unused. */
-static int grid_from_options(struct step *s, const struct warp_conf *c, const double *sgt,
+static int grid_from_options(struct stage *s, const struct warp_conf *c, const double *sgt,
                              double sw, double sh, const double *sext, double *gt, int *w,
                              int *h)
 {
@@ -599,7 +599,7 @@ static int grid_from_options(struct step *s, const struct warp_conf *c, const do
 	}
 	if (!(nx >= 1 && ny >= 1 && nx <= 10000000 && ny <= 10000000))
 		return gp_fail(GP_EX_DATAERR, "step '%s': the output would be %.0f x %.0f pixels",
-		               s->label, nx, ny);
+		               s->step->label, nx, ny);
 	if (c->has_resolution || c->has_size || c->has_extent) {
 		gt[0] = ext[0];
 		gt[1] = c->has_resolution ? rx : (ext[2] - ext[0]) / nx;
@@ -613,7 +613,7 @@ static int grid_from_options(struct step *s, const struct warp_conf *c, const do
 }
 
 /* The output grid, as gdalwarp would choose it for the same options. */
-static int plan_grid(struct step *s, struct warp_state *st, struct stream *stm)
+static int plan_grid(struct stage *s, struct warp_state *st, struct stream *stm)
 {
 	struct warp_conf *c = st->c;
 	struct rview *out = st->out;
@@ -633,12 +633,12 @@ static int plan_grid(struct step *s, struct warp_state *st, struct stream *stm)
 	return 0;
 }
 
-static int warp_begin(struct step *s, struct stream *stm)
+static int warp_begin(struct stage *s, struct stream *stm)
 {
 	struct warp_state *st = s->state;
 	struct warp_conf *c = st->c;
 	struct arena *a = stm->arena;
-	bool resample = strcmp(s->desc->name, "resample") == 0;
+	bool resample = strcmp(s->step->desc->name, "resample") == 0;
 	struct rview *in, *out = stm->raster;
 	int n = 0;
 
@@ -648,8 +648,8 @@ static int warp_begin(struct step *s, struct stream *stm)
 	if (c->has_from && (in->crs = wkt_of(s, a, c->from, "step 'reproject', 'from'")) == NULL)
 		return -1;
 	if (!in->has_gt)
-		return gp_fail(GP_EX_DATAERR, "step '%s': '%s' is not georeferenced", s->label,
-		               stm->path);
+		return gp_fail(GP_EX_DATAERR, "step '%s': '%s' is not georeferenced",
+		               s->step->label, stm->path);
 	if (in->crs == NULL && !resample)
 		return gp_fail(GP_EX_DATAERR, "step 'reproject': '%s' has no CRS (give 'from')",
 		               stm->path);
@@ -717,8 +717,8 @@ static int warp_begin(struct step *s, struct stream *stm)
 		if (!any_dst)
 			st->dst_nodata = NULL;
 		if (c->has_nodata && !raster_value_fits(c->nodata, in->type))
-			return gp_fail(GP_EX_CONFIG, "step '%s': nodata %g is not a %s value", s->label,
-			               c->nodata, GDALGetDataTypeName(in->type));
+			return gp_fail(GP_EX_CONFIG, "step '%s': nodata %g is not a %s value",
+			               s->step->label, c->nodata, GDALGetDataTypeName(in->type));
 	}
 	st->nwarp = n;
 	st->src_alpha = in->alpha >= 0 ? in->alpha + 1 : 0;
@@ -882,7 +882,7 @@ static void *run_job(void *arg)
 
 /* Warp the ready jobs, one thread each (the first on this thread), then
  * free what they used. */
-static int run_jobs(struct step *s, struct warp_state *st, struct job_list *jl)
+static int run_jobs(struct stage *s, struct warp_state *st, struct job_list *jl)
 {
 	pthread_t tid[MAX_JOBS];
 	bool started[MAX_JOBS] = {false};
@@ -905,7 +905,7 @@ static int run_jobs(struct step *s, struct warp_state *st, struct job_list *jl)
 
 		if (j->err != CE_None)
 			r = gp_fail(GP_EX_DATAERR, "step '%s': warping output pixels %d,%d %dx%d failed: %s",
-			            s->label, j->w.x, j->w.y, j->w.w, j->w.h, j->msg);
+			            s->step->label, j->w.x, j->w.y, j->w.w, j->w.h, j->msg);
 		else
 			st->windows++;
 	}
@@ -915,7 +915,7 @@ static int run_jobs(struct step *s, struct warp_state *st, struct job_list *jl)
 	return r;
 }
 
-static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
+static int add_job(struct stage *s, struct warp_state *st, struct job_list *jl,
                    const struct rwin *w, void *buf, size_t line, size_t band_bytes)
 {
 	struct arena *a = raster_blocks(s);
@@ -957,7 +957,7 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 		return gp_fail(GP_EX_TEMPFAIL,
 		               "step '%s': one output pixel needs %.1f MiB of source (a %d x %d area); "
 		               "retry with a larger --memory-limit",
-		               s->label, (double)need / 1048576.0, src.w, src.h);
+		               s->step->label, (double)need / 1048576.0, src.w, src.h);
 	sbuf = arena_alloc(a, need, 0);
 	if (sbuf == NULL)
 		return -1;
@@ -985,7 +985,7 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 		if (approx == NULL)
 			return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make the approximate "
 			                               "transformer",
-			               s->label);
+			               s->step->label);
 		if (handle_own(a, &s->acct, HANDLE_GDAL_TRANSFORMER, approx, NULL) == NULL)
 			return -1;
 	}
@@ -1024,8 +1024,8 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 	op = GDALCreateWarpOperation(wo);
 	GDALDestroyWarpOptions(wo);
 	if (op == NULL)
-		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot set up the warp: %s", s->label,
-		               CPLGetLastErrorMsg());
+		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot set up the warp: %s",
+		               s->step->label, CPLGetLastErrorMsg());
 	if (handle_own(a, &s->acct, HANDLE_GDAL_WARP, op, NULL) == NULL)
 		return -1;
 	j = &jl->job[jl->n++];
@@ -1035,7 +1035,7 @@ static int add_job(struct step *s, struct warp_state *st, struct job_list *jl,
 	return 0;
 }
 
-static int warp_pull(struct step *s, const struct rwin *w, void *buf)
+static int warp_pull(struct stage *s, const struct rwin *w, void *buf)
 {
 	struct warp_state *st = s->state;
 	size_t ts = raster_tsize(st->out->type);
@@ -1066,7 +1066,7 @@ static int warp_pull(struct step *s, const struct rwin *w, void *buf)
 	return r;
 }
 
-static int warp_end(struct step *s, struct stream *stm)
+static int warp_end(struct stage *s, struct stream *stm)
 {
 	struct warp_state *st = s->state;
 
@@ -1080,15 +1080,15 @@ static int warp_end(struct step *s, struct stream *stm)
 	return 0;
 }
 
-static void warp_explain(struct step *s, struct engine *e, FILE *out)
+static void warp_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	struct warp_conf *c = s->conf;
+	struct warp_conf *c = s->step->conf;
 
 	(void)e;
 	fprintf(out, "  %s%s, %s resampling, approximation error %g pixel\n",
-	        strcmp(s->desc->name, "resample") == 0 ? "same CRS" : "to ",
-	        strcmp(s->desc->name, "resample") == 0 ? "" : c->to, resamplings[c->resampling],
-	        c->error_threshold);
+	        strcmp(s->step->desc->name, "resample") == 0 ? "same CRS" : "to ",
+	        strcmp(s->step->desc->name, "resample") == 0 ? "" : c->to,
+	        resamplings[c->resampling], c->error_threshold);
 	fprintf(out, "  each output window: cut in one strip a thread; a strip's source area (plus "
 	             "the kernel's reach) pulled into the block arena and warped by its own GDAL "
 	             "warp operation; strips whose source exceeds %.1f MiB are split in four\n",
@@ -1097,7 +1097,7 @@ static void warp_explain(struct step *s, struct engine *e, FILE *out)
 
 /* No transform cache here (each window makes its own transformer); the
  * warp's own counts instead. */
-static void warp_stats(const struct step *s, struct step_stats *out)
+static void warp_stats(const struct stage *s, struct step_stats *out)
 {
 	const struct warp_state *st = s->state;
 

@@ -27,20 +27,20 @@
 
 #define MiB ((uint64_t)1024 * 1024)
 
-struct arena *raster_blocks(struct step *s)
+struct arena *raster_blocks(struct stage *s)
 {
 	return s->blocks;
 }
 
-const struct rview *raster_input_view(const struct step *s)
+const struct rview *raster_input_view(const struct stage *s)
 {
 	return s->rin;
 }
 
-int raster_pull_upstream(struct step *s, const struct rwin *w, void *buf)
+int raster_pull_upstream(struct stage *s, const struct rwin *w, void *buf)
 {
 	struct engine *e = s->eng;
-	struct step *up = &e->pl->steps[s->index - 1];
+	struct stage *up = &e->stages[s->step->index - 1];
 	double t0 = engine_now(), saved = e->pull_child, dt;
 	int r;
 
@@ -48,7 +48,7 @@ int raster_pull_upstream(struct step *s, const struct rwin *w, void *buf)
 		return engine_stop(e);
 	e->pull_child = 0;
 	engine_enter(e, up);
-	r = up->desc->ras->pull(up, w, buf);
+	r = up->step->desc->ras->pull(up, w, buf);
 	engine_enter(e, s);
 	dt = engine_now() - t0;
 	/* Time in a pull, less the time its own pulls took upstream. */
@@ -69,8 +69,8 @@ static size_t pixel_cost(const struct engine *e)
 	size_t cost = 0;
 
 	for (size_t k = 1; k < pl->nsteps; k++)
-		if (pl->steps[k].rin)
-			cost += (size_t)pl->steps[k].rin->nbands * 16;
+		if (e->stages[k].rin)
+			cost += (size_t)e->stages[k].rin->nbands * 16;
 	return cost ? cost : 16;
 }
 
@@ -141,30 +141,29 @@ static void progress(struct engine *e, double t0, uint64_t done, uint64_t total,
 	fflush(stderr);
 }
 
-static void reset_blocks(struct pipeline *pl)
+static void reset_blocks(struct engine *e)
 {
-	for (size_t k = 0; k < pl->nsteps; k++)
-		arena_reset(pl->steps[k].blocks);
+	for (size_t k = 0; k < e->pl->nsteps; k++)
+		arena_reset(e->stages[k].blocks);
 }
 
 /* Take the stream through every step's begin, keeping each step's input
  * view; `upto` steps (the sink excluded in checks). */
 static int begin_chain(struct engine *e, struct stream *st, size_t upto)
 {
-	struct pipeline *pl = e->pl;
-
 	for (size_t k = 1; k < upto; k++) {
-		struct step *s = &pl->steps[k];
+		struct stage *s = &e->stages[k];
 
 		/* The step keeps the view it receives and changes a copy. */
 		s->rin = st->raster;
 		st->raster = raster_view_dup(st->arena, s->rin);
 		if (st->raster == NULL)
 			return -1;
-		if (s->desc->ras->begin && s->desc->ras->begin(s, st) != 0)
+		if (s->step->desc->ras->begin && s->step->desc->ras->begin(s, st) != 0)
 			return -1;
 		if (st->raster->width <= 0 || st->raster->height <= 0 || st->raster->nbands <= 0)
-			return gp_fail(GP_EX_DATAERR, "step '%s' leaves an empty raster", s->label);
+			return gp_fail(GP_EX_DATAERR, "step '%s' leaves an empty raster",
+			               s->step->label);
 	}
 	return 0;
 }
@@ -175,20 +174,20 @@ static int end_chain(struct engine *e, struct stream *st, size_t upto)
 	int r = 0;
 
 	for (size_t k = 1; k < upto; k++) {
-		struct step *s = &pl->steps[k];
+		struct stage *s = &e->stages[k];
 
-		if (s->desc->ras->end && s->desc->ras->end(s, st) != 0 && r == 0)
+		if (s->step->desc->ras->end && s->step->desc->ras->end(s, st) != 0 && r == 0)
 			r = -1;
 	}
 	for (size_t k = 1; k < pl->nsteps; k++)
-		pl->steps[k].rin = NULL;
+		e->stages[k].rin = NULL;
 	return r;
 }
 
 static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
 {
 	struct pipeline *pl = e->pl;
-	struct step *sink = &pl->steps[pl->nsteps - 1];
+	struct stage *sink = &e->stages[pl->nsteps - 1];
 	const struct rview *v;
 	int ww, wh;
 	uint64_t total, done = 0;
@@ -220,7 +219,7 @@ static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
 			if (raster_pull_upstream(sink, &w, buf) != 0)
 				return -1;
 			t = engine_now();
-			if (sink->desc->ras->put(sink, &w, buf) != 0)
+			if (sink->step->desc->ras->put(sink, &w, buf) != 0)
 				return -1;
 			sink->acct.seconds += engine_now() - t;
 			sink->acct.items_out++;
@@ -229,7 +228,7 @@ static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
 			done += (uint64_t)w.w * (uint64_t)w.h;
 			if (engine_check_memory(e, sink) != 0)
 				return -1;
-			reset_blocks(pl);
+			reset_blocks(e);
 			if (show && engine_now() - last > 0.25) {
 				last = engine_now();
 				progress(e, t0, done, total, false);
@@ -248,7 +247,7 @@ static int make_block_arenas(struct engine *e)
 	struct pipeline *pl = e->pl;
 
 	for (size_t k = 0; k < pl->nsteps; k++) {
-		struct step *s = &pl->steps[k];
+		struct stage *s = &e->stages[k];
 
 		if (s->blocks == NULL && (s->blocks = arena_create(&s->acct.mem, 0)) == NULL)
 			return -1;
@@ -261,8 +260,8 @@ static void drop_block_arenas(struct engine *e)
 	struct pipeline *pl = e->pl;
 
 	for (size_t k = 0; k < pl->nsteps; k++) {
-		arena_destroy(pl->steps[k].blocks);
-		pl->steps[k].blocks = NULL;
+		arena_destroy(e->stages[k].blocks);
+		e->stages[k].blocks = NULL;
 	}
 }
 
@@ -270,16 +269,16 @@ static void drop_block_arenas(struct engine *e)
  * ask for (assuming 256 x 256 output tiles, GeoTIFF's default here). */
 static void explain_stream(struct engine *e, struct stream *st, FILE *out)
 {
-	const struct rview *in = e->pl->steps[1].rin, *v = st->raster;
+	const struct rview *in = e->stages[1].rin, *v = st->raster;
 	struct rview tiled = *v;
 	int ww, wh;
 	uint64_t nx, ny;
 
 	tiled.block_w = tiled.block_w >= v->width ? v->width : 256;
 	tiled.block_h = tiled.block_w >= v->width ? tiled.block_h : 256;
-	e->pl->steps[e->pl->nsteps - 1].rin = v;
+	e->stages[e->pl->nsteps - 1].rin = v;
 	raster_plan_window(e, &tiled, &ww, &wh);
-	e->pl->steps[e->pl->nsteps - 1].rin = NULL;
+	e->stages[e->pl->nsteps - 1].rin = NULL;
 	/* As run_stream cuts them: a thin remainder joins the last window. */
 	nx = (uint64_t)v->width / (uint64_t)ww;
 	ny = (uint64_t)v->height / (uint64_t)wh;
@@ -301,7 +300,7 @@ static void explain_stream(struct engine *e, struct stream *st, FILE *out)
 static int each_stream(struct engine *e, bool check, FILE *explain)
 {
 	struct pipeline *pl = e->pl;
-	struct step *src = &pl->steps[0];
+	struct stage *src = &e->stages[0];
 	size_t upto = check ? pl->nsteps - 1 : pl->nsteps;
 	struct arena *sa;
 	double t0 = engine_now();
@@ -317,7 +316,7 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 		struct stream st = {.index = e->totals.streams, .arena = sa, .count_hint = -1};
 
 		arena_reset(sa);
-		r = src->desc->ras->next_stream(src, &st);
+		r = src->step->desc->ras->next_stream(src, &st);
 		if (r <= 0)
 			break;
 		e->totals.streams++;
@@ -327,14 +326,14 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 				explain_stream(e, &st, explain);
 		} else {
 			r = run_stream(e, &st, t0, show);
-			reset_blocks(pl);
+			reset_blocks(e);
 		}
 		/* Every transform ends and the source closes its dataset whatever
 		 * happened; the sink finishes its output only after a whole stream
 		 * (after a failure, its close throws the output away). */
 		if (end_chain(e, &st, r == 0 ? upto : pl->nsteps - 1) != 0 && r == 0)
 			r = -1;
-		if (src->desc->ras->end(src, &st) != 0 && r == 0)
+		if (src->step->desc->ras->end(src, &st) != 0 && r == 0)
 			r = -1;
 		if (r != 0)
 			break;
@@ -366,7 +365,7 @@ static int raster_check(struct engine *e, bool deep, FILE *explain)
 	return 0;
 }
 
-static void raster_explain_step(struct engine *e, struct step *s, FILE *out)
+static void raster_explain_step(struct engine *e, struct stage *s, FILE *out)
 {
 	(void)e;
 	(void)s;

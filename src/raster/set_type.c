@@ -85,9 +85,9 @@ static int set_type_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static int set_type_begin(struct step *s, struct stream *st)
+static int set_type_begin(struct stage *s, struct stream *st)
 {
-	struct set_type_conf *c = s->conf;
+	struct set_type_conf *c = s->step->conf;
 	struct rview *v = st->raster;
 
 	for (int b = 0; b < v->nbands; b++) {
@@ -101,10 +101,10 @@ static int set_type_begin(struct step *s, struct stream *st)
 
 			snprintf(nd, sizeof nd, "%.17g", band->nodata);
 			return ydoc_fail(
-			        s->pl->doc, ynode_get(s->node, "type"),
+			        s->step->pl->doc, ynode_get(s->step->node, "type"),
 			        "step '%s': band %d of '%s' has nodata %s, which is not a %s "
 			        "value; give 'nodata'",
-			        s->label, b + 1, st->path ? st->path : "the raster", nd,
+			        s->step->label, b + 1, st->path ? st->path : "the raster", nd,
 			        GDALGetDataTypeName(c->type));
 		}
 	}
@@ -112,9 +112,9 @@ static int set_type_begin(struct step *s, struct stream *st)
 	return 0;
 }
 
-static int set_type_pull(struct step *s, const struct rwin *w, void *buf)
+static int set_type_pull(struct stage *s, const struct rwin *w, void *buf)
 {
-	struct set_type_conf *c = s->conf;
+	struct set_type_conf *c = s->step->conf;
 	const struct rview *in = s->rin;
 	struct arena *a = raster_blocks(s);
 	size_t npx = (size_t)w->w * (size_t)w->h;
@@ -155,7 +155,7 @@ static int set_type_pull(struct step *s, const struct rwin *w, void *buf)
 					        "step '%s': band %d is NaN at pixel %zu,%zu, and "
 					        "the output has no nodata value for it (give "
 					        "'nodata')",
-					        s->label, b + 1,
+					        s->step->label, b + 1,
 					        (size_t)w->x + (off + i) % (size_t)w->w,
 					        (size_t)w->y + (off + i) / (size_t)w->w);
 			}

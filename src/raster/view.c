@@ -150,7 +150,7 @@ static void close_mem(void *ds)
 	GDALClose(ds);
 }
 
-GDALDatasetH raster_mem_dataset(struct step *s, struct arena *a, const struct rview *v,
+GDALDatasetH raster_mem_dataset(struct stage *s, struct arena *a, const struct rview *v,
                                 const struct rwin *w, void *buf, size_t line_pixels,
                                 size_t band_bytes)
 {

@@ -108,9 +108,9 @@ static int rwrite_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static int rwrite_open(struct step *s, struct engine *e)
+static int rwrite_open(struct stage *s, struct engine *e)
 {
-	struct rwrite_conf *c = s->conf;
+	struct rwrite_conf *c = s->step->conf;
 	struct rwrite_state *st = s->state;
 	const char *why = NULL;
 
@@ -184,9 +184,9 @@ static void describe(GDALDatasetH ds, const struct rview *v)
 	}
 }
 
-static int rwrite_begin(struct step *s, struct stream *stm)
+static int rwrite_begin(struct stage *s, struct stream *stm)
 {
-	struct rwrite_conf *c = s->conf;
+	struct rwrite_conf *c = s->step->conf;
 	struct rwrite_state *st = s->state;
 	struct rview *v = stm->raster;
 	char *path = output_expand(stm->arena, c->path, stm, 0);
@@ -255,7 +255,7 @@ static int rwrite_begin(struct step *s, struct stream *stm)
 	return 0;
 }
 
-static int rwrite_put(struct step *s, const struct rwin *w, const void *buf)
+static int rwrite_put(struct stage *s, const struct rwin *w, const void *buf)
 {
 	struct rwrite_state *st = s->state;
 	const struct rview *v = s->rin;
@@ -289,9 +289,9 @@ static int copy_progress(double done, const char *msg, void *arg)
 	return !(st->eng->stop && *st->eng->stop);
 }
 
-static int rwrite_end(struct step *s, struct stream *stm)
+static int rwrite_end(struct stage *s, struct stream *stm)
 {
-	struct rwrite_conf *c = s->conf;
+	struct rwrite_conf *c = s->step->conf;
 	struct rwrite_state *st = s->state;
 	GDALDatasetH src, dst;
 	const char *dst_path;
@@ -342,7 +342,7 @@ out:
 	return r;
 }
 
-static int rwrite_close(struct step *s, bool ok)
+static int rwrite_close(struct stage *s, bool ok)
 {
 	struct rwrite_state *st = s->state;
 	int r = 0;
@@ -365,9 +365,9 @@ static int rwrite_close(struct step *s, bool ok)
 	return r;
 }
 
-static void rwrite_explain(struct step *s, struct engine *e, FILE *out)
+static void rwrite_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	struct rwrite_conf *c = s->conf;
+	struct rwrite_conf *c = s->step->conf;
 	struct rwrite_state *st = s->state;
 	char note[256];
 
@@ -381,7 +381,7 @@ static void rwrite_explain(struct step *s, struct engine *e, FILE *out)
 	               st && st->copy ? note : NULL);
 }
 
-static void rwrite_explain_memory(struct step *s, struct engine *e, FILE *out)
+static void rwrite_explain_memory(struct stage *s, struct engine *e, FILE *out)
 {
 	(void)s;
 	fprintf(out, "  memory: output windows sized from %.1f MiB for all steps' block arenas "

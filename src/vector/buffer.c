@@ -64,9 +64,9 @@ static void destroy_params(void *ctx)
 	GEOSBufferParams_destroy_r(geos_handle(st->geos), st->params);
 }
 
-static int buffer_open(struct step *s, struct engine *e)
+static int buffer_open(struct stage *s, struct engine *e)
 {
-	struct buffer_conf *c = s->conf;
+	struct buffer_conf *c = s->step->conf;
 	struct buffer_state *st = s->state;
 	GEOSContextHandle_t h;
 	static const int cap_style[] = {GEOSBUF_CAP_ROUND, GEOSBUF_CAP_FLAT, GEOSBUF_CAP_SQUARE};
@@ -91,10 +91,11 @@ static int buffer_open(struct step *s, struct engine *e)
 
 static GEOSGeometry *buffer_op(GEOSContextHandle_t h, const GEOSGeometry *in, void *ctx)
 {
-	struct step *s = ctx;
+	struct stage *s = ctx;
 	struct buffer_state *st = s->state;
 
-	return GEOSBufferWithParams_r(h, in, st->params, ((struct buffer_conf *)s->conf)->distance);
+	return GEOSBufferWithParams_r(h, in, st->params,
+	                              ((struct buffer_conf *)s->step->conf)->distance);
 }
 
 /* GEOS's peak per vertex of a buffer's raw offset curve (its coordinates,
@@ -102,10 +103,10 @@ static GEOSGeometry *buffer_op(GEOSContextHandle_t h, const GEOSGeometry *in, vo
  * star polygons with round joins: about 40 bytes; planned with a margin. */
 #define CURVE_POINT_BYTES 64u
 
-static int buffer_process(struct step *s, struct batch *b)
+static int buffer_process(struct stage *s, struct batch *b)
 {
 	struct buffer_state *st = s->state;
-	struct buffer_conf *c = s->conf;
+	struct buffer_conf *c = s->step->conf;
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct feature *f = &b->f[i];
@@ -126,7 +127,7 @@ static int buffer_process(struct step *s, struct batch *b)
 	return 0;
 }
 
-static int buffer_begin(struct step *s, struct stream *st)
+static int buffer_begin(struct stage *s, struct stream *st)
 {
 	(void)s;
 	/* Points and lines become polygons. */

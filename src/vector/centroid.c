@@ -27,7 +27,7 @@ struct centroid_state {
 	struct geos *geos;
 };
 
-static int centroid_open(struct step *s, struct engine *e)
+static int centroid_open(struct stage *s, struct engine *e)
 {
 	struct centroid_state *st = s->state;
 
@@ -35,7 +35,7 @@ static int centroid_open(struct step *s, struct engine *e)
 	return 0;
 }
 
-static int centroid_begin(struct step *s, struct stream *st)
+static int centroid_begin(struct stage *s, struct stream *st)
 {
 	(void)s;
 	st->schema->gtype = OGR_GT_HasZ(st->schema->gtype) ? wkbPoint25D : wkbPoint;
@@ -49,13 +49,13 @@ static GEOSGeometry *centroid_op(GEOSContextHandle_t h, const GEOSGeometry *in, 
 	return c->point_on_surface ? GEOSPointOnSurface_r(h, in) : GEOSGetCentroid_r(h, in);
 }
 
-static int centroid_process(struct step *s, struct batch *b)
+static int centroid_process(struct stage *s, struct batch *b)
 {
 	struct centroid_state *st = s->state;
 
 	for (size_t i = 0; i < b->n; i++)
 		if (b->f[i].state == FEAT_LIVE && b->f[i].wkb &&
-		    geos_apply(st->geos, s, b, i, centroid_op, s->conf,
+		    geos_apply(st->geos, s, b, i, centroid_op, s->step->conf,
 		               "GEOS cannot find the point") < 0)
 			return -1;
 	return 0;

@@ -49,9 +49,9 @@ static int clip_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static int clip_open(struct step *s, struct engine *e)
+static int clip_open(struct stage *s, struct engine *e)
 {
-	struct clip_conf *c = s->conf;
+	struct clip_conf *c = s->step->conf;
 	struct clip_state *st = s->state;
 
 	st->geos = e->geos;
@@ -63,12 +63,12 @@ static int clip_open(struct step *s, struct engine *e)
 	return st->box ? 0 : gp_fail(GP_EX_SOFTWARE, "cannot make the clip box");
 }
 
-static int clip_begin(struct step *s, struct stream *stm)
+static int clip_begin(struct stage *s, struct stream *stm)
 {
 	struct clip_state *st = s->state;
 
-	if (((struct clip_conf *)s->conf)->by && mask_for(&st->mask, stm->srs) != 0)
-		return gp_fail_prefix("step '%s'", s->label);
+	if (((struct clip_conf *)s->step->conf)->by && mask_for(&st->mask, stm->srs) != 0)
+		return gp_fail_prefix("step '%s'", s->step->label);
 	/* Parts may be cut off: a polygon can come out a multipolygon. */
 	if (!OGR_GT_IsSubClassOf(wkbFlatten(stm->schema->gtype), wkbGeometryCollection) &&
 	    wkbFlatten(stm->schema->gtype) != wkbPoint && stm->schema->gtype != wkbUnknown)
@@ -77,9 +77,9 @@ static int clip_begin(struct step *s, struct stream *stm)
 	return 0;
 }
 
-static int clip_process(struct step *s, struct batch *b)
+static int clip_process(struct stage *s, struct batch *b)
 {
-	struct clip_conf *c = s->conf;
+	struct clip_conf *c = s->step->conf;
 	struct clip_state *st = s->state;
 	GEOSContextHandle_t h = geos_handle(st->geos);
 	const GEOSPreparedGeometry *prep = c->by ? st->mask.prepared->ptr : NULL;
@@ -99,7 +99,8 @@ static int clip_process(struct step *s, struct batch *b)
 		if (g == NULL) {
 			if (gp_err_code())
 				return -1;
-			batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
+			batch_fail(b, i, s->step->label,
+			           geos_reason(st->geos, "geometry does not decode"));
 			continue;
 		}
 		geos_reset(st->geos);
@@ -125,7 +126,8 @@ static int clip_process(struct step *s, struct batch *b)
 		if (out == NULL) {
 			if (gp_err_code())
 				return -1;
-			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot clip it"));
+			batch_fail(b, i, s->step->label,
+			           geos_reason(st->geos, "GEOS cannot clip it"));
 			continue;
 		}
 		if (GEOSisEmpty_r(h, out->ptr)) {
@@ -133,7 +135,7 @@ static int clip_process(struct step *s, struct batch *b)
 			f->state = FEAT_FILTERED; /* clipped away: filtered, not an error */
 			continue;
 		}
-		if (geos_store(st->geos, b, i, s->label, out) < 0)
+		if (geos_store(st->geos, b, i, s->step->label, out) < 0)
 			return -1;
 	}
 	return 0;

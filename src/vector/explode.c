@@ -19,7 +19,7 @@ static const struct opt_desc explode_opts[] = {
 	{0},
 };
 
-static int explode_open(struct step *s, struct engine *e)
+static int explode_open(struct stage *s, struct engine *e)
 {
 	s->state = e->geos;
 	return 0;
@@ -54,7 +54,7 @@ static OGRwkbGeometryType single_of(OGRwkbGeometryType t)
 	return OGR_GT_SetModifier(part, OGR_GT_HasZ(t), OGR_GT_HasM(t));
 }
 
-static int explode_begin(struct step *s, struct stream *st)
+static int explode_begin(struct stage *s, struct stream *st)
 {
 	(void)s;
 	st->schema->gtype = single_of(st->schema->gtype);
@@ -74,7 +74,7 @@ static bool is_multi(GEOSContextHandle_t h, const GEOSGeometry *g)
 /* Each part becomes a feature of its own, in place of its parent and in
  * order, keeping the parent's attributes (the same source feature) and
  * FID.  Features that are not multi-part pass through. */
-static int explode_process(struct step *s, struct batch *b)
+static int explode_process(struct stage *s, struct batch *b)
 {
 	struct geos *g = s->state;
 	GEOSContextHandle_t h = geos_handle(g);
@@ -95,7 +95,8 @@ static int explode_process(struct step *s, struct batch *b)
 		if (gh == NULL) {
 			if (gp_err_code())
 				return -1;
-			batch_fail(b, i, s->label, geos_reason(g, "geometry does not decode"));
+			batch_fail(b, i, s->step->label,
+			           geos_reason(g, "geometry does not decode"));
 			goto keep;
 		}
 		if (!is_multi(h, gh->ptr)) {
@@ -127,7 +128,8 @@ static int explode_process(struct step *s, struct batch *b)
 				 * from the output, it is counted once. */
 				handle_release(gh);
 				n -= (size_t)k;
-				batch_fail(b, i, s->label, geos_reason(g, "GEOS cannot write a part"));
+				batch_fail(b, i, s->step->label,
+				           geos_reason(g, "GEOS cannot write a part"));
 				goto keep;
 			}
 			n++;

@@ -73,9 +73,9 @@ static int filter_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static int filter_open(struct step *s, struct engine *e)
+static int filter_open(struct stage *s, struct engine *e)
 {
-	struct filter_conf *c = s->conf;
+	struct filter_conf *c = s->step->conf;
 	struct filter_state *st = s->state;
 
 	st->geos = e->geos;
@@ -110,9 +110,9 @@ static int filter_open(struct step *s, struct engine *e)
 	return 0;
 }
 
-static int filter_begin(struct step *s, struct stream *stm)
+static int filter_begin(struct stage *s, struct stream *stm)
 {
-	struct filter_conf *c = s->conf;
+	struct filter_conf *c = s->step->conf;
 	struct filter_state *st = s->state;
 	GDALDriverH mem = GDALGetDriverByName("Memory");
 	const struct schema *sc = stm->schema;
@@ -120,7 +120,7 @@ static int filter_begin(struct step *s, struct stream *stm)
 	st->mem = NULL;
 	st->lyr = NULL;
 	if (c->intersects && mask_for(&st->mask, stm->srs) != 0)
-		return gp_fail_prefix("step '%s'", s->label);
+		return gp_fail_prefix("step '%s'", s->step->label);
 	if (c->where == NULL)
 		return 0;
 	if (mem == NULL)
@@ -160,14 +160,14 @@ static int filter_begin(struct step *s, struct stream *stm)
 	 * validate as well as by run. */
 	CPLErrorReset();
 	if (OGR_L_SetAttributeFilter(st->lyr, c->where) != OGRERR_NONE)
-		return ydoc_fail(s->pl->doc, ynode_get(s->node, "where"),
+		return ydoc_fail(s->step->pl->doc, ynode_get(s->step->node, "where"),
 		                 "where '%s' cannot be applied to layer '%s' of '%s': %s", c->where,
 		                 stm->layer, stm->path,
 		                 *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "OGR refuses it");
 	return 0;
 }
 
-static int filter_where(struct step *s, struct batch *b)
+static int filter_where(struct stage *s, struct batch *b)
 {
 	struct filter_state *st = s->state;
 	OGRFeatureDefnH defn = OGR_L_GetLayerDefn(st->lyr);
@@ -211,7 +211,7 @@ static int filter_where(struct step *s, struct batch *b)
 	}
 	/* An error while evaluating would make a feature look filtered out:
 	 * recorded, it fails the run instead. */
-	st->errs.what = s->label;
+	st->errs.what = s->step->label;
 	gdal_errs_clear(&st->errs);
 	gdal_errs_push(&st->errs);
 	OGR_L_ResetReading(st->lyr);
@@ -227,8 +227,8 @@ static int filter_where(struct step *s, struct batch *b)
 		return gp_fail(GP_EX_DATAERR,
 		               "step '%s': where '%s' cannot be evaluated on layer '%s' "
 		               "of '%s': %s",
-		               s->label, ((struct filter_conf *)s->conf)->where, b->stream->layer,
-		               b->stream->path, gdal_errs_peek(&st->errs));
+		               s->step->label, ((struct filter_conf *)s->step->conf)->where,
+		               b->stream->layer, b->stream->path, gdal_errs_peek(&st->errs));
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->f[i].state != FEAT_LIVE || b->f[i].attrs == NULL)
 			continue;
@@ -240,9 +240,9 @@ static int filter_where(struct step *s, struct batch *b)
 	return 0;
 }
 
-static int filter_bbox(struct step *s, struct batch *b)
+static int filter_bbox(struct stage *s, struct batch *b)
 {
-	struct filter_conf *c = s->conf;
+	struct filter_conf *c = s->step->conf;
 	struct filter_state *st = s->state;
 
 	for (size_t i = 0; i < b->n; i++) {
@@ -258,7 +258,7 @@ static int filter_bbox(struct step *s, struct batch *b)
 		}
 		r = wkb_envelope(f->wkb, f->wkb_len, e);
 		if (r == -2) {
-			batch_fail(b, i, s->label, "malformed geometry");
+			batch_fail(b, i, s->step->label, "malformed geometry");
 			continue;
 		}
 		if (r == 1 || e[2] < c->bbox[0] || e[0] > c->bbox[2] || e[3] < c->bbox[1] ||
@@ -276,7 +276,7 @@ static int filter_bbox(struct step *s, struct batch *b)
 			OGRGeometryH g = batch_geometry(b, i, &why);
 
 			if (g == NULL) {
-				batch_fail(b, i, s->label, why);
+				batch_fail(b, i, s->step->label, why);
 				continue;
 			}
 			if (!OGR_G_Intersects(g, st->box))
@@ -288,9 +288,9 @@ static int filter_bbox(struct step *s, struct batch *b)
 }
 
 /* intersects and valid: GEOS on each live feature's geometry. */
-static int filter_geos(struct step *s, struct batch *b)
+static int filter_geos(struct stage *s, struct batch *b)
 {
-	struct filter_conf *c = s->conf;
+	struct filter_conf *c = s->step->conf;
 	struct filter_state *st = s->state;
 	GEOSContextHandle_t h = geos_handle(st->geos);
 
@@ -309,7 +309,8 @@ static int filter_geos(struct step *s, struct batch *b)
 		if (g == NULL) {
 			if (gp_err_code())
 				return -1;
-			batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
+			batch_fail(b, i, s->step->label,
+			           geos_reason(st->geos, "geometry does not decode"));
 			continue;
 		}
 		geos_reset(st->geos);
@@ -322,7 +323,8 @@ static int filter_geos(struct step *s, struct batch *b)
 			r = GEOSPreparedIntersects_r(h, st->mask.prepared->ptr, g->ptr);
 		handle_release(g);
 		if (r == 2) {
-			batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot test it"));
+			batch_fail(b, i, s->step->label,
+			           geos_reason(st->geos, "GEOS cannot test it"));
 			continue;
 		}
 		if (!r)
@@ -331,9 +333,9 @@ static int filter_geos(struct step *s, struct batch *b)
 	return 0;
 }
 
-static int filter_process(struct step *s, struct batch *b)
+static int filter_process(struct stage *s, struct batch *b)
 {
-	struct filter_conf *c = s->conf;
+	struct filter_conf *c = s->step->conf;
 
 	if (c->where && filter_where(s, b) != 0)
 		return -1;
@@ -344,7 +346,7 @@ static int filter_process(struct step *s, struct batch *b)
 	return 0;
 }
 
-static int filter_end(struct step *s, struct stream *st)
+static int filter_end(struct stage *s, struct stream *st)
 {
 	struct filter_state *fs = s->state;
 

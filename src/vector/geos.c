@@ -186,7 +186,7 @@ int geos_store(struct geos *g, struct batch *b, size_t i, const char *label, str
 	return 0;
 }
 
-int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_op op, void *ctx,
+int geos_apply(struct geos *g, struct stage *s, struct batch *b, size_t i, geos_op op, void *ctx,
                const char *what)
 {
 	struct feature *f = &b->f[i];
@@ -199,7 +199,7 @@ int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_o
 	if (in == NULL) {
 		if (gp_err_code())
 			return -1;
-		batch_fail(b, i, s->label, geos_reason(g, "geometry does not decode"));
+		batch_fail(b, i, s->step->label, geos_reason(g, "geometry does not decode"));
 		return 1;
 	}
 	geos_reset(g);
@@ -210,7 +210,7 @@ int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_o
 			return -1;
 		if (geos_stopping(g))
 			return stopped();
-		batch_fail(b, i, s->label, geos_reason(g, what));
+		batch_fail(b, i, s->step->label, geos_reason(g, what));
 		return 1;
 	}
 	if (geos_stopping(g)) {
@@ -218,7 +218,7 @@ int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_o
 		handle_release(out);
 		return stopped();
 	}
-	r = geos_store(g, b, i, s->label, out);
+	r = geos_store(g, b, i, s->step->label, out);
 	if (r == 0)
 		g->applied++;
 	return r;

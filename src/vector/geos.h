@@ -61,6 +61,7 @@ int geos_write(struct geos *g, struct arena *a, const GEOSGeometry *geom, unsign
 
 struct batch;
 struct step;
+struct stage;
 
 /* Make `geom` the geometry of feature i of `b`, as WKB in the batch arena;
  * `geom` is released either way.  0: stored; 1: the feature failed
@@ -79,7 +80,7 @@ typedef GEOSGeometry *(*geos_op)(GEOSContextHandle_t h, const GEOSGeometry *in, 
  * GEOS gave none); -1: the run fails (the batch arena is full, or the run
  * is stopping -- checked before the operation and after a failed one --
  * error set). */
-int geos_apply(struct geos *g, struct step *s, struct batch *b, size_t i, geos_op op, void *ctx,
+int geos_apply(struct geos *g, struct stage *s, struct batch *b, size_t i, geos_op op, void *ctx,
                const char *what);
 
 #endif

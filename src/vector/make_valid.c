@@ -58,9 +58,9 @@ static void destroy_params(void *ctx)
 	GEOSMakeValidParams_destroy_r(geos_handle(st->geos), st->params);
 }
 
-static int make_valid_open(struct step *s, struct engine *e)
+static int make_valid_open(struct stage *s, struct engine *e)
 {
-	struct make_valid_conf *c = s->conf;
+	struct make_valid_conf *c = s->step->conf;
 	struct make_valid_state *st = s->state;
 	GEOSContextHandle_t h;
 
@@ -79,9 +79,9 @@ static int make_valid_open(struct step *s, struct engine *e)
 	return 0;
 }
 
-static int make_valid_begin(struct step *s, struct stream *st)
+static int make_valid_begin(struct stage *s, struct stream *st)
 {
-	struct make_valid_conf *c = s->conf;
+	struct make_valid_conf *c = s->step->conf;
 	OGRwkbGeometryType t = wkbFlatten(st->schema->gtype);
 	bool polygonal = t == wkbPolygon || t == wkbMultiPolygon;
 
@@ -93,7 +93,7 @@ static int make_valid_begin(struct step *s, struct stream *st)
 }
 
 /* Make feature i valid: 0 done (or failed and marked), -1 to end the run. */
-static int make_valid_one(struct step *s, struct batch *b, size_t i)
+static int make_valid_one(struct stage *s, struct batch *b, size_t i)
 {
 	struct make_valid_state *st = s->state;
 	GEOSContextHandle_t h = geos_handle(st->geos);
@@ -123,7 +123,7 @@ static int make_valid_one(struct step *s, struct batch *b, size_t i)
 		if (in == NULL) {
 			if (gp_err_code())
 				return -1;
-			batch_fail(b, i, s->label, reason);
+			batch_fail(b, i, s->step->label, reason);
 			return 0;
 		}
 		rewritten = true;
@@ -144,7 +144,8 @@ static int make_valid_one(struct step *s, struct batch *b, size_t i)
 	if (out == NULL) {
 		if (gp_err_code())
 			return -1;
-		batch_fail(b, i, s->label, geos_reason(st->geos, "GEOS cannot make it valid"));
+		batch_fail(b, i, s->step->label,
+		           geos_reason(st->geos, "GEOS cannot make it valid"));
 		return 0;
 	}
 	/* GEOS's promise is checked, not taken: a step called make_valid never
@@ -157,13 +158,13 @@ static int make_valid_one(struct step *s, struct batch *b, size_t i)
 		snprintf(why, sizeof why, "GEOS cannot make it valid: %s",
 		         geos_reason(st->geos, "the result is still invalid"));
 		handle_release(out);
-		batch_fail(b, i, s->label, why);
+		batch_fail(b, i, s->step->label, why);
 		return 0;
 	}
-	return geos_store(st->geos, b, i, s->label, out) < 0 ? -1 : 0;
+	return geos_store(st->geos, b, i, s->step->label, out) < 0 ? -1 : 0;
 }
 
-static int make_valid_process(struct step *s, struct batch *b)
+static int make_valid_process(struct stage *s, struct batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->f[i].state != FEAT_LIVE || b->f[i].wkb == NULL)

@@ -182,40 +182,40 @@ static int read_check(struct step *s, struct pipeline *pl)
 	return synthetic(s) ? source_synth_check(s, pl) : source_ogr_check(s, pl);
 }
 
-static int read_open(struct step *s, struct engine *e)
+static int read_open(struct stage *s, struct engine *e)
 {
-	return synthetic(s) ? source_synth_open(s, e) : source_ogr_open(s, e);
+	return synthetic(s->step) ? source_synth_open(s, e) : source_ogr_open(s, e);
 }
 
-static int read_next_stream(struct step *s, struct stream *st)
+static int read_next_stream(struct stage *s, struct stream *st)
 {
-	return synthetic(s) ? source_synth_next_stream(s, st) : source_ogr_next_stream(s, st);
+	return synthetic(s->step) ? source_synth_next_stream(s, st) : source_ogr_next_stream(s, st);
 }
 
-static int read_read(struct step *s, struct batch *b)
+static int read_read(struct stage *s, struct batch *b)
 {
-	return synthetic(s) ? source_synth_read(s, b) : source_ogr_read(s, b);
+	return synthetic(s->step) ? source_synth_read(s, b) : source_ogr_read(s, b);
 }
 
-static int read_end(struct step *s, struct stream *st)
+static int read_end(struct stage *s, struct stream *st)
 {
-	return synthetic(s) ? source_synth_end(s, st) : source_ogr_end(s, st);
+	return synthetic(s->step) ? source_synth_end(s, st) : source_ogr_end(s, st);
 }
 
-static int read_close(struct step *s, bool ok)
+static int read_close(struct stage *s, bool ok)
 {
-	return synthetic(s) ? source_synth_close(s, ok) : source_ogr_close(s, ok);
+	return synthetic(s->step) ? source_synth_close(s, ok) : source_ogr_close(s, ok);
 }
 
-static void read_explain(struct step *s, struct engine *e, FILE *out)
+static void read_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	if (synthetic(s))
+	if (synthetic(s->step))
 		source_synth_explain(s, e, out);
 	else
 		source_ogr_explain(s, e, out);
 }
 
-static void read_explain_memory(struct step *s, struct engine *e, FILE *out)
+static void read_explain_memory(struct stage *s, struct engine *e, FILE *out)
 {
 	(void)s;
 	fprintf(out, "  memory: batch arena of up to %zu features (~%.1f MiB), stream arena for "

@@ -92,9 +92,9 @@ static int wkt_of(struct arena *a, OGRSpatialReferenceH srs, char **out)
 	return *out ? 0 : -1;
 }
 
-static int reproject_open(struct step *s, struct engine *e)
+static int reproject_open(struct stage *s, struct engine *e)
 {
-	struct reproject_conf *c = s->conf;
+	struct reproject_conf *c = s->step->conf;
 	struct reproject_state *st = s->state;
 	int r;
 
@@ -115,9 +115,9 @@ static int reproject_open(struct step *s, struct engine *e)
 	return r;
 }
 
-static int reproject_begin(struct step *s, struct stream *st)
+static int reproject_begin(struct stage *s, struct stream *st)
 {
-	struct reproject_conf *c = s->conf;
+	struct reproject_conf *c = s->step->conf;
 	struct reproject_state *rs = s->state;
 	OGRSpatialReferenceH src = st->srs;
 	OGRSpatialReferenceH from = NULL;
@@ -141,7 +141,7 @@ static int reproject_begin(struct step *s, struct stream *st)
 	if (src == NULL)
 		return gp_fail(GP_EX_DATAERR,
 		               "step '%s': layer '%s' of '%s' has no CRS; give it one with 'from:'",
-		               s->label, st->layer, st->path);
+		               s->step->label, st->layer, st->path);
 	rs->op = NULL;
 	if (!OSRIsSame(src, rs->dst_srs)) {
 		r = wkt_of(st->arena, src, &src_def);
@@ -149,11 +149,11 @@ static int reproject_begin(struct step *s, struct stream *st)
 			return -1;
 		if (r > 0)
 			return gp_fail(GP_EX_DATAERR, "step '%s': cannot describe the CRS of '%s'",
-			               s->label, st->path);
+			               s->step->label, st->path);
 		rs->op = xform_cache_get(rs->cache, src_def, rs->dst_def);
 		if (rs->op == NULL)
-			return gp_fail_prefix("step '%s', layer '%s' of '%s'", s->label, st->layer,
-			                      st->path);
+			return gp_fail_prefix("step '%s', layer '%s' of '%s'", s->step->label,
+			                      st->layer, st->path);
 	}
 	out = OSRClone(rs->dst_srs);
 	if (out == NULL)
@@ -200,7 +200,7 @@ static int gather_run(const struct wkb_run *r, void *ctx)
 	return 0;
 }
 
-static int reproject_process(struct step *s, struct batch *b)
+static int reproject_process(struct stage *s, struct batch *b)
 {
 	struct reproject_state *rs = s->state;
 	struct gather g = {.a = b->arena};
@@ -221,7 +221,7 @@ static int reproject_process(struct step *s, struct batch *b)
 		if (f->state != FEAT_LIVE || f->wkb == NULL)
 			continue;
 		if (wkb_walk(f->wkb, f->wkb_len, gather_run, &g, &why) != 0)
-			batch_fail(b, i, s->label, why ? why : "malformed geometry");
+			batch_fail(b, i, s->step->label, why ? why : "malformed geometry");
 	}
 	start[b->n] = g.n;
 	if (g.n == 0)
@@ -251,8 +251,8 @@ static int reproject_process(struct step *s, struct batch *b)
 			if (!isfinite(g.x[k]) || !isfinite(g.y[k]) || g.x[k] == HUGE_VAL) {
 				snprintf(reason, sizeof reason,
 				         "coordinate %zu cannot be transformed to %s", k - start[i] + 1,
-				         ((struct reproject_conf *)s->conf)->to);
-				batch_fail(b, i, s->label, reason);
+				         ((struct reproject_conf *)s->step->conf)->to);
+				batch_fail(b, i, s->step->label, reason);
 				break;
 			}
 		}
@@ -267,9 +267,9 @@ static int reproject_process(struct step *s, struct batch *b)
 	return 0;
 }
 
-static void reproject_explain(struct step *s, struct engine *e, FILE *out)
+static void reproject_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	struct reproject_conf *c = s->conf;
+	struct reproject_conf *c = s->step->conf;
 
 	fprintf(out, "  to %s%s%s; transform cache: %lld operations for this step, cleared every "
 	             "%lld datasets\n",
@@ -277,7 +277,7 @@ static void reproject_explain(struct step *s, struct engine *e, FILE *out)
 	        (long long)e->pl->xc_max_entries, (long long)e->pl->xc_clear_every);
 }
 
-static void reproject_explain_memory(struct step *s, struct engine *e, FILE *out)
+static void reproject_explain_memory(struct stage *s, struct engine *e, FILE *out)
 {
 	(void)s;
 	fprintf(out, "  memory: up to %lld cached PROJ operations (this step's cache), coordinates "
@@ -285,7 +285,7 @@ static void reproject_explain_memory(struct step *s, struct engine *e, FILE *out
 	        (long long)e->pl->xc_max_entries);
 }
 
-static void reproject_stats(const struct step *s, struct step_stats *out)
+static void reproject_stats(const struct stage *s, struct step_stats *out)
 {
 	const struct reproject_state *rs = s->state;
 	struct xform_stats xs;

@@ -72,21 +72,21 @@ static int rejects_begin(struct engine *e, const struct stream *st, struct strea
 	for (int k = 0; k < 4; k++)
 		if (schema_add_computed(st->arena, rs->schema, names[k], types[k], k) != 0)
 			return -1;
-	return e->rejects->desc->vec->begin(e->rejects, rs);
+	return e->rejects->step->desc->vec->begin(e->rejects, rs);
 }
 
 /* batch_fail() could not copy why the feature failed: a reject must carry
  * its reason, so the run fails as out of memory. */
-static int reason_lost(const struct step *s, const struct feature *f)
+static int reason_lost(const struct stage *s, const struct feature *f)
 {
 	return gp_fail(GP_EX_TEMPFAIL,
 	               "stage '%s': out of memory recording why feature %" PRId64 " failed",
-	               s->label, f->fid);
+	               s->step->label, f->fid);
 }
 
 /* Move the features that step `s` failed to the rejects dataset, or fail
  * the run with the first of them (on_error: fail). */
-static int handle_failures(struct engine *e, struct step *s, struct batch *b, struct stream *rs)
+static int handle_failures(struct engine *e, struct stage *s, struct batch *b, struct stream *rs)
 {
 	struct batch rb = {.kind = BATCH_VECTOR, .arena = b->arena, .owner = b->owner,
 	                   .seq = b->seq, .stream = rs};
@@ -130,7 +130,7 @@ static int handle_failures(struct engine *e, struct step *s, struct batch *b, st
 		v[3] = (struct fvalue){.set = true, .type = OFTInteger64, .v.i = f->fid};
 		f->state = FEAT_REJECTED;
 	}
-	if (e->rejects->desc->vec->process(e->rejects, &rb) != 0)
+	if (e->rejects->step->desc->vec->process(e->rejects, &rb) != 0)
 		return -1;
 	for (size_t i = 0; i < rb.n; i++) {
 		if (rb.f[i].state == FEAT_LIVE)
@@ -148,7 +148,7 @@ static int handle_failures(struct engine *e, struct step *s, struct batch *b, st
 		return gp_fail(GP_EX_DATAERR,
 		               "%" PRIu64 " features rejected, more than max_rejects (%" PRId64
 		               "); the last by step '%s': %s",
-		               e->totals.rejects, e->pl->max_rejects, s->label,
+		               e->totals.rejects, e->pl->max_rejects, s->step->label,
 		               rb.f[rb.n - 1].fail_reason);
 	return 0;
 }
@@ -176,7 +176,7 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
                        struct arena *batch_arena, double t0, bool show_progress)
 {
 	struct pipeline *pl = e->pl;
-	struct step *src = &pl->steps[0];
+	struct stage *src = &e->stages[0];
 	int r = 0;
 	double last_progress = 0;
 	uint64_t stream_done = 0;
@@ -199,7 +199,7 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
 		t = engine_now();
 		arena_reset(batch_arena);
 		engine_step_begins(e, src, e->plan.batch_items);
-		r = src->desc->vec->read(src, &b);
+		r = src->step->desc->vec->read(src, &b);
 		src->acct.seconds += engine_now() - t;
 		if (r < 0)
 			return engine_step_failed(e, src);
@@ -215,7 +215,7 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
 			return -1;
 		src->acct.items_out += b.n;
 		for (size_t k = 1; k < pl->nsteps; k++) {
-			struct step *s = &pl->steps[k];
+			struct stage *s = &e->stages[k];
 			uint64_t live = 0, after = 0, filtered = 0;
 
 			for (size_t i = 0; i < b.n; i++)
@@ -224,7 +224,7 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
 			engine_step_begins(e, s, live);
 			/* A feature failed by a stop (an interrupted GEOS call)
 			 * is the run's failure: checked before the rejects. */
-			if (s->desc->vec->process(s, &b) != 0 || engine_stopping(e))
+			if (s->step->desc->vec->process(s, &b) != 0 || engine_stopping(e))
 				return engine_step_failed(e, s);
 			s->acct.seconds += engine_now() - t;
 			for (size_t i = 0; i < b.n; i++) {
@@ -257,14 +257,13 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
  * `st`; the rejects writer too, on `rs`, in a run that has one. */
 static int begin_chain(struct engine *e, struct stream *st, struct stream *rs, size_t upto)
 {
-	struct pipeline *pl = e->pl;
-
 	if (e->rejects && rejects_begin(e, st, rs) != 0)
 		return -1;
 	for (size_t k = 1; k < upto; k++) {
-		struct step *s = &pl->steps[k];
+		struct stage *s = &e->stages[k];
+		const struct vector_ops *v = s->step->desc->vec;
 
-		if (s->desc->vec->begin && s->desc->vec->begin(s, st) != 0)
+		if (v->begin && v->begin(s, st) != 0)
 			return -1;
 	}
 	return 0;
@@ -272,15 +271,14 @@ static int begin_chain(struct engine *e, struct stream *st, struct stream *rs, s
 
 static int end_chain(struct engine *e, struct stream *st, struct stream *rs, size_t upto)
 {
-	struct pipeline *pl = e->pl;
-
 	for (size_t k = 1; k < upto; k++) {
-		struct step *s = &pl->steps[k];
+		struct stage *s = &e->stages[k];
+		const struct vector_ops *v = s->step->desc->vec;
 
-		if (s->desc->vec->end && s->desc->vec->end(s, st) != 0)
+		if (v->end && v->end(s, st) != 0)
 			return -1;
 	}
-	if (e->rejects && e->rejects->desc->vec->end(e->rejects, rs) != 0)
+	if (e->rejects && e->rejects->step->desc->vec->end(e->rejects, rs) != 0)
 		return -1;
 	return 0;
 }
@@ -291,7 +289,7 @@ static int end_chain(struct engine *e, struct stream *st, struct stream *rs, siz
 static int each_stream(struct engine *e, bool check)
 {
 	struct pipeline *pl = e->pl;
-	struct step *src = &pl->steps[0];
+	struct stage *src = &e->stages[0];
 	size_t upto = check ? pl->nsteps - 1 : pl->nsteps;
 	struct arena *stream_arena = NULL, *batch_arena = NULL;
 	double t0 = engine_now();
@@ -310,7 +308,7 @@ static int each_stream(struct engine *e, bool check)
 		struct stream rs;
 
 		arena_reset(stream_arena);
-		r = src->desc->vec->next_stream(src, &st);
+		r = src->step->desc->vec->next_stream(src, &st);
 		if (r <= 0)
 			break;
 		e->totals.streams++;
@@ -321,7 +319,7 @@ static int each_stream(struct engine *e, bool check)
 			r = end_chain(e, &st, &rs, upto);
 		/* The source closes its iterator whatever happened: it is the
 		 * owner, and closing is explicit. */
-		if (src->desc->vec->end(src, &st) != 0 && r == 0)
+		if (src->step->desc->vec->end(src, &st) != 0 && r == 0)
 			r = -1;
 		if (r != 0)
 			break;
@@ -346,7 +344,7 @@ static int vector_check(struct engine *e, bool deep, FILE *explain)
 	return deep ? each_stream(e, true) : 0;
 }
 
-static void vector_explain_step(struct engine *e, struct step *s, FILE *out)
+static void vector_explain_step(struct engine *e, struct stage *s, FILE *out)
 {
 	(void)e;
 	(void)s;

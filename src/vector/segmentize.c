@@ -39,7 +39,7 @@ struct segmentize_state {
 	double max_points; /* vertices one result may have */
 };
 
-static int segmentize_open(struct step *s, struct engine *e)
+static int segmentize_open(struct stage *s, struct engine *e)
 {
 	struct segmentize_state *st = s->state;
 
@@ -55,7 +55,7 @@ static int segmentize_open(struct step *s, struct engine *e)
 	return 0;
 }
 
-static int segmentize_begin(struct step *s, struct stream *st)
+static int segmentize_begin(struct stage *s, struct stream *st)
 {
 	(void)s;
 	/* GEOS keeps Z and drops M. */
@@ -180,9 +180,9 @@ static GEOSGeometry *densify_op(GEOSContextHandle_t h, const GEOSGeometry *in, v
 	return densify(h, in, d->max_length, d->a);
 }
 
-static int segmentize_process(struct step *s, struct batch *b)
+static int segmentize_process(struct stage *s, struct batch *b)
 {
-	struct segmentize_conf *c = s->conf;
+	struct segmentize_conf *c = s->step->conf;
 	struct segmentize_state *st = s->state;
 
 	for (size_t i = 0; i < b->n; i++) {
@@ -195,7 +195,7 @@ static int segmentize_process(struct step *s, struct batch *b)
 		if (f->state != FEAT_LIVE || f->wkb == NULL)
 			continue;
 		if (wkb_walk(f->wkb, f->wkb_len, count_run, &cc, &why) != 0) {
-			batch_fail(b, i, s->label, why);
+			batch_fail(b, i, s->step->label, why);
 			continue;
 		}
 		if (cc.points > st->max_points) {
@@ -205,7 +205,7 @@ static int segmentize_process(struct step *s, struct batch *b)
 			         "segmentizing would give %.0f vertices, more than the %.0f the "
 			         "memory plan allows one geometry (is max_length too small?)",
 			         cc.points, st->max_points);
-			batch_fail(b, i, s->label, reason);
+			batch_fail(b, i, s->step->label, reason);
 			continue;
 		}
 		op.max_length = c->max_length;

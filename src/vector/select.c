@@ -42,7 +42,7 @@ static int select_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static int no_field(struct step *s, const struct stream *st, const char *name)
+static int no_field(struct stage *s, const struct stream *st, const char *name)
 {
 	const char *cand[256];
 	size_t n = 0;
@@ -53,13 +53,13 @@ static int no_field(struct step *s, const struct stream *st, const char *name)
 	cand[n] = NULL;
 	hint = suggest_word(name, cand);
 	return gp_fail(GP_EX_DATAERR, "step '%s': no field '%s' in layer '%s' of '%s'%s%s%s",
-	               s->label, name, st->layer, st->path, hint ? " (did you mean '" : "",
+	               s->step->label, name, st->layer, st->path, hint ? " (did you mean '" : "",
 	               hint ? hint : "", hint ? "'?)" : "");
 }
 
-static int select_begin(struct step *s, struct stream *st)
+static int select_begin(struct stage *s, struct stream *st)
 {
-	struct select_conf *c = s->conf;
+	struct select_conf *c = s->step->conf;
 	struct schema *in = st->schema, *out;
 
 	out = schema_copy(st->arena, in);
@@ -99,13 +99,13 @@ static int select_begin(struct step *s, struct stream *st)
 	for (size_t i = 0; i < out->n; i++)
 		for (size_t j = i + 1; j < out->n; j++)
 			if (strcasecmp(out->f[i].name, out->f[j].name) == 0)
-				return gp_fail(GP_EX_DATAERR, "step '%s': two fields named '%s'", s->label,
-				               out->f[i].name);
+				return gp_fail(GP_EX_DATAERR, "step '%s': two fields named '%s'",
+				               s->step->label, out->f[i].name);
 	st->schema = out;
 	return 0;
 }
 
-static int select_process(struct step *s, struct batch *b)
+static int select_process(struct stage *s, struct batch *b)
 {
 	/* Values stay in the source features; the schema maps them. */
 	(void)s;

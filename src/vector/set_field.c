@@ -86,9 +86,9 @@ static int set_field_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static int set_field_open(struct step *s, struct engine *e)
+static int set_field_open(struct stage *s, struct engine *e)
 {
-	struct set_field_conf *c = s->conf;
+	struct set_field_conf *c = s->step->conf;
 	struct set_field_state *st = s->state;
 
 	st->geos = e->geos;
@@ -122,9 +122,9 @@ static OGRFieldType field_type(const struct set_field_conf *c, const struct set_
 	}
 }
 
-static int set_field_begin(struct step *s, struct stream *stm)
+static int set_field_begin(struct stage *s, struct stream *stm)
 {
-	struct set_field_conf *c = s->conf;
+	struct set_field_conf *c = s->step->conf;
 	struct set_field_state *st = s->state;
 	struct schema *sc = schema_copy(stm->arena, stm->schema);
 	int k;
@@ -145,7 +145,7 @@ static int set_field_begin(struct step *s, struct stream *stm)
 }
 
 /* The value of a geometry measure, or NaN with a reason. */
-static int measure(struct set_field_state *st, struct step *s, struct batch *b, size_t i,
+static int measure(struct set_field_state *st, struct stage *s, struct batch *b, size_t i,
                    int what, double *out)
 {
 	GEOSContextHandle_t h = geos_handle(st->geos);
@@ -156,7 +156,7 @@ static int measure(struct set_field_state *st, struct step *s, struct batch *b, 
 	if (g == NULL) {
 		if (gp_err_code())
 			return -2;
-		batch_fail(b, i, s->label, geos_reason(st->geos, "geometry does not decode"));
+		batch_fail(b, i, s->step->label, geos_reason(st->geos, "geometry does not decode"));
 		return -1;
 	}
 	dim = GEOSGeom_getDimensions_r(h, g->ptr);
@@ -192,15 +192,16 @@ static int measure(struct set_field_state *st, struct step *s, struct batch *b, 
 	}
 	handle_release(g);
 	if (!ok) {
-		batch_fail(b, i, s->label, geos_reason(st->geos, "cannot measure the geometry"));
+		batch_fail(b, i, s->step->label,
+		           geos_reason(st->geos, "cannot measure the geometry"));
 		return -1;
 	}
 	return 0;
 }
 
-static int set_field_process(struct step *s, struct batch *b)
+static int set_field_process(struct stage *s, struct batch *b)
 {
-	struct set_field_conf *c = s->conf;
+	struct set_field_conf *c = s->step->conf;
 	struct set_field_state *st = s->state;
 
 	for (size_t i = 0; i < b->n; i++) {

@@ -42,7 +42,7 @@ static int simplify_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static int simplify_open(struct step *s, struct engine *e)
+static int simplify_open(struct stage *s, struct engine *e)
 {
 	struct simplify_state *st = s->state;
 
@@ -50,9 +50,9 @@ static int simplify_open(struct step *s, struct engine *e)
 	return 0;
 }
 
-static int simplify_begin(struct step *s, struct stream *st)
+static int simplify_begin(struct stage *s, struct stream *st)
 {
-	struct simplify_conf *c = s->conf;
+	struct simplify_conf *c = s->step->conf;
 	OGRwkbGeometryType t = st->schema->gtype;
 
 	/* GEOS keeps Z and drops M.  Without topology preservation GEOS mends
@@ -71,13 +71,14 @@ static GEOSGeometry *simplify_op(GEOSContextHandle_t h, const GEOSGeometry *in, 
 	                            : GEOSSimplify_r(h, in, c->tolerance);
 }
 
-static int simplify_process(struct step *s, struct batch *b)
+static int simplify_process(struct stage *s, struct batch *b)
 {
 	struct simplify_state *st = s->state;
 
 	for (size_t i = 0; i < b->n; i++)
 		if (b->f[i].state == FEAT_LIVE && b->f[i].wkb &&
-		    geos_apply(st->geos, s, b, i, simplify_op, s->conf, "GEOS cannot simplify it") < 0)
+		    geos_apply(st->geos, s, b, i, simplify_op, s->step->conf,
+		               "GEOS cannot simplify it") < 0)
 			return -1;
 	return 0;
 }

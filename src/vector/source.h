@@ -58,21 +58,21 @@ struct read_conf {
 
 /* OGR datasets (source_ogr.c) */
 int source_ogr_check(struct step *s, struct pipeline *pl);
-int source_ogr_open(struct step *s, struct engine *e);
-int source_ogr_next_stream(struct step *s, struct stream *st);
-int source_ogr_read(struct step *s, struct batch *b);
-int source_ogr_end(struct step *s, struct stream *st);
-int source_ogr_close(struct step *s, bool ok);
-void source_ogr_explain(struct step *s, struct engine *e, FILE *out);
+int source_ogr_open(struct stage *s, struct engine *e);
+int source_ogr_next_stream(struct stage *s, struct stream *st);
+int source_ogr_read(struct stage *s, struct batch *b);
+int source_ogr_end(struct stage *s, struct stream *st);
+int source_ogr_close(struct stage *s, bool ok);
+void source_ogr_explain(struct stage *s, struct engine *e, FILE *out);
 
 /* synthetic features (source_synth.c) */
 int source_synth_check(struct step *s, struct pipeline *pl);
-int source_synth_open(struct step *s, struct engine *e);
-int source_synth_next_stream(struct step *s, struct stream *st);
-int source_synth_read(struct step *s, struct batch *b);
-int source_synth_end(struct step *s, struct stream *st);
-int source_synth_close(struct step *s, bool ok);
-void source_synth_explain(struct step *s, struct engine *e, FILE *out);
+int source_synth_open(struct stage *s, struct engine *e);
+int source_synth_next_stream(struct stage *s, struct stream *st);
+int source_synth_read(struct stage *s, struct batch *b);
+int source_synth_end(struct stage *s, struct stream *st);
+int source_synth_close(struct stage *s, bool ok);
+void source_synth_explain(struct stage *s, struct engine *e, FILE *out);
 
 /* Input paths: globs expanded and sorted, plain paths checked to exist
  * (exit 66 otherwise), /vsi paths taken as they are. */
@@ -90,13 +90,13 @@ extern const char read_details[];
 int read_check_inputs(struct step *s, struct pipeline *pl);
 
 int raster_source_check(struct step *s, struct pipeline *pl);
-int raster_source_open(struct step *s, struct engine *e);
-int raster_source_next_stream(struct step *s, struct stream *st);
-int raster_source_end(struct step *s, struct stream *st);
-int raster_source_close(struct step *s, bool ok);
-int raster_source_pull(struct step *s, const struct rwin *w, void *buf);
-void raster_source_explain(struct step *s, struct engine *e, FILE *out);
-void raster_source_explain_memory(struct step *s, struct engine *e, FILE *out);
+int raster_source_open(struct stage *s, struct engine *e);
+int raster_source_next_stream(struct stage *s, struct stream *st);
+int raster_source_end(struct stage *s, struct stream *st);
+int raster_source_close(struct stage *s, bool ok);
+int raster_source_pull(struct stage *s, const struct rwin *w, void *buf);
+void raster_source_explain(struct stage *s, struct engine *e, FILE *out);
+void raster_source_explain_memory(struct stage *s, struct engine *e, FILE *out);
 
 /* Output paths (vector/write.c): templates {stem} {name} {layer} {index}
  * {shard} checked at load time and expanded per stream. */

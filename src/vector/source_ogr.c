@@ -146,9 +146,9 @@ int source_resolve_inputs(struct arena *a, const struct strlist *paths, const ch
 }
 
 /* Turn the configured paths into datasets. */
-static int resolve_inputs(struct step *s, struct ogr_state *st)
+static int resolve_inputs(struct stage *s, struct ogr_state *st)
 {
-	struct read_conf *c = s->conf;
+	struct read_conf *c = s->step->conf;
 
 	return source_resolve_inputs(s->arena, &c->path, &st->inputs, &st->ninputs);
 }
@@ -162,7 +162,7 @@ static char **open_options(struct read_conf *c)
 	return o;
 }
 
-int source_ogr_open(struct step *s, struct engine *e)
+int source_ogr_open(struct stage *s, struct engine *e)
 {
 	struct ogr_state *st = arena_calloc(s->arena, 1, sizeof *st);
 
@@ -190,9 +190,9 @@ static void close_dataset(struct ogr_state *st)
 	}
 }
 
-static int open_next_dataset(struct step *s, struct ogr_state *st)
+static int open_next_dataset(struct stage *s, struct ogr_state *st)
 {
-	struct read_conf *c = s->conf;
+	struct read_conf *c = s->step->conf;
 	const char *path = st->inputs[st->next_input];
 	char **oo = open_options(c);
 	GDALDatasetH ds;
@@ -272,9 +272,9 @@ static bool layer_wanted(const struct read_conf *c, const char *name)
 	return false;
 }
 
-static int check_layers_exist(struct step *s, struct ogr_state *st)
+static int check_layers_exist(struct stage *s, struct ogr_state *st)
 {
-	struct read_conf *c = s->conf;
+	struct read_conf *c = s->step->conf;
 
 	for (size_t i = 0; i < c->layer.n; i++) {
 		if (GDALDatasetGetLayerByName(st->dsh, c->layer.v[i]) == NULL) {
@@ -302,11 +302,11 @@ const char *source_base_name(const char *p)
 	return b ? b + 1 : p;
 }
 
-static int where_fail(struct step *s, const struct stream *out, const char *why)
+static int where_fail(struct stage *s, const struct stream *out, const char *why)
 {
-	struct read_conf *c = s->conf;
+	struct read_conf *c = s->step->conf;
 
-	return ydoc_fail(s->pl->doc, ynode_get(s->node, "where"),
+	return ydoc_fail(s->step->pl->doc, ynode_get(s->step->node, "where"),
 	                 "where '%s' cannot be applied to layer '%s' of '%s': %s", c->where,
 	                 out->layer, out->path, why);
 }
@@ -314,9 +314,9 @@ static int where_fail(struct step *s, const struct stream *out, const char *why)
 /* Set read's where on the layer, with the recorder pushed.  Drivers that
  * hand the filter to SQLite (GPKG, SQLite) report a bad one only when
  * reading starts: read one feature to know, then start again. */
-static int prepare_where(struct step *s, struct ogr_state *st, const struct stream *out)
+static int prepare_where(struct stage *s, struct ogr_state *st, const struct stream *out)
 {
-	struct read_conf *c = s->conf;
+	struct read_conf *c = s->step->conf;
 	char why[GDAL_ERRS_MSG];
 	OGRFeatureH f;
 	bool data_fault;
@@ -355,9 +355,9 @@ static int prepare_where(struct step *s, struct ogr_state *st, const struct stre
 	return 0;
 }
 
-static int fill_stream(struct step *s, struct ogr_state *st, struct stream *out)
+static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out)
 {
-	struct read_conf *c = s->conf;
+	struct read_conf *c = s->step->conf;
 	const char *path = st->inputs[st->ds_index];
 	OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(st->lyr);
 	GDALDriverH drv = GDALGetDatasetDriver(st->dsh);
@@ -407,10 +407,10 @@ static int fill_stream(struct step *s, struct ogr_state *st, struct stream *out)
 	return 0;
 }
 
-int source_ogr_next_stream(struct step *s, struct stream *out)
+int source_ogr_next_stream(struct stage *s, struct stream *out)
 {
 	struct ogr_state *st = s->state;
-	struct read_conf *c = s->conf;
+	struct read_conf *c = s->step->conf;
 
 	for (;;) {
 		int r = 0;
@@ -472,7 +472,7 @@ enum verdict { FEATURE_CLEAN, FEATURE_FAILED, FEATURE_UNKNOWN };
  * pending failure belongs to (drivers that parse ahead, like GeoJSON,
  * raise a feature's errors while returning an earlier one).  The reason
  * goes to `why`. */
-static enum verdict verify_feature(struct step *s, struct ogr_state *st, int64_t fid, char *why,
+static enum verdict verify_feature(struct stage *s, struct ogr_state *st, int64_t fid, char *why,
                                    size_t len)
 {
 	int layer = st->next_layer - 1;
@@ -481,7 +481,7 @@ static enum verdict verify_feature(struct step *s, struct ogr_state *st, int64_t
 	OGRFeatureH f;
 
 	if (st->vdsh == NULL && !st->vds_failed) {
-		char **oo = open_options(s->conf);
+		char **oo = open_options(s->step->conf);
 
 		gdal_errs_push(&st->verrs);
 		st->vdsh = GDALOpenEx(st->inputs[st->ds_index], GDAL_OF_VECTOR | GDAL_OF_READONLY,
@@ -531,7 +531,7 @@ static enum verdict verify_feature(struct step *s, struct ogr_state *st, int64_t
 /* Feature i came without a geometry while a failure is pending: if the
  * failure is its own, it fails (on_error decides what then), with GDAL's
  * message. */
-static void blame_feature(struct step *s, struct ogr_state *st, struct batch *b, size_t i)
+static void blame_feature(struct stage *s, struct ogr_state *st, struct batch *b, size_t i)
 {
 	char why[GDAL_ERRS_MSG];
 	enum verdict v = verify_feature(s, st, b->f[i].fid, why, sizeof why);
@@ -540,7 +540,7 @@ static void blame_feature(struct step *s, struct ogr_state *st, struct batch *b,
 		return;
 	/* A driver that cannot read a feature alone: the failure goes to the
 	 * first feature without a geometry that follows it. */
-	batch_fail(b, i, s->label, v == FEATURE_FAILED ? why : gdal_errs_peek(&st->errs));
+	batch_fail(b, i, s->step->label, v == FEATURE_FAILED ? why : gdal_errs_peek(&st->errs));
 	gdal_errs_take(&st->errs);
 	st->feature_errors++;
 	if (gdal_errs_pending(&st->errs) == 0)
@@ -561,7 +561,7 @@ static int layer_done(struct ogr_state *st, const struct stream *sm)
 	               sm->path, n, n == 1 ? "" : "s", gdal_errs_peek(&st->errs));
 }
 
-int source_ogr_read(struct step *s, struct batch *b)
+int source_ogr_read(struct stage *s, struct batch *b)
 {
 	struct ogr_state *st = s->state;
 	size_t want = engine_batch_size(st->eng);
@@ -616,7 +616,8 @@ int source_ogr_read(struct step *s, struct batch *b)
 				break;
 			}
 			if (OGR_G_ExportToIsoWkb(g, wkbNDR, ft->wkb) != OGRERR_NONE)
-				batch_fail(b, b->n - 1, s->label, "geometry cannot be encoded as WKB");
+				batch_fail(b, b->n - 1, s->step->label,
+				           "geometry cannot be encoded as WKB");
 			ft->wkb_len = len;
 			handle_release(gh);
 		}
@@ -627,7 +628,7 @@ int source_ogr_read(struct step *s, struct batch *b)
 	return b->n > 0 ? 1 : 0;
 }
 
-int source_ogr_end(struct step *s, struct stream *st)
+int source_ogr_end(struct stage *s, struct stream *st)
 {
 	struct ogr_state *o = s->state;
 
@@ -640,7 +641,7 @@ int source_ogr_end(struct step *s, struct stream *st)
 	return 0;
 }
 
-int source_ogr_close(struct step *s, bool ok)
+int source_ogr_close(struct stage *s, bool ok)
 {
 	struct ogr_state *st = s->state;
 
@@ -650,7 +651,7 @@ int source_ogr_close(struct step *s, bool ok)
 	return 0;
 }
 
-void source_ogr_explain(struct step *s, struct engine *e, FILE *out)
+void source_ogr_explain(struct stage *s, struct engine *e, FILE *out)
 {
 	struct ogr_state *st = s->state;
 
@@ -666,7 +667,7 @@ void source_ogr_explain(struct step *s, struct engine *e, FILE *out)
 			fprintf(out, "    ... and %zu more\n", st->ninputs - 20);
 			break;
 		}
-		oo = open_options(s->conf);
+		oo = open_options(s->step->conf);
 		ds = GDALOpenEx(st->inputs[i], GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL,
 		                (const char *const *)oo, NULL);
 		CSLDestroy(oo);
@@ -681,7 +682,7 @@ void source_ogr_explain(struct step *s, struct engine *e, FILE *out)
 			OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(l);
 			const char *auth = NULL, *code = NULL;
 
-			if (!layer_wanted(s->conf, OGR_L_GetName(l)))
+			if (!layer_wanted(s->step->conf, OGR_L_GetName(l)))
 				continue;
 			if (srs) {
 				auth = OSRGetAuthorityName(srs, NULL);

@@ -87,7 +87,7 @@ int source_synth_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-int source_synth_open(struct step *s, struct engine *e)
+int source_synth_open(struct stage *s, struct engine *e)
 {
 	struct synth_state *st = arena_calloc(s->arena, 1, sizeof *st);
 
@@ -98,10 +98,10 @@ int source_synth_open(struct step *s, struct engine *e)
 	return 0;
 }
 
-int source_synth_next_stream(struct step *s, struct stream *out)
+int source_synth_next_stream(struct stage *s, struct stream *out)
 {
 	struct synth_state *st = s->state;
-	struct synth_conf *c = &((struct read_conf *)s->conf)->synthetic;
+	struct synth_conf *c = &((struct read_conf *)s->step->conf)->synthetic;
 	static const OGRwkbGeometryType gt[] = {wkbPoint, wkbLineString, wkbPolygon};
 	OGRFieldDefnH fd;
 
@@ -141,7 +141,7 @@ int source_synth_next_stream(struct step *s, struct stream *out)
 	out->schema->gtype = gt[c->geometry];
 	out->srs = OSRNewSpatialReference(NULL);
 	if (out->srs == NULL)
-		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make a CRS", s->label);
+		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make a CRS", s->step->label);
 	if (handle_own(out->arena, &s->acct, HANDLE_OGR_SRS, out->srs, NULL) == NULL) {
 		out->srs = NULL; /* released by handle_own, error set */
 		return -1;
@@ -237,10 +237,10 @@ static int make_wkb(const struct synth_conf *c, int64_t i, struct arena *a, unsi
 	return 0;
 }
 
-int source_synth_read(struct step *s, struct batch *b)
+int source_synth_read(struct stage *s, struct batch *b)
 {
 	struct synth_state *st = s->state;
-	struct synth_conf *c = &((struct read_conf *)s->conf)->synthetic;
+	struct synth_conf *c = &((struct read_conf *)s->step->conf)->synthetic;
 	size_t want = engine_batch_size(st->eng);
 	static const char *const words[] = {"alder", "birch", "cedar", "elm", "fir", "hazel",
 	                                    "larch", "maple", "oak", "pine", "rowan", "yew"};
@@ -276,7 +276,7 @@ int source_synth_read(struct step *s, struct batch *b)
 	return 1;
 }
 
-int source_synth_end(struct step *s, struct stream *st)
+int source_synth_end(struct stage *s, struct stream *st)
 {
 	struct synth_state *ss = s->state;
 
@@ -288,16 +288,16 @@ int source_synth_end(struct step *s, struct stream *st)
 	return 0;
 }
 
-int source_synth_close(struct step *s, bool ok)
+int source_synth_close(struct stage *s, bool ok)
 {
 	(void)s;
 	(void)ok;
 	return 0;
 }
 
-void source_synth_explain(struct step *s, struct engine *e, FILE *out)
+void source_synth_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	struct synth_conf *c = &((struct read_conf *)s->conf)->synthetic;
+	struct synth_conf *c = &((struct read_conf *)s->step->conf)->synthetic;
 	static const char *const g[] = {"point", "line", "polygon"};
 
 	(void)e;

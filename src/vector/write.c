@@ -248,9 +248,9 @@ static bool unbounded_index(GDALDriverH drv, const struct strmap *options)
 	return true;
 }
 
-static int write_open(struct step *s, struct engine *e)
+static int write_open(struct stage *s, struct engine *e)
 {
-	struct write_conf *c = s->conf;
+	struct write_conf *c = s->step->conf;
 	struct write_state *st = s->state;
 	const char *why;
 
@@ -333,7 +333,7 @@ static char **to_csl(const struct strmap *m);
  * driver flushes then, and a full disk shows up here.  Then build the
  * GeoPackage indexes.  The output's work arena goes whatever happens, so an
  * output finished costs nothing while later ones are written. */
-static int close_output(struct step *s, struct voutput *o)
+static int close_output(struct stage *s, struct voutput *o)
 {
 	int r = 0;
 
@@ -359,7 +359,7 @@ static int close_output(struct step *s, struct voutput *o)
 
 		if (l->rt == NULL)
 			continue;
-		dsco = to_csl(&((struct write_conf *)s->conf)->dataset_options);
+		dsco = to_csl(&((struct write_conf *)s->step->conf)->dataset_options);
 		if (rtree_build_finish(l->rt, o->out.of.tmppath, l->name, l->geomcol, dsco) != 0)
 			r = gp_fail_prefix("'%s', layer '%s'", o->out.path, l->name);
 		CSLDestroy(dsco);
@@ -381,9 +381,9 @@ static void with_fast_sqlite(bool on)
 	CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS", on ? "OFF" : NULL);
 }
 
-static int open_output(struct step *s, const char *path)
+static int open_output(struct stage *s, const char *path)
 {
-	struct write_conf *c = s->conf;
+	struct write_conf *c = s->step->conf;
 	struct write_state *st = s->state;
 	struct voutput *o;
 	GDALDatasetH ds;
@@ -418,9 +418,9 @@ static int open_output(struct step *s, const char *path)
 	return 0;
 }
 
-static OGRwkbGeometryType declared_type(struct step *s, const struct stream *st)
+static OGRwkbGeometryType declared_type(struct stage *s, const struct stream *st)
 {
-	struct write_conf *c = s->conf;
+	struct write_conf *c = s->step->conf;
 	struct write_state *ws = s->state;
 	OGRwkbGeometryType t = st->schema->gtype;
 	const char *drv = GDALGetDriverShortName(ws->drv);
@@ -477,9 +477,9 @@ static int check_layer_crs(const struct out_layer *l, const struct voutput *o,
 	               crs_name(have, b, sizeof b));
 }
 
-static int open_layer(struct step *s, struct stream *stm)
+static int open_layer(struct stage *s, struct stream *stm)
 {
-	struct write_conf *c = s->conf;
+	struct write_conf *c = s->step->conf;
 	struct write_state *st = s->state;
 	struct voutput *o = st->cur;
 	const struct schema *sc = stm->schema;
@@ -625,9 +625,9 @@ static int open_layer(struct step *s, struct stream *stm)
 	return 0;
 }
 
-static int write_begin(struct step *s, struct stream *stm)
+static int write_begin(struct stage *s, struct stream *stm)
 {
-	struct write_conf *c = s->conf;
+	struct write_conf *c = s->step->conf;
 	struct write_state *st = s->state;
 	char *path = output_expand(stm->arena, c->path, stm, 0);
 
@@ -643,7 +643,7 @@ static int write_begin(struct step *s, struct stream *stm)
 	return open_layer(s, stm);
 }
 
-static int write_one(struct step *s, struct batch *b, size_t i)
+static int write_one(struct stage *s, struct batch *b, size_t i)
 {
 	struct write_state *st = s->state;
 	struct out_layer *l = st->lyr;
@@ -670,7 +670,7 @@ static int write_one(struct step *s, struct batch *b, size_t i)
 	}
 	if (ft->wkb) {
 		if (OGR_G_CreateFromWkbEx(ft->wkb, NULL, &g, ft->wkb_len) != OGRERR_NONE) {
-			batch_fail(b, i, s->label, "geometry does not decode");
+			batch_fail(b, i, s->step->label, "geometry does not decode");
 			return 0;
 		}
 		if (st->promote && !OGR_GT_IsSubClassOf(OGR_G_GetGeometryType(g),
@@ -691,7 +691,7 @@ static int write_one(struct step *s, struct batch *b, size_t i)
 			return gp_fail(GP_EX_IOERR, "cannot write to '%s': %s", st->cur->out.path, msg);
 		snprintf(reason, sizeof reason, "cannot write to '%s': %s", st->cur->out.path,
 		         *msg ? msg : "rejected by the driver");
-		batch_fail(b, i, s->label, reason);
+		batch_fail(b, i, s->step->label, reason);
 		return 0;
 	}
 	st->cur->features++;
@@ -705,9 +705,9 @@ static int write_one(struct step *s, struct batch *b, size_t i)
 	return 0;
 }
 
-static int write_process(struct step *s, struct batch *b)
+static int write_process(struct stage *s, struct batch *b)
 {
-	struct write_conf *c = s->conf;
+	struct write_conf *c = s->step->conf;
 	struct write_state *st = s->state;
 	struct voutput *o = st->cur;
 
@@ -732,7 +732,7 @@ static int write_process(struct step *s, struct batch *b)
 	return output_status(&o->out);
 }
 
-static int write_end(struct step *s, struct stream *stm)
+static int write_end(struct stage *s, struct stream *stm)
 {
 	struct write_state *st = s->state;
 
@@ -741,7 +741,7 @@ static int write_end(struct step *s, struct stream *stm)
 	return 0;
 }
 
-static int write_close(struct step *s, bool ok)
+static int write_close(struct stage *s, bool ok)
 {
 	struct write_state *st = s->state;
 	int r = 0;
@@ -758,16 +758,16 @@ static int write_close(struct step *s, bool ok)
 	return r;
 }
 
-static void write_explain(struct step *s, struct engine *e, FILE *out)
+static void write_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	struct write_conf *c = s->conf;
+	struct write_conf *c = s->step->conf;
 	struct write_state *st = s->state;
 
 	(void)e;
 	output_explain(out, c->path, st ? st->drv : NULL, modes[c->mode], NULL);
 }
 
-static void write_explain_memory(struct step *s, struct engine *e, FILE *out)
+static void write_explain_memory(struct stage *s, struct engine *e, FILE *out)
 {
 	(void)s;
 	fprintf(out, "  memory: one reused output feature per layer; SQLite page cache %.1f MiB "

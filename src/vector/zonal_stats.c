@@ -184,9 +184,9 @@ static int zonal_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-static int zonal_open(struct step *s, struct engine *e)
+static int zonal_open(struct stage *s, struct engine *e)
 {
-	struct zonal_conf *c = s->conf;
+	struct zonal_conf *c = s->step->conf;
 	struct zonal_state *st = s->state;
 	OGRSpatialReferenceH srs;
 	int has = 0;
@@ -195,7 +195,7 @@ static int zonal_open(struct step *s, struct engine *e)
 	st->generation = e->xc_generation;
 	st->mem = GDALGetDriverByName("MEM");
 	if (st->mem == NULL)
-		return gp_fail(GP_EX_SOFTWARE, "step '%s': GDAL has no MEM driver", s->label);
+		return gp_fail(GP_EX_SOFTWARE, "step '%s': GDAL has no MEM driver", s->step->label);
 	CPLErrorReset();
 	st->ds = GDALOpenEx(c->raster, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
 	if (st->ds == NULL) {
@@ -204,16 +204,16 @@ static int zonal_open(struct step *s, struct engine *e)
 		/* VSIStat, not stat(): /vsizip/ and the like are paths too. */
 		if (VSIStatExL(c->raster, &sb, VSI_STAT_EXISTS_FLAG) != 0)
 			return gp_fail(GP_EX_NOINPUT, "step '%s': cannot open raster '%s': %s",
-			               s->label, c->raster, strerror(ENOENT));
-		return gp_fail(GP_EX_NOINPUT, "step '%s': cannot open raster '%s': %s", s->label,
-		               c->raster,
+			               s->step->label, c->raster, strerror(ENOENT));
+		return gp_fail(GP_EX_NOINPUT, "step '%s': cannot open raster '%s': %s",
+		               s->step->label, c->raster,
 		               *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg()
 		                                     : "not a raster dataset GDAL can read");
 	}
 	if (handle_own(s->arena, &s->acct, HANDLE_GDAL_DATASET, st->ds, NULL) == NULL)
 		return -1;
 	if (c->band > GDALGetRasterCount(st->ds))
-		return ydoc_fail(s->pl->doc, ynode_get(s->node, "band"),
+		return ydoc_fail(s->step->pl->doc, ynode_get(s->step->node, "band"),
 		                 "band %lld does not exist: '%s' has %d band%s", (long long)c->band,
 		                 c->raster, GDALGetRasterCount(st->ds),
 		                 GDALGetRasterCount(st->ds) == 1 ? "" : "s");
@@ -223,7 +223,7 @@ static int zonal_open(struct step *s, struct engine *e)
 		return gp_err_code()
 		               ? -1
 		               : gp_fail(GP_EX_NOINPUT, "step '%s': cannot read band %lld of '%s'",
-		                         s->label, (long long)c->band, c->raster);
+		                         s->step->label, (long long)c->band, c->raster);
 	GDALGetBlockSize(st->band, &st->block[0], &st->block[1]);
 	if (st->block[0] < 1 || st->block[1] < 1)
 		st->block[0] = st->block[1] = 1;
@@ -233,7 +233,7 @@ static int zonal_open(struct step *s, struct engine *e)
 	 * land on pixel coordinates, which is never what was meant. */
 	if (GDALGetGeoTransform(st->ds, st->gt) != CE_None || !GDALInvGeoTransform(st->gt, st->inv))
 		return gp_fail(GP_EX_DATAERR, "step '%s': raster '%s' is not georeferenced",
-		               s->label, c->raster);
+		               s->step->label, c->raster);
 	switch (GDALGetRasterDataType(st->band)) {
 	case GDT_Int64: {
 		int64_t v = GDALGetRasterNoDataValueAsInt64(st->band, &has);
@@ -289,10 +289,10 @@ static char *wkt_of(OGRSpatialReferenceH srs)
 /* Make st->ct transform from the stream's CRS to the raster's (NULL when
  * they are the same).  A CRS missing on one side only is the data's fault:
  * guessing would put the features anywhere. */
-static int zonal_crs(struct step *s, struct stream *stm)
+static int zonal_crs(struct stage *s, struct stream *stm)
 {
 	struct zonal_state *st = s->state;
-	const char *raster = ((struct zonal_conf *)s->conf)->raster;
+	const char *raster = ((struct zonal_conf *)s->step->conf)->raster;
 	OGRSpatialReferenceH from;
 	OGRCoordinateTransformationH ct;
 	struct handle *fh;
@@ -311,17 +311,17 @@ static int zonal_crs(struct step *s, struct stream *stm)
 		return gp_fail(GP_EX_DATAERR,
 		               "step '%s': layer '%s' of '%s' has no CRS and raster '%s' has one; "
 		               "give the layer one with 'reproject: { from: ..., to: ... }'",
-		               s->label, stm->layer, stm->path, raster);
+		               s->step->label, stm->layer, stm->path, raster);
 	if (st->srs == NULL)
 		return gp_fail(
 		        GP_EX_DATAERR,
 		        "step '%s': raster '%s' has no CRS, so features of layer '%s' of '%s' "
 		        "cannot be placed on it",
-		        s->label, raster, stm->layer, stm->path);
+		        s->step->label, raster, stm->layer, stm->path);
 	wkt = wkt_of(stm->srs);
 	if (wkt == NULL)
 		return gp_fail(GP_EX_DATAERR, "step '%s': cannot describe the CRS of '%s'",
-		               s->label, stm->path);
+		               s->step->label, stm->path);
 	if (st->crs_known && strcmp(st->from_wkt, wkt) == 0) {
 		CPLFree(wkt);
 		return 0;
@@ -351,7 +351,7 @@ static int zonal_crs(struct step *s, struct stream *stm)
 		        GP_EX_DATAERR,
 		        "step '%s': no transformation from the CRS of '%s' to that of raster "
 		        "'%s': %s",
-		        s->label, stm->path, raster,
+		        s->step->label, stm->path, raster,
 		        *CPLGetLastErrorMsg() ? CPLGetLastErrorMsg() : "PROJ found none");
 	st->ct = handle_own(st->crs, &s->acct, HANDLE_OGR_TRANSFORM, ct, NULL);
 	if (st->ct == NULL)
@@ -360,9 +360,9 @@ static int zonal_crs(struct step *s, struct stream *stm)
 	return 0;
 }
 
-static int zonal_begin(struct step *s, struct stream *stm)
+static int zonal_begin(struct stage *s, struct stream *stm)
 {
-	struct zonal_conf *c = s->conf;
+	struct zonal_conf *c = s->step->conf;
 	struct zonal_state *st = s->state;
 	struct schema *sc;
 
@@ -380,11 +380,12 @@ static int zonal_begin(struct step *s, struct stream *stm)
 		/* Replacing a field silently would lose data the user may have
 		 * meant to keep; a prefix is one word away. */
 		if (schema_find(sc, name) >= 0)
-			return ydoc_fail(s->pl->doc,
-			                 c->has_prefix ? ynode_get(s->node, "prefix") : s->node,
+			return ydoc_fail(s->step->pl->doc,
+			                 c->has_prefix ? ynode_get(s->step->node, "prefix")
+			                               : s->step->node,
 			                 "step '%s': layer '%s' of '%s' already has a field '%s'; "
 			                 "choose another 'prefix'",
-			                 s->label, stm->layer, stm->path, name);
+			                 s->step->label, stm->layer, stm->path, name);
 		st->extra[k] = sc->nextra++;
 		if (schema_add_computed(stm->arena, sc, name, k == S_COUNT ? OFTInteger64 : OFTReal,
 		                        st->extra[k]) != 0)
@@ -422,7 +423,8 @@ static int to_tile(void *arg, int dst_to_src, int n, double *x, double *y, doubl
 /* Burn `g` into st->mask for the tile at (x0, y0) of w x h pixels: a MEM
  * dataset over the mask, made and closed here.  0, 1 when GDAL cannot
  * rasterize it (*why set), -1 when the run fails. */
-static int burn_tile(struct step *s, OGRGeometryH g, int x0, int y0, int w, int h, const char **why)
+static int burn_tile(struct stage *s, OGRGeometryH g, int x0, int y0, int w, int h,
+                     const char **why)
 {
 	struct zonal_state *st = s->state;
 	struct to_tile t = {.inv = st->inv, .xoff = x0, .yoff = y0};
@@ -430,7 +432,7 @@ static int burn_tile(struct step *s, OGRGeometryH g, int x0, int y0, int w, int 
 	char ptr[64] = "DATAPOINTER=", line[32], pixel[] = "PIXELOFFSET=1";
 	char touched[] = "ALL_TOUCHED=TRUE";
 	char *opt[] = {ptr, pixel, line, NULL};
-	char *ro[] = {((struct zonal_conf *)s->conf)->all_touched ? touched : NULL, NULL};
+	char *ro[] = {((struct zonal_conf *)s->step->conf)->all_touched ? touched : NULL, NULL};
 	int band = 1;
 	double burn = 1.0;
 	GDALDatasetH ds;
@@ -442,7 +444,7 @@ static int burn_tile(struct step *s, OGRGeometryH g, int x0, int y0, int w, int 
 	ds = GDALCreate(st->mem, "", w, h, 0, GDT_Byte, NULL);
 	if (ds == NULL)
 		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot create a MEM dataset: %s",
-		               s->label, CPLGetLastErrorMsg());
+		               s->step->label, CPLGetLastErrorMsg());
 	dsh = handle_own(st->work, &s->acct, HANDLE_GDAL_DATASET, ds, NULL);
 	if (dsh == NULL)
 		return -1;
@@ -451,8 +453,8 @@ static int burn_tile(struct step *s, OGRGeometryH g, int x0, int y0, int w, int 
 	CPLPrintPointer(ptr + strlen(ptr), st->mask, (int)(sizeof ptr - strlen(ptr) - 1));
 	snprintf(line, sizeof line, "LINEOFFSET=%d", w);
 	if (GDALAddBand(ds, GDT_Byte, opt) != CE_None)
-		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make a mask band: %s", s->label,
-		               CPLGetLastErrorMsg());
+		return gp_fail(GP_EX_SOFTWARE, "step '%s': cannot make a mask band: %s",
+		               s->step->label, CPLGetLastErrorMsg());
 	bh = handle_own(st->work, &s->acct, HANDLE_GDAL_BAND, GDALGetRasterBand(ds, 1), NULL);
 	if (bh == NULL)
 		return -1;
@@ -498,11 +500,11 @@ static int tile_end(int t, int step, int end)
 /* Accumulate the valid pixels under `g` in the window (x0, y0, w, h),
  * tile by tile, the tiles on a grid over the whole raster as its blocks
  * are.  Returns like burn_tile(). */
-static int zonal_window(struct step *s, OGRGeometryH g, int x0, int y0, int w, int h, struct acc *a,
-                        const char **why)
+static int zonal_window(struct stage *s, OGRGeometryH g, int x0, int y0, int w, int h,
+                        struct acc *a, const char **why)
 {
 	struct zonal_state *st = s->state;
-	const char *raster = ((struct zonal_conf *)s->conf)->raster;
+	const char *raster = ((struct zonal_conf *)s->step->conf)->raster;
 	int tw, th;
 
 	tile_shape(st, w, &tw, &th);
@@ -529,8 +531,8 @@ static int zonal_window(struct step *s, OGRGeometryH g, int x0, int y0, int w, i
 			if (GDALRasterIO(st->band, GF_Read, tx, ty, nx - tx, ny - ty, st->px,
 			                 nx - tx, ny - ty, GDT_Float64, 0, 0) != CE_None)
 				return gp_fail(GP_EX_IOERR,
-				               "step '%s': cannot read raster '%s': %s", s->label,
-				               raster, CPLGetLastErrorMsg());
+				               "step '%s': cannot read raster '%s': %s",
+				               s->step->label, raster, CPLGetLastErrorMsg());
 			/* The valid values, packed at the front of the buffer. */
 			for (j = 0; k < n; k++) {
 				double v = st->px[k];
@@ -584,7 +586,7 @@ static bool window_of(const struct zonal_state *st, OGRGeometryH g, int win[4])
 
 /* The statistics of feature i into `a`: 0, 1 when the feature failed
  * (marked), -1 when the run fails. */
-static int zonal_feature(struct step *s, struct batch *b, size_t i, struct acc *a)
+static int zonal_feature(struct stage *s, struct batch *b, size_t i, struct acc *a)
 {
 	struct zonal_state *st = s->state;
 	struct feature *f = &b->f[i];
@@ -596,7 +598,7 @@ static int zonal_feature(struct step *s, struct batch *b, size_t i, struct acc *
 	if (f->wkb == NULL)
 		return 0;
 	if (OGR_G_CreateFromWkbEx(f->wkb, NULL, &g, f->wkb_len) != OGRERR_NONE) {
-		batch_fail(b, i, s->label, "geometry does not decode");
+		batch_fail(b, i, s->step->label, "geometry does not decode");
 		return 1;
 	}
 	gh = handle_own(st->work, &s->acct, HANDLE_OGR_GEOMETRY, g, NULL);
@@ -609,7 +611,7 @@ static int zonal_feature(struct step *s, struct batch *b, size_t i, struct acc *
 		OGRGeometryH lin = OGR_G_GetLinearGeometry(g, 0, NULL);
 
 		if (lin == NULL) {
-			batch_fail(b, i, s->label, "cannot linearize the curved geometry");
+			batch_fail(b, i, s->step->label, "cannot linearize the curved geometry");
 			return 1;
 		}
 		gh = handle_own(st->work, &s->acct, HANDLE_OGR_GEOMETRY, lin, NULL);
@@ -625,7 +627,7 @@ static int zonal_feature(struct step *s, struct batch *b, size_t i, struct acc *
 			snprintf(reason, sizeof reason,
 			         "cannot transform the geometry to the raster's CRS%s%s",
 			         *CPLGetLastErrorMsg() ? ": " : "", CPLGetLastErrorMsg());
-			batch_fail(b, i, s->label, reason);
+			batch_fail(b, i, s->step->label, reason);
 			return 1;
 		}
 	}
@@ -633,13 +635,13 @@ static int zonal_feature(struct step *s, struct batch *b, size_t i, struct acc *
 		return 0;
 	r = zonal_window(s, g, win[0], win[1], win[2], win[3], a, &why);
 	if (r == 1)
-		batch_fail(b, i, s->label, why);
+		batch_fail(b, i, s->step->label, why);
 	return r;
 }
 
-static int zonal_process(struct step *s, struct batch *b)
+static int zonal_process(struct stage *s, struct batch *b)
 {
-	struct zonal_conf *c = s->conf;
+	struct zonal_conf *c = s->step->conf;
 	struct zonal_state *st = s->state;
 
 	for (size_t i = 0; i < b->n; i++) {
@@ -691,9 +693,9 @@ static int zonal_process(struct step *s, struct batch *b)
 	return 0;
 }
 
-static void zonal_explain(struct step *s, struct engine *e, FILE *out)
+static void zonal_explain(struct stage *s, struct engine *e, FILE *out)
 {
-	struct zonal_conf *c = s->conf;
+	struct zonal_conf *c = s->step->conf;
 	struct zonal_state *st = s->state;
 	const char *crs = st->srs ? OSRGetName(st->srs) : NULL;
 
