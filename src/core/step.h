@@ -49,11 +49,12 @@
 #include <stdio.h>
 
 #include "core/account.h"
-#include "vector/batch.h"
+#include "core/stream.h"
 
 struct step;
 struct stage;
 struct engine;
+struct batch; /* vector/batch.h */
 struct pipeline;
 struct opt_desc;
 struct ynode;

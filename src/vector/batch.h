@@ -1,12 +1,6 @@
 /*
- * batch.h - what flows between steps: streams and batches.
- *
- * A stream is one input layer (or raster dataset) going through the
- * pipeline; steps see it begin, see its batches, and see it end.  Steps may
- * change the stream as it passes (select changes the schema, reproject the
- * CRS); the writer sees the stream as the last step left it.  A stream and
- * everything hanging from it live in the stream arena, reset when the next
- * stream begins.
+ * batch.h - what flows between vector steps: batches of features, of a
+ * stream (core/stream.h).
  *
  * A batch is a run of features of one stream, in input order.  Everything a
  * batch holds (features, WKB, OGR handles) lives in the batch's arena, which
@@ -22,28 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/stream.h"
+
 struct arena;
 struct schema;
 struct handle;
-
-struct rview;
-
-struct stream {
-	uint64_t index;         /* 0-based, over the run */
-	uint64_t dataset_index; /* 0-based index of the input dataset */
-	int layer_index;        /* index of the layer in its dataset */
-	const char *path;       /* dataset as opened */
-	const char *name;       /* file name without directories */
-	const char *stem;       /* file name without its last extension */
-	const char *layer;      /* layer name */
-	const char *driver;     /* GDAL short name of the source driver */
-	struct schema *schema;  /* fields at this point of the pipeline */
-	OGRSpatialReferenceH srs; /* CRS at this point; NULL when unknown */
-	bool srs_from_source;   /* srs is the layer's own, not set by a step */
-	int64_t count_hint;     /* features expected, -1 when unknown */
-	struct arena *arena;
-	struct rview *raster;   /* raster streams: the view at this point */
-};
 
 enum feature_state {
 	FEAT_LIVE = 0,

@@ -10,6 +10,7 @@
 #include "config/pipeline.h"
 #include "vector/schema.h"
 #include "core/step.h"
+#include "vector/batch.h"
 
 static const char *const caps[] = {"round", "flat", "square", NULL};
 static const char *const joins[] = {"round", "mitre", "bevel", NULL};

@@ -11,6 +11,7 @@
 #include "config/pipeline.h"
 #include "vector/schema.h"
 #include "core/step.h"
+#include "vector/batch.h"
 
 struct centroid_conf {
 	bool point_on_surface;

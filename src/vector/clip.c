@@ -12,6 +12,7 @@
 #include "core/step.h"
 #include "config/yaml_load.h"
 #include "vector/mask.h"
+#include "vector/batch.h"
 
 struct clip_conf {
 	double bbox[4];

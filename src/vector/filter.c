@@ -19,6 +19,7 @@
 #include "config/yaml_load.h"
 #include "vector/mask.h"
 #include "vector/source.h"
+#include "vector/batch.h"
 
 struct filter_conf {
 	const char *where;

@@ -11,6 +11,7 @@
 #include "core/handle.h"
 #include "core/step.h"
 #include "core/watch.h"
+#include "vector/batch.h"
 
 struct geos {
 	GEOSContextHandle_t ctx;

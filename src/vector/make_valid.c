@@ -12,6 +12,7 @@
 #include "vector/schema.h"
 #include "vector/wkb.h"
 #include "core/step.h"
+#include "vector/batch.h"
 
 struct make_valid_conf {
 	bool keep_collapsed;

@@ -17,6 +17,7 @@
 #include "vector/wkb.h"
 #include "core/xform_cache.h"
 #include "config/yaml_load.h"
+#include "vector/batch.h"
 
 struct reproject_conf {
 	const char *to;

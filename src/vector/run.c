@@ -23,6 +23,7 @@
 #include "config/pipeline.h"
 #include "vector/schema.h"
 #include "core/step.h"
+#include "vector/batch.h"
 
 /* Fail the run for a feature that failed under on_error: fail. */
 static int feature_failed(struct engine *e, struct batch *b, size_t i)

@@ -14,6 +14,7 @@
 #include "vector/schema.h"
 #include "core/step.h"
 #include "vector/wkb.h"
+#include "vector/batch.h"
 
 /* What one output vertex may cost at the peak: GEOS's growing coordinate
  * vector and geometry, its WKB and the copy in the batch arena. */

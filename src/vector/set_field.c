@@ -16,6 +16,7 @@
 #include "vector/schema.h"
 #include "core/step.h"
 #include "config/yaml_load.h"
+#include "vector/batch.h"
 
 enum { V_AREA, V_LENGTH, V_PERIMETER, V_X, V_Y, V_SOURCE_PATH, V_SOURCE_FID, V_CONSTANT };
 static const char *const values[] = {"area", "length", "perimeter", "x", "y", "source_path",

@@ -10,6 +10,7 @@
 #include "config/pipeline.h"
 #include "vector/schema.h"
 #include "core/step.h"
+#include "vector/batch.h"
 
 struct simplify_conf {
 	double tolerance;

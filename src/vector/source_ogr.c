@@ -23,6 +23,7 @@
 #include "vector/schema.h"
 #include "config/yaml_load.h"
 #include "vector/source.h"
+#include "vector/batch.h"
 
 struct ogr_state {
 	const char **inputs;       /* resolved dataset paths, in order */

@@ -15,6 +15,7 @@
 #include "vector/schema.h"
 #include "config/yaml_load.h"
 #include "vector/source.h"
+#include "vector/batch.h"
 
 struct synth_state {
 	struct engine *eng;

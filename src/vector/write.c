@@ -24,6 +24,7 @@
 #include "vector/wkb.h"
 #include "config/yaml_load.h"
 #include "vector/source.h"
+#include "vector/batch.h"
 
 enum { GT_AUTO, GT_PROMOTE, GT_AS_IS, GT_ANY };
 

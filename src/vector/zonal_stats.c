@@ -22,6 +22,7 @@
 #include "vector/schema.h"
 #include "core/step.h"
 #include "config/yaml_load.h"
+#include "vector/batch.h"
 
 /* Pixels read and rasterized at a time: a feature's window is cut into
  * tiles of at most this many, so memory does not depend on the size of a
