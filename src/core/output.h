@@ -11,7 +11,8 @@
  * commits every output of the run at once (outset_commit), and a writer
  * whose run failed aborts its outputs with output_abort_all().  What is
  * particular to a writer (layers and transactions, a staged copy) stays in
- * the writer.
+ * the writer.  Both writers also name their outputs the same way: the path
+ * templates and the driver guessed from the extension are here too.
  *
  * Ownership: an output, its strings and its dataset handle belong to the
  * arena given to output_begin(), the writer's step arena, which the engine
@@ -32,7 +33,10 @@
 struct arena;
 struct handle;
 struct iocheck;
+struct pipeline;
 struct stage_acct;
+struct step;
+struct stream;
 
 struct output {
 	struct output *next;   /* the writer's outputs, newest first */
@@ -95,5 +99,19 @@ void output_abort_all(struct output *list);
  * then `note` (NULL: none, else whole lines), then how it is committed. */
 void output_explain(FILE *out, const char *path, GDALDriverH drv, const char *mode,
                     const char *note);
+
+/* Output paths, of both writers: templates {stem} {name} {layer} {index}
+ * {shard} checked at load time and expanded per stream. */
+int output_check_template(struct pipeline *pl, const struct step *s, const char *key,
+                          const char *t);
+/* A writer's `path`: its templates, and a local file (outputs are atomic). */
+int output_check_path(struct pipeline *pl, const struct step *s, const char *path);
+char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard);
+const char *output_path_ext(const char *p);
+/* The driver for an output: `format` if given (and `can` do it, else
+ * `what` is the reason), else the one that lists the path's extension and
+ * `can` (its primary extension first).  NULL with *why set otherwise. */
+GDALDriverH output_find_driver(const char *path, const char *format, bool (*can)(GDALDriverH),
+                               const char *what, const char **why);
 
 #endif

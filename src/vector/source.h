@@ -98,20 +98,6 @@ int raster_source_pull(struct stage *s, const struct rwin *w, void *buf);
 void raster_source_explain(struct stage *s, struct engine *e, FILE *out);
 void raster_source_explain_memory(struct stage *s, struct engine *e, FILE *out);
 
-/* Output paths (vector/write.c): templates {stem} {name} {layer} {index}
- * {shard} checked at load time and expanded per stream. */
-int output_check_template(struct pipeline *pl, const struct step *s, const char *key,
-                          const char *t);
-/* A writer's `path`: its templates, and a local file (outputs are atomic). */
-int output_check_path(struct pipeline *pl, const struct step *s, const char *path);
-char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard);
-const char *output_path_ext(const char *p);
-/* The driver for an output: `format` if given (and `can` do it, else
- * `what` is the reason), else the one that lists the path's extension and
- * `can` (its primary extension first).  NULL with *why set otherwise. */
-GDALDriverH output_find_driver(const char *path, const char *format, bool (*can)(GDALDriverH),
-                               const char *what, const char **why);
-
 /* Layer iterators: a counted handle that must be closed explicitly; one
  * destroyed without close is a bug, counted here and failing the run. */
 struct layer_iter {

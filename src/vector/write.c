@@ -102,106 +102,10 @@ struct write_state {
 	bool aborted;
 };
 
-static const char *const template_names[] = {"stem", "name", "layer", "index", "shard", NULL};
-
-int output_check_template(struct pipeline *pl, const struct step *s, const char *key,
-                          const char *t)
-{
-	for (const char *p = strchr(t, '{'); p; p = strchr(p + 1, '{')) {
-		const char *end = strchr(p, '}');
-		char name[32];
-		bool ok = false;
-
-		if (end == NULL || (size_t)(end - p - 1) >= sizeof name)
-			return ydoc_fail(pl->doc, ynode_get(s->node, key), "unterminated '{' in '%s'", t);
-		memcpy(name, p + 1, (size_t)(end - p - 1));
-		name[end - p - 1] = '\0';
-		for (const char *const *n = template_names; *n; n++)
-			ok |= strcmp(*n, name) == 0;
-		if (!ok) {
-			const char *hint = suggest_word(name, template_names);
-
-			return ydoc_fail(pl->doc, ynode_get(s->node, key),
-			                 "unknown template '{%s}' in '%s'%s%s%s", name, t,
-			                 hint ? " (did you mean '{" : "", hint ? hint : "",
-			                 hint ? "}'?)" : "");
-		}
-	}
-	return 0;
-}
-
-int output_check_path(struct pipeline *pl, const struct step *s, const char *path)
-{
-	if (output_check_template(pl, s, "path", path) != 0)
-		return -1;
-	if (strncmp(path, "/vsi", 4) == 0)
-		return ydoc_fail(pl->doc, ynode_get(s->node, "path"),
-		                 "cannot write '%s': outputs must be local files (they are written "
-		                 "atomically)",
-		                 path);
-	return 0;
-}
-
-const char *output_path_ext(const char *p)
-{
-	const char *slash = strrchr(p, '/');
-	const char *dot = strrchr(p, '.');
-
-	return dot && (!slash || dot > slash) ? dot + 1 : NULL;
-}
-
 static bool writes_vector(GDALDriverH d)
 {
 	return GDALGetMetadataItem(d, GDAL_DCAP_VECTOR, NULL) &&
 	       GDALGetMetadataItem(d, GDAL_DCAP_CREATE, NULL);
-}
-
-GDALDriverH output_find_driver(const char *path, const char *format, bool (*can)(GDALDriverH),
-                               const char *what, const char **why)
-{
-	const char *ext = output_path_ext(path);
-	GDALDriverH best = NULL;
-
-	if (format) {
-		GDALDriverH d = GDALGetDriverByName(format);
-
-		if (d == NULL) {
-			*why = "unknown format (gispipe formats lists them)";
-			return NULL;
-		}
-		if (!can(d)) {
-			*why = what;
-			return NULL;
-		}
-		return d;
-	}
-	if (ext == NULL) {
-		*why = "no extension to guess the format from; give 'format'";
-		return NULL;
-	}
-	for (int i = 0; i < GDALGetDriverCount(); i++) {
-		GDALDriverH d = GDALGetDriver(i);
-		const char *exts = GDALGetMetadataItem(d, GDAL_DMD_EXTENSIONS, NULL);
-		const char *main_ext = GDALGetMetadataItem(d, GDAL_DMD_EXTENSION, NULL);
-		char **list;
-		bool match = false;
-
-		if (!can(d))
-			continue;
-		list = CSLTokenizeString(exts ? exts : "");
-		for (char **e = list; *e; e++)
-			match |= strcasecmp(*e, ext) == 0;
-		CSLDestroy(list);
-		if (!match)
-			continue;
-		if (main_ext && strcasecmp(main_ext, ext) == 0)
-			return d;
-		if (best == NULL)
-			best = d;
-	}
-	if (best == NULL)
-		*why = "no driver writes this extension; give 'format'";
-	return best;
 }
 
 static GDALDriverH find_driver(const char *path, const char *format, const char **why)
@@ -267,56 +171,6 @@ static int write_open(struct stage *s, struct engine *e)
 		        "options: { SPATIAL_INDEX: NO } or run without a memory limit",
 		        c->path);
 	return output_check_absent(c->path, c->mode, "overwrite or append");
-}
-
-char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard)
-{
-	size_t cap = strlen(t) + 256, len = 0;
-	char *out = arena_alloc(a, cap, 1);
-
-	if (out == NULL)
-		return NULL;
-	for (const char *p = t; *p;) {
-		char val[64];
-		const char *v = NULL;
-		size_t vlen;
-
-		if (*p == '{') {
-			const char *end = strchr(p, '}');
-			size_t n = (size_t)(end - p - 1);
-
-			if (n == 4 && strncmp(p + 1, "stem", 4) == 0)
-				v = st->stem;
-			else if (n == 4 && strncmp(p + 1, "name", 4) == 0)
-				v = st->name;
-			else if (n == 5 && strncmp(p + 1, "layer", 5) == 0)
-				v = st->layer;
-			else if (n == 5 && strncmp(p + 1, "index", 5) == 0)
-				snprintf(val, sizeof val, "%llu", (unsigned long long)st->dataset_index);
-			else
-				snprintf(val, sizeof val, "%d", shard);
-			if (v == NULL)
-				v = val;
-			p = end + 1;
-			vlen = strlen(v);
-		} else {
-			v = p++;
-			vlen = 1;
-		}
-		if (len + vlen + 1 > cap) {
-			size_t ncap = 2 * (len + vlen + 1);
-			char *n2 = arena_realloc(a, out, cap, ncap);
-
-			if (n2 == NULL)
-				return NULL;
-			out = n2;
-			cap = ncap;
-		}
-		memcpy(out + len, v, vlen);
-		len += vlen;
-	}
-	out[len] = '\0';
-	return out;
 }
 
 static char **to_csl(const struct strmap *m)
