@@ -189,7 +189,7 @@ int write_init_rejects(struct step *s, struct pipeline *pl, const char *path, co
  * or 0 when its options do not say; with `look`, what its first input is
  * (0 when that cannot be told).  -1 with the error set when out of memory.
  * Both read steps (vector/read.c, raster/read.c) parse the same options
- * (read_opts, source.h), so the kind is known before the step is. */
+ * (read_opts, core/input.h), so the kind is known before the step is. */
 int step_read_kind(const struct step *s, const struct pipeline *pl, bool look);
 
 /* The descriptors of `kind` (STEP_VECTOR or STEP_RASTER), NULL-terminated,

@@ -113,9 +113,15 @@ GDALDatasetH raster_mem_dataset(struct stage *s, struct arena *a, const struct r
                                 const struct rwin *w, void *buf, size_t line_pixels,
                                 size_t band_bytes);
 
-/* STEP_RASTER when `path` opens as a raster (and not as vector layers),
- * STEP_VECTOR when it opens as vector layers; when it does not open,
- * STEP_RASTER for a raster format's extension, else 0 (cannot tell). */
-unsigned raster_path_kind(const char *path);
+/* The read step of raster pipelines (raster/read.c): GDAL datasets and
+ * the synthetic raster, its options those of both read steps (input.h). */
+int raster_source_check(struct step *s, struct pipeline *pl);
+int raster_source_open(struct stage *s, struct engine *e);
+int raster_source_next_stream(struct stage *s, struct stream *st);
+int raster_source_end(struct stage *s, struct stream *st);
+int raster_source_close(struct stage *s, bool ok);
+int raster_source_pull(struct stage *s, const struct rwin *w, void *buf);
+void raster_source_explain(struct stage *s, struct engine *e, FILE *out);
+void raster_source_explain_memory(struct stage *s, struct engine *e, FILE *out);
 
 #endif

@@ -16,7 +16,9 @@
 #include "core/handle.h"
 #include "config/pipeline.h"
 #include "config/yaml_load.h"
-#include "vector/source.h"
+#include "core/input.h"
+#include "core/step.h"
+#include "raster/raster.h"
 
 struct rsrc_state {
 	const char **inputs;

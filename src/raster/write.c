@@ -22,7 +22,7 @@
 #include "raster/raster.h"
 #include "core/step.h"
 #include "config/yaml_load.h"
-#include "vector/source.h"
+#include "core/input.h"
 
 static const char *const rmodes[] = {"create", "overwrite", NULL};
 

@@ -1,6 +1,7 @@
 /*
  * source.h - the two kinds of input behind the read step: OGR datasets and
- * the synthetic generator.  Private to its directory.
+ * the synthetic generator.  Private to its directory; what the two read
+ * steps share (options, input paths) is in core/input.h.
  */
 #ifndef GISPIPE_SOURCE_H
 #define GISPIPE_SOURCE_H
@@ -11,50 +12,8 @@
 #include <gdal.h>
 
 #include "config/opts.h"
-#include "raster/raster.h"
+#include "core/input.h"
 #include "core/step.h"
-
-enum synth_geom { SYNTH_POINT, SYNTH_LINE, SYNTH_POLYGON };
-
-struct synth_raster_conf {
-	int64_t width, height;
-	GDALDataType type;     /* from type_name */
-	const char *type_name;
-	double block[2];
-	const char *crs;
-	double origin[2];      /* upper-left corner */
-	double resolution[2];
-	int64_t bands;
-	int64_t seed;
-	double nodata;
-	bool has_block, has_crs, has_origin, has_resolution, has_bands, has_seed, has_nodata,
-	    has_type;
-};
-
-struct synth_conf {
-	int geometry;          /* enum synth_geom */
-	int64_t count;
-	const char *crs;
-	double extent[4];
-	int64_t vertices;
-	int64_t seed;
-	const char *layer;
-	struct synth_raster_conf raster;
-	bool has_geometry, has_count, has_crs, has_extent, has_vertices, has_seed, has_raster;
-};
-
-struct read_conf {
-	struct strlist path;
-	struct strlist layer;
-	const char *where;
-	double bbox[4];
-	struct strmap open_options;
-	struct synth_conf synthetic;
-	struct strlist bands;      /* rasters: band numbers, 1-based */
-	double nodata;             /* rasters: nodata of every band */
-	bool has_path, has_layer, has_bbox, has_synthetic, has_open_options, has_where;
-	bool has_bands, has_nodata;
-};
 
 /* OGR datasets (source_ogr.c) */
 int source_ogr_check(struct step *s, struct pipeline *pl);
@@ -73,30 +32,6 @@ int source_synth_read(struct stage *s, struct batch *b);
 int source_synth_end(struct stage *s, struct stream *st);
 int source_synth_close(struct stage *s, bool ok);
 void source_synth_explain(struct stage *s, struct engine *e, FILE *out);
-
-/* Input paths: globs expanded and sorted, plain paths checked to exist
- * (exit 66 otherwise), /vsi paths taken as they are. */
-int source_resolve_inputs(struct arena *a, const struct strlist *paths, const char ***out,
-                          size_t *n);
-const char *source_base_name(const char *p);
-
-/* rasters (raster/read.c): GDAL datasets and the synthetic raster */
-/* The options of both read steps (vector/read.c, raster/read.c), into a
- * struct read_conf, with their shared help; read_check_inputs: the check
- * both make first (a path or synthetic, not both). */
-extern const struct opt_desc read_opts[];
-extern const char read_summary[];
-extern const char read_details[];
-int read_check_inputs(struct step *s, struct pipeline *pl);
-
-int raster_source_check(struct step *s, struct pipeline *pl);
-int raster_source_open(struct stage *s, struct engine *e);
-int raster_source_next_stream(struct stage *s, struct stream *st);
-int raster_source_end(struct stage *s, struct stream *st);
-int raster_source_close(struct stage *s, bool ok);
-int raster_source_pull(struct stage *s, const struct rwin *w, void *buf);
-void raster_source_explain(struct stage *s, struct engine *e, FILE *out);
-void raster_source_explain_memory(struct stage *s, struct engine *e, FILE *out);
 
 /* Layer iterators: a counted handle that must be closed explicitly; one
  * destroyed without close is a bug, counted here and failing the run. */

@@ -59,21 +59,6 @@ struct ogr_state {
 	struct gdal_errs verrs;
 };
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static bool has_glob(const char *p)
-{
-	return strpbrk(p, "*?[") != NULL;
-}
-
-static bool is_vsi(const char *p)
-{
-	return strncmp(p, "/vsi", 4) == 0;
-}
-
 int source_ogr_check(struct step *s, struct pipeline *pl)
 {
 	struct read_conf *c = s->conf;
@@ -82,67 +67,6 @@ int source_ogr_check(struct step *s, struct pipeline *pl)
 	for (size_t i = 0; i < c->path.n; i++)
 		if (*c->path.v[i] == '\0')
 			return ydoc_fail(pl->doc, c->path.at[i], "empty path in step 'read'");
-	return 0;
-}
-
-static int add_input(struct arena *a, const char ***v, size_t *n, const char *p, size_t *cap)
-{
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 16;
-		const char **nv = arena_realloc(a, *v, *cap * sizeof *nv, ncap * sizeof *nv);
-
-		if (nv == NULL)
-			return -1;
-		*v = nv;
-		*cap = ncap;
-	}
-	(*v)[*n] = arena_strdup(a, p);
-	if ((*v)[*n] == NULL)
-		return -1;
-	(*n)++;
-	return 0;
-}
-
-int source_resolve_inputs(struct arena *a, const struct strlist *paths, const char ***out,
-                          size_t *n)
-{
-	size_t cap = 0;
-
-	*out = NULL;
-	*n = 0;
-	for (size_t i = 0; i < paths->n; i++) {
-		const char *p = paths->v[i];
-		struct stat sb;
-
-		if (is_vsi(p)) {
-			if (add_input(a, out, n, p, &cap) != 0)
-				return -1;
-		} else if (has_glob(p)) {
-			glob_t g;
-			int r = glob(p, GLOB_NOSORT, NULL, &g);
-
-			if (r == GLOB_NOMATCH) {
-				globfree(&g);
-				return gp_fail(GP_EX_NOINPUT, "no input matches '%s'", p);
-			}
-			if (r != 0) {
-				globfree(&g);
-				return gp_fail(GP_EX_IOERR, "cannot expand '%s'", p);
-			}
-			qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv, cmp_str);
-			for (size_t k = 0; k < g.gl_pathc; k++) {
-				if (add_input(a, out, n, g.gl_pathv[k], &cap) != 0) {
-					globfree(&g);
-					return -1;
-				}
-			}
-			globfree(&g);
-		} else if (stat(p, &sb) != 0) {
-			return gp_fail(GP_EX_NOINPUT, "cannot open '%s': %s", p, strerror(errno));
-		} else if (add_input(a, out, n, p, &cap) != 0) {
-			return -1;
-		}
-	}
 	return 0;
 }
 
@@ -294,13 +218,6 @@ static int check_layers_exist(struct stage *s, struct ogr_state *st)
 		}
 	}
 	return 0;
-}
-
-const char *source_base_name(const char *p)
-{
-	const char *b = strrchr(p, '/');
-
-	return b ? b + 1 : p;
 }
 
 static int where_fail(struct stage *s, const struct stream *out, const char *why)
