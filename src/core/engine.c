@@ -13,13 +13,11 @@
 
 #include "core/arena.h"
 #include "core/error.h"
-#include "vector/geos.h"
 #include "core/outfile.h"
 #include "config/pipeline.h"
 #include "core/rss.h"
 #include "core/step.h"
 #include "core/watch.h"
-#include "vector/source.h"
 
 double engine_now(void)
 {
@@ -50,6 +48,19 @@ bool engine_dataset_opened(struct engine *e)
 static const struct run_kind *kind_of(const struct pipeline *pl)
 {
 	return pl->raster ? &raster_run_kind : &vector_run_kind;
+}
+
+/* The kind's count of completed library calls (run_kind.applied), 0 when
+ * it keeps none. */
+static uint64_t kind_applied(const struct engine *e)
+{
+	return e->kind->applied ? e->kind->applied(e) : 0;
+}
+
+/* The kind's layer iterators destroyed without close (run_kind.unclosed). */
+static uint64_t kind_unclosed(const struct engine *e)
+{
+	return e->kind->unclosed ? e->kind->unclosed() : 0;
 }
 
 int engine_plan(struct engine *e)
@@ -113,7 +124,7 @@ static uint64_t midrun_advice(const struct engine *e, const char *stage, uint64_
 	    rss <= e->step_rss)
 		return whole; /* no batch to project from */
 	grown = rss - e->step_rss;
-	applied = geos_applied(e->geos) - e->step_applied;
+	applied = kind_applied(e) - e->step_applied;
 	if (next) {
 		done = applied + 1;
 	} else if (applied > 0) {
@@ -216,7 +227,7 @@ void engine_step_begins(struct engine *e, const struct stage *s, size_t items)
 	e->step_items = items;
 	if (e->plan.limit) {
 		e->step_rss = rss_current();
-		e->step_applied = geos_applied(e->geos);
+		e->step_applied = kind_applied(e);
 	}
 }
 
@@ -346,11 +357,15 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	memplan_apply(&e.plan);
 	if (e.plan.limit)
 		acct->limit = e.plan.limit; /* arenas can never take more than the cap */
-	/* This thread's GEOS context, in the run arena: it outlives every
-	 * stage arena, so every geometry is destroyed before it finishes. */
-	e.geos = geos_create(run_arena);
-	e.outs = e.geos ? outset_create(run_arena, o->lock_wait, stop) : NULL;
-	if (e.geos == NULL || e.outs == NULL) {
+	/* What the kind needs (vector: this thread's GEOS context), in the
+	 * run arena: it outlives every stage arena, so every geometry is
+	 * destroyed before it finishes. */
+	if (e.kind->setup && e.kind->setup(&e) != 0) {
+		code = gp_err_code();
+		goto report;
+	}
+	e.outs = outset_create(run_arena, o->lock_wait, stop);
+	if (e.outs == NULL) {
 		code = gp_err_code();
 		goto report;
 	}
@@ -359,7 +374,8 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 		goto report;
 	}
 	e.watch = &watch;
-	geos_set_watch(e.geos, &watch);
+	if (e.kind->watch)
+		e.kind->watch(&e, &watch);
 	if (stages_arenas(&e) != 0) {
 		code = gp_err_code();
 		goto close;
@@ -451,10 +467,10 @@ close:
 	}
 	for (size_t k = 0; k + 1 < pl->nsteps && code == 0; k++)
 		code = stage_leak(&e.stages[k], err, sizeof err);
-	if (code == 0 && layer_iter_unclosed() != 0) {
+	if (code == 0 && kind_unclosed(&e) != 0) {
 		code = GP_EX_SOFTWARE;
 		snprintf(err, sizeof err, "%" PRIu64 " layer iterator(s) destroyed without close",
-		         layer_iter_unclosed());
+		         kind_unclosed(&e));
 	}
 	if (code == 0)
 		code = sinks_leak(&e, err, sizeof err);
@@ -481,7 +497,8 @@ close:
 		watch_sample(&watch, rss, anon);
 	}
 	watch_stop(&watch);
-	geos_set_watch(e.geos, NULL);
+	if (e.kind->watch)
+		e.kind->watch(&e, NULL);
 	e.watch = NULL;
 	arena_destroy(e.stages[pl->nsteps - 1].arena);
 	e.stages[pl->nsteps - 1].arena = NULL;
@@ -501,7 +518,7 @@ report:
 		snprintf(err, sizeof err, "%s", gp_err_msg());
 	result = (struct run_result){.pipeline = pl->path, .name = pl->name, .raster = pl->raster,
 	                             .exit_code = code, .plan = &e.plan, .totals = &e.totals,
-	                             .open_iterators = layer_iter_unclosed(),
+	                             .open_iterators = kind_unclosed(&e),
 	                             .nstages = e.stages ? pl->nsteps : 0, .stages = e.stages};
 	if (!o->quiet)
 		report_table(&result, stderr);
@@ -526,8 +543,7 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 
 	if (stages_create(&e) != 0 || engine_plan(&e) != 0)
 		return gp_err_code();
-	e.geos = geos_create(run_arena);
-	if (e.geos == NULL)
+	if (e.kind->setup && e.kind->setup(&e) != 0)
 		return gp_err_code();
 	if (stages_arenas(&e) != 0) {
 		code = gp_err_code();

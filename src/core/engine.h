@@ -60,6 +60,21 @@ struct run_kind {
 	/* explain: the memory line of step `s` when it says none of its own
 	 * (step_desc.explain_memory) */
 	void (*explain_step)(struct engine *e, struct stage *s, FILE *out);
+	/* What a run (or a check) of this kind needs beside its steps, made
+	 * in the run arena before the steps open: vector runs, the engine
+	 * thread's GEOS context (e->geos).  NULL: nothing.  -1 with the error
+	 * set. */
+	int (*setup)(struct engine *e);
+	/* The run's watcher, `w` (NULL: the watcher stops), for what setup
+	 * made to stop with the run.  NULL: nothing to tell. */
+	void (*watch)(struct engine *e, const struct watch *w);
+	/* Items the steps' library calls have completed so far (vector: GEOS
+	 * operations), the retry advice's measure of how far a step got into
+	 * a batch.  NULL: none counted. */
+	uint64_t (*applied)(const struct engine *e);
+	/* Layer iterators destroyed without close so far (a bug: it fails the
+	 * run, and the report shows it).  NULL: the kind has none. */
+	uint64_t (*unclosed)(void);
 };
 
 extern const struct run_kind vector_run_kind;
@@ -76,7 +91,8 @@ struct engine {
 	volatile sig_atomic_t *stop; /* signal number once asked to stop */
 	uint64_t last_rss_check;
 	uint64_t xc_generation;    /* bumped every clear_every datasets */
-	struct geos *geos;         /* the engine thread's GEOS context */
+	struct geos *geos;         /* the engine thread's GEOS context (vector
+	                            * runs: run_kind.setup), or NULL */
 	struct stage *stages;      /* one per step of the pipeline, in the run
 	                            * arena: the steps in this run (step.h) */
 	struct stage *rejects;     /* writer of the rejects dataset, or NULL */

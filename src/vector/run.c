@@ -24,6 +24,8 @@
 #include "vector/schema.h"
 #include "core/step.h"
 #include "vector/batch.h"
+#include "vector/geos.h"
+#include "vector/source.h"
 
 /* Fail the run for a feature that failed under on_error: fail. */
 static int feature_failed(struct engine *e, struct batch *b, size_t i)
@@ -352,10 +354,33 @@ static void vector_explain_step(struct engine *e, struct stage *s, FILE *out)
 	fprintf(out, "  memory: state in its stage arena; works in the batch arena\n");
 }
 
+/* The engine thread's GEOS context, for the steps that use GEOS (e->geos),
+ * in the run arena: it outlives every stage arena. */
+static int vector_setup(struct engine *e)
+{
+	e->geos = geos_create(e->arena);
+	return e->geos ? 0 : -1;
+}
+
+/* GEOS calls stop with the run: interrupted once the watcher says so. */
+static void vector_watch(struct engine *e, const struct watch *w)
+{
+	geos_set_watch(e->geos, w);
+}
+
+static uint64_t vector_applied(const struct engine *e)
+{
+	return geos_applied(e->geos);
+}
+
 const struct run_kind vector_run_kind = {
 	.name = "vector",
 	.items = true,
 	.run = vector_run,
 	.check = vector_check,
 	.explain_step = vector_explain_step,
+	.setup = vector_setup,
+	.watch = vector_watch,
+	.applied = vector_applied,
+	.unclosed = layer_iter_unclosed,
 };
