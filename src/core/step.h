@@ -35,7 +35,8 @@
  *   process  transform a batch in place: change geometries, mark features
  *            filtered or failed; never free them
  *   end      the stream is done
- *   close    ok: finish (sinks commit); !ok: abort (sinks discard)
+ *   close    ok: finish (sinks close their outputs, which the engine then
+ *            commits all at once, core/outfile.h); !ok: abort (sinks discard)
  *   stats    the step's own figures for the report (after close)
  * A source (role STEP_SOURCE) has next_stream/read instead of begin/process.
  * A raster step has begin/end, and pull (or put for a sink) instead of
