@@ -351,6 +351,79 @@ START_TEST(write_allocation_failure_is_minus_two)
 }
 END_TEST
 
+/* ---- geos_read_feature ----------------------------------------------- */
+
+START_TEST(read_feature_reads_a_live_geometry)
+{
+	struct batch *b = batch_of(point_xy, sizeof point_xy, 1);
+	struct handle *geom;
+	int r = 7;
+
+	geom = geos_read_feature(g, &step, b, 0, true, &r);
+	ck_assert_ptr_nonnull(geom);
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(GEOSGeomTypeId_r(geos_handle(g), geom->ptr), GEOS_POINT);
+	ck_assert_int_eq(b->f[0].state, FEAT_LIVE);
+	ck_assert_int_eq(live_geoms(), 1);
+	handle_release(geom);
+}
+END_TEST
+
+/* Nothing to read: a feature not live is left alone; one without a
+ * geometry is filtered out only when the caller says so. */
+START_TEST(read_feature_skips_the_rest)
+{
+	struct batch *b = batch_of(point_xy, sizeof point_xy, 3);
+	int r = 7;
+
+	b->f[0].state = FEAT_FILTERED;
+	b->f[1].wkb = NULL;
+	b->f[2].wkb = NULL;
+	ck_assert_ptr_null(geos_read_feature(g, &step, b, 0, false, &r));
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(b->f[0].state, FEAT_FILTERED);
+	r = 7;
+	ck_assert_ptr_null(geos_read_feature(g, &step, b, 1, false, &r));
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(b->f[1].state, FEAT_LIVE);
+	r = 7;
+	ck_assert_ptr_null(geos_read_feature(g, &step, b, 2, true, &r));
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(b->f[2].state, FEAT_FILTERED);
+	ck_assert_int_eq(gp_err_code(), 0);
+	ck_assert_int_eq(step.acct.live[HANDLE_GEOS_GEOM].peak, 0);
+}
+END_TEST
+
+START_TEST(read_feature_undecodable_fails_the_feature)
+{
+	struct batch *b = batch_of(point_xy, sizeof point_xy - 5, 1);
+	int r = 7;
+
+	ck_assert_ptr_null(geos_read_feature(g, &step, b, 0, true, &r));
+	ck_assert_int_eq(r, 1);
+	ck_assert_int_eq(gp_err_code(), 0);
+	ck_assert_int_eq(b->f[0].state, FEAT_FAILED);
+	ck_assert_ptr_nonnull(strstr(b->f[0].fail_reason, "ParseException"));
+	ck_assert_int_eq(live_geoms(), 0);
+}
+END_TEST
+
+START_TEST(read_feature_allocation_failure_fails_the_run)
+{
+	struct batch *b = batch_of(point_xy, sizeof point_xy, 1);
+	int r = 7;
+
+	mem_fail_after(1);
+	ck_assert_ptr_null(geos_read_feature(g, &step, b, 0, true, &r));
+	mem_fail_after(0);
+	ck_assert_int_eq(r, -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_TEMPFAIL);
+	ck_assert_int_eq(b->f[0].state, FEAT_LIVE);
+	ck_assert_int_eq(live_geoms(), 0);
+}
+END_TEST
+
 /* ---- geos_apply ------------------------------------------------------ */
 
 START_TEST(apply_replaces_the_geometry)
@@ -521,6 +594,14 @@ static Suite *geos_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, write_gives_iso_little_endian_with_z);
 	tcase_add_test(tc, write_allocation_failure_is_minus_two);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("geos_read_feature");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, read_feature_reads_a_live_geometry);
+	tcase_add_test(tc, read_feature_skips_the_rest);
+	tcase_add_test(tc, read_feature_undecodable_fails_the_feature);
+	tcase_add_test(tc, read_feature_allocation_failure_fails_the_run);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("geos_apply");

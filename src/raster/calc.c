@@ -673,16 +673,16 @@ static int calc_pull(struct stage *s, const struct rwin *w, void *buf)
 	size_t npx = (size_t)w->w * (size_t)w->h;
 	size_t its = raster_tsize(in->type), ots = raster_tsize(c->type);
 	bool int_out = c->type != GDT_Float32 && c->type != GDT_Float64;
-	char *inbuf = arena_alloc(a, raster_win_bytes(in, w), 0);
 	double **vals = arena_alloc(a, sizeof *vals * (size_t)(cs->nused + 1), 0);
 	double *res = arena_alloc(a, sizeof *res * RASTER_RUN, 0);
+	char *inbuf;
 
-	if (inbuf == NULL || vals == NULL || res == NULL)
+	if (vals == NULL || res == NULL)
 		return -1;
 	for (int u = 0; u < cs->nused; u++)
 		if ((vals[u] = arena_alloc(a, sizeof **vals * RASTER_RUN, 0)) == NULL)
 			return -1;
-	if (raster_pull_upstream(s, w, inbuf) != 0)
+	if ((inbuf = raster_pull_input(s, w)) == NULL)
 		return -1;
 	for (size_t off = 0; off < npx; off += RASTER_RUN) {
 		size_t n = npx - off < RASTER_RUN ? npx - off : RASTER_RUN;

@@ -89,6 +89,11 @@ struct arena *raster_blocks(struct stage *s);
  * output) into `buf`, band-sequential in that view's type. */
 int raster_pull_upstream(struct stage *s, const struct rwin *w, void *buf);
 
+/* Window `w` of the view step `s` receives, pulled into a buffer of its
+ * block arena (so it lives until the window is written); NULL with the
+ * error set. */
+void *raster_pull_input(struct stage *s, const struct rwin *w);
+
 /* The view step `s` receives (valid between begin and end). */
 const struct rview *raster_input_view(const struct stage *s);
 

@@ -61,6 +61,15 @@ int raster_pull_upstream(struct stage *s, const struct rwin *w, void *buf)
 	return 0;
 }
 
+void *raster_pull_input(struct stage *s, const struct rwin *w)
+{
+	void *buf = arena_alloc(s->blocks, raster_win_bytes(s->rin, w), 0);
+
+	if (buf == NULL || raster_pull_upstream(s, w, buf) != 0)
+		return NULL;
+	return buf;
+}
+
 /* Bytes the chain holds per output pixel at once, planned as if every view
  * were worked on in doubles, twice (a step's input and its output). */
 static size_t pixel_cost(const struct engine *e)

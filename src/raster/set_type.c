@@ -120,12 +120,10 @@ static int set_type_pull(struct stage *s, const struct rwin *w, void *buf)
 	size_t npx = (size_t)w->w * (size_t)w->h;
 	size_t its = raster_tsize(in->type), ots = raster_tsize(c->type);
 	bool int_out = c->type != GDT_Float32 && c->type != GDT_Float64;
-	char *inbuf = arena_alloc(a, raster_win_bytes(in, w), 0);
 	double *run = arena_alloc(a, sizeof *run * RASTER_RUN, 0);
+	char *inbuf;
 
-	if (inbuf == NULL || run == NULL)
-		return -1;
-	if (raster_pull_upstream(s, w, inbuf) != 0)
+	if (run == NULL || (inbuf = raster_pull_input(s, w)) == NULL)
 		return -1;
 	for (int b = 0; b < in->nbands; b++) {
 		const struct rband *ib = &in->band[b];

@@ -89,19 +89,13 @@ static int clip_process(struct stage *s, struct batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		struct feature *f = &b->f[i];
 		struct handle *g, *out;
+		int r;
 
-		if (f->state != FEAT_LIVE)
-			continue;
-		if (f->wkb == NULL) {
-			f->state = FEAT_FILTERED; /* nothing of it is inside */
-			continue;
-		}
-		g = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
+		/* Without a geometry, nothing of it is inside. */
+		g = geos_read_feature(st->geos, s, b, i, true, &r);
 		if (g == NULL) {
-			if (gp_err_code())
+			if (r < 0)
 				return -1;
-			batch_fail(b, i, s->step->label,
-			           geos_reason(st->geos, "geometry does not decode"));
 			continue;
 		}
 		geos_reset(st->geos);

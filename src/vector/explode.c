@@ -88,16 +88,13 @@ static int explode_process(struct stage *s, struct batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		struct feature *f = &b->f[i];
 		struct handle *gh;
-		int parts;
+		int parts, r;
 
-		if (f->state != FEAT_LIVE || f->wkb == NULL)
-			goto keep;
-		gh = geos_read(g, b->arena, &s->acct, f->wkb, f->wkb_len);
+		/* Kept as it is: not live, no geometry, or failed to read. */
+		gh = geos_read_feature(g, s, b, i, false, &r);
 		if (gh == NULL) {
-			if (gp_err_code())
+			if (r < 0)
 				return -1;
-			batch_fail(b, i, s->step->label,
-			           geos_reason(g, "geometry does not decode"));
 			goto keep;
 		}
 		if (!is_multi(h, gh->ptr)) {
@@ -117,7 +114,6 @@ static int explode_process(struct stage *s, struct batch *b)
 		}
 		for (int k = 0; k < parts; k++) {
 			struct feature *p = &out[n];
-			int r;
 
 			*p = *f;
 			r = geos_write(g, b->arena, GEOSGetGeometryN_r(h, gh->ptr, k), &p->wkb,

@@ -299,19 +299,13 @@ static int filter_geos(struct stage *s, struct batch *b)
 		struct feature *f = &b->f[i];
 		struct handle *g;
 		char r = 1;
+		int fail;
 
-		if (f->state != FEAT_LIVE)
-			continue;
-		if (f->wkb == NULL) {
-			f->state = FEAT_FILTERED;
-			continue;
-		}
-		g = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
+		/* Without a geometry there is nothing to test: filtered out. */
+		g = geos_read_feature(st->geos, s, b, i, true, &fail);
 		if (g == NULL) {
-			if (gp_err_code())
+			if (fail < 0)
 				return -1;
-			batch_fail(b, i, s->step->label,
-			           geos_reason(st->geos, "geometry does not decode"));
 			continue;
 		}
 		geos_reset(st->geos);

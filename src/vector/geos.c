@@ -187,22 +187,44 @@ int geos_store(struct geos *g, struct batch *b, size_t i, const char *label, str
 	return 0;
 }
 
+struct handle *geos_read_feature(struct geos *g, struct stage *s, struct batch *b, size_t i,
+                                 bool drop_empty, int *r)
+{
+	struct feature *f = &b->f[i];
+	struct handle *geom;
+
+	*r = 0;
+	if (f->state != FEAT_LIVE)
+		return NULL;
+	if (f->wkb == NULL) {
+		if (drop_empty)
+			f->state = FEAT_FILTERED;
+		return NULL;
+	}
+	geom = geos_read(g, b->arena, &s->acct, f->wkb, f->wkb_len);
+	if (geom == NULL) {
+		if (gp_err_code()) {
+			*r = -1;
+			return NULL;
+		}
+		batch_fail(b, i, s->step->label, geos_reason(g, "geometry does not decode"));
+		*r = 1;
+	}
+	return geom;
+}
+
 int geos_apply(struct geos *g, struct stage *s, struct batch *b, size_t i, geos_op op, void *ctx,
                const char *what)
 {
-	struct feature *f = &b->f[i];
 	struct handle *in, *out;
 	int r;
 
 	if (geos_stopping(g))
 		return stopped();
-	in = geos_read(g, b->arena, &s->acct, f->wkb, f->wkb_len);
-	if (in == NULL) {
-		if (gp_err_code())
-			return -1;
-		batch_fail(b, i, s->step->label, geos_reason(g, "geometry does not decode"));
-		return 1;
-	}
+	/* The caller gives a live feature with a geometry: *r is never 0. */
+	in = geos_read_feature(g, s, b, i, false, &r);
+	if (in == NULL)
+		return r;
 	geos_reset(g);
 	out = geos_own(g, b->arena, &s->acct, op(g->ctx, in->ptr, ctx));
 	handle_release(in);

@@ -70,6 +70,15 @@ struct stage;
 int geos_store(struct geos *g, struct batch *b, size_t i, const char *label,
                struct handle *geom);
 
+/* The geometry of feature i of `b`, read for stage `s`, or NULL with *r
+ * saying why: 0, there is nothing to read (the feature is not live, or has
+ * no geometry -- then it is filtered out when `drop_empty`, left live
+ * otherwise); 1, GEOS cannot read it and the feature failed (batch_fail as
+ * the step, with GEOS's reason); -1, the batch arena is full (error set),
+ * which fails the run.  Messages of the read stay for geos_reason(). */
+struct handle *geos_read_feature(struct geos *g, struct stage *s, struct batch *b, size_t i,
+                                 bool drop_empty, int *r);
+
 /* An operation on one geometry: a new geometry the caller will own, or
  * NULL when GEOS cannot do it (its message then says why). */
 typedef GEOSGeometry *(*geos_op)(GEOSContextHandle_t h, const GEOSGeometry *in, void *ctx);

@@ -150,16 +150,13 @@ static int measure(struct set_field_state *st, struct stage *s, struct batch *b,
                    int what, double *out)
 {
 	GEOSContextHandle_t h = geos_handle(st->geos);
-	struct feature *f = &b->f[i];
-	struct handle *g = geos_read(st->geos, b->arena, &s->acct, f->wkb, f->wkb_len);
-	int dim, ok = 1;
+	struct handle *g;
+	int dim, ok = 1, r;
 
-	if (g == NULL) {
-		if (gp_err_code())
-			return -2;
-		batch_fail(b, i, s->step->label, geos_reason(st->geos, "geometry does not decode"));
-		return -1;
-	}
+	/* The caller gives a live feature with a geometry: r is never 0. */
+	g = geos_read_feature(st->geos, s, b, i, false, &r);
+	if (g == NULL)
+		return r < 0 ? -2 : -1;
 	dim = GEOSGeom_getDimensions_r(h, g->ptr);
 	switch (what) {
 	case V_AREA:
