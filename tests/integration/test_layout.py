@@ -40,6 +40,21 @@ def crossings(src):
     return bad
 
 
+def mutual(src):
+    """(a, b) for every two modules (a.c and a.h against b.c and b.h) that
+    include each other."""
+    uses = {}
+    for path in glob.glob(os.path.join(src, "*", "*.[ch]")):
+        mod = os.path.splitext(os.path.relpath(path, src))[0]
+        d = os.path.dirname(mod)
+        with open(path, encoding="utf-8") as f:
+            for inc in INCLUDE.findall(f.read()):
+                other = os.path.splitext(inc if "/" in inc else os.path.join(d, inc))[0]
+                if other != mod:
+                    uses.setdefault(mod, set()).add(other)
+    return sorted((a, b) for a in uses for b in uses[a] if a < b and a in uses.get(b, ()))
+
+
 class TestLayout(unittest.TestCase):
     def test_sources_found(self):
         # A wrong root would find nothing and pass the test below vacuously.
@@ -50,6 +65,11 @@ class TestLayout(unittest.TestCase):
     def test_includes_one_way(self):
         bad = crossings(os.path.join(SRC, "src"))
         self.assertEqual(bad, [], "\n".join("%s -> %s" % b for b in bad))
+
+    def test_no_two_modules_include_each_other(self):
+        # engine <-> raster, engine <-> report and opts <-> pipeline did.
+        pairs = mutual(os.path.join(SRC, "src"))
+        self.assertEqual(pairs, [], "\n".join("%s <-> %s" % p for p in pairs))
 
 
 if __name__ == "__main__":
