@@ -26,17 +26,31 @@ FORBIDDEN = {
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
 
 
+def sources(src):
+    """Every .c and .h of the tree: src/<dir>/ and the headers in
+    include/<dir>/ beside it."""
+    root = os.path.dirname(src)
+    return (glob.glob(os.path.join(src, "*", "*.[ch]")) +
+            glob.glob(os.path.join(root, "include", "*", "*.h")))
+
+
+def module(path):
+    """core/engine for src/core/engine.c and include/core/engine.h."""
+    return os.path.splitext(os.path.join(os.path.basename(os.path.dirname(path)),
+                                         os.path.basename(path)))[0]
+
+
 def crossings(src):
     """(file, included) for every include that goes the wrong way."""
     bad = []
-    for path in sorted(glob.glob(os.path.join(src, "*", "*.[ch]"))):
+    for path in sorted(sources(src)):
         d = os.path.basename(os.path.dirname(path))
         with open(path, encoding="utf-8") as f:
             text = f.read()
         for inc in INCLUDE.findall(text):
             target = inc.split("/")[0] if "/" in inc else d
             if target in FORBIDDEN.get(d, ()):
-                bad.append((os.path.relpath(path, src), inc))
+                bad.append((os.path.relpath(path, os.path.dirname(src)), inc))
     return bad
 
 
@@ -44,8 +58,8 @@ def mutual(src):
     """(a, b) for every two modules (a.c and a.h against b.c and b.h) that
     include each other."""
     uses = {}
-    for path in glob.glob(os.path.join(src, "*", "*.[ch]")):
-        mod = os.path.splitext(os.path.relpath(path, src))[0]
+    for path in sources(src):
+        mod = module(path)
         d = os.path.dirname(mod)
         with open(path, encoding="utf-8") as f:
             for inc in INCLUDE.findall(f.read()):
