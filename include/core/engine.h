@@ -32,7 +32,8 @@ struct run_opts {
 	uint64_t memory_limit;    /* --memory-limit; 0: the pipeline's */
 	int64_t threads;          /* --threads; 0: the pipeline's */
 	bool quiet;
-	bool progress;
+	bool progress;            /* show the progress line (the command line
+	                           * decides: stderr a TTY, or --progress) */
 	const char *report_path;  /* .json or .prom */
 	int shard_index;          /* --shard I/N; count 0: no sharding */
 	int shard_count;
@@ -110,8 +111,11 @@ struct engine {
 	uint64_t items_left;   /* items of the stream from this batch on; 0: unknown */
 };
 
-/* Run `pl` to the end.  Returns the exit code (0 on success); on failure the
- * error slot holds the message.  The report is written whatever happens. */
+/* Run `pl` to the end.  Returns the exit code (0 on success).  On failure
+ * the run's first line, "PIPELINE: step 'LABEL': cause" (without the step
+ * when none was at fault), has been printed to stderr as "gispipe: ..."
+ * before the table, and the error slot holds it.  The report is written
+ * whatever happens. */
 int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
                struct arena *run_arena, volatile sig_atomic_t *stop);
 

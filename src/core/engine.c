@@ -335,6 +335,25 @@ static void gather_totals(struct engine *e)
 	}
 }
 
+/* The first line of a failed run, the one a cron mail starts with: the
+ * pipeline, the step at fault (when one was) and the cause, which loses
+ * its own "step 'x' " or "step 'x': " lead when it has one.  Printed to
+ * stderr before the table, and left in the error slot with `code`. */
+static void first_line(const struct pipeline *pl, const char *step, int code, const char *cause)
+{
+	char lead[300];
+	int n = step ? snprintf(lead, sizeof lead, "step '%s'", step) : 0;
+
+	if (n > 0 && (size_t)n < sizeof lead && strncmp(cause, lead, (size_t)n) == 0 &&
+	    (cause[n] == ' ' || (cause[n] == ':' && cause[n + 1] == ' ')))
+		cause += n + (cause[n] == ':' ? 2 : 1);
+	if (step)
+		gp_fail(code, "%s: step '%s': %s", pl->path, step, cause);
+	else
+		gp_fail(code, "%s: %s", pl->path, cause);
+	fprintf(stderr, "gispipe: %s\n", gp_err_msg());
+}
+
 int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account *acct,
                struct arena *run_arena, volatile sig_atomic_t *stop)
 {
@@ -346,6 +365,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	struct run_result result;
 	double t0 = engine_now();
 	char err[4096] = "";
+	const char *at = NULL; /* the label of the step at fault, if one is */
 	int code = 0;
 	size_t opened = 0;
 	bool rejects_open = false;
@@ -387,6 +407,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 		if (write_init_rejects(&rejects_step, pl, pl->rejects_path,
 		                       pl->rejects_format) != 0) {
 			code = gp_err_code();
+			at = "rejects";
 			goto close;
 		}
 		rejects.step = &rejects_step;
@@ -402,25 +423,31 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	for (; opened < pl->nsteps; opened++) {
 		if (stage_open(&e, &e.stages[opened]) != 0) {
 			code = gp_err_code();
+			at = e.stages[opened].step->label;
 			goto close;
 		}
 	}
 	if (e.rejects) {
 		if (stage_open(&e, &rejects) != 0) {
 			code = gp_err_code();
+			at = rejects_step.label;
 			goto close;
 		}
 		rejects_open = true;
 	}
 	test_leak(&e);
-	if (e.kind->run(&e) != 0)
+	if (e.kind->run(&e) != 0) {
 		code = gp_err_code();
+		at = atomic_load(&watch.stage);
+	}
 close:
 	/* Whatever failed while stopping failed because of the stop (an
 	 * interrupted GEOS call or warp): the stop is the reason. */
 	if (code && engine_stopping(&e)) {
 		engine_stop(&e);
 		code = gp_err_code();
+		if (code == GP_EX_TEMPFAIL && watch.trip_stage)
+			at = watch.trip_stage;
 	}
 	if (code)
 		snprintf(err, sizeof err, "%s", gp_err_msg());
@@ -438,6 +465,7 @@ close:
 			s->acct.seconds += engine_now() - t;
 			if (cr != 0 && code == 0) {
 				code = gp_err_code();
+				at = rejects_step.label;
 				snprintf(err, sizeof err, "%s", gp_err_msg());
 			}
 		}
@@ -447,6 +475,7 @@ close:
 		s->acct.seconds += engine_now() - t;
 		if (cr != 0 && code == 0) {
 			code = gp_err_code();
+			at = s->step->label;
 			snprintf(err, sizeof err, "%s", gp_err_msg());
 		}
 	}
@@ -466,19 +495,22 @@ close:
 		s->state = NULL;
 	}
 	for (size_t k = 0; k + 1 < pl->nsteps && code == 0; k++)
-		code = stage_leak(&e.stages[k], err, sizeof err);
+		if ((code = stage_leak(&e.stages[k], err, sizeof err)) != 0)
+			at = e.stages[k].step->label;
 	if (code == 0 && kind_unclosed(&e) != 0) {
 		code = GP_EX_SOFTWARE;
 		snprintf(err, sizeof err, "%" PRIu64 " layer iterator(s) destroyed without close",
 		         kind_unclosed(&e));
+		at = e.stages[0].step->label;
 	}
 	if (code == 0)
-		code = sinks_leak(&e, err, sizeof err);
+		code = sinks_leak(&e, err, sizeof err); /* the message names the sink */
 	/* A limit crossed (or a signal) while the sinks closed: nothing is
 	 * committed. */
 	if (code == 0 && engine_stopping(&e)) {
 		engine_stop(&e);
 		code = gp_err_code();
+		at = code == GP_EX_TEMPFAIL ? watch.trip_stage : pl->steps[pl->nsteps - 1].label;
 		snprintf(err, sizeof err, "%s", gp_err_msg());
 	}
 	/* All outputs, the rejects included, at once and with signals held:
@@ -486,6 +518,7 @@ close:
 	 * has begun, the exit status is the commit's. */
 	if (code == 0 && outset_commit(e.outs) != 0) {
 		code = gp_err_code();
+		at = pl->steps[pl->nsteps - 1].label; /* the writer's outputs; the cause names the file */
 		snprintf(err, sizeof err, "%s", gp_err_msg());
 	}
 	e.totals.outputs = outset_committed(e.outs);
@@ -520,15 +553,17 @@ report:
 	                             .exit_code = code, .plan = &e.plan, .totals = &e.totals,
 	                             .open_iterators = kind_unclosed(&e),
 	                             .nstages = e.stages ? pl->nsteps : 0, .stages = e.stages};
-	if (!o->quiet)
-		report_table(&result, stderr);
 	if (o->report_path && report_write(&result, o->report_path, code ? err : NULL) != 0 &&
 	    code == 0) {
-		code = gp_err_code();
+		code = result.exit_code = gp_err_code();
 		snprintf(err, sizeof err, "%s", gp_err_msg());
 	}
+	/* One line first, whatever failed: cron mails and CI logs are read
+	 * from the top, the table is detail. */
 	if (code)
-		gp_fail(code, "%s", err);
+		first_line(pl, at, code, err);
+	if (!o->quiet)
+		report_table(&result, stderr);
 	return code;
 }
 

@@ -313,7 +313,7 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 	size_t upto = check ? pl->nsteps - 1 : pl->nsteps;
 	struct arena *sa;
 	double t0 = engine_now();
-	bool show = !check && e->opts->progress && !e->opts->quiet && isatty(2);
+	bool show = !check && e->opts->progress;
 	int r = 0;
 
 	sa = make_block_arenas(e) == 0 ? arena_create(&src->acct.mem, 0) : NULL;

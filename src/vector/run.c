@@ -296,7 +296,7 @@ static int each_stream(struct engine *e, bool check)
 	size_t upto = check ? pl->nsteps - 1 : pl->nsteps;
 	struct arena *stream_arena = NULL, *batch_arena = NULL;
 	double t0 = engine_now();
-	bool show_progress = !check && e->opts->progress && !e->opts->quiet && isatty(2);
+	bool show_progress = !check && e->opts->progress;
 	int r = 0;
 
 	stream_arena = arena_create(&src->acct.mem, 0);

@@ -135,7 +135,7 @@ class ReadErrors(gptest.TempDirTest):
         p = self.pipeline(text)
         r = self.gp("run", "-q", p)
         self.assertExit(r, gptest.EX_DATAERR)
-        self.assertRegex(r.err, r"step 'read' failed on feature 1 of layer 'bad' of "
+        self.assertRegex(r.err, r"step 'read': failed on feature 1 of layer 'bad' of "
                                 r"'bad\.geojson': Invalid 'y' coordinate")
         self.assertFalse(os.path.exists(self.path("out")))
 

@@ -93,7 +93,7 @@ class Rejects(gptest.TempDirTest):
                                                        "{ path: out/rejects.gpkg }\n", ""))
         r = self.gp("run", "-q", p)
         self.assertExit(r, gptest.EX_DATAERR)
-        self.assertRegex(r.err, r"step 'reproject' failed on feature \d+ of layer 'synthetic'")
+        self.assertRegex(r.err, r"step 'reproject': failed on feature \d+ of layer 'synthetic'")
         self.assertFalse(os.path.exists(self.path("out")))
 
 

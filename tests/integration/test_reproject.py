@@ -184,7 +184,7 @@ steps:
 """)
         r = self.gp("run", "-q", p)
         self.assertExit(r, gptest.EX_DATAERR)
-        self.assertRegex(r.err, r"step 'reproject' failed on feature 3\b")
+        self.assertRegex(r.err, r"step 'reproject': failed on feature 3\b")
         self.assertIn("coordinate 2", r.err)
         self.assertFalse(os.path.exists(self.path("far.gpkg")))
         self.assertEqual(self.leftovers(), [])
