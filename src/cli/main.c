@@ -85,7 +85,10 @@ static void usage(FILE *out)
 	        "\nexit status: 0 ok, 64 usage, 65 data error, 66 input missing, 70 internal\n"
 	        "error, 73 cannot create output, 74 I/O error, 75 memory limit cannot be held\n"
 	        "or output locked by another run, 78 pipeline invalid, 128+N stopped by\n"
-	        "signal N.  See gispipe(1).\n");
+	        "signal N.  See gispipe(1).\n"
+	        "\nrun shows a progress line when stderr is a terminal (--progress: always;\n"
+	        "-q: never, and nothing at all on success).  SOURCE_DATE_EPOCH, when set,\n"
+	        "is the time written into outputs, for reproducible files.\n");
 }
 
 static void version(void)

@@ -13,6 +13,7 @@
 #include "core/arena.h"
 #include "core/step.h"
 #include "core/engine.h"
+#include "core/epoch.h"
 #include "core/error.h"
 #include "vector/gpkg_rtree.h"
 #include "core/handle.h"
@@ -259,7 +260,13 @@ static int open_output(struct stage *s, const char *path)
 	CPLErrorReset();
 	with_fast_sqlite(true);
 	if (c->mode == OUTFILE_APPEND && o->out.of.existed) {
-		ds = GDALOpenEx(o->out.gdal_path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL);
+		/* SOURCE_DATE_EPOCH: the date an update writes (epoch.h) */
+		char **oo = epoch_options(NULL, GDALGetMetadataItem(st->drv, GDAL_DMD_OPENOPTIONLIST,
+		                                                     NULL));
+
+		ds = GDALOpenEx(o->out.gdal_path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL,
+		                (const char *const *)oo, NULL);
+		CSLDestroy(oo);
 	} else {
 		char **dsco = to_csl(&c->dataset_options);
 
@@ -372,7 +379,10 @@ static int open_layer(struct stage *s, struct stream *stm)
 		if (l == NULL || (l->name = arena_strdup(s->arena, name)) == NULL)
 			return -1;
 		if (lyr == NULL) {
-			char **lco = to_csl(&c->options);
+			char **lco = epoch_options(to_csl(&c->options),
+			                           GDALGetMetadataItem(st->drv,
+			                                               GDAL_DS_LAYER_CREATIONOPTIONLIST,
+			                                               NULL));
 			bool bulk = strcmp(GDALGetDriverShortName(st->drv), "GPKG") == 0 &&
 			            CPLTestBool(CSLFetchNameValueDef(lco, "SPATIAL_INDEX", "YES"));
 
