@@ -168,6 +168,7 @@ static int begin_chain(struct engine *e, struct stream *st, size_t upto)
 		st->raster = raster_view_dup(st->arena, s->rin);
 		if (st->raster == NULL)
 			return -1;
+		engine_enter(e, s); /* a failure names the stage at work */
 		if (s->step->desc->ras->begin && s->step->desc->ras->begin(s, st) != 0)
 			return -1;
 		if (st->raster->width <= 0 || st->raster->height <= 0 || st->raster->nbands <= 0)
@@ -185,6 +186,10 @@ static int end_chain(struct engine *e, struct stream *st, size_t upto)
 	for (size_t k = 1; k < upto; k++) {
 		struct stage *s = &e->stages[k];
 
+		/* Entered only when the stream went well (the sink is in
+		 * `upto`): after a failure, the stage that failed stays named. */
+		if (r == 0 && upto == pl->nsteps)
+			engine_enter(e, s);
 		if (s->step->desc->ras->end && s->step->desc->ras->end(s, st) != 0 && r == 0)
 			r = -1;
 	}
@@ -325,6 +330,7 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 		struct stream st = {.index = e->totals.streams, .arena = sa, .count_hint = -1};
 
 		arena_reset(sa);
+		engine_enter(e, src);
 		r = src->step->desc->ras->next_stream(src, &st);
 		if (r <= 0)
 			break;
@@ -342,6 +348,8 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 		 * (after a failure, its close throws the output away). */
 		if (end_chain(e, &st, r == 0 ? upto : pl->nsteps - 1) != 0 && r == 0)
 			r = -1;
+		if (r == 0)
+			engine_enter(e, src);
 		if (src->step->desc->ras->end(src, &st) != 0 && r == 0)
 			r = -1;
 		if (r != 0)

@@ -260,12 +260,14 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
  * `st`; the rejects writer too, on `rs`, in a run that has one. */
 static int begin_chain(struct engine *e, struct stream *st, struct stream *rs, size_t upto)
 {
-	if (e->rejects && rejects_begin(e, st, rs) != 0)
+	/* Each stage is entered as it works, so that a failure names it. */
+	if (e->rejects && (engine_enter(e, e->rejects), rejects_begin(e, st, rs) != 0))
 		return -1;
 	for (size_t k = 1; k < upto; k++) {
 		struct stage *s = &e->stages[k];
 		const struct vector_ops *v = s->step->desc->vec;
 
+		engine_enter(e, s);
 		if (v->begin && v->begin(s, st) != 0)
 			return -1;
 	}
@@ -278,10 +280,12 @@ static int end_chain(struct engine *e, struct stream *st, struct stream *rs, siz
 		struct stage *s = &e->stages[k];
 		const struct vector_ops *v = s->step->desc->vec;
 
+		engine_enter(e, s);
 		if (v->end && v->end(s, st) != 0)
 			return -1;
 	}
-	if (e->rejects && e->rejects->step->desc->vec->end(e->rejects, rs) != 0)
+	if (e->rejects && (engine_enter(e, e->rejects),
+	                   e->rejects->step->desc->vec->end(e->rejects, rs) != 0))
 		return -1;
 	return 0;
 }
@@ -311,6 +315,7 @@ static int each_stream(struct engine *e, bool check)
 		struct stream rs;
 
 		arena_reset(stream_arena);
+		engine_enter(e, src);
 		r = src->step->desc->vec->next_stream(src, &st);
 		if (r <= 0)
 			break;
@@ -322,6 +327,8 @@ static int each_stream(struct engine *e, bool check)
 			r = end_chain(e, &st, &rs, upto);
 		/* The source closes its iterator whatever happened: it is the
 		 * owner, and closing is explicit. */
+		if (r == 0)
+			engine_enter(e, src);
 		if (src->step->desc->vec->end(src, &st) != 0 && r == 0)
 			r = -1;
 		if (r != 0)

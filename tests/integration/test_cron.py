@@ -130,6 +130,13 @@ steps:
         line = self.first(self.gp("run", p), gptest.EX_NOINPUT)
         self.assertRegex(line, FIRST % (re.escape(p), "read", "nothere.shp"))
 
+    def test_66_missing_layer_before_any_batch(self):
+        # Found while the source opens its first stream, before any step
+        # has had a batch.
+        p = self.pipeline(VECTOR.replace('sids.shp" }', 'sids.shp", layer: nolayer }'))
+        line = self.first(self.gp("run", "-q", p), gptest.EX_NOINPUT)
+        self.assertRegex(line, FIRST % (re.escape(p), "read", "layer 'nolayer' not found"))
+
     def test_73_output_exists(self):
         os.mkdir(self.path("out"))
         open(self.path("out", "sids.gpkg"), "w").close()
