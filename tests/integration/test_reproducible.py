@@ -112,6 +112,26 @@ class Reproducible(gptest.TempDirTest):
                                     ("--threads", "2") + cfg)
             self.assertEqual(a, b, fmt)
 
+    def test_raster_under_a_memory_limit(self):
+        """Two plans, as two machines (or two loads of one machine) make
+        under a limit: windows of 150 kB against the plan's own, and a
+        block cache of a different size.  What gispipe(1) says holds them:
+        error_threshold 0 and COG give the same bytes; the warp's default
+        threshold does not (its interpolation follows the windows)."""
+        text = """version: 1
+steps:
+  - read: { synthetic: { raster: { width: 1200, height: 1200, type: Int16, block: [256, 256],
+      crs: "EPSG:32632", origin: [300000, 5600000], resolution: 10, seed: 1 } } }
+  - reproject: { to: "EPSG:3035", resampling: bilinear%s }
+  - write: { path: out/dem.tif, format: %s, options: { COMPRESS: DEFLATE } }
+"""
+        small = ("--memory-limit", "128MiB", "--config", "GISPIPE_RASTER_WINDOW_BYTES", "150000")
+        large = ("--memory-limit", "300MiB")
+        _, _, a, b = self.twice(text % (", error_threshold: 0", "COG"), small, large)
+        self.assertEqual(a, b)
+        _, _, a, b = self.twice(text % ("", "GTiff"), small, large)
+        self.assertNotEqual(a, b)
+
     def test_vector_threads_1_and_2(self):
         _, _, a, b = self.twice(VECTOR % ("gpkg", ""), ("--threads", "1"), ("--threads", "2"))
         self.assertEqual(a, b)
