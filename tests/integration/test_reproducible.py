@@ -36,15 +36,17 @@ INPUTS = ["sids.shp", "sids.shx", "sids.dbf", "sids.prj", "olinda_dem.tif"]
 
 
 class Reproducible(gptest.TempDirTest):
-    def run_in_new_dir(self, text, env, *args):
-        """Copy the inputs into a fresh directory, run `text` there; the
-        sha256 of every file of out/, by name."""
+    def run_in_new_dir(self, texts, env, *args):
+        """Copy the inputs into a fresh directory, run each pipeline of
+        `texts` (one, or a list) there; the sha256 of every file of out/,
+        by name."""
         d = tempfile.mkdtemp(prefix="gp-repro-", dir=self.dir)
         for n in INPUTS:
             shutil.copy(os.path.join(gptest.DATA, n), d)
-        p = gptest.write_pipeline(d, text)
-        r = gptest.run("run", "-q", p, *args, cwd=d, env=env)
-        self.assertExit(r, 0)
+        for text in texts if isinstance(texts, list) else [texts]:
+            p = gptest.write_pipeline(d, text)
+            r = gptest.run("run", "-q", p, *args, cwd=d, env=env)
+            self.assertExit(r, 0)
         out = os.path.join(d, "out")
         sums = {}
         for n in sorted(os.listdir(out)):
@@ -60,13 +62,27 @@ class Reproducible(gptest.TempDirTest):
         self.assertTrue(a)
         return out1, out2, a, b
 
-    def test_gpkg(self):
-        out1, _, a, b = self.twice(VECTOR % ("gpkg", ""))
+    def test_vector_formats(self):
+        out1, _, a, b = self.twice([
+            VECTOR % ("gpkg", ""),
+            VECTOR % ("fgb", ""),
+            VECTOR.replace("sids.%s", "sids-noindex.%s") % ("fgb",
+                                                            ", options: { SPATIAL_INDEX: NO }"),
+            VECTOR % ("geojson", ""),
+            VECTOR % ("shp", ""),
+        ])
+        self.assertEqual(sorted(a), ["sids-noindex.fgb", "sids.dbf", "sids.fgb",
+                                     "sids.geojson", "sids.gpkg", "sids.prj", "sids.shp",
+                                     "sids.shx"])
         self.assertEqual(a, b)
-        # The time GDAL writes is SOURCE_DATE_EPOCH's.
+        # The time GDAL writes is SOURCE_DATE_EPOCH's: GeoPackage's
+        # last_change, and the .dbf header's date of last update (bytes
+        # 1-3: years since 1900, month, day), not today's.
         with sqlite3.connect(os.path.join(out1, "sids.gpkg")) as db:
             self.assertEqual(db.execute("select last_change from gpkg_contents").fetchall(),
                              [("2001-09-09T01:46:40.000Z",)])
+        with open(os.path.join(out1, "sids.dbf"), "rb") as f:
+            self.assertEqual(tuple(f.read(4)[1:]), (101, 9, 9))
 
     def test_gpkg_without_epoch_keeps_the_clock(self):
         out1, _, a, b = self.twice(VECTOR % ("gpkg", ""), env={})
@@ -74,24 +90,6 @@ class Reproducible(gptest.TempDirTest):
         with sqlite3.connect(os.path.join(out1, "sids.gpkg")) as db:
             (change,), = db.execute("select last_change from gpkg_contents").fetchall()
         self.assertTrue(change.startswith(time.strftime("%Y-%m-", time.gmtime())), change)
-
-    def test_flatgeobuf_with_and_without_its_index(self):
-        for extra in ("", ", options: { SPATIAL_INDEX: NO }"):
-            _, _, a, b = self.twice(VECTOR % ("fgb", extra))
-            self.assertEqual(a, b)
-
-    def test_geojson(self):
-        _, _, a, b = self.twice(VECTOR % ("geojson", ""))
-        self.assertEqual(a, b)
-
-    def test_shapefile_dbf_date(self):
-        out1, _, a, b = self.twice(VECTOR % ("shp", ""))
-        self.assertEqual(sorted(a), ["sids.dbf", "sids.prj", "sids.shp", "sids.shx"])
-        self.assertEqual(a, b)
-        # The .dbf header's date of last update (bytes 1-3: years since
-        # 1900, month, day) is SOURCE_DATE_EPOCH's, not today's.
-        with open(os.path.join(out1, "sids.dbf"), "rb") as f:
-            self.assertEqual(tuple(f.read(4)[1:]), (101, 9, 9))
 
     def test_shapefile_append_dbf_date(self):
         d = self.path("app")
@@ -107,10 +105,10 @@ class Reproducible(gptest.TempDirTest):
 
     def test_raster_threads_1_and_2(self):
         cfg = ("--config", "GISPIPE_RASTER_WINDOW_BYTES", "200000")
-        for fmt in ("GTiff", "COG"):
-            _, _, a, b = self.twice(RASTER % fmt, ("--threads", "1") + cfg,
-                                    ("--threads", "2") + cfg)
-            self.assertEqual(a, b, fmt)
+        _, _, a, b = self.twice([RASTER % "GTiff", RASTER.replace("out/dem.tif", "out/cog.tif") % "COG"],
+                                ("--threads", "1") + cfg, ("--threads", "2") + cfg)
+        self.assertEqual(sorted(a), ["cog.tif", "dem.tif"])
+        self.assertEqual(a, b)
 
     def test_raster_under_a_memory_limit(self):
         """Two plans, as two machines (or two loads of one machine) make
@@ -120,7 +118,7 @@ class Reproducible(gptest.TempDirTest):
         threshold does not (its interpolation follows the windows)."""
         text = """version: 1
 steps:
-  - read: { synthetic: { raster: { width: 1200, height: 1200, type: Int16, block: [256, 256],
+  - read: { synthetic: { raster: { width: 800, height: 800, type: Int16, block: [256, 256],
       crs: "EPSG:32632", origin: [300000, 5600000], resolution: 10, seed: 1 } } }
   - reproject: { to: "EPSG:3035", resampling: bilinear%s }
   - write: { path: out/dem.tif, format: %s, options: { COMPRESS: DEFLATE } }
@@ -141,8 +139,8 @@ steps:
     def test_bad_source_date_epoch_is_64(self):
         p = self.pipeline(VECTOR.replace("sids.shp", os.path.join(gptest.DATA, "sids.shp"))
                           % ("gpkg", ""))
-        for bad in ("", "abc", "-1", "1.5", " 12", "0x10", "253402300800",
-                    "99999999999999999999999"):
+        # (check_epoch tries more.)
+        for bad in ("", "abc", "-1", "1.5", "253402300800"):
             r = self.gp("run", "-q", p, env={"SOURCE_DATE_EPOCH": bad})
             self.assertExit(r, gptest.EX_USAGE)
             self.assertTrue(r.err.startswith("gispipe: SOURCE_DATE_EPOCH: '%s' is not a whole "
