@@ -14,7 +14,7 @@
  * only inputs not yet recorded are read; a recorded input that changed is
  * exit 65.
  *
- * The record is a JSON file, `.gispipe-incremental.json`, in the
+ * The record is a JSON file, `.gispipe.incremental.json`, in the
  * directory of the writer's path (the part before any template), one entry
  * per path template.  It is locked for the run like an output and replaced
  * atomically (outfile.h) after every output has been committed, with each

@@ -24,7 +24,9 @@
  *                "live_peak": {kind: high-water mark, ...},
  *                "transform_cache": {...} (steps with one, step_stats),
  *                "figures": {name: count, ...} (steps with their own)} ... ],
- *   "incremental" (--incremental only): {"record": str, "inputs_skipped",
+ *   "incremental" (--incremental only): {"record": str, "committed": bool
+ *                (false: the run failed, outputs and record are as they
+ *                were, and the output counts are 0), "inputs_skipped",
  *                "inputs_read", "outputs_skipped", "outputs_rebuilt",
  *                "reasons": {reason: inputs read for it, ...},
  *                "rebuilt": [{"input", "reason", "detail": str|null,

@@ -32,7 +32,7 @@
 #define GISPIPE_VERSION "0.1.0"
 #endif
 
-#define RECORD_NAME ".gispipe-incremental.json"
+#define RECORD_NAME ".gispipe.incremental.json"
 /* Files up to this size are hashed as well: reading one costs about what
  * opening it would. */
 #define HASH_MAX ((int64_t)1 << 20)
@@ -123,6 +123,7 @@ struct incr {
 	size_t norphans;
 	uint64_t outputs_skipped;
 	uint64_t outputs_rebuilt;
+	bool committed;           /* the outputs and the record are in place */
 };
 
 /* FNV-1a, 64 bits: a change detector, not a defence against forgery. */
@@ -851,6 +852,56 @@ static json_object *build_unit(struct incr *i)
 	return u;
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Outputs rebuilt (written this run) and skipped (recorded for a skipped
+ * input, and not rebuilt), each counted once: inputs merged into one
+ * output share it. */
+static int count_outputs(struct incr *i)
+{
+	size_t n = 0, cap = 0;
+	const char **v;
+	bool *rebuilt;
+
+	for (size_t k = 0; k < i->nin; k++)
+		cap += i->in[k].nouts + alen(jget(i->in[k].rec, "outputs"));
+	v = arena_calloc(i->a, cap ? cap : 1, sizeof *v);
+	rebuilt = arena_calloc(i->a, cap ? cap : 1, sizeof *rebuilt);
+	if (v == NULL || rebuilt == NULL)
+		return -1;
+	for (size_t k = 0; k < i->nin; k++) {
+		json_object *outs = jget(i->in[k].rec, "outputs");
+
+		for (size_t m = 0; m < i->in[k].nouts; m++)
+			v[n++] = i->in[k].outs[m];
+		for (size_t m = 0; i->in[k].why == UP_TO_DATE && m < alen(outs); m++)
+			v[n++] = json_object_get_string(json_object_array_get_idx(outs, m));
+	}
+	/* Sorted, a name written this run is found by bsearch among them. */
+	qsort(v, n, sizeof *v, str_cmp);
+	for (size_t k = 0; k < i->nin; k++)
+		for (size_t m = 0; m < i->in[k].nouts; m++) {
+			const char **at = bsearch(&i->in[k].outs[m], v, n, sizeof *v, str_cmp);
+
+			/* bsearch finds one of equal names: mark the first */
+			while (at > v && strcmp(at[-1], *at) == 0)
+				at--;
+			rebuilt[at - v] = true;
+		}
+	for (size_t k = 0; k < n; k++) {
+		if (k > 0 && strcmp(v[k], v[k - 1]) == 0)
+			continue;
+		if (rebuilt[k])
+			i->outputs_rebuilt++;
+		else
+			i->outputs_skipped++;
+	}
+	return 0;
+}
+
 int incr_commit(struct incr *i)
 {
 	json_object *root, *units, *u;
@@ -858,14 +909,8 @@ int incr_commit(struct incr *i)
 
 	if (i == NULL || i->check || !i->begun)
 		return 0;
-	for (size_t k = 0; k < i->nin; k++)
-		if (i->in[k].why == UP_TO_DATE)
-			i->outputs_skipped += jget(i->in[k].rec, "outputs")
-			                              ? json_object_array_length(
-			                                        jget(i->in[k].rec, "outputs"))
-			                              : 0;
-		else
-			i->outputs_rebuilt += i->in[k].nouts;
+	if (count_outputs(i) != 0)
+		goto fail;
 	u = build_unit(i);
 	if (u == NULL)
 		goto fail;
@@ -889,6 +934,7 @@ int incr_commit(struct incr *i)
 	}
 	if (outset_commit(i->recset) != 0)
 		goto fail;
+	i->committed = true;
 	return 0;
 fail:
 	gp_fail_prefix("the outputs are committed, the incremental record is not (they will be "
@@ -946,10 +992,14 @@ void incr_report_table(const struct incr *i, FILE *out)
 
 	if (i == NULL || !i->decided)
 		return;
-	fprintf(out, "incremental: %" PRIu64 " output%s up to date (skipped), %" PRIu64
-	             " rebuilt; %" PRIu64 " input%s skipped, %" PRIu64 " read\n",
-	        i->outputs_skipped, i->outputs_skipped == 1 ? "" : "s", i->outputs_rebuilt,
-	        count(i, true), count(i, true) == 1 ? "" : "s", count(i, false));
+	if (i->committed)
+		fprintf(out, "incremental: %" PRIu64 " output%s up to date (skipped), %" PRIu64
+		             " rebuilt; ",
+		        i->outputs_skipped, i->outputs_skipped == 1 ? "" : "s", i->outputs_rebuilt);
+	else
+		fprintf(out, "incremental: nothing committed, the record is as it was; ");
+	fprintf(out, "%" PRIu64 " input%s skipped, %" PRIu64 " read\n", count(i, true),
+	        count(i, true) == 1 ? "" : "s", count(i, false));
 	for (size_t k = 0; k < i->nin; k++) {
 		if (i->in[k].why == UP_TO_DATE)
 			continue;
@@ -974,6 +1024,7 @@ void incr_report_json(const struct incr *i, void *root)
 	incr_counts(i, &c);
 	j = json_object_new_object();
 	json_object_object_add(j, "record", json_object_new_string(i->record_path));
+	json_object_object_add(j, "committed", json_object_new_boolean(i->committed));
 	json_object_object_add(j, "inputs_skipped", json_object_new_int64((int64_t)c.inputs_skipped));
 	json_object_object_add(j, "inputs_read", json_object_new_int64((int64_t)c.inputs_read));
 	json_object_object_add(j, "outputs_skipped",
