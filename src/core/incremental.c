@@ -169,12 +169,13 @@ static int canon(struct opt_env *env, const struct ynode *n, int depth, uint64_t
 		*h = fnv(*h, v, strlen(v));
 		return 0;
 	}
-	snprintf(tag, sizeof tag, "%c%zu[", n->type == YNODE_SEQ ? 'q' : 'm', n->n);
-	*h = fnv(*h, tag, strlen(tag));
+	/* Closed by "]" rather than counted: a key left out leaves no trace. */
+	*h = fnv(*h, n->type == YNODE_SEQ ? "q[" : "m[", 2);
 	if (n->type == YNODE_SEQ) {
 		for (size_t k = 0; k < n->n; k++)
 			if (canon(env, n->items[k], depth + 1, h) != 0)
 				return -1;
+		*h = fnv(*h, "]", 1);
 		return 0;
 	}
 	/* Keys in byte order: a selection sort, mappings are small. */
@@ -207,6 +208,7 @@ static int canon(struct opt_env *env, const struct ynode *n, int depth, uint64_t
 				return -1;
 		}
 	}
+	*h = fnv(*h, "]", 1);
 	return 0;
 }
 
