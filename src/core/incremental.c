@@ -934,7 +934,9 @@ int incr_commit(struct incr *i)
 		gp_fail(GP_EX_IOERR, "cannot write '%s': %s", i->record_path, strerror(errno));
 		goto fail;
 	}
-	if (outset_commit(i->recset) != 0)
+	/* Not outset_commit: a signal that came during the outputs' commit
+	 * (held since, exit status unchanged) must not stop this one. */
+	if (outfile_commit(&i->recfile) != 0)
 		goto fail;
 	i->committed = true;
 	return 0;
