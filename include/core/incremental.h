@@ -58,6 +58,11 @@ int incr_inputs(struct incr *i, const char *const *paths, size_t n);
  * another run holds the record, 74 for an unreadable record.  `i` NULL: 0. */
 int incr_sink(struct incr *i, const char *tmpl, int mode);
 
+/* False when every input is up to date: the writer makes nothing (a
+ * fixed `mode: create` target that exists is no error then).  `i` NULL:
+ * true. */
+bool incr_reads_any(const struct incr *i);
+
 /* 1: input `index` is up to date, the source must not open it; 0: read
  * it.  `i` NULL: 0. */
 int incr_skip(const struct incr *i, size_t index);

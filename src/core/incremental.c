@@ -436,6 +436,8 @@ static const char *record_path(struct arena *a, const char *t)
 	return arena_printf(a, "%.*s/%s", (int)(slash - t), t, RECORD_NAME);
 }
 
+static uint64_t count(const struct incr *i, bool skipped);
+
 static int read_record(struct incr *i)
 {
 	struct stat sb;
@@ -721,6 +723,11 @@ int incr_sink(struct incr *i, const char *tmpl, int mode)
 	return decide(i);
 }
 
+bool incr_reads_any(const struct incr *i)
+{
+	return i == NULL || !i->decided || count(i, false) > 0;
+}
+
 int incr_skip(const struct incr *i, size_t index)
 {
 	return i && i->decided && index < i->nin && i->in[index].why == UP_TO_DATE;
@@ -928,7 +935,8 @@ int incr_commit(struct incr *i)
 		}
 	}
 	json_object_object_add(units, i->tmpl, u);
-	r = json_object_to_file_ext(i->recfile.tmppath, root, JSON_C_TO_STRING_PRETTY);
+	r = json_object_to_file_ext(i->recfile.tmppath, root,
+	                            JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
 	json_object_put(root);
 	if (r != 0) {
 		gp_fail(GP_EX_IOERR, "cannot write '%s': %s", i->record_path, strerror(errno));

@@ -120,9 +120,11 @@ static int rwrite_open(struct stage *s, struct engine *e)
 	if (st->drv == NULL)
 		return gp_fail(GP_EX_CONFIG, "cannot write '%s': %s", c->path, why);
 	st->copy = !can(st->drv, GDAL_DCAP_CREATE) || strcmp(GDALGetDriverShortName(st->drv), "COG") == 0;
-	if (output_check_absent(c->path, c->mode, "overwrite") != 0)
+	if (incr_sink(e->incr, c->path, c->mode) != 0)
 		return -1;
-	return incr_sink(e->incr, c->path, c->mode);
+	if (!incr_reads_any(e->incr))
+		return 0; /* up to date: nothing will be created */
+	return output_check_absent(c->path, c->mode, "overwrite");
 }
 
 static bool has_key(const struct strmap *m, const char *k)

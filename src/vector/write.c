@@ -171,11 +171,13 @@ static int write_open(struct stage *s, struct engine *e)
 		        "held in memory until the file closes, so it grows with the output; set "
 		        "options: { SPATIAL_INDEX: NO } or run without a memory limit",
 		        c->path);
-	if (output_check_absent(c->path, c->mode, "overwrite or append") != 0)
-		return -1;
 	/* The rejects writer (index -1) is no output of an incremental run:
 	 * incr_create refuses one. */
-	return s->step->index >= 0 ? incr_sink(e->incr, c->path, c->mode) : 0;
+	if (s->step->index >= 0 && incr_sink(e->incr, c->path, c->mode) != 0)
+		return -1;
+	if (!incr_reads_any(e->incr))
+		return 0; /* up to date: nothing will be created */
+	return output_check_absent(c->path, c->mode, "overwrite or append");
 }
 
 static char **to_csl(const struct strmap *m)

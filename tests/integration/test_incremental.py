@@ -248,6 +248,18 @@ steps:
         self.assertEqual(rep["incremental"]["inputs_read"], 2)
         self.assertEqual(gptest.feature_count(self.path("out", "all.gpkg")), 1 + 5)
 
+    def test_create_mode_skips_an_up_to_date_target(self):
+        p = self.pipeline(PER_INPUT.replace('"out/{stem}.gpkg", mode: overwrite',
+                                            '"out/all.gpkg", layer: all'), "create.yaml")
+        self.run_incr(pipeline=p)
+        before = identity(self.path("out", "all.gpkg"))
+        _, rep = self.run_incr(pipeline=p)  # nothing to create: no error
+        self.assertEqual(rep["incremental"]["outputs_skipped"], 1)
+        write_input(self.path("in", "c.geojson"), 1)
+        r, _ = self.run_incr(pipeline=p, code=73)  # to rebuild: create refuses it
+        self.assertIn("cannot create 'out/all.gpkg': it exists", r.err)
+        self.assertEqual(identity(self.path("out", "all.gpkg")), before)
+
     def test_raster_one_output_per_input(self):
         for n in ("x", "y"):
             subprocess.run(["gdal_translate", "-q", "-srcwin", "0", "0", "40", "30",
