@@ -255,6 +255,29 @@ START_TEST(append_refuses_a_changed_input)
 }
 END_TEST
 
+START_TEST(refuses_a_record_it_did_not_write)
+{
+	static const char *const bad[] = {
+	        "not json", "[]", "{\"units\": []}",
+	        "{\"units\": {\"out/{stem}.gpkg\": {\"pipeline\": \"1\", \"version\": \"1\", "
+	        "\"outputs\": {}, \"inputs\": {\"in/a.json\": {\"outputs\": [1]}}}}}",
+	        NULL};
+	struct pipeline *pl = load(arena, pipeline_text, NULL);
+
+	for (const char *const *b = bad; *b; b++) {
+		struct incr *i = incr_create(arena, pl, 0, NULL, false);
+
+		write_file(RECORD, *b);
+		ck_assert_int_eq(incr_inputs(i, inputs, 3), 0);
+		gp_err_clear();
+		ck_assert_int_eq(incr_sink(i, "out/{stem}.gpkg", OUTFILE_OVERWRITE), -1);
+		ck_assert_int_eq(gp_err_code(), GP_EX_DATAERR);
+		ck_assert_ptr_nonnull(strstr(gp_err_msg(), "not a record gispipe wrote"));
+		incr_abort(i);
+	}
+}
+END_TEST
+
 /* Every allocation fails in turn: each failure is a clean 75, with nothing
  * left in the arena's account and no temporary beside the record. */
 START_TEST(oom_every_allocation)
@@ -304,6 +327,7 @@ static Suite *incremental_suite(void)
 	tcase_add_test(tc, pipeline_compared_as_parsed);
 	tcase_add_test(tc, failure_keeps_the_record);
 	tcase_add_test(tc, append_refuses_a_changed_input);
+	tcase_add_test(tc, refuses_a_record_it_did_not_write);
 	tcase_add_test(tc, oom_every_allocation);
 	suite_add_tcase(s, tc);
 	return s;

@@ -324,8 +324,9 @@ static void fingerprint(const char *path, struct fprint *fp)
 	struct stat sb;
 
 	*fp = (struct fprint){0};
-	if (strncmp(path, "/vsi", 4) == 0 || strchr(path, ':') || stat(path, &sb) != 0 ||
-	    !S_ISREG(sb.st_mode))
+	/* GDAL's virtual paths, connection strings (stat fails) and
+	 * directories cannot be fingerprinted. */
+	if (strncmp(path, "/vsi", 4) == 0 || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
 		return;
 	fp->local = true;
 	fp->size = sb.st_size;
@@ -438,6 +439,46 @@ static const char *record_path(struct arena *a, const char *t)
 
 static uint64_t count(const struct incr *i, bool skipped);
 
+static bool is(json_object *o, json_type t)
+{
+	return json_object_is_type(o, t);
+}
+
+/* A record's shape, as build_unit() writes it: anything else (a hand edit
+ * gone wrong) is refused rather than half understood. */
+static bool valid_record(json_object *root)
+{
+	json_object *units = jget(root, "units");
+
+	if (!is(root, json_type_object) || !is(units, json_type_object))
+		return false;
+	json_object_object_foreach(units, tmpl, u) {
+		json_object *ins = jget(u, "inputs"), *ids = jget(u, "outputs");
+
+		(void)tmpl;
+		if (!is(u, json_type_object) || !is(ins, json_type_object) ||
+		    !is(ids, json_type_object) || !is(jget(u, "pipeline"), json_type_string) ||
+		    !is(jget(u, "version"), json_type_string))
+			return false;
+		json_object_object_foreach(ids, path, id) {
+			(void)path;
+			if (!is(id, json_type_object))
+				return false;
+		}
+		json_object_object_foreach(ins, in, e) {
+			json_object *outs = jget(e, "outputs");
+
+			(void)in;
+			if (!is(e, json_type_object) || !is(outs, json_type_array))
+				return false;
+			for (size_t k = 0; k < json_object_array_length(outs); k++)
+				if (!is(json_object_array_get_idx(outs, k), json_type_string))
+					return false;
+		}
+	}
+	return true;
+}
+
 static int read_record(struct incr *i)
 {
 	struct stat sb;
@@ -448,15 +489,15 @@ static int read_record(struct incr *i)
 		                       : gp_fail(GP_EX_IOERR, "cannot read '%s': %s", i->record_path,
 		                                 strerror(errno));
 	i->old = json_object_from_file(i->record_path);
-	if (i->old == NULL || !json_object_is_type(i->old, json_type_object))
-		return gp_fail(GP_EX_DATAERR,
-		               "cannot read the incremental record '%s': not a JSON object (remove "
-		               "it to rebuild everything)",
-		               i->record_path);
-	if (arena_defer(i->a, put_json, i->old) != 0) {
+	if (i->old && arena_defer(i->a, put_json, i->old) != 0) {
 		i->old = NULL;
 		return -1;
 	}
+	if (i->old == NULL || !valid_record(i->old))
+		return gp_fail(GP_EX_DATAERR,
+		               "cannot read the incremental record '%s': not a record gispipe wrote "
+		               "(remove it to rebuild everything)",
+		               i->record_path);
 	units = jget(i->old, "units");
 	i->unit = jget(units, i->tmpl);
 	return 0;
