@@ -7,7 +7,7 @@ prints the median wall-time ratio (gispipe / peer) and both peak RSS figures
 source with a fixed seed, so anyone can regenerate them.  Nothing here
 asserts a target: it prints what it measured, and the target beside it.
 
-usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] W1 [W3 W4 W5 ...]
+usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] W1 [W3 W4 W5 W8 ...]
 """
 import argparse
 import json
@@ -83,6 +83,19 @@ def feature_areas(path):
                           'SELECT ST_Area(geom) AS a FROM "%s" ORDER BY fid' % layer, path],
                          capture_output=True, text=True, check=True).stdout
     return [float(r["a"]) if r["a"] else 0.0 for r in csv.DictReader(io.StringIO(out))]
+
+
+def dump(path, workdir):
+    """Every feature of a dataset, properties and geometry, as parsed GeoJSON."""
+    out = os.path.join(workdir, "dump.geojson")
+    if os.path.exists(out):
+        os.remove(out)
+    subprocess.run(["ogr2ogr", "-f", "GeoJSON", "-lco", "COORDINATE_PRECISION=15",
+                    "-lco", "RFC7946=NO", out, path], check=True, capture_output=True)
+    with open(out) as f:
+        feats = json.load(f)["features"]
+    os.remove(out)
+    return [(f["properties"], f["geometry"]) for f in feats]
 
 
 def feature_count(path):
@@ -235,6 +248,97 @@ steps:
             peaks[100000] / MiB, peaks[1000000] / MiB, peaks[5000000] / MiB, ratio,
             "flat" if ratio <= 1.05 else "NOT flat"))
 
+    def utm_inputs(self, n=120, count=2000):
+        """W6's data: `n` GPKGs of `count` synthetic polygons, each in its own
+        UTM zone (north zones 1-60, then south), made once."""
+        d = os.path.join(self.work, "utm%d" % n)
+        os.makedirs(d, exist_ok=True)
+        for i in range(n):
+            path = os.path.join(d, "zone-%03d.gpkg" % i)
+            if os.path.exists(path):
+                continue
+            epsg = (32601 if i < 60 else 32701) + i % 60
+            y0 = 5000000 if i < 60 else 4800000
+            p = self.pipeline("gen-utm.yaml", f"""version: 1
+steps:
+  - read: {{ synthetic: {{ geometry: polygon, count: {count}, vertices: 24, crs: "EPSG:{epsg}",
+                          extent: [400000, {y0}, 600000, {y0 + 200000}], seed: {i + 1},
+                          layer: parcels }} }}
+  - write: {{ path: "{path}", mode: overwrite }}
+""")
+            if i == 0:
+                print("generating %d inputs in %s ..." % (n, d), flush=True)
+            measure([self.gp, "run", "-q", p], self.work)
+        return d
+
+    def w8(self):
+        """W6 with one output per input, rerun with --incremental: nothing
+        changed must take <= 0.1x the full run and rewrite nothing; one
+        input changed must rebuild exactly its output, equal to a fresh
+        run's."""
+        src = self.utm_inputs()
+        out = os.path.join(self.work, "w8-out")
+        p = self.pipeline("w8.yaml", f"""version: 1
+steps:
+  - read: {{ path: "{src}/*.gpkg" }}
+  - reproject: {{ to: "EPSG:4326" }}
+  - write: {{ path: "{out}/{{stem}}.gpkg", mode: overwrite }}
+""")
+        cmd = [self.gp, "run", "-q", "--incremental", p]
+
+        def ids():
+            return {n: (os.stat(os.path.join(out, n)).st_ino,
+                        os.stat(os.path.join(out, n)).st_mtime_ns)
+                    for n in os.listdir(out) if n.endswith(".gpkg")}
+        print("W8: 120 inputs of 2,000 polygons, each in its own UTM zone -> one GPKG each in "
+              "EPSG:4326; rerun with --incremental, nothing changed (target: <= 0.1x, nothing "
+              "rewritten)")
+        full, rerun, rewritten = [], [], 0
+        for i in range(self.runs):
+            shutil.rmtree(out, ignore_errors=True)
+            el, rss = measure(cmd, self.work)
+            full.append(el)
+            before = ids()
+            el2, rss2 = measure(cmd, self.work)
+            rerun.append(el2)
+            after = ids()
+            rewritten += sum(1 for n in before if after.get(n) != before[n])
+            print("  round %d: full %6.2f s %6.1f MiB, rerun %6.3f s %6.1f MiB, outputs %d, "
+                  "rewritten %d" % (i + 1, el, rss / MiB, el2, rss2 / MiB, len(after),
+                                    sum(1 for n in before if after.get(n) != before[n])),
+                  flush=True)
+        mf, mr = statistics.median(full), statistics.median(rerun)
+        print("W8: full run %.2f s, rerun nothing changed %.3f s -> %.3fx (%s); outputs "
+              "rewritten over %d reruns: %d (%s)" % (
+                  mf, mr, mr / mf, "within" if mr <= 0.1 * mf else "OVER", self.runs,
+                  rewritten, "none" if rewritten == 0 else "SOME"))
+        # One input changed: exactly its output is rebuilt, as a fresh run makes it.
+        changed = os.path.join(src, "zone-042.gpkg")
+        os.utime(changed)
+        before = ids()
+        report = os.path.join(self.work, "w8-report.json")
+        el, _ = measure(cmd + ["--report", report], self.work)
+        after = ids()
+        diff = sorted(n for n in before if after.get(n) != before[n])
+        with open(report) as f:
+            inc = json.load(f)["incremental"]
+        fresh = os.path.join(self.work, "w8-fresh")
+        shutil.rmtree(fresh, ignore_errors=True)
+        pf = self.pipeline("w8-fresh.yaml", f"""version: 1
+steps:
+  - read: {{ path: "{changed}" }}
+  - reproject: {{ to: "EPSG:4326" }}
+  - write: {{ path: "{fresh}/{{stem}}.gpkg", mode: overwrite }}
+""")
+        measure([self.gp, "run", "-q", pf], self.work)
+        a = dump(os.path.join(out, "zone-042.gpkg"), self.work)
+        b = dump(os.path.join(fresh, "zone-042.gpkg"), self.work)
+        print("W8: one input touched: %.2f s; outputs rewritten %s; report: %d rebuilt (%s), "
+              "%d skipped; rebuilt output %s a fresh run's (%d features)" % (
+                  el, diff, inc["outputs_rebuilt"],
+                  ", ".join(e["reason"] for e in inc["rebuilt"]), inc["outputs_skipped"],
+                  "EQUALS" if a == b and a else "DIFFERS FROM", len(a)))
+
 
 def raster_rows(path, rows, workdir):
     """Some rows of band 1 (every pixel of them), through gdal_translate to
@@ -361,7 +465,7 @@ def main():
     ap.add_argument("--gispipe", default=os.path.join(ROOT, "build", "gispipe"))
     ap.add_argument("--work", default=os.path.join(ROOT, "bench", "out"),
                     help="where inputs and outputs go (several GB for W5)")
-    ap.add_argument("ids", nargs="+", choices=["W1", "W3", "W4", "W5"])
+    ap.add_argument("ids", nargs="+", choices=["W1", "W3", "W4", "W5", "W8"])
     args = ap.parse_args()
     b = RasterBench(args)
     for i in args.ids:

@@ -99,6 +99,7 @@ struct engine {
 	struct stage *rejects;     /* writer of the rejects dataset, or NULL */
 	struct outset *outs;       /* the run's outputs, committed together; NULL
 	                            * when checking (nothing is written) */
+	struct incr *incr;         /* --incremental (and explain with a record), or NULL */
 	uint64_t datasets_opened;
 	int exit_code;
 	double pull_child;         /* raster pulls: time spent upstream */

@@ -23,7 +23,16 @@
  *                "live": {kind: count at the end, ...},
  *                "live_peak": {kind: high-water mark, ...},
  *                "transform_cache": {...} (steps with one, step_stats),
- *                "figures": {name: count, ...} (steps with their own)} ... ]
+ *                "figures": {name: count, ...} (steps with their own)} ... ],
+ *   "incremental" (--incremental only): {"record": str, "committed": bool
+ *                (false: the run failed, outputs and record are as they
+ *                were, and the output counts are 0), "inputs_skipped",
+ *                "inputs_read", "outputs_skipped", "outputs_rebuilt",
+ *                "reasons": {reason: inputs read for it, ...},
+ *                "rebuilt": [{"input", "reason", "detail": str|null,
+ *                             "outputs": [str, ...]}, ...],
+ *                "orphaned_outputs": [str, ...] (outputs of removed inputs,
+ *                left in place)}
  * }
  */
 #ifndef GISPIPE_REPORT_H
@@ -36,6 +45,7 @@
 
 struct memplan;
 struct stage;
+struct incr;
 
 /* The run's totals, counted by the engine and its run loops. */
 struct run_totals {
@@ -72,6 +82,7 @@ struct run_result {
 	uint64_t open_iterators;  /* layer iterators never closed */
 	size_t nstages;
 	const struct stage *stages; /* the run's, one per step */
+	const struct incr *incr;  /* --incremental's decisions, or NULL */
 };
 
 void report_table(const struct run_result *r, FILE *out);

@@ -40,6 +40,7 @@ struct cli_opts {
 	const char *report;
 	bool quiet;
 	bool progress;
+	bool incremental;         /* --incremental (core/incremental.h) */
 	int lock_wait;            /* --lock-wait SECONDS, 0..86400 */
 };
 

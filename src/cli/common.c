@@ -106,6 +106,8 @@ static int parse(int argc, char **argv, struct cli_opts *o, struct arena *a, boo
 			o->lock_wait = (int)n;
 		} else if (allow_run && strcmp(arg, "--progress") == 0) {
 			o->progress = true;
+		} else if (allow_run && strcmp(arg, "--incremental") == 0) {
+			o->incremental = true;
 		} else if (strcmp(arg, "-q") == 0 || strcmp(arg, "--quiet") == 0) {
 			o->quiet = true;
 		} else if (arg[0] == '-' && arg[1] != '\0') {

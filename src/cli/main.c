@@ -73,7 +73,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	        "usage: gispipe run PIPELINE.yaml [--set key=value]... [--memory-limit SIZE]\n"
 	        "                   [--threads N] [--report FILE.json|FILE.prom] [--progress|-q]\n"
-	        "                   [--lock-wait SECONDS] [--config KEY VALUE]\n"
+	        "                   [--lock-wait SECONDS] [--incremental] [--config KEY VALUE]\n"
 	        "       gispipe validate PIPELINE.yaml [--set key=value]...\n"
 	        "       gispipe explain PIPELINE.yaml [--set key=value]... [--memory-limit SIZE]\n"
 	        "       gispipe stages [STEP]\n"

@@ -13,7 +13,8 @@ static int run(struct cli_cmd *c, int code)
 	struct run_opts ro = {.memory_limit = c->o.memory_limit, .threads = c->o.threads,
 	                      .quiet = c->o.quiet,
 	                      .progress = !c->o.quiet && (c->o.progress || isatty(2)),
-	                      .report_path = c->o.report, .lock_wait = c->o.lock_wait};
+	                      .report_path = c->o.report, .lock_wait = c->o.lock_wait,
+	                      .incremental = c->o.incremental};
 
 	if (code != 0)
 		return code;

@@ -13,6 +13,7 @@
 
 #include "core/arena.h"
 #include "core/error.h"
+#include "core/incremental.h"
 #include "core/outfile.h"
 #include "config/pipeline.h"
 #include "core/rss.h"
@@ -385,7 +386,9 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 		goto report;
 	}
 	e.outs = outset_create(run_arena, o->lock_wait, stop);
-	if (e.outs == NULL) {
+	if (e.outs == NULL ||
+	    (o->incremental &&
+	     (e.incr = incr_create(run_arena, pl, o->lock_wait, stop, false)) == NULL)) {
 		code = gp_err_code();
 		goto report;
 	}
@@ -521,6 +524,13 @@ close:
 		at = pl->steps[pl->nsteps - 1].label; /* the writer's outputs; the cause names the file */
 		snprintf(err, sizeof err, "%s", gp_err_msg());
 	}
+	/* The record after the outputs: it never says an output is up to
+	 * date that is not in place. */
+	if (code == 0 && incr_commit(e.incr) != 0) {
+		code = gp_err_code();
+		snprintf(err, sizeof err, "%s", gp_err_msg());
+	}
+	incr_abort(e.incr);
 	e.totals.outputs = outset_committed(e.outs);
 	outset_abort(e.outs);
 	{
@@ -551,7 +561,7 @@ report:
 		snprintf(err, sizeof err, "%s", gp_err_msg());
 	result = (struct run_result){.pipeline = pl->path, .name = pl->name, .raster = pl->raster,
 	                             .exit_code = code, .plan = &e.plan, .totals = &e.totals,
-	                             .open_iterators = kind_unclosed(&e),
+	                             .open_iterators = kind_unclosed(&e), .incr = e.incr,
 	                             .nstages = e.stages ? pl->nsteps : 0, .stages = e.stages};
 	if (o->report_path && report_write(&result, o->report_path, code ? err : NULL) != 0 &&
 	    code == 0) {
@@ -580,6 +590,11 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 		return gp_err_code();
 	if (e.kind->setup && e.kind->setup(&e) != 0)
 		return gp_err_code();
+	/* explain shows what --incremental would read when there is a
+	 * record (a pipeline it cannot run incrementally shows nothing). */
+	if (explain && pl->on_error != ON_ERROR_REJECT &&
+	    (e.incr = incr_create(run_arena, pl, 0, &no_stop, true)) == NULL)
+		return gp_err_code();
 	if (stages_arenas(&e) != 0) {
 		code = gp_err_code();
 		goto out;
@@ -595,6 +610,7 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 		goto out;
 	}
 	if (explain) {
+		incr_explain(e.incr, explain);
 		fprintf(explain, "memory plan:\n");
 		memplan_print(&e.plan, explain);
 		fprintf(explain, "\nsteps:\n");

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "core/error.h"
+#include "core/incremental.h"
 #include "core/memplan.h"
 #include "core/step.h"
 
@@ -61,6 +62,7 @@ void report_table(const struct run_result *r, FILE *out)
 		             " evictions, %" PRIu64 " clears\n",
 		        t->xc_hits, t->xc_misses, t->xc_evictions, t->xc_clears);
 	}
+	incr_report_table(r->incr, out);
 	fprintf(out, "memory: peak RSS %.1f MiB", (double)t->peak_rss / MiB);
 	if (r->plan->limit)
 		fprintf(out, " of a %.1f MiB limit", (double)r->plan->limit / MiB);
@@ -169,6 +171,7 @@ static json_object *build_json(const struct run_result *r, const char *error)
 		json_object_array_add(stages, st);
 	}
 	json_object_object_add(root, "stages", stages);
+	incr_report_json(r->incr, root);
 	return root;
 }
 
@@ -255,6 +258,36 @@ static void write_prom(const struct run_result *r, FILE *f)
 			        r->stages[k].step->label, handle_kind_name(h),
 			        r->stages[k].acct.live[h].cur);
 		}
+	if (r->incr) {
+		struct incr_counts c;
+		const char *what[] = {"inputs_skipped", "inputs_read", "outputs_skipped",
+		                      "outputs_rebuilt"};
+
+		uint64_t v[4];
+
+		incr_counts(r->incr, &c);
+		v[0] = c.inputs_skipped;
+		v[1] = c.inputs_read;
+		v[2] = c.outputs_skipped;
+		v[3] = c.outputs_rebuilt;
+
+		fputs("# HELP gispipe_incremental Inputs and outputs of the last --incremental run, "
+		      "skipped (up to date) or read and rebuilt.\n"
+		      "# TYPE gispipe_incremental gauge\n", f);
+		for (int k = 0; k < 4; k++) {
+			fputs("gispipe_incremental", f);
+			PIPE();
+			fprintf(f, ",count=\"%s\"} %" PRIu64 "\n", what[k], v[k]);
+		}
+		fputs("# HELP gispipe_incremental_inputs_read Inputs the last --incremental run "
+		      "read, by reason.\n"
+		      "# TYPE gispipe_incremental_inputs_read gauge\n", f);
+		for (int k = 1; incr_reason_key(k); k++) {
+			fputs("gispipe_incremental_inputs_read", f);
+			PIPE();
+			fprintf(f, ",reason=\"%s\"} %" PRIu64 "\n", incr_reason_key(k), c.reason[k]);
+		}
+	}
 #undef PIPE
 }
 

@@ -14,6 +14,7 @@
 #include "core/engine.h"
 #include "core/error.h"
 #include "core/handle.h"
+#include "core/incremental.h"
 #include "config/pipeline.h"
 #include "config/yaml_load.h"
 #include "core/input.h"
@@ -168,9 +169,10 @@ int raster_source_open(struct stage *s, struct engine *e)
 		st->synth = true;
 		return 0;
 	}
-	if (parse_bands(s->step, s->step->pl, s->arena, st) != 0)
+	if (parse_bands(s->step, s->step->pl, s->arena, st) != 0 ||
+	    source_resolve_inputs(s->arena, &c->path, &st->inputs, &st->ninputs) != 0)
 		return -1;
-	return source_resolve_inputs(s->arena, &c->path, &st->inputs, &st->ninputs);
+	return incr_inputs(e->incr, st->inputs, st->ninputs);
 }
 
 static int fill_names(struct stream *out, const char *path, const char *driver)
@@ -411,6 +413,9 @@ int raster_source_next_stream(struct stage *s, struct stream *out)
 		engine_dataset_opened(s->eng);
 		return synth_stream(s, st, out) == 0 ? 1 : -1;
 	}
+	/* Up to date (--incremental): not even opened. */
+	while (st->next < st->ninputs && incr_skip(s->eng->incr, st->next))
+		st->next++;
 	if (st->next >= st->ninputs)
 		return 0;
 	engine_dataset_opened(s->eng);

@@ -15,6 +15,7 @@
 #include "core/arena.h"
 #include "core/engine.h"
 #include "core/error.h"
+#include "core/incremental.h"
 #include "core/iocheck.h"
 #include "config/opts.h"
 #include "core/output.h"
@@ -119,6 +120,10 @@ static int rwrite_open(struct stage *s, struct engine *e)
 	if (st->drv == NULL)
 		return gp_fail(GP_EX_CONFIG, "cannot write '%s': %s", c->path, why);
 	st->copy = !can(st->drv, GDAL_DCAP_CREATE) || strcmp(GDALGetDriverShortName(st->drv), "COG") == 0;
+	if (incr_sink(e->incr, c->path, c->mode) != 0)
+		return -1;
+	if (!incr_reads_any(e->incr))
+		return 0; /* up to date: nothing will be created */
 	return output_check_absent(c->path, c->mode, "overwrite");
 }
 
@@ -208,7 +213,8 @@ static int rwrite_begin(struct stage *s, struct stream *stm)
 	o = arena_calloc(s->arena, 1, sizeof *o);
 	if (o == NULL)
 		return -1;
-	if (output_begin(&st->outputs, o, st->eng->outs, s->arena, path, c->mode) != 0)
+	if (output_begin(&st->outputs, o, st->eng->outs, s->arena, path, c->mode) != 0 ||
+	    incr_output(st->eng->incr, stm->dataset_index, path) != 0)
 		return -1;
 	st->cur = o;
 	bw = c->has_block ? (int)c->block[0] : st->copy ? 512 : 256;

@@ -19,6 +19,7 @@
 #include "core/engine.h"
 #include "core/error.h"
 #include "core/handle.h"
+#include "core/incremental.h"
 #include "config/pipeline.h"
 #include "vector/schema.h"
 #include "config/yaml_load.h"
@@ -97,7 +98,9 @@ int source_ogr_open(struct stage *s, struct engine *e)
 	st->eng = e;
 	st->errs.quiet = e->opts->quiet;
 	st->verrs.quiet = true; /* the reader has shown its warnings */
-	return resolve_inputs(s, st);
+	if (resolve_inputs(s, st) != 0)
+		return -1;
+	return incr_inputs(e->incr, st->inputs, st->ninputs);
 }
 
 static void close_dataset(struct ogr_state *st)
@@ -339,6 +342,12 @@ int source_ogr_next_stream(struct stage *s, struct stream *out)
 			if (st->next_input >= st->ninputs) {
 				close_dataset(st);
 				return 0;
+			}
+			/* Up to date (--incremental): not even opened. */
+			if (incr_skip(st->eng->incr, st->next_input)) {
+				close_dataset(st);
+				st->next_input++;
+				continue;
 			}
 			if (open_next_dataset(s, st) != 0)
 				return -1;

@@ -15,6 +15,7 @@
 #include "core/engine.h"
 #include "core/epoch.h"
 #include "core/error.h"
+#include "core/incremental.h"
 #include "vector/gpkg_rtree.h"
 #include "core/handle.h"
 #include "core/iocheck.h"
@@ -171,6 +172,12 @@ static int write_open(struct stage *s, struct engine *e)
 		        "held in memory until the file closes, so it grows with the output; set "
 		        "options: { SPATIAL_INDEX: NO } or run without a memory limit",
 		        c->path);
+	/* The rejects writer (index -1) is no output of an incremental run:
+	 * incr_create refuses one. */
+	if (s->step->index >= 0 && incr_sink(e->incr, c->path, c->mode) != 0)
+		return -1;
+	if (!incr_reads_any(e->incr))
+		return 0; /* up to date: nothing will be created */
 	return output_check_absent(c->path, c->mode, "overwrite or append");
 }
 
@@ -496,7 +503,7 @@ static int write_begin(struct stage *s, struct stream *stm)
 	struct write_state *st = s->state;
 	char *path = output_expand(stm->arena, c->path, stm, 0);
 
-	if (path == NULL)
+	if (path == NULL || incr_output(st->eng->incr, stm->dataset_index, path) != 0)
 		return -1;
 	if (st->cur == NULL || strcmp(st->cur->out.path, path) != 0) {
 		if (st->cur && close_output(s, st->cur) != 0)
