@@ -41,6 +41,8 @@ struct cli_opts {
 	bool quiet;
 	bool progress;
 	int lock_wait;            /* --lock-wait SECONDS, 0..86400 */
+	int shard_index;          /* --shard I/N (run, explain); count 0: none */
+	int shard_count;
 };
 
 /* One command of run, validate and explain, from its options to its

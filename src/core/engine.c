@@ -16,6 +16,7 @@
 #include "core/outfile.h"
 #include "config/pipeline.h"
 #include "core/rss.h"
+#include "core/shard.h"
 #include "core/step.h"
 #include "core/watch.h"
 
@@ -346,6 +347,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	struct run_result result;
 	double t0 = engine_now();
 	char err[4096] = "";
+	char shard[32];
 	int code = 0;
 	size_t opened = 0;
 	bool rejects_open = false;
@@ -517,6 +519,10 @@ report:
 	if (code && !*err)
 		snprintf(err, sizeof err, "%s", gp_err_msg());
 	result = (struct run_result){.pipeline = pl->path, .name = pl->name, .raster = pl->raster,
+	                             .shard = o->shard_count ? shard_label(shard, sizeof shard,
+	                                                                   o->shard_index,
+	                                                                   o->shard_count)
+	                                                     : NULL,
 	                             .exit_code = code, .plan = &e.plan, .totals = &e.totals,
 	                             .open_iterators = kind_unclosed(&e),
 	                             .nstages = e.stages ? pl->nsteps : 0, .stages = e.stages};

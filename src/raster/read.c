@@ -17,12 +17,14 @@
 #include "config/pipeline.h"
 #include "config/yaml_load.h"
 #include "core/input.h"
+#include "core/shard.h"
 #include "core/step.h"
 #include "raster/raster.h"
 
 struct rsrc_state {
 	const char **inputs;
 	size_t ninputs, next;
+	bool *mine;            /* --shard: the inputs this shard reads, or NULL: all */
 	int *bands;            /* 1-based source band numbers, nbands */
 	int nbands;            /* 0: every band of each input */
 	/* current input */
@@ -163,14 +165,19 @@ int raster_source_open(struct stage *s, struct engine *e)
 	struct read_conf *c = s->step->conf;
 	struct rsrc_state *st = s->state;
 
-	(void)e;
 	if (c->has_synthetic) {
 		st->synth = true;
+		/* One raster: shard 0's. */
+		st->synth_done = e->opts->shard_index > 0;
 		return 0;
 	}
 	if (parse_bands(s->step, s->step->pl, s->arena, st) != 0)
 		return -1;
-	return source_resolve_inputs(s->arena, &c->path, &st->inputs, &st->ninputs);
+	if (source_resolve_inputs(s->arena, &c->path, &st->inputs, &st->ninputs) != 0)
+		return -1;
+	/* Rasters are shared out whole, however few (shard.h). */
+	return shard_mine(s->arena, st->inputs, st->ninputs, e->opts->shard_index,
+	                  e->opts->shard_count, true, &st->mine);
 }
 
 static int fill_names(struct stream *out, const char *path, const char *driver)
@@ -411,6 +418,8 @@ int raster_source_next_stream(struct stage *s, struct stream *out)
 		engine_dataset_opened(s->eng);
 		return synth_stream(s, st, out) == 0 ? 1 : -1;
 	}
+	while (st->mine && st->next < st->ninputs && !st->mine[st->next])
+		st->next++; /* another shard's */
 	if (st->next >= st->ninputs)
 		return 0;
 	engine_dataset_opened(s->eng);

@@ -341,3 +341,15 @@ def compare_rasters(a, b, nodata=None):
         if d > worst:
             worst = d
     return n, (total / n if n else 0.0), worst, mismatch
+
+
+# ---------------------------------------------------------------------------
+# Shards (test_shard, test_deploy, test_slurm): a dataset's features as
+# comparable rows, and the parts of a sharded run against an unsharded one.
+
+def feature_rows(path, layer=None, workdir=None):
+    """Every feature of a layer, in FID order, as (properties, geometry)
+    in JSON text: rows compare as a whole and count in a Counter."""
+    gj = as_geojson(path, layer, workdir=workdir)
+    return [(json.dumps(f["properties"], sort_keys=True),
+             json.dumps(f["geometry"], sort_keys=True)) for f in gj["features"]]
