@@ -576,12 +576,26 @@ int raster_source_pull(struct stage *s, const struct rwin *w, void *buf)
 	return 0;
 }
 
+/* explain --shard: the rasters of the shard, whole. */
+static void explain_shard(const struct rsrc_state *st, const struct engine *e, FILE *out)
+{
+	if (e->opts->shard_count == 0 || st == NULL)
+		return;
+	fprintf(out, "  shard %d/%d: whole rasters, shared out by size (largest first to the "
+	             "least loaded shard)%s\n",
+	        e->opts->shard_index, e->opts->shard_count,
+	        st->synth ? "; the synthetic one is shard 0's" : "");
+	for (size_t i = 0; i < st->ninputs; i++)
+		if (st->mine == NULL || st->mine[i])
+			fprintf(out, "    %s\n", st->inputs[i]);
+}
+
 void raster_source_explain(struct stage *s, struct engine *e, FILE *out)
 {
 	struct read_conf *c = s->step->conf;
 
-	(void)e;
 	if (c->has_synthetic) {
+		explain_shard(s->state, e, out);
 		struct synth_raster_conf *r = &c->synthetic.raster;
 
 		fprintf(out, "  synthetic raster %" PRId64 " x %" PRId64 ", %" PRId64 " band(s) of %s, "
@@ -592,6 +606,7 @@ void raster_source_explain(struct stage *s, struct engine *e, FILE *out)
 	}
 	for (size_t i = 0; i < c->path.n; i++)
 		fprintf(out, "  input: %s\n", c->path.v[i]);
+	explain_shard(s->state, e, out);
 }
 
 void raster_source_explain_memory(struct stage *s, struct engine *e, FILE *out)

@@ -182,8 +182,8 @@ class Slurm(gptest.TempDirTest):
         arr = self.sbatch(env_gispipe, *array)
         merge = self.sbatch(env_gispipe, "--dependency=afterok:%s" % arr,
                             os.path.join(SLURM, "gispipe-merge.sbatch"), "merge.yaml", "-q")
-        self.assertEqual(self.wait_job(merge), ["COMPLETED"], self.job_logs())
         self.assertEqual(self.wait_job(arr), ["COMPLETED"] * 4, self.job_logs())
+        self.assertEqual(self.wait_job(merge), ["COMPLETED"], self.job_logs())
         gptest.shard_check(self, whole, 4)
 
     def test_started_quickly(self):
