@@ -39,16 +39,21 @@ static void assert_usage(const char *arg, const char *says)
 	ck_assert_int_eq(i, -1);
 }
 
+/* `arg` parses to shard `index` of `count`. */
+static void assert_shard(const char *arg, int index, int count)
+{
+	int i = -1, n = -1;
+
+	ck_assert_msg(shard_parse(arg, &i, &n) == 0, "'%s': %s", arg, gp_err_msg());
+	ck_assert_int_eq(i, index);
+	ck_assert_int_eq(n, count);
+}
+
 START_TEST(test_parse_index_of_count)
 {
-	int i, n;
-
-	ck_assert_int_eq(shard_parse("2/4", &i, &n), 0);
-	ck_assert_int_eq(i, 2);
-	ck_assert_int_eq(n, 4);
-	ck_assert_int_eq(shard_parse("0/1", &i, &n), 0);
-	ck_assert_int_eq(n, 1);
-	ck_assert_int_eq(shard_parse("99999/100000", &i, &n), 0);
+	assert_shard("2/4", 2, 4);
+	assert_shard("0/1", 0, 1);
+	assert_shard("99999/100000", 99999, 100000);
 	assert_usage("4/4", "index must be from 0 to 3");
 	assert_usage("0/0", "count must be from 1");
 	assert_usage("0/100001", "count must be from 1 to 100000");
@@ -63,16 +68,12 @@ END_TEST
 
 START_TEST(test_parse_slurm_from_min)
 {
-	int i, n;
-
 	assert_usage("slurm", "SLURM_ARRAY_TASK_ID is not set");
 	setenv("SLURM_ARRAY_TASK_ID", "4", 1);
 	assert_usage("slurm", "SLURM_ARRAY_TASK_MIN is not set");
 	setenv("SLURM_ARRAY_TASK_MIN", "1", 1);
 	setenv("SLURM_ARRAY_TASK_COUNT", "4", 1);
-	ck_assert_int_eq(shard_parse("slurm", &i, &n), 0);
-	ck_assert_int_eq(i, 3);
-	ck_assert_int_eq(n, 4);
+	assert_shard("slurm", 3, 4);
 	setenv("SLURM_ARRAY_TASK_ID", "0", 1);
 	assert_usage("slurm", "is below SLURM_ARRAY_TASK_MIN 1");
 	setenv("SLURM_ARRAY_TASK_ID", "5", 1);
@@ -84,14 +85,10 @@ END_TEST
 
 START_TEST(test_parse_k8s)
 {
-	int i, n;
-
 	setenv("JOB_COMPLETION_INDEX", "2", 1);
 	assert_usage("k8s", "GISPIPE_SHARD_COUNT is not set");
 	setenv("GISPIPE_SHARD_COUNT", "3", 1);
-	ck_assert_int_eq(shard_parse("k8s", &i, &n), 0);
-	ck_assert_int_eq(i, 2);
-	ck_assert_int_eq(n, 3);
+	assert_shard("k8s", 2, 3);
 	setenv("GISPIPE_SHARD_COUNT", "2", 1);
 	assert_usage("k8s", "index must be from 0 to 1");
 }
@@ -210,18 +207,17 @@ END_TEST
 
 int main(void)
 {
+	const TTest *const tests[] = {test_parse_index_of_count, test_parse_slurm_from_min,
+	                              test_parse_k8s,            test_cut_covers_once,
+	                              test_mine_by_size,         test_mine_fails_cleanly};
 	Suite *s = suite_create("shard");
 	TCase *tc = tcase_create("core");
 	SRunner *sr;
 	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_parse_index_of_count);
-	tcase_add_test(tc, test_parse_slurm_from_min);
-	tcase_add_test(tc, test_parse_k8s);
-	tcase_add_test(tc, test_cut_covers_once);
-	tcase_add_test(tc, test_mine_by_size);
-	tcase_add_test(tc, test_mine_fails_cleanly);
+	for (size_t k = 0; k < sizeof tests / sizeof *tests; k++)
+		tcase_add_test(tc, tests[k]);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
