@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cpl_error.h>
+#include <cpl_conv.h>
 #include <cpl_string.h>
 
 #include "core/arena.h"
@@ -60,7 +61,8 @@ static void scan_fids(OGRLayerH lyr, struct scan *s)
 	}
 }
 
-/* The FIDs at positions `p` and `q` (p <= q) of an ascending layer. */
+/* The FIDs at positions `p` and `q` (p <= q) of a layer read in
+ * ascending FID order. */
 static void fids_at(OGRLayerH lyr, int64_t p, int64_t q, int64_t *fp, int64_t *fq)
 {
 	OGRFeatureH f;
@@ -77,18 +79,100 @@ static void fids_at(OGRLayerH lyr, int64_t p, int64_t q, int64_t *fp, int64_t *f
 	}
 }
 
+/* Drivers whose attribute filters are their own SQL, where FIDs are a
+ * column by its name (OGR SQL's FID would not be known there). */
+static bool sql_filters(GDALDatasetH ds)
+{
+	static const char *const sql[] = {"GPKG", "SQLite", "PostgreSQL", "MySQL", "OCI",
+	                                  "MSSQLSpatial", NULL};
+	GDALDriverH d = GDALGetDatasetDriver(ds);
+	const char *name = d ? GDALGetDriverShortName(d) : "";
+
+	for (const char *const *p = sql; *p; p++)
+		if (strcmp(name, *p) == 0)
+			return true;
+	return false;
+}
+
+/* `name` as an SQL identifier, its quotes doubled; CPLFree it. */
+static char *quoted(const char *name)
+{
+	size_t len = strlen(name), k = 0;
+	char *q = CPLMalloc(2 * len + 3);
+
+	q[k++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] == '"')
+			q[k++] = '"';
+		q[k++] = name[i];
+	}
+	q[k++] = '"';
+	q[k] = '\0';
+	return q;
+}
+
+/* A GeoPackage or SQLite table: its FIDs are its rowids, which SQLite
+ * counts and finds by position without building a feature. */
+static bool sqlite_table(GDALDatasetH ds, OGRLayerH lyr)
+{
+	GDALDriverH d = GDALGetDatasetDriver(ds);
+	const char *name = d ? GDALGetDriverShortName(d) : "";
+	const char *col = OGR_L_GetFIDColumn(lyr);
+
+	return (strcmp(name, "GPKG") == 0 || strcmp(name, "SQLite") == 0) && col && *col;
+}
+
+/* The lowest (`max` false) or highest FID of the table of `lyr`, which
+ * SQLite reads off its rowid index at once. */
+static int64_t table_fid(GDALDatasetH ds, OGRLayerH lyr, bool max)
+{
+	char *col = quoted(OGR_L_GetFIDColumn(lyr)), *table = quoted(OGR_L_GetName(lyr));
+	char *sql = CPLStrdup(CPLSPrintf("SELECT %s(%s) + 0 AS n FROM %s", max ? "MAX" : "MIN",
+	                                 col, table));
+	OGRLayerH res = GDALDatasetExecuteSQL(ds, sql, NULL, NULL);
+	OGRFeatureH f = res ? OGR_L_GetNextFeature(res) : NULL;
+	int64_t v = 0;
+
+	if (f != NULL)
+		v = OGR_F_GetFieldAsInteger64(f, 0);
+	OGR_F_Destroy(f);
+	if (res != NULL)
+		GDALDatasetReleaseResultSet(ds, res);
+	CPLFree(sql);
+	CPLFree(table);
+	CPLFree(col);
+	return v;
+}
+
+/* The layer's FIDs: their count, lowest, highest, and whether they come
+ * in order.  A GeoPackage or SQLite table is not read: its count is
+ * stored, its lowest and highest FIDs are at the ends of the rowid index,
+ * and it is cut into equal spans (ascending false), since finding FIDs by
+ * position would walk the whole table in every shard. */
+static void count_fids(GDALDatasetH ds, OGRLayerH lyr, struct scan *s)
+{
+	if (!sqlite_table(ds, lyr)) {
+		scan_fids(lyr, s);
+		return;
+	}
+	*s = (struct scan){.n = OGR_L_GetFeatureCount(lyr, TRUE)};
+	if (s->n > 0) {
+		s->min = table_fid(ds, lyr, false);
+		s->max = table_fid(ds, lyr, true);
+	}
+}
+
 int fid_range_plan(GDALDatasetH ds, OGRLayerH lyr, const char *what, int index, int count,
                    struct fid_range *r)
 {
 	struct scan s;
 
-	(void)ds;
 	*r = (struct fid_range){.part = -1};
 	OGR_L_SetAttributeFilter(lyr, NULL);
 	OGR_L_SetSpatialFilter(lyr, NULL);
 	CPLErrorReset();
 	fids_only(lyr, true);
-	scan_fids(lyr, &s);
+	count_fids(ds, lyr, &s);
 	r->features = s.n;
 	if (s.null_fid || count <= 1) {
 		/* No FIDs to cut by: one shard reads it all. */
@@ -126,53 +210,26 @@ int fid_range_plan(GDALDatasetH ds, OGRLayerH lyr, const char *what, int index, 
 	return 0;
 }
 
-/* Drivers whose attribute filters are their own SQL, where FIDs are a
- * column by its name (OGR SQL's FID would not be known there). */
-static bool sql_filters(GDALDatasetH ds)
-{
-	static const char *const sql[] = {"GPKG", "SQLite", "PostgreSQL", "MySQL", "OCI",
-	                                  "MSSQLSpatial", NULL};
-	GDALDriverH d = GDALGetDatasetDriver(ds);
-	const char *name = d ? GDALGetDriverShortName(d) : "";
-
-	for (const char *const *p = sql; *p; p++)
-		if (strcmp(name, *p) == 0)
-			return true;
-	return false;
-}
-
 int fid_range_where(struct arena *a, GDALDatasetH ds, OGRLayerH lyr, const char *where,
                     const struct fid_range *r, const char **out)
 {
 	const char *col = OGR_L_GetFIDColumn(lyr);
-	char *fid = "FID";
+	char *fid = NULL;
+	const char *f = "FID";
 
 	*out = where;
 	if (!r->has_lo && !r->has_hi)
 		return 0;
-	if (sql_filters(ds) && col != NULL && *col != '\0') {
-		/* A quoted identifier, its quotes doubled. */
-		size_t len = strlen(col), k = 0;
-
-		fid = arena_alloc(a, 2 * len + 3, 1);
-		if (fid == NULL)
-			return -1;
-		fid[k++] = '"';
-		for (size_t i = 0; i < len; i++) {
-			if (col[i] == '"')
-				fid[k++] = '"';
-			fid[k++] = col[i];
-		}
-		fid[k++] = '"';
-		fid[k] = '\0';
-	}
+	if (sql_filters(ds) && col != NULL && *col != '\0')
+		f = fid = quoted(col);
 	if (r->has_lo && r->has_hi)
 		*out = arena_printf(a, "%s%s%s%s >= %lld AND %s < %lld", where ? "(" : "",
-		                    where ? where : "", where ? ") AND " : "", fid, (long long)r->lo,
-		                    fid, (long long)r->hi);
+		                    where ? where : "", where ? ") AND " : "", f, (long long)r->lo, f,
+		                    (long long)r->hi);
 	else
 		*out = arena_printf(a, "%s%s%s%s %s %lld", where ? "(" : "", where ? where : "",
-		                    where ? ") AND " : "", fid, r->has_lo ? ">=" : "<",
+		                    where ? ") AND " : "", f, r->has_lo ? ">=" : "<",
 		                    (long long)(r->has_lo ? r->lo : r->hi));
+	CPLFree(fid);
 	return *out ? 0 : -1;
 }

@@ -7,8 +7,11 @@
  * SQLite and PostgreSQL, which use their index), whatever the order
  * features come in, and sparse FIDs only move the cuts.  The cuts are the
  * FIDs at positions floor(n * k / N) of the layer when its FIDs come in
- * ascending order (GPKG, Shapefile, FlatGeobuf...), so parts hold equal
- * counts; otherwise equal spans of [min, max].  Either way part k is
+ * ascending order (Shapefile, FlatGeobuf, GeoJSON...), so parts hold equal
+ * counts; otherwise, and for GeoPackage and SQLite tables (whose FIDs are
+ * not read: finding one by position would walk the table in every shard,
+ * while the lowest and highest are at the ends of the rowid index), equal
+ * spans of [min, max].  Either way part k is
  * [cut k, cut k+1), the first open below and the last open above, so every
  * feature is in exactly one part.  The cuts are taken over the whole layer
  * (read's `where` and `bbox` apply on top), so every shard finds the same.
@@ -35,8 +38,9 @@ struct fid_range {
 };
 
 /* Cut layer `lyr` of `ds` (its filters and reading position are reset) for
- * shard `index` of `count`, reading its FIDs only, once or twice.  0, or -1
- * with the error set (65, naming the layer and `what`, its dataset) when GDAL fails. */
+ * shard `index` of `count`, reading its FIDs only, once or twice
+ * (GeoPackage and SQLite tables: not at all).  0, or -1 with the error set
+ * (65, naming the layer and `what`, its dataset) when GDAL fails. */
 int fid_range_plan(GDALDatasetH ds, OGRLayerH lyr, const char *what, int index, int count,
                    struct fid_range *r);
 

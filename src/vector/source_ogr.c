@@ -653,7 +653,7 @@ static void explain_range(const struct ogr_state *st, GDALDatasetH ds, OGRLayerH
 	if (r.part >= 0)
 		fprintf(out, ": %lld of its %lld features\n", (long long)r.part, (long long)r.features);
 	else
-		fprintf(out, " of its %lld features (FIDs not in order: equal spans)\n",
+		fprintf(out, " of its %lld features (equal spans of its FIDs)\n",
 		        (long long)r.features);
 }
 

@@ -32,13 +32,14 @@ steps:
 """
 
 
-def sparse_gpkg(path):
-    """sids as a GeoPackage whose FIDs are sparse: a third of them and a run
-    of 30 deleted, the last ones moved far up (100 features left of 100)."""
+def sparse_gpkg(path, jump=False):
+    """sids as a GeoPackage whose FIDs are sparse: every third one and a run
+    of 31 deleted (46 features left of 100), so that cuts fall on FIDs and
+    in gaps; with `jump`, the last ones moved far up too."""
     gptest.ogr2ogr("-f", "GPKG", path, SIDS, "-nln", "sids", "-nlt", "MULTIPOLYGON")
-    for sql in ("DELETE FROM sids WHERE fid % 3 = 0 OR fid BETWEEN 40 AND 70",
-                "UPDATE sids SET fid = fid * 1000 + 7 WHERE fid > 80"):
-        gptest.ogrinfo(path, "-sql", sql)
+    gptest.ogrinfo(path, "-sql", "DELETE FROM sids WHERE fid % 3 = 0 OR fid BETWEEN 40 AND 70")
+    if jump:
+        gptest.ogrinfo(path, "-sql", "UPDATE sids SET fid = fid * 1000 + 7 WHERE fid > 80")
 
 
 class Shard(gptest.TempDirTest):
@@ -78,6 +79,8 @@ class Shard(gptest.TempDirTest):
         self.assertEqual(sum(len(p) for p in parts), len(whole), "features twice")
 
     def test_sparse_fids_every_feature_once(self):
+        # GeoPackage: cut into equal spans of [min FID, max FID] (its FIDs
+        # are not read).
         src = self.path("sparse.gpkg")
         sparse_gpkg(src)
         whole = self.whole(src)
@@ -86,11 +89,23 @@ class Shard(gptest.TempDirTest):
             with self.subTest(n=n):
                 parts = self.shards(src, n)
                 self.assertPartition(parts, whole)
-                # FIDs come in order: cut at equal counts.
-                sizes = [len(p) for p in parts]
-                self.assertLessEqual(max(sizes) - min(sizes), 1, sizes)
                 # Each part is a run of the layer, in its order.
                 self.assertEqual([r for p in parts for r in p], whole)
+
+    def test_sparse_fids_read_are_cut_at_equal_counts(self):
+        # GeoJSON's FIDs are its "id"s, here sparse and far apart: read in
+        # order, they are cut at equal counts.
+        sparse_gpkg(self.path("sparse.gpkg"), jump=True)
+        src = self.path("sparse.geojson")
+        gptest.ogr2ogr("-f", "GeoJSON", src, self.path("sparse.gpkg"), "-preserve_fid")
+        whole = self.whole(src)
+        for n in (3, 7):
+            with self.subTest(n=n):
+                parts = self.shards(src, n)
+                self.assertPartition(parts, whole)
+                self.assertEqual([r for p in parts for r in p], whole)
+                sizes = [len(p) for p in parts]
+                self.assertLessEqual(max(sizes) - min(sizes), 1, sizes)
 
     def test_shapefile_with_where(self):
         # OGR SQL's FID, with read's where on top: shards of the filtered set.
