@@ -174,8 +174,9 @@ int fid_range_plan(GDALDatasetH ds, OGRLayerH lyr, const char *what, int index, 
 	fids_only(lyr, true);
 	count_fids(ds, lyr, &s);
 	r->features = s.n;
-	if (s.null_fid || count <= 1) {
-		/* No FIDs to cut by: one shard reads it all. */
+	if (s.null_fid || count <= 1 || s.n == 0) {
+		/* No FIDs to cut by: one shard reads it all (an empty layer
+		 * too, which a write makes like an unsharded run would). */
 		r->none = index != 0;
 	} else if (s.ascending) {
 		int64_t p = shard_cut(s.n, index, count), q = shard_cut(s.n, index + 1, count);
@@ -199,7 +200,6 @@ int fid_range_plan(GDALDatasetH ds, OGRLayerH lyr, const char *what, int index, 
 		r->lo = (int64_t)(s.min + span * index / count);
 		r->has_hi = index + 1 < count;
 		r->hi = (int64_t)(s.min + span * (index + 1) / count);
-		r->none = s.n == 0 && index != 0;
 	}
 	fids_only(lyr, false);
 	OGR_L_ResetReading(lyr);

@@ -15,7 +15,7 @@
  * [cut k, cut k+1), the first open below and the last open above, so every
  * feature is in exactly one part.  The cuts are taken over the whole layer
  * (read's `where` and `bbox` apply on top), so every shard finds the same.
- * A layer with features without a FID goes whole to shard 0.
+ * A layer with features without a FID, or none, goes whole to shard 0.
  * Nothing is kept: the where is made in the caller's arena.
  */
 #ifndef GISPIPE_FID_RANGE_H
