@@ -106,7 +106,11 @@ int output_check_template(struct pipeline *pl, const struct step *s, const char 
                           const char *t);
 /* A writer's `path`: its templates, and a local file (outputs are atomic). */
 int output_check_path(struct pipeline *pl, const struct step *s, const char *path);
-char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard);
+/* {shard} is `shard` of `shards` (0 of 0 without --shard), zero-padded to
+ * the width of shards - 1, so that a glob over the parts lists them in
+ * shard order. */
+char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard,
+                    int shards);
 const char *output_path_ext(const char *p);
 /* The driver for an output: `format` if given (and `can` do it, else
  * `what` is the reason), else the one that lists the path's extension and

@@ -4,6 +4,8 @@
  * JSON schema (version 1, stable; fields are only ever added):
  * {
  *   "gispipe_report": 1, "pipeline": str, "name": str|null,
+ *   "shard": "I/N"|null (--shard; the .prom file's series carry it as the
+ *   label shard="I/N"),
  *   "status": "ok"|"failed", "exit_code": int, "error": str|null,
  *   "seconds": num, "peak_rss_bytes": int (the process's, start-up included),
  *   "run_peak_rss_bytes": int (the highest RSS sampled after start-up: what
@@ -75,6 +77,7 @@ struct run_totals {
 struct run_result {
 	const char *pipeline;     /* the pipeline file */
 	const char *name;         /* its name, or NULL */
+	const char *shard;        /* "I/N" with --shard, or NULL */
 	bool raster;              /* a raster run: pixels and windows, not features */
 	int exit_code;
 	const struct memplan *plan;

@@ -42,6 +42,8 @@ struct cli_opts {
 	bool progress;
 	bool incremental;         /* --incremental (core/incremental.h) */
 	int lock_wait;            /* --lock-wait SECONDS, 0..86400 */
+	int shard_index;          /* --shard I/N (run, explain); count 0: none */
+	int shard_count;
 };
 
 /* One command of run, validate and explain, from its options to its

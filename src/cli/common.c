@@ -15,6 +15,7 @@
 #include "core/arena.h"
 #include "core/error.h"
 #include "core/report.h"
+#include "core/shard.h"
 #include "config/pipeline.h"
 #include "config/yaml_load.h"
 
@@ -104,6 +105,10 @@ static int parse(int argc, char **argv, struct cli_opts *o, struct arena *a, boo
 				               "0 to 86400",
 				               v);
 			o->lock_wait = (int)n;
+		} else if (is(arg, "--shard")) {
+			if ((v = value(argc, argv, &i, "--shard")) == NULL ||
+			    shard_parse(v, &o->shard_index, &o->shard_count) != 0)
+				return -1;
 		} else if (allow_run && strcmp(arg, "--progress") == 0) {
 			o->progress = true;
 		} else if (allow_run && strcmp(arg, "--incremental") == 0) {
@@ -122,6 +127,12 @@ static int parse(int argc, char **argv, struct cli_opts *o, struct arena *a, boo
 	}
 	if (o->pipeline == NULL)
 		return gp_fail(GP_EX_USAGE, "%s: which pipeline? (gispipe %s PIPELINE.yaml)", argv[0],
+		               argv[0]);
+	/* One record per output directory would be written by every shard at
+	 * once, each knowing only its own inputs. */
+	if (o->incremental && o->shard_count > 0)
+		return gp_fail(GP_EX_USAGE, "%s: --incremental and --shard cannot be combined yet: "
+		                            "rerun the shards without --incremental",
 		               argv[0]);
 	return 0;
 }

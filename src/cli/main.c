@@ -74,8 +74,10 @@ static void usage(FILE *out)
 	        "usage: gispipe run PIPELINE.yaml [--set key=value]... [--memory-limit SIZE]\n"
 	        "                   [--threads N] [--report FILE.json|FILE.prom] [--progress|-q]\n"
 	        "                   [--lock-wait SECONDS] [--incremental] [--config KEY VALUE]\n"
+	        "                   [--shard I/N|slurm|k8s]\n"
 	        "       gispipe validate PIPELINE.yaml [--set key=value]...\n"
 	        "       gispipe explain PIPELINE.yaml [--set key=value]... [--memory-limit SIZE]\n"
+	        "                       [--shard I/N|slurm|k8s]\n"
 	        "       gispipe stages [STEP]\n"
 	        "       gispipe formats\n"
 	        "       gispipe --version | --help\n\n");

@@ -14,7 +14,8 @@ static int run(struct cli_cmd *c, int code)
 	                      .quiet = c->o.quiet,
 	                      .progress = !c->o.quiet && (c->o.progress || isatty(2)),
 	                      .report_path = c->o.report, .lock_wait = c->o.lock_wait,
-	                      .incremental = c->o.incremental};
+	                      .incremental = c->o.incremental,
+	                      .shard_index = c->o.shard_index, .shard_count = c->o.shard_count};
 
 	if (code != 0)
 		return code;

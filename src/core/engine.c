@@ -17,6 +17,7 @@
 #include "core/outfile.h"
 #include "config/pipeline.h"
 #include "core/rss.h"
+#include "core/shard.h"
 #include "core/step.h"
 #include "core/watch.h"
 
@@ -367,6 +368,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	double t0 = engine_now();
 	char err[4096] = "";
 	const char *at = NULL; /* the label of the step at fault, if one is */
+	char shard[32];
 	int code = 0;
 	size_t opened = 0;
 	bool rejects_open = false;
@@ -560,6 +562,10 @@ report:
 	if (code && !*err)
 		snprintf(err, sizeof err, "%s", gp_err_msg());
 	result = (struct run_result){.pipeline = pl->path, .name = pl->name, .raster = pl->raster,
+	                             .shard = o->shard_count ? shard_label(shard, sizeof shard,
+	                                                                   o->shard_index,
+	                                                                   o->shard_count)
+	                                                     : NULL,
 	                             .exit_code = code, .plan = &e.plan, .totals = &e.totals,
 	                             .open_iterators = kind_unclosed(&e), .incr = e.incr,
 	                             .nstages = e.stages ? pl->nsteps : 0, .stages = e.stages};

@@ -514,7 +514,7 @@ static const char *predicted(struct incr *i, size_t k)
 
 	st.stem = arena_strndup(i->a, name,
 	                        dot && dot != name ? (size_t)(dot - name) : strlen(name));
-	return st.stem ? output_expand(i->a, i->tmpl, &st, 0) : NULL;
+	return st.stem ? output_expand(i->a, i->tmpl, &st, 0, 1) : NULL;
 }
 
 struct pair {

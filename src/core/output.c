@@ -222,7 +222,8 @@ GDALDriverH output_find_driver(const char *path, const char *format, bool (*can)
 	return best;
 }
 
-char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard)
+char *output_expand(struct arena *a, const char *t, const struct stream *st, int shard,
+                    int shards)
 {
 	size_t cap = strlen(t) + 256, len = 0;
 	char *out = arena_alloc(a, cap, 1);
@@ -247,7 +248,8 @@ char *output_expand(struct arena *a, const char *t, const struct stream *st, int
 			else if (n == 5 && strncmp(p + 1, "index", 5) == 0)
 				snprintf(val, sizeof val, "%llu", (unsigned long long)st->dataset_index);
 			else
-				snprintf(val, sizeof val, "%d", shard);
+				snprintf(val, sizeof val, "%0*d",
+				         snprintf(NULL, 0, "%d", shards > 1 ? shards - 1 : 0), shard);
 			if (v == NULL)
 				v = val;
 			p = end + 1;

@@ -112,6 +112,7 @@ static json_object *build_json(const struct run_result *r, const char *error)
 	json_object_object_add(root, "gispipe_report", json_object_new_int(1));
 	json_object_object_add(root, "pipeline", json_object_new_string(r->pipeline));
 	json_object_object_add(root, "name", r->name ? json_object_new_string(r->name) : NULL);
+	json_object_object_add(root, "shard", r->shard ? json_object_new_string(r->shard) : NULL);
 	json_object_object_add(root, "status", json_object_new_string(r->exit_code ? "failed" : "ok"));
 	json_object_object_add(root, "exit_code", json_object_new_int(r->exit_code));
 	json_object_object_add(root, "error", error ? json_object_new_string(error) : NULL);
@@ -193,7 +194,10 @@ static void write_prom(const struct run_result *r, FILE *f)
 	const struct run_totals *t = r->totals;
 	const char *name = r->name ? r->name : r->pipeline;
 
-#define PIPE() (fputs("{pipeline=\"", f), prom_escape(f, name), fputs("\"", f))
+	/* A shard's series are its own: N shards report side by side. */
+#define PIPE()                                                                                  \
+	(fputs("{pipeline=\"", f), prom_escape(f, name), fputs("\"", f),                          \
+	 r->shard ? fprintf(f, ",shard=\"%s\"", r->shard) : 0)
 	fputs("# HELP gispipe_exit_code Exit status of the last run.\n"
 	      "# TYPE gispipe_exit_code gauge\n", f);
 	fputs("gispipe_exit_code", f);

@@ -18,12 +18,14 @@
 #include "config/pipeline.h"
 #include "config/yaml_load.h"
 #include "core/input.h"
+#include "core/shard.h"
 #include "core/step.h"
 #include "raster/raster.h"
 
 struct rsrc_state {
 	const char **inputs;
 	size_t ninputs, next;
+	bool *mine;            /* --shard: the inputs this shard reads, or NULL: all */
 	int *bands;            /* 1-based source band numbers, nbands */
 	int nbands;            /* 0: every band of each input */
 	/* current input */
@@ -164,15 +166,20 @@ int raster_source_open(struct stage *s, struct engine *e)
 	struct read_conf *c = s->step->conf;
 	struct rsrc_state *st = s->state;
 
-	(void)e;
 	if (c->has_synthetic) {
 		st->synth = true;
+		/* One raster: shard 0's. */
+		st->synth_done = e->opts->shard_index > 0;
 		return 0;
 	}
 	if (parse_bands(s->step, s->step->pl, s->arena, st) != 0 ||
 	    source_resolve_inputs(s->arena, &c->path, &st->inputs, &st->ninputs) != 0)
 		return -1;
-	return incr_inputs(e->incr, st->inputs, st->ninputs);
+	if (incr_inputs(e->incr, st->inputs, st->ninputs) != 0)
+		return -1;
+	/* Rasters are shared out whole, however few (shard.h). */
+	return shard_mine(s->arena, st->inputs, st->ninputs, e->opts->shard_index,
+	                  e->opts->shard_count, true, &st->mine);
 }
 
 static int fill_names(struct stream *out, const char *path, const char *driver)
@@ -413,8 +420,9 @@ int raster_source_next_stream(struct stage *s, struct stream *out)
 		engine_dataset_opened(s->eng);
 		return synth_stream(s, st, out) == 0 ? 1 : -1;
 	}
-	/* Up to date (--incremental): not even opened. */
-	while (st->next < st->ninputs && incr_skip(s->eng->incr, st->next))
+	/* Another shard's, or up to date (--incremental): not even opened. */
+	while (st->next < st->ninputs &&
+	       ((st->mine && !st->mine[st->next]) || incr_skip(s->eng->incr, st->next)))
 		st->next++;
 	if (st->next >= st->ninputs)
 		return 0;
@@ -572,12 +580,26 @@ int raster_source_pull(struct stage *s, const struct rwin *w, void *buf)
 	return 0;
 }
 
+/* explain --shard: the rasters of the shard, whole. */
+static void explain_shard(const struct rsrc_state *st, const struct engine *e, FILE *out)
+{
+	if (e->opts->shard_count == 0 || st == NULL)
+		return;
+	fprintf(out, "  shard %d/%d: whole rasters, shared out by size (largest first to the "
+	             "least loaded shard)%s\n",
+	        e->opts->shard_index, e->opts->shard_count,
+	        st->synth ? "; the synthetic one is shard 0's" : "");
+	for (size_t i = 0; i < st->ninputs; i++)
+		if (st->mine == NULL || st->mine[i])
+			fprintf(out, "    %s\n", st->inputs[i]);
+}
+
 void raster_source_explain(struct stage *s, struct engine *e, FILE *out)
 {
 	struct read_conf *c = s->step->conf;
 
-	(void)e;
 	if (c->has_synthetic) {
+		explain_shard(s->state, e, out);
 		struct synth_raster_conf *r = &c->synthetic.raster;
 
 		fprintf(out, "  synthetic raster %" PRId64 " x %" PRId64 ", %" PRId64 " band(s) of %s, "
@@ -588,6 +610,7 @@ void raster_source_explain(struct stage *s, struct engine *e, FILE *out)
 	}
 	for (size_t i = 0; i < c->path.n; i++)
 		fprintf(out, "  input: %s\n", c->path.v[i]);
+	explain_shard(s->state, e, out);
 }
 
 void raster_source_explain_memory(struct stage *s, struct engine *e, FILE *out)

@@ -194,7 +194,8 @@ static int rwrite_begin(struct stage *s, struct stream *stm)
 	struct rwrite_conf *c = s->step->conf;
 	struct rwrite_state *st = s->state;
 	struct rview *v = stm->raster;
-	char *path = output_expand(stm->arena, c->path, stm, 0);
+	char *path = output_expand(stm->arena, c->path, stm, s->eng->opts->shard_index,
+	                           s->eng->opts->shard_count);
 	struct output *o;
 	GDALDriverH gtiff = GDALGetDriverByName("GTiff");
 	GDALDriverH drv = st->copy ? gtiff : st->drv;

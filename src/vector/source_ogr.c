@@ -20,16 +20,21 @@
 #include "core/error.h"
 #include "core/handle.h"
 #include "core/incremental.h"
+#include "core/shard.h"
 #include "config/pipeline.h"
 #include "vector/schema.h"
 #include "config/yaml_load.h"
 #include "vector/source.h"
 #include "vector/batch.h"
+#include "vector/fid_range.h"
 
 struct ogr_state {
 	const char **inputs;       /* resolved dataset paths, in order */
 	size_t ninputs;
 	size_t next_input;         /* index of the next dataset to open */
+	/* --shard: the inputs this shard reads whole, or NULL when it reads
+	 * every input (FID ranges of each layer when sharded, shard.h) */
+	bool *mine;
 	struct handle *ds;         /* current dataset */
 	GDALDatasetH dsh;
 	size_t ds_index;           /* index of the open dataset in inputs */
@@ -76,7 +81,18 @@ static int resolve_inputs(struct stage *s, struct ogr_state *st)
 {
 	struct read_conf *c = s->step->conf;
 
-	return source_resolve_inputs(s->arena, &c->path, &st->inputs, &st->ninputs);
+	const struct run_opts *o = st->eng->opts;
+
+	if (source_resolve_inputs(s->arena, &c->path, &st->inputs, &st->ninputs) != 0)
+		return -1;
+	return shard_mine(s->arena, st->inputs, st->ninputs, o->shard_index, o->shard_count, false,
+	                  &st->mine);
+}
+
+/* Layers are cut into FID ranges: sharded, with few inputs. */
+static bool by_fid_range(const struct ogr_state *st)
+{
+	return st->eng->opts->shard_count > 1 && st->mine == NULL;
 }
 
 static char **open_options(struct read_conf *c)
@@ -235,15 +251,15 @@ static int where_fail(struct stage *s, const struct stream *out, const char *why
 /* Set read's where on the layer, with the recorder pushed.  Drivers that
  * hand the filter to SQLite (GPKG, SQLite) report a bad one only when
  * reading starts: read one feature to know, then start again. */
-static int prepare_where(struct stage *s, struct ogr_state *st, const struct stream *out)
+static int prepare_where(struct stage *s, struct ogr_state *st, const struct stream *out,
+                         const char *where)
 {
-	struct read_conf *c = s->step->conf;
 	char why[GDAL_ERRS_MSG];
 	OGRFeatureH f;
 	bool data_fault;
 
 	gdal_errs_clear(&st->errs);
-	if (OGR_L_SetAttributeFilter(st->lyr, c->where) != OGRERR_NONE ||
+	if (OGR_L_SetAttributeFilter(st->lyr, where) != OGRERR_NONE ||
 	    gdal_errs_pending(&st->errs)) {
 		snprintf(why, sizeof why, "%s",
 		         gdal_errs_pending(&st->errs) ? gdal_errs_peek(&st->errs)
@@ -271,12 +287,13 @@ static int prepare_where(struct stage *s, struct ogr_state *st, const struct str
 	gdal_errs_clear(&st->errs);
 	if (!data_fault)
 		return where_fail(s, out, why);
-	OGR_L_SetAttributeFilter(st->lyr, c->where);
+	OGR_L_SetAttributeFilter(st->lyr, where);
 	gdal_errs_clear(&st->errs);
 	return 0;
 }
 
-static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out)
+static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out,
+                       const struct fid_range *part)
 {
 	struct read_conf *c = s->step->conf;
 	const char *path = st->inputs[st->ds_index];
@@ -284,6 +301,7 @@ static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out
 	GDALDriverH drv = GDALGetDatasetDriver(st->dsh);
 	const char *dot;
 	char *stem;
+	const char *where = c->where;
 
 	out->dataset_index = st->ds_index;
 	out->layer_index = st->next_layer - 1;
@@ -313,8 +331,10 @@ static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out
 		}
 		out->srs_from_source = true;
 	}
-	if (c->where) {
-		if (prepare_where(s, st, out) != 0)
+	if (part && fid_range_where(out->arena, st->dsh, st->lyr, c->where, part, &where) != 0)
+		return -1;
+	if (where) {
+		if (prepare_where(s, st, out, where) != 0)
 			return -1;
 	} else {
 		OGR_L_SetAttributeFilter(st->lyr, NULL);
@@ -339,6 +359,8 @@ int source_ogr_next_stream(struct stage *s, struct stream *out)
 		if (st->dsh == NULL || st->next_layer >= st->nlayers) {
 			if (settle_dataset(st) != 0)
 				return -1;
+			while (st->mine && st->next_input < st->ninputs && !st->mine[st->next_input])
+				st->next_input++; /* another shard's */
 			if (st->next_input >= st->ninputs) {
 				close_dataset(st);
 				return 0;
@@ -359,7 +381,19 @@ int source_ogr_next_stream(struct stage *s, struct stream *out)
 		gdal_errs_push(&st->errs);
 		st->lyr = GDALDatasetGetLayer(st->dsh, st->next_layer++);
 		if (st->lyr != NULL && layer_wanted(c, OGR_L_GetName(st->lyr))) {
-			r = fill_stream(s, st, out) != 0 ? -1 : 1;
+			struct fid_range part;
+			const struct run_opts *o = st->eng->opts;
+
+			r = 1;
+			if (by_fid_range(st)) {
+				if (fid_range_plan(st->dsh, st->lyr, st->errs.what, o->shard_index,
+				                   o->shard_count, &part) != 0)
+					r = -1;
+				else if (part.none)
+					r = 0; /* another shard's */
+			}
+			if (r > 0)
+				r = fill_stream(s, st, out, by_fid_range(st) ? &part : NULL) != 0 ? -1 : 1;
 			if (r > 0 && gdal_errs_pending(&st->errs))
 				r = gp_fail(GP_EX_DATAERR, "cannot read layer '%s' of '%s': %s",
 				            out->layer, out->path, gdal_errs_peek(&st->errs));
@@ -578,6 +612,60 @@ int source_ogr_close(struct stage *s, bool ok)
 	return 0;
 }
 
+/* explain: the shard's share of the inputs. */
+static void explain_shard(const struct ogr_state *st, FILE *out)
+{
+	const struct run_opts *o = st->eng->opts;
+	size_t n = 0;
+
+	if (o->shard_count == 0)
+		return;
+	for (size_t i = 0; st->mine && i < st->ninputs; i++)
+		n += st->mine[i];
+	if (st->mine)
+		fprintf(out,
+		        "  shard %d/%d: %zu of the %zu inputs, whole (shared out by size, largest "
+		        "first to the least loaded shard)\n",
+		        o->shard_index, o->shard_count, n, st->ninputs);
+	else
+		fprintf(out, "  shard %d/%d: part %d of every layer, by FID (%s)\n", o->shard_index,
+		        o->shard_count, o->shard_index,
+		        o->shard_count == 1 ? "one shard: all of it"
+		                            : "fewer inputs than twice the shards");
+}
+
+/* explain: the FID range of layer `l` this shard reads. */
+static void explain_range(const struct ogr_state *st, GDALDatasetH ds, OGRLayerH l,
+                          const char *path, FILE *out)
+{
+	const struct run_opts *o = st->eng->opts;
+	struct fid_range r;
+
+	if (fid_range_plan(ds, l, path, o->shard_index, o->shard_count, &r) != 0) {
+		fprintf(out, "        shard: %s\n", gp_err_msg());
+		gp_err_clear();
+		return;
+	}
+	if (r.none) {
+		fprintf(out, "        shard: none of its %lld features\n", (long long)r.features);
+		return;
+	}
+	fprintf(out, "        shard: FIDs ");
+	if (r.has_lo)
+		fprintf(out, ">= %lld", (long long)r.lo);
+	if (r.has_lo && r.has_hi)
+		fprintf(out, " and ");
+	if (r.has_hi)
+		fprintf(out, "< %lld", (long long)r.hi);
+	if (!r.has_lo && !r.has_hi)
+		fprintf(out, "all");
+	if (r.part >= 0)
+		fprintf(out, ": %lld of its %lld features\n", (long long)r.part, (long long)r.features);
+	else
+		fprintf(out, " of its %lld features (equal spans of its FIDs)\n",
+		        (long long)r.features);
+}
+
 void source_ogr_explain(struct stage *s, struct engine *e, FILE *out)
 {
 	struct ogr_state *st = s->state;
@@ -586,12 +674,15 @@ void source_ogr_explain(struct stage *s, struct engine *e, FILE *out)
 	if (st == NULL)
 		return;
 	fprintf(out, "  inputs: %zu dataset%s\n", st->ninputs, st->ninputs == 1 ? "" : "s");
-	for (size_t i = 0; i < st->ninputs; i++) {
+	explain_shard(st, out);
+	for (size_t i = 0, shown = 0; i < st->ninputs; i++) {
 		GDALDatasetH ds;
 		char **oo;
 
-		if (i == 20) {
-			fprintf(out, "    ... and %zu more\n", st->ninputs - 20);
+		if (st->mine && !st->mine[i])
+			continue;
+		if (shown++ == 20) {
+			fprintf(out, "    ... and more\n");
 			break;
 		}
 		oo = open_options(s->step->conf);
@@ -619,6 +710,8 @@ void source_ogr_explain(struct stage *s, struct engine *e, FILE *out)
 			        OGRGeometryTypeToName(OGR_L_GetGeomType(l)),
 			        (long long)OGR_L_GetFeatureCount(l, FALSE), srs ? (auth ? auth : "custom CRS") : "no CRS",
 			        code ? ":" : "", code ? code : "");
+			if (by_fid_range(st))
+				explain_range(st, ds, l, st->inputs[i], out);
 		}
 		GDALClose(ds);
 	}

@@ -11,6 +11,7 @@
 #include "core/engine.h"
 #include "core/error.h"
 #include "core/handle.h"
+#include "core/shard.h"
 #include "config/pipeline.h"
 #include "vector/schema.h"
 #include "config/yaml_load.h"
@@ -20,6 +21,7 @@
 struct synth_state {
 	struct engine *eng;
 	int64_t next;           /* index of the next feature */
+	int64_t end;            /* past the last: --shard reads a slice */
 	bool done;
 	OGRFeatureDefnH defn;   /* per stream */
 	struct layer_iter *it;
@@ -150,8 +152,16 @@ int source_synth_next_stream(struct stage *s, struct stream *out)
 	OSRSetFromUserInput(out->srs, c->crs);
 	OSRSetAxisMappingStrategy(out->srs, OAMS_TRADITIONAL_GIS_ORDER);
 	out->srs_from_source = true;
-	out->count_hint = c->count;
+	/* Sharded: slice I of N of the indices, since any slice can be made
+	 * alone (whatever the number of shards, one input is few). */
 	st->next = 0;
+	st->end = c->count;
+	if (st->eng->opts->shard_count > 1) {
+		st->next = shard_cut(c->count, st->eng->opts->shard_index, st->eng->opts->shard_count);
+		st->end = shard_cut(c->count, st->eng->opts->shard_index + 1,
+		                    st->eng->opts->shard_count);
+	}
+	out->count_hint = st->end - st->next;
 	st->it = layer_iter_open(out->arena, &s->acct, out->layer);
 	return st->it ? 1 : -1;
 }
@@ -246,10 +256,10 @@ int source_synth_read(struct stage *s, struct batch *b)
 	static const char *const words[] = {"alder", "birch", "cedar", "elm", "fir", "hazel",
 	                                    "larch", "maple", "oak", "pine", "rowan", "yew"};
 
-	if (st->next >= c->count)
+	if (st->next >= st->end)
 		return 0;
-	if ((int64_t)want > c->count - st->next)
-		want = (size_t)(c->count - st->next);
+	if ((int64_t)want > st->end - st->next)
+		want = (size_t)(st->end - st->next);
 	b->f = arena_calloc(b->arena, want, sizeof *b->f);
 	if (b->f == NULL)
 		return -1;

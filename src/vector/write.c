@@ -352,7 +352,9 @@ static int open_layer(struct stage *s, struct stream *stm)
 	struct write_state *st = s->state;
 	struct voutput *o = st->cur;
 	const struct schema *sc = stm->schema;
-	char *name = output_expand(stm->arena, c->layer ? c->layer : "{layer}", stm, 0);
+	char *name = output_expand(stm->arena, c->layer ? c->layer : "{layer}", stm,
+	                           s->eng->opts->shard_index,
+	                           s->eng->opts->shard_count);
 	struct out_layer *l;
 	OGRFeatureDefnH defn;
 	OGRFeatureH f;
@@ -501,7 +503,8 @@ static int write_begin(struct stage *s, struct stream *stm)
 {
 	struct write_conf *c = s->step->conf;
 	struct write_state *st = s->state;
-	char *path = output_expand(stm->arena, c->path, stm, 0);
+	char *path = output_expand(stm->arena, c->path, stm, s->eng->opts->shard_index,
+	                           s->eng->opts->shard_count);
 
 	if (path == NULL || incr_output(st->eng->incr, stm->dataset_index, path) != 0)
 		return -1;

@@ -341,3 +341,61 @@ def compare_rasters(a, b, nodata=None):
         if d > worst:
             worst = d
     return n, (total / n if n else 0.0), worst, mismatch
+
+
+# ---------------------------------------------------------------------------
+# Shards (test_shard, test_deploy, test_slurm): a dataset's features as
+# comparable rows, and the parts of a sharded run against an unsharded one.
+
+def feature_rows(path, layer=None, workdir=None):
+    """Every feature of a layer, in FID order, as (properties, geometry)
+    in JSON text: rows compare as a whole and count in a Counter."""
+    gj = as_geojson(path, layer, workdir=workdir)
+    return [(json.dumps(f["properties"], sort_keys=True),
+             json.dumps(f["geometry"], sort_keys=True)) for f in gj["features"]]
+
+
+SHARD_PIPELINES = {
+    # One shard's part of the tracts of Boston (one input: FID ranges).
+    "shard.yaml": """version: 1
+steps:
+  - read: { path: "%(src)s" }
+  - reproject: { to: "EPSG:26986" }
+  - write: { path: "parts/part-{shard}.gpkg", layer: tracts }
+""",
+    # The merge: every part, in shard order, into one output.
+    "merge.yaml": """version: 1
+steps:
+  - read: { path: "parts/part-*.gpkg" }
+  - write: { path: merged.gpkg, layer: tracts }
+""",
+    # The same work unsharded, to compare with.
+    "whole.yaml": """version: 1
+steps:
+  - read: { path: "%(src)s" }
+  - reproject: { to: "EPSG:26986" }
+  - write: { path: whole.gpkg, layer: tracts }
+""",
+}
+
+
+def shard_setup(test):
+    """Write the pipelines of a sharded run (shard.yaml, merge.yaml) into
+    test.dir and run the unsharded one; its rows."""
+    for name, text in SHARD_PIPELINES.items():
+        write_pipeline(test.dir, text % {"src": data("boston_tracts.shp")}, name)
+    test.gp_ok("run", "whole.yaml", "-q")
+    os.makedirs(os.path.join(test.dir, ".dumps"), exist_ok=True)
+    return feature_rows(os.path.join(test.dir, "whole.gpkg"), "tracts",
+                        workdir=os.path.join(test.dir, ".dumps"))
+
+
+def shard_check(test, whole, parts):
+    """The `parts` shards and their merge against the unsharded rows: the
+    same features, attributes and geometries, in the same order."""
+    names = sorted(os.listdir(os.path.join(test.dir, "parts")))
+    test.assertEqual(names, ["part-%d.gpkg" % i for i in range(parts)])
+    merged = feature_rows(os.path.join(test.dir, "merged.gpkg"), "tracts",
+                          workdir=os.path.join(test.dir, ".dumps"))
+    test.assertEqual(len(merged), 506)
+    test.assertEqual(merged, whole)
