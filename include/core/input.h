@@ -75,9 +75,13 @@ extern const char read_details[];
 int read_check_inputs(struct step *s, struct pipeline *pl);
 
 /* Input paths: globs expanded and sorted, plain paths checked to exist
- * (exit 66 otherwise), /vsi paths taken as they are. */
+ * (exit 66 otherwise), /vsi paths and PG: connection strings taken as they
+ * are. */
 int source_resolve_inputs(struct arena *a, const struct strlist *paths, const char ***out,
                           size_t *n);
 const char *source_base_name(const char *p);
+/* Whether `p` is a database connection string (GDAL's "PG:..."), not a
+ * file: no file checks, and its password is masked wherever it is shown. */
+bool source_is_db(const char *p);
 
 #endif

@@ -136,9 +136,16 @@ static bool has_glob(const char *p)
 	return strpbrk(p, "*?[") != NULL;
 }
 
+bool source_is_db(const char *p)
+{
+	return strncasecmp(p, "PG:", 3) == 0;
+}
+
+/* GDAL paths that are no local file: /vsi... and database connection
+ * strings, which GDAL opens itself. */
 static bool is_vsi(const char *p)
 {
-	return strncmp(p, "/vsi", 4) == 0;
+	return strncmp(p, "/vsi", 4) == 0 || source_is_db(p);
 }
 
 static int add_input(struct arena *a, const char ***v, size_t *n, const char *p, size_t *cap)

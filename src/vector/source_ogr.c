@@ -19,6 +19,7 @@
 #include "core/engine.h"
 #include "core/error.h"
 #include "core/handle.h"
+#include "core/input.h"
 #include "config/pipeline.h"
 #include "vector/schema.h"
 #include "config/yaml_load.h"
@@ -187,12 +188,18 @@ static int settle_dataset(struct ogr_state *st)
 	               st->inputs[st->ds_index], st->open_msg);
 }
 
-static bool layer_wanted(const struct read_conf *c, const char *name)
+/* Whether `l` of `ds` is one of read's layers: by its name, or by the
+ * name the driver also knows it by (PostgreSQL: "public.t" is layer "t",
+ * and a table outside the search path is "schema.table"). */
+static bool layer_wanted(const struct read_conf *c, GDALDatasetH ds, OGRLayerH l)
 {
 	if (!c->has_layer)
 		return true;
 	for (size_t i = 0; i < c->layer.n; i++)
-		if (strcmp(c->layer.v[i], name) == 0)
+		if (strcmp(c->layer.v[i], OGR_L_GetName(l)) == 0)
+			return true;
+	for (size_t i = 0; i < c->layer.n; i++)
+		if (GDALDatasetGetLayerByName(ds, c->layer.v[i]) == l)
 			return true;
 	return false;
 }
@@ -280,12 +287,21 @@ static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out
 	OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(st->lyr);
 	GDALDriverH drv = GDALGetDatasetDriver(st->dsh);
 	const char *dot;
-	char *stem;
+	char *stem, *shown;
 
 	out->dataset_index = st->ds_index;
 	out->layer_index = st->next_layer - 1;
-	out->path = path;
-	out->name = arena_strdup(out->arena, source_base_name(path));
+	/* Messages, rejects and set_field show the path: a connection
+	 * string's password is masked there, and a table in a database is
+	 * named after itself ({stem}, {name}). */
+	shown = arena_strdup(out->arena, path);
+	if (shown == NULL)
+		return -1;
+	out->path = gp_redact(shown);
+	if (source_is_db(path))
+		out->name = arena_strdup(out->arena, OGR_L_GetName(st->lyr));
+	else
+		out->name = arena_strdup(out->arena, source_base_name(path));
 	if (out->name == NULL)
 		return -1;
 	dot = strrchr(out->name, '.');
@@ -349,7 +365,7 @@ int source_ogr_next_stream(struct stage *s, struct stream *out)
 		st->errs.what = st->inputs[st->ds_index];
 		gdal_errs_push(&st->errs);
 		st->lyr = GDALDatasetGetLayer(st->dsh, st->next_layer++);
-		if (st->lyr != NULL && layer_wanted(c, OGR_L_GetName(st->lyr))) {
+		if (st->lyr != NULL && layer_wanted(c, st->dsh, st->lyr)) {
 			r = fill_stream(s, st, out) != 0 ? -1 : 1;
 			if (r > 0 && gdal_errs_pending(&st->errs))
 				r = gp_fail(GP_EX_DATAERR, "cannot read layer '%s' of '%s': %s",
@@ -578,6 +594,7 @@ void source_ogr_explain(struct stage *s, struct engine *e, FILE *out)
 		return;
 	fprintf(out, "  inputs: %zu dataset%s\n", st->ninputs, st->ninputs == 1 ? "" : "s");
 	for (size_t i = 0; i < st->ninputs; i++) {
+		char shown[1024], why[1024];
 		GDALDatasetH ds;
 		char **oo;
 
@@ -589,18 +606,20 @@ void source_ogr_explain(struct stage *s, struct engine *e, FILE *out)
 		ds = GDALOpenEx(st->inputs[i], GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL,
 		                (const char *const *)oo, NULL);
 		CSLDestroy(oo);
+		snprintf(shown, sizeof shown, "%s", st->inputs[i]);
+		gp_redact(shown);
 		if (ds == NULL) {
-			fprintf(out, "    %s  (cannot open: %s)\n", st->inputs[i], CPLGetLastErrorMsg());
+			snprintf(why, sizeof why, "%s", CPLGetLastErrorMsg());
+			fprintf(out, "    %s  (cannot open: %s)\n", shown, gp_redact(why));
 			continue;
 		}
-		fprintf(out, "    %s  [%s]\n", st->inputs[i],
-		        GDALGetDriverShortName(GDALGetDatasetDriver(ds)));
+		fprintf(out, "    %s  [%s]\n", shown, GDALGetDriverShortName(GDALGetDatasetDriver(ds)));
 		for (int k = 0; k < GDALDatasetGetLayerCount(ds); k++) {
 			OGRLayerH l = GDALDatasetGetLayer(ds, k);
 			OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(l);
 			const char *auth = NULL, *code = NULL;
 
-			if (!layer_wanted(s->step->conf, OGR_L_GetName(l)))
+			if (!layer_wanted(s->step->conf, ds, l))
 				continue;
 			if (srs) {
 				auth = OSRGetAuthorityName(srs, NULL);
