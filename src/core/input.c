@@ -113,6 +113,11 @@ const char read_details[] =
 	           "synthetic: deterministic features for tests and benchmarks, with fields\n"
 	           "id (Integer64), code (Integer, 0-99) and name (String); synthetic.raster:\n"
 	           "a deterministic raster (smooth relief plus noise, computed per window).\n"
+	           "PG: connection strings read PostGIS tables (layer: table or\n"
+	           "schema.table) through a server-side cursor, where and bbox run by the\n"
+	           "server; credentials from PG* variables, ~/.pgpass or a service file,\n"
+	           "and a password in the string is shown as password=***.  A database\n"
+	           "that cannot be connected to exits 66.\n"
 	           "A pipeline is a raster pipeline when its read step opens a raster (or\n"
 	           "has synthetic.raster, bands or nodata); its other steps must then be\n"
 	           "raster steps.";

@@ -761,7 +761,14 @@ const struct step_desc step_write = {
 	           "geometry_type auto declares multi types where single-part\n"
 	           "ones would lose features: Shapefile inputs (which mix Polygon and\n"
 	           "MultiPolygon) and formats that enforce the declared type (FlatGeobuf,\n"
-	           "Parquet, Arrow, PostgreSQL); single parts are promoted to match.",
+	           "Parquet, Arrow, PostgreSQL); single parts are promoted to match.\n"
+	           "A PG: connection string writes PostGIS tables (layer: table or\n"
+	           "schema.table) in one transaction committed when the run succeeds:\n"
+	           "create exits 73 when the table exists; overwrite loads a temporary\n"
+	           "table with COPY and swaps it for the old one at the commit (readers see\n"
+	           "one or the other); append adds all rows or none.  A table is locked\n"
+	           "for the run (advisory lock: 75, or --lock-wait); a lost connection is\n"
+	           "74, a table the role may not write 73.",
 	.check = write_check,
 	.state_size = sizeof(struct write_state),
 	.open = write_open,
