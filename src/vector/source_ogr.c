@@ -312,6 +312,13 @@ static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out
 	out->stem = stem;
 	out->layer = arena_strdup(out->arena, OGR_L_GetName(st->lyr));
 	out->driver = drv ? GDALGetDriverShortName(drv) : "";
+	/* A database target names its columns after them, as ogr2ogr does. */
+	if (*OGR_L_GetFIDColumn(st->lyr) &&
+	    (out->fid_column = arena_strdup(out->arena, OGR_L_GetFIDColumn(st->lyr))) == NULL)
+		return -1;
+	if (*OGR_L_GetGeometryColumn(st->lyr) &&
+	    (out->geom_column = arena_strdup(out->arena, OGR_L_GetGeometryColumn(st->lyr))) == NULL)
+		return -1;
 	out->schema = schema_from_defn(out->arena, OGR_L_GetLayerDefn(st->lyr));
 	if (out->layer == NULL || out->schema == NULL)
 		return -1;

@@ -457,6 +457,12 @@ static int open_layer(struct stage *s, struct stream *stm)
 			return -1;
 		}
 		if (o->db) {
+			/* Columns named as ogr2ogr names them: after the source's
+			 * FID and geometry columns, unless the options say. */
+			if (stm->fid_column && CSLFetchNameValue(lco, "FID") == NULL)
+				lco = CSLSetNameValue(lco, "FID", stm->fid_column);
+			if (stm->geom_column && CSLFetchNameValue(lco, "GEOMETRY_NAME") == NULL)
+				lco = CSLSetNameValue(lco, "GEOMETRY_NAME", stm->geom_column);
 			/* Its lock, its existence, the name it is loaded under. */
 			l->pg = pg_table_begin(s->arena, o->dsh, o->out.path, l->name, c->mode,
 			                       st->eng->opts->lock_wait, st->eng->stop, &lco);

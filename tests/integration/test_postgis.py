@@ -69,10 +69,10 @@ steps:
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         return self.gp("run", "-q", p, *args)
 
-    def rows_digest(self, table, cols):
-        return C.psql("SELECT md5(string_agg(concat_ws('|', ogc_fid, %s, "
-                      "encode(ST_AsEWKB(wkb_geometry), 'hex')), ';' ORDER BY ogc_fid)), count(*) "
-                      "FROM %s" % (cols, table))[0]
+    def rows_digest(self, table, cols, fid="ogc_fid", geom="wkb_geometry"):
+        return C.psql("SELECT md5(string_agg(concat_ws('|', %s, %s, "
+                      "encode(ST_AsEWKB(%s), 'hex')), ';' ORDER BY %s)), count(*) "
+                      "FROM %s" % (fid, cols, geom, fid, table))[0]
 
     def columns(self, table):
         return C.psql("SELECT column_name, data_type, coalesce(character_maximum_length, 0), "
@@ -102,6 +102,27 @@ steps:
         self.assertEqual(C.psql("SELECT indexname FROM pg_indexes WHERE tablename = 'w_sids' "
                                 "ORDER BY 1"),
                          ["w_sids_pkey", "w_sids_wkb_geometry_geom_idx"])
+
+    def test_write_from_a_geopackage_names_columns_as_ogr2ogr(self):
+        """ogr2ogr names the table's FID and geometry columns after the
+        source's (fid, geom from a GeoPackage); an overwrite keeps them."""
+        world = os.path.join(gptest.DATA, "world.gpkg")
+        self.assertExit(self.write_pg(world, "w_world", "create"), gptest.EX_OK)
+        self.assertExit(self.write_pg(world, "w_world", "overwrite"), gptest.EX_OK)
+        gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), world, "-nln", "o_world")
+        mine = [c.replace("w_world", "T") for c in self.columns("w_world")]
+        theirs = [c.replace("o_world", "T") for c in self.columns("o_world")]
+        self.assertEqual(mine, theirs)
+        self.assertEqual(mine[0].split("|")[0], "fid")
+        self.assertEqual(C.psql("SELECT type, srid, f_geometry_column FROM geometry_columns "
+                                "WHERE f_table_name = 'w_world'"), ["MULTIPOLYGON|4326|geom"])
+        cols = ", ".join(c.split("|")[0] for c in mine[1:-1])
+        self.assertEqual(self.rows_digest("w_world", cols, "fid", "geom"),
+                         self.rows_digest("o_world", cols, "fid", "geom"))
+        self.assertEqual(C.psql("SELECT indexname FROM pg_indexes WHERE tablename = 'w_world' "
+                                "ORDER BY 1"), C.psql(
+            "SELECT replace(indexname, 'o_world', 'w_world') FROM pg_indexes "
+            "WHERE tablename = 'o_world' ORDER BY 1"))
 
     def test_read_matches_ogr2ogr(self):
         gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), os.path.join(gptest.DATA, "lux.shp"),
