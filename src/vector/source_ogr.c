@@ -36,6 +36,7 @@ struct ogr_state {
 	int nlayers;
 	int next_layer;            /* next layer index to try in ds */
 	OGRLayerH lyr;             /* current layer */
+	OGRLayerH sql_lyr;         /* read's sql result on ds, or NULL */
 	struct layer_iter *it;
 	struct engine *eng;
 	int64_t layers_found;      /* over the run, for "layer not found" */
@@ -103,6 +104,10 @@ int source_ogr_open(struct stage *s, struct engine *e)
 
 static void close_dataset(struct ogr_state *st)
 {
+	if (st->sql_lyr) {
+		GDALDatasetReleaseResultSet(st->dsh, st->sql_lyr);
+		st->sql_lyr = NULL;
+	}
 	if (st->vds) {
 		handle_release(st->vds);
 		st->vds = NULL;
@@ -299,7 +304,7 @@ static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out
 		return -1;
 	out->path = gp_redact(shown);
 	if (source_is_db(path))
-		out->name = arena_strdup(out->arena, OGR_L_GetName(st->lyr));
+		out->name = arena_strdup(out->arena, c->has_sql ? c->sql.name : OGR_L_GetName(st->lyr));
 	else
 		out->name = arena_strdup(out->arena, source_base_name(path));
 	if (out->name == NULL)
@@ -310,7 +315,7 @@ static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out
 	if (stem == NULL)
 		return -1;
 	out->stem = stem;
-	out->layer = arena_strdup(out->arena, OGR_L_GetName(st->lyr));
+	out->layer = arena_strdup(out->arena, c->has_sql ? c->sql.name : OGR_L_GetName(st->lyr));
 	out->driver = drv ? GDALGetDriverShortName(drv) : "";
 	/* A database target names its columns after them, as ogr2ogr does. */
 	if (*OGR_L_GetFIDColumn(st->lyr) &&
@@ -348,6 +353,29 @@ static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out
 	return 0;
 }
 
+/* Run read's sql on the dataset just opened: its result is the dataset's
+ * one layer, released with the dataset.  A query the source refuses is
+ * the pipeline's fault (78, at its position), as a bad where is. */
+static int run_sql(struct stage *s, struct ogr_state *st)
+{
+	struct read_conf *c = s->step->conf;
+	char why[GDAL_ERRS_MSG];
+
+	gdal_errs_clear(&st->errs);
+	gdal_errs_push(&st->errs);
+	st->sql_lyr = GDALDatasetExecuteSQL(st->dsh, c->sql.query, NULL, NULL);
+	snprintf(why, sizeof why, "%s",
+	         gdal_errs_pending(&st->errs) ? gdal_errs_peek(&st->errs) : "it gives no rows");
+	gdal_errs_clear(&st->errs);
+	gdal_errs_pop();
+	st->nlayers = 1;
+	if (st->sql_lyr != NULL)
+		return 0;
+	return ydoc_fail(s->step->pl->doc, ynode_get(s->step->node, "sql"),
+	                 "sql '%s' cannot be run on '%s': %s", c->sql.name,
+	                 st->inputs[st->ds_index], why);
+}
+
 int source_ogr_next_stream(struct stage *s, struct stream *out)
 {
 	struct ogr_state *st = s->state;
@@ -367,11 +395,14 @@ int source_ogr_next_stream(struct stage *s, struct stream *out)
 				return -1;
 			if (c->has_layer && check_layers_exist(s, st) != 0)
 				return -1;
+			if (c->has_sql && run_sql(s, st) != 0)
+				return -1;
 			continue;
 		}
 		st->errs.what = st->inputs[st->ds_index];
 		gdal_errs_push(&st->errs);
-		st->lyr = GDALDatasetGetLayer(st->dsh, st->next_layer++);
+		st->lyr = c->has_sql ? st->sql_lyr : GDALDatasetGetLayer(st->dsh, st->next_layer);
+		st->next_layer++;
 		if (st->lyr != NULL && layer_wanted(c, st->dsh, st->lyr)) {
 			r = fill_stream(s, st, out) != 0 ? -1 : 1;
 			if (r > 0 && gdal_errs_pending(&st->errs))
@@ -421,6 +452,9 @@ static enum verdict verify_feature(struct stage *s, struct ogr_state *st, int64_
 	OGRLayerH l;
 	OGRFeatureH f;
 
+	/* A query's rows cannot be read again one by one. */
+	if (st->sql_lyr)
+		return FEATURE_UNKNOWN;
 	if (st->vdsh == NULL && !st->vds_failed) {
 		char **oo = open_options(s->step->conf);
 
@@ -621,6 +655,13 @@ void source_ogr_explain(struct stage *s, struct engine *e, FILE *out)
 			continue;
 		}
 		fprintf(out, "    %s  [%s]\n", shown, GDALGetDriverShortName(GDALGetDatasetDriver(ds)));
+		if (((struct read_conf *)s->step->conf)->has_sql) {
+			const struct sql_conf *q = &((struct read_conf *)s->step->conf)->sql;
+
+			fprintf(out, "      sql %s: %s\n", q->name, q->query);
+			GDALClose(ds);
+			continue;
+		}
 		for (int k = 0; k < GDALDatasetGetLayerCount(ds); k++) {
 			OGRLayerH l = GDALDatasetGetLayer(ds, k);
 			OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(l);

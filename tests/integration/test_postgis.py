@@ -164,6 +164,45 @@ steps:
         self.assertEqual(n(self.path("out.gpkg")), n(self.path("ref.gpkg")))
         self.assertGreater(int(n(self.path("out.gpkg"))), 0)
 
+    def test_named_sql_query_runs_on_the_server(self):
+        gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), os.path.join(gptest.DATA, "sids.shp"),
+                       "-nln", "q_sids", "-nlt", "PROMOTE_TO_MULTI")
+        q = ("SELECT ogc_fid, name, bir74, ST_PointOnSurface(wkb_geometry) AS g FROM q_sids "
+             "WHERE sid79 >= 10 ORDER BY name")
+        p = self.pipeline(f"""version: 1
+steps:
+  - read: {{ path: "{C.conn()}", sql: {{ query: "{q}", name: busy }} }}
+  - write: {{ path: "out/{{layer}}.gpkg" }}
+""")
+        before = len(C.log_text())
+        r = self.gp("run", "-q", p)
+        self.assertExit(r, gptest.EX_OK)
+        log = C.log_text()[before:]
+        self.assertTrue(any("DECLARE" in l and "sid79 >= 10" in l for l in log.splitlines()),
+                        log[-2000:])
+        gptest.ogr2ogr("-f", "GPKG", self.path("ref.gpkg"), C.conn(), "-sql", q, "-nln", "busy")
+        mine = gptest.as_geojson(self.path("out", "busy.gpkg"), "busy", self.dir)
+        ref = gptest.as_geojson(self.path("ref.gpkg"), "busy", self.dir)
+        self.assertGreater(len(mine["features"]), 10)
+        # ogr2ogr keeps ogc_fid as the GeoPackage's FID; gispipe writes the
+        # rows in the query's order.
+        names = [f["properties"]["name"] for f in mine["features"]]
+        self.assertEqual(names, sorted(names))
+        key = lambda f: f["properties"]["name"]
+        self.assertEqual([(f["properties"], f["geometry"]) for f in sorted(mine["features"], key=key)],
+                         [(f["properties"], f["geometry"]) for f in sorted(ref["features"], key=key)])
+        # A query the server refuses is the pipeline's fault, at its place.
+        bad = self.pipeline(f"""version: 1
+steps:
+  - read: {{ path: "{C.conn()}", sql: {{ query: "SELECT nosuchcolumn FROM q_sids" }} }}
+  - write: {{ path: out/bad.gpkg }}
+""", name="bad.yaml")
+        r = self.gp("run", "-q", bad)
+        self.assertExit(r, gptest.EX_CONFIG)
+        self.assertIn("bad.yaml:3:", r.err)
+        self.assertIn("nosuchcolumn", r.err)
+        self.assertFalse(os.path.exists(self.path("out", "bad.gpkg")))
+
     # Write modes and atomicity
 
     def test_create_on_an_existing_table_is_73(self):
