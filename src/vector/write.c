@@ -85,6 +85,7 @@ struct voutput {
 	struct output out;         /* first: the writer's list holds these */
 	GDALDatasetH dsh;
 	bool db;                   /* a database (pg_table.h), not a staged file */
+	struct outset_hook hook;   /* db: its COMMIT, run by the run's commit */
 	bool closed;
 	bool in_txn;
 	uint64_t txn_count;
@@ -189,7 +190,7 @@ static char **to_csl(const struct strmap *m)
 }
 
 static char **to_csl(const struct strmap *m);
-static int close_db(struct voutput *o, bool ok);
+static int close_db(struct stage *s, struct voutput *o, bool ok);
 
 /* Close the dataset of an output and check that the close worked: the
  * driver flushes then, and a full disk shows up here.  Then build the
@@ -208,7 +209,7 @@ static int close_output(struct stage *s, struct voutput *o, bool ok)
 	if (o->out.ds == NULL)
 		goto out;
 	if (o->db) {
-		r = close_db(o, ok);
+		r = close_db(s, o, ok);
 		goto out;
 	}
 	CPLErrorReset();
@@ -238,30 +239,82 @@ out:
 	return r;
 }
 
-/* A database output: finish its tables and commit the one transaction
- * when the run succeeded, else roll it back; then disconnect. */
-static int close_db(struct voutput *o, bool ok)
+/* The COMMIT of a database output, run by outset_commit() with the
+ * signals held, so that the exit status tells what the database holds. */
+static int db_commit(void *ctx)
 {
+	struct voutput *o = ctx;
+	int r = 0;
+
+	CPLErrorReset();
+	if (GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE ||
+	    CPLGetLastErrorType() >= CE_Failure) {
+		const char *msg = iocheck_gdal_msg();
+
+		r = gp_fail(pg_error_code(msg, GP_EX_IOERR), "cannot commit to '%s': %s",
+		            o->out.path, msg);
+	}
+	o->in_txn = false;
+	GDALClose(o->dsh);
+	o->dsh = NULL;
+	return r;
+}
+
+static void db_rollback(struct voutput *o)
+{
+	if (!o->in_txn)
+		return;
+	/* GDAL would commit a transaction still open when it disconnects. */
+	CPLPushErrorHandler(CPLQuietErrorHandler);
+	GDALDatasetRollbackTransaction(o->dsh);
+	CPLPopErrorHandler();
+	o->in_txn = false;
+}
+
+static void db_abort(void *ctx)
+{
+	struct voutput *o = ctx;
+
+	db_rollback(o);
+	GDALClose(o->dsh);
+	o->dsh = NULL;
+}
+
+/* The writer's arena goes: a transaction neither committed nor aborted
+ * yet (a run that failed on its way to the commit) is rolled back before
+ * the dataset handle closes. */
+static void db_cleanup(void *ctx)
+{
+	struct voutput *o = ctx;
+
+	if (o->hook.set)
+		outset_hook_abort(&o->hook);
+	else if (o->out.ds)
+		db_rollback(o);
+}
+
+/* A database output: finish its tables (index, swap) when the run
+ * succeeded and leave the COMMIT to the run's commit, else roll back. */
+static int close_db(struct stage *s, struct voutput *o, bool ok)
+{
+	struct write_state *st = s->state;
 	int r = 0;
 
 	for (struct out_layer *l = o->layers; ok && r == 0 && l; l = l->next)
 		if (l->pg && pg_table_finish(l->pg, o->dsh, l->lyr, o->out.path, o->work) != 0)
 			r = -1;
 	if (ok && r == 0) {
-		CPLErrorReset();
-		if (GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE ||
-		    CPLGetLastErrorType() >= CE_Failure) {
-			const char *msg = iocheck_gdal_msg();
-
-			r = gp_fail(pg_error_code(msg, GP_EX_IOERR), "cannot commit to '%s': %s",
-			            o->out.path, msg);
-		}
-	} else if (o->in_txn) {
-		CPLPushErrorHandler(CPLQuietErrorHandler);
-		GDALDatasetRollbackTransaction(o->dsh);
-		CPLPopErrorHandler();
+		/* No longer the stage's handle: the commit or the abort
+		 * closes it. */
+		handle_take(o->out.ds);
+		o->out.ds = NULL;
+		o->hook.commit = db_commit;
+		o->hook.abort = db_abort;
+		o->hook.ctx = o;
+		outset_add_hook(st->eng->outs, &o->hook);
+		return 0;
 	}
-	o->in_txn = false;
+	db_rollback(o);
 	handle_release(o->out.ds);
 	o->out.ds = NULL;
 	return r;
@@ -291,7 +344,7 @@ static int open_db(struct stage *s, struct voutput *o, const char *path)
 		               path, *msg ? msg : "not a database GDAL can write");
 	}
 	o->out.ds = handle_own(s->arena, &s->acct, HANDLE_GDAL_DATASET, ds, NULL);
-	if (o->out.ds == NULL)
+	if (o->out.ds == NULL || arena_defer(s->arena, db_cleanup, o) != 0)
 		return -1;
 	o->dsh = ds;
 	CPLErrorReset();
