@@ -312,6 +312,13 @@ steps:
             r = self.write_pg(self.points("l.json", 3), "locked", "overwrite")
             self.assertExit(r, gptest.EX_TEMPFAIL)
             self.assertIn("being written by another run (server process", r.err)
+            # --lock-wait waits that long for the lock, then gives up.
+            t = time.monotonic()
+            r = self.write_pg(self.points("l.json", 3), "locked", "overwrite",
+                              args=("--lock-wait", "2"))
+            self.assertExit(r, gptest.EX_TEMPFAIL)
+            self.assertGreaterEqual(time.monotonic() - t, 2.0)
+            self.assertEqual(p.poll(), None, "the first writer ended too soon for this test")
         finally:
             p.send_signal(signal.SIGTERM)
             p.communicate(timeout=60)
