@@ -378,10 +378,11 @@ steps:
                                      "EPSG:3035", "-nln", "w10_ogr2ogr", "-overwrite"], none)
             counts = [c.psql("SELECT count(*) FROM %s" % t)[0]
                       for t in ("w10_gispipe", "w10_ogr2ogr")]
-            diff = c.psql("SELECT count(*), max(ST_HausdorffDistance(a.wkb_geometry, "
-                          "b.geom)), bool_and(a.id = b.id AND a.code = b.code AND "
-                          "a.name = b.name) FROM w10_gispipe a JOIN w10_ogr2ogr b ON "
-                          "a.ogc_fid = b.fid WHERE a.ogc_fid % 1000 = 1")[0].split("|")
+            # Both name the columns after the GeoPackage's: fid, geom.
+            diff = c.psql("SELECT count(*), max(ST_HausdorffDistance(a.geom, b.geom)), "
+                          "bool_and(a.id = b.id AND a.code = b.code AND a.name = b.name) "
+                          "FROM w10_gispipe a JOIN w10_ogr2ogr b ON a.fid = b.fid "
+                          "WHERE a.fid % 1000 = 1")[0].split("|")
             print("W10: rows gispipe %s, ogr2ogr %s%s; %s sampled features (every 1000th): "
                   "max Hausdorff distance %s m, attributes %s" % (
                       counts[0], counts[1], "" if counts[0] == counts[1] else "  MISMATCH",
