@@ -234,6 +234,27 @@ steps:
                                                  "ow_pts_wkb_geometry_geom_idx"])
         self.assertEqual(tables_like("gispipe_tmp"), [])
 
+    def test_overwrite_in_another_schema(self):
+        C.psql("CREATE SCHEMA IF NOT EXISTS land")
+        for n in (3, 5, 8):
+            self.assertExit(self.write_pg(self.points("s.json", n), "land.Parcels", "overwrite"),
+                            gptest.EX_OK)
+        # Laundered to lower case as ogr2ogr does, in its schema only.
+        self.assertEqual(C.psql("SELECT count(*) FROM land.parcels"), ["8"])
+        self.assertEqual(C.psql("SELECT schemaname || '.' || indexname FROM pg_indexes "
+                                "WHERE tablename = 'parcels' ORDER BY 1"),
+                         ["land.parcels_pkey", "land.parcels_wkb_geometry_geom_idx"])
+        self.assertEqual(C.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'parcels' "
+                                "AND schemaname <> 'land'"), ["0"])
+        self.assertEqual(tables_like("gispipe_tmp"), [])
+        p = self.pipeline(f"""version: 1
+steps:
+  - read: {{ path: "{C.conn()}", layer: land.parcels }}
+  - write: {{ path: out.gpkg, layer: p }}
+""", name="back.yaml")
+        self.assertExit(self.gp("run", "-q", p), gptest.EX_OK)
+        self.assertIn("Feature Count: 8", gptest.ogrinfo("-so", "-al", self.path("out.gpkg")))
+
     def test_append_is_one_transaction(self):
         self.assertExit(self.write_pg(self.points("a.json", 4), "ap_pts", "create"),
                         gptest.EX_OK)
