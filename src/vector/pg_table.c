@@ -24,10 +24,15 @@
 
 int pg_error_code(const char *msg, int other)
 {
-	static const char *const lost[] = {
-		"server closed the connection", "terminating connection", "no connection to the server",
-		"connection to server was lost", "could not receive data from server",
-		"could not send data to server", "connection not open", "SSL SYSCALL error", NULL};
+	static const char *const lost[] = {"server closed the connection",
+	                                   "terminating connection",
+	                                   "no connection to the server",
+	                                   "connection to server was lost",
+	                                   "could not receive data from server",
+	                                   "could not send data to server",
+	                                   "connection not open",
+	                                   "SSL SYSCALL error",
+	                                   NULL};
 	static const char *const denied[] = {"permission denied", "must be owner of", NULL};
 
 	for (const char *const *p = lost; *p; p++)
@@ -179,7 +184,8 @@ struct pg_table *pg_table_begin(struct arena *a, GDALDatasetH ds, const char *sh
 		if (schema_name == NULL)
 			return NULL;
 	}
-	t->table = launder_names ? launder(a, dot ? dot + 1 : name) : arena_strdup(a, dot ? dot + 1 : name);
+	t->table = launder_names ? launder(a, dot ? dot + 1 : name)
+	                         : arena_strdup(a, dot ? dot + 1 : name);
 	if (t->table == NULL)
 		return NULL;
 	/* The schema as SQL: the one named, else the current one, as GDAL. */
@@ -199,7 +205,8 @@ struct pg_table *pg_table_begin(struct arena *a, GDALDatasetH ds, const char *sh
 	t->exists = exists > 0;
 	if (t->exists && mode == OUTFILE_CREATE) {
 		gp_fail(GP_EX_CANTCREAT,
-		        "cannot create table '%s' in '%s': it exists (use mode: overwrite or append)",
+		        "cannot create table '%s' in '%s': it exists (use mode: overwrite or "
+		        "append)",
 		        name, shown);
 		return NULL;
 	}
@@ -236,8 +243,8 @@ int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const ch
 	if (OGR_L_SyncToDisk(lyr) != OGRERR_NONE || CPLGetLastErrorType() >= CE_Failure) {
 		const char *msg = iocheck_gdal_msg();
 
-		return gp_fail(pg_error_code(msg, GP_EX_DATAERR), "cannot load table '%s' in '%s': %s",
-		               t->name, shown, msg);
+		return gp_fail(pg_error_code(msg, GP_EX_DATAERR),
+		               "cannot load table '%s' in '%s': %s", t->name, shown, msg);
 	}
 	if (t->geomcol == NULL && t->tmp == NULL)
 		return 0;
@@ -257,8 +264,8 @@ int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const ch
 		sql = arena_printf(a, "DROP TABLE %s%s", t->schema, quoted(a, t->table, '"'));
 		if (sql == NULL || exec(ds, sql, "replace the old table", shown) != 0)
 			return -1;
-		sql = arena_printf(a, "ALTER TABLE %s%s RENAME TO %s", t->schema, quoted(a, t->tmp, '"'),
-		                   quoted(a, t->table, '"'));
+		sql = arena_printf(a, "ALTER TABLE %s%s RENAME TO %s", t->schema,
+		                   quoted(a, t->tmp, '"'), quoted(a, t->table, '"'));
 		if (sql == NULL || exec(ds, sql, "rename the new table", shown) != 0)
 			return -1;
 		/* Its index, key and sequence take the names ogr2ogr gives them
@@ -271,7 +278,8 @@ int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const ch
 		        "left(c.relname, %zu) = %s LOOP EXECUTE format('ALTER %%s %%s%%I RENAME TO "
 		        "%%I', CASE r.relkind WHEN 'i' THEN 'INDEX' ELSE 'SEQUENCE' END, %s, "
 		        "r.relname, %s || substr(r.relname, %zu)); END LOOP; END $gispipe$",
-		        quoted(a, arena_printf(a, "%s%s", t->schema, quoted(a, t->table, '"')), '\''),
+		        quoted(a, arena_printf(a, "%s%s", t->schema, quoted(a, t->table, '"')),
+		               '\''),
 		        strlen(t->tmp) + 1, quoted(a, arena_printf(a, "%s_", t->tmp), '\''),
 		        quoted(a, t->schema, '\''), quoted(a, t->table, '\''), strlen(t->tmp) + 1);
 		if (sql == NULL || exec(ds, sql, "rename the new table's index", shown) != 0)

@@ -32,13 +32,13 @@
 struct arena;
 
 struct pg_table {
-	const char *name;     /* the target as the user named it (schema.table) */
-	const char *layer;    /* what GDAL creates or opens: the table, or the temporary */
-	const char *schema;   /* quoted "schema". or "" */
-	const char *table;    /* the final table name, laundered as GDAL does */
-	const char *tmp;      /* the temporary table's name, or NULL */
-	const char *geomcol;  /* index built after the load: its column, or NULL */
-	bool exists;          /* the table was there when the run began */
+	const char *name;    /* the target as the user named it (schema.table) */
+	const char *layer;   /* what GDAL creates or opens: the table, or the temporary */
+	const char *schema;  /* quoted "schema". or "" */
+	const char *table;   /* the final table name, laundered as GDAL does */
+	const char *tmp;     /* the temporary table's name, or NULL */
+	const char *geomcol; /* index built after the load: its column, or NULL */
+	bool exists;         /* the table was there when the run began */
 };
 
 /* Begin table `name` of `ds` (in the transaction the writer started):
