@@ -4,7 +4,6 @@ end: reading and writing compared with ogr2ogr into and out of the same
 server, where/bbox seen in the server's log, the write modes, the atomic
 overwrite (a failure, a signal, a reader polling during the swap), a lost
 connection, the lock, and passwords never shown."""
-import json
 import os
 import signal
 import subprocess
@@ -33,19 +32,6 @@ def tables_like(prefix):
 
 
 class PostGIS(gptest.TempDirTest):
-    def points(self, name, n, bad_at=None):
-        """n points near 10E 50N as GeoJSON; FID bad_at sits where EPSG:3035
-        has no image, so reprojecting it fails."""
-        feats = []
-        for i in range(1, n + 1):
-            c = [-170.0, -52.0] if i == bad_at else [10 + (i % 100) * 0.01, 50 + (i // 100) * 0.01]
-            feats.append({"type": "Feature", "id": i, "properties": {"i": i},
-                          "geometry": {"type": "Point", "coordinates": c}})
-        p = self.path(name)
-        with open(p, "w") as f:
-            json.dump({"type": "FeatureCollection", "features": feats}, f)
-        return p
-
     def write_pg(self, src, table, mode, extra_steps="", conn=None, args=(), wait=True):
         p = self.pipeline(f"""version: 1
 steps:
