@@ -7,7 +7,7 @@ prints the median wall-time ratio (gispipe / peer) and both peak RSS figures
 source with a fixed seed, so anyone can regenerate them.  Nothing here
 asserts a target: it prints what it measured, and the target beside it.
 
-usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] W1 [W3 W4 W5 W8 ...]
+usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] [--count N] W1 [W3 W4 W5 W8 W10 ...]
 """
 import argparse
 import json
@@ -109,6 +109,7 @@ class Bench:
         self.gp = os.path.abspath(args.gispipe)
         self.work = os.path.abspath(args.work)
         self.runs = args.runs
+        self.count = getattr(args, "count", 0)
         os.makedirs(self.work, exist_ok=True)
 
     def pipeline(self, name, text):
@@ -458,6 +459,41 @@ steps:
         print("W4: gispipe peak RSS 4096^2 %.1f MiB, 16384^2 %.1f MiB -> %.3fx (16 times the "
               "pixels)" % (peaks[4096] / MiB, peaks[16384] / MiB, peaks[16384] / peaks[4096]))
 
+    def w10(self):
+        """W1's polygons reprojected into PostGIS, vs ogr2ogr -f PostgreSQL as
+        users run it (-overwrite), on a cluster started for the benchmark
+        (tests/integration/pgcluster.py) and stopped at the end."""
+        sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+        import pgcluster
+        n = self.count or 1000000
+        src = self.polygons(n)
+        with pgcluster.Cluster(log_statements=False) as c:
+            p = self.pipeline("w10.yaml", f"""version: 1
+steps:
+  - read: {{ path: "{src}" }}
+  - reproject: {{ to: "EPSG:3035" }}
+  - write: {{ path: "{c.conn()}", layer: w10_gispipe, mode: overwrite }}
+""")
+            print("W10: %d polygons GPKG 4326 -> PostGIS 3035 (target: wall <= 0.8x, peak RSS "
+                  "<= 64 MiB)" % n)
+            none = [os.path.join(self.work, "w10-none-%d" % i) for i in range(2)]
+            res = self.side_by_side("W10", [self.gp, "run", "-q", "--memory-limit", "64MiB", p],
+                                    ["ogr2ogr", "-f", "PostgreSQL", c.conn(), src, "-t_srs",
+                                     "EPSG:3035", "-nln", "w10_ogr2ogr", "-overwrite"], none)
+            counts = [c.psql("SELECT count(*) FROM %s" % t)[0]
+                      for t in ("w10_gispipe", "w10_ogr2ogr")]
+            # Both name the columns after the GeoPackage's: fid, geom.
+            diff = c.psql("SELECT count(*), max(ST_HausdorffDistance(a.geom, b.geom)), "
+                          "bool_and(a.id = b.id AND a.code = b.code AND a.name = b.name) "
+                          "FROM w10_gispipe a JOIN w10_ogr2ogr b ON a.fid = b.fid "
+                          "WHERE a.fid % 1000 = 1")[0].split("|")
+            print("W10: rows gispipe %s, ogr2ogr %s%s; %s sampled features (every 1000th): "
+                  "max Hausdorff distance %s m, attributes %s" % (
+                      counts[0], counts[1], "" if counts[0] == counts[1] else "  MISMATCH",
+                      diff[0], diff[1], "identical" if diff[2] == "t" else "DIFFER"))
+            print("W10: peak RSS %s the 64 MiB target" % ("within" if res[2] <= 64 * MiB
+                                                          else "OVER"))
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -465,7 +501,9 @@ def main():
     ap.add_argument("--gispipe", default=os.path.join(ROOT, "build", "gispipe"))
     ap.add_argument("--work", default=os.path.join(ROOT, "bench", "out"),
                     help="where inputs and outputs go (several GB for W5)")
-    ap.add_argument("ids", nargs="+", choices=["W1", "W3", "W4", "W5", "W8"])
+    ap.add_argument("--count", type=int, default=0,
+                    help="W10 only: features (default 1,000,000)")
+    ap.add_argument("ids", nargs="+", choices=["W1", "W3", "W4", "W5", "W8", "W10"])
     args = ap.parse_args()
     b = RasterBench(args)
     for i in args.ids:

@@ -842,6 +842,99 @@ START_TEST(set_commit_after_a_stop_commits_nothing)
 }
 END_TEST
 
+/* A hook standing for a database transaction: records what ran. */
+struct fake_txn {
+	int commits, aborts;
+	int fail; /* commit fails with this code */
+	char target_seen[16];
+	const char *target;
+};
+
+static int fake_commit(void *ctx)
+{
+	struct fake_txn *t = ctx;
+
+	t->commits++;
+	/* The files are not renamed yet when the transaction commits. */
+	snprintf(t->target_seen, sizeof t->target_seen, "%s",
+	         outfile_exists(t->target) ? "there" : "absent");
+	return t->fail ? gp_fail(t->fail, "commit failed") : 0;
+}
+
+static void fake_abort(void *ctx)
+{
+	((struct fake_txn *)ctx)->aborts++;
+}
+
+START_TEST(set_hook_commits_before_the_files_and_once)
+{
+	struct arena *run = new_arena(), *a = new_arena();
+	struct outset *set = outset_create(run, 0, NULL);
+	struct fake_txn t = {.target = NULL};
+	struct outset_hook h = {.commit = fake_commit, .abort = fake_abort, .ctx = &t};
+	struct outfile o1;
+	char t1[256];
+
+	TMP(t1, "h.gpkg");
+	t.target = t1;
+	ck_assert_int_eq(outfile_begin(set, a, &o1, t1, OUTFILE_CREATE), 0);
+	write_text(o1.tmppath, "one");
+	outset_add_hook(set, &h);
+	ck_assert_int_eq(outset_commit(set), 0);
+	ck_assert_int_eq(t.commits, 1);
+	ck_assert_str_eq(t.target_seen, "absent");
+	ck_assert_int_eq(outset_committed(set), 2);
+	ck_assert_str_eq(read_text(t1), "one");
+	outset_abort(set);
+	outset_hook_abort(&h);
+	ck_assert_int_eq(t.aborts, 0);
+	arena_destroy(a);
+	done(run);
+}
+END_TEST
+
+START_TEST(set_hook_failure_or_stop_commits_no_file)
+{
+	struct arena *run = new_arena(), *a = new_arena();
+	static volatile sig_atomic_t stop;
+	struct outset *set = outset_create(run, 0, &stop);
+	struct fake_txn t = {.fail = GP_EX_IOERR};
+	struct outset_hook h = {.commit = fake_commit, .abort = fake_abort, .ctx = &t};
+	struct outset_hook h2 = {.commit = fake_commit, .abort = fake_abort, .ctx = &t};
+	struct outfile o1;
+	char t1[256];
+
+	TMP(t1, "f.gpkg");
+	t.target = t1;
+	ck_assert_int_eq(outfile_begin(set, a, &o1, t1, OUTFILE_CREATE), 0);
+	write_text(o1.tmppath, "one");
+	outset_add_hook(set, &h);
+	outset_add_hook(set, &h2);
+	/* The newest hook commits first and fails: the other is aborted, no
+	 * file is renamed. */
+	ck_assert_int_eq(outset_commit(set), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_IOERR);
+	ck_assert_int_eq(t.commits, 1);
+	ck_assert(!outfile_exists(t1));
+	outset_abort(set);
+	ck_assert_int_eq(t.aborts, 1);
+	ck_assert_str_eq(listing(tmpdir), "");
+	/* A stop before the commit: no hook commits, each is aborted once. */
+	t = (struct fake_txn){.target = t1};
+	outset_add_hook(set, &h);
+	stop = SIGTERM;
+	ck_assert_int_eq(outset_commit(set), -1);
+	ck_assert_int_eq(gp_err_code(), 128 + SIGTERM);
+	ck_assert_int_eq(t.commits, 0);
+	outset_abort(set);
+	outset_hook_abort(&h);
+	ck_assert_int_eq(t.aborts, 1);
+	stop = 0;
+	arena_destroy(a);
+	done(run);
+}
+END_TEST
+
 START_TEST(create_commit_never_replaces)
 {
 	struct arena *a = new_arena();
@@ -961,6 +1054,8 @@ static Suite *outfile_suite(void)
 	tc = tcase(s, "outset_commit");
 	tcase_add_test(tc, set_refuses_the_same_file_twice);
 	tcase_add_test(tc, set_commit_after_a_stop_commits_nothing);
+	tcase_add_test(tc, set_hook_commits_before_the_files_and_once);
+	tcase_add_test(tc, set_hook_failure_or_stop_commits_no_file);
 
 	tc = tcase(s, "outfile_same_target");
 	tcase_add_test(tc, same_target_spellings);

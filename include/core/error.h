@@ -31,6 +31,11 @@ int gp_vfail(int code, const char *fmt, va_list ap);
 /* Put "prefix: " before the current message, keeping its code. */
 int gp_fail_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Mask the passwords of PostgreSQL connection strings in `s`, in place
+ * (password=..., quoted or not, and postgresql://user:...@): every message
+ * and path gispipe prints goes through it.  `s` never grows; returns it. */
+char *gp_redact(char *s);
+
 /* The current error; code 0 and "" when none.  The string belongs to the
  * thread's slot and is valid until the next gp_fail*() or gp_err_clear(). */
 int gp_err_code(void);

@@ -53,6 +53,12 @@ struct synth_conf {
 	bool has_geometry, has_count, has_crs, has_extent, has_vertices, has_seed, has_raster;
 };
 
+/* A named SQL query, run by the data source instead of reading its layers. */
+struct sql_conf {
+	const char *query;
+	const char *name;      /* the result's layer name ({layer} in templates) */
+};
+
 struct read_conf {
 	struct strlist path;
 	struct strlist layer;
@@ -60,10 +66,11 @@ struct read_conf {
 	double bbox[4];
 	struct strmap open_options;
 	struct synth_conf synthetic;
+	struct sql_conf sql;
 	struct strlist bands;      /* rasters: band numbers, 1-based */
 	double nodata;             /* rasters: nodata of every band */
 	bool has_path, has_layer, has_bbox, has_synthetic, has_open_options, has_where;
-	bool has_bands, has_nodata;
+	bool has_bands, has_nodata, has_sql;
 };
 
 /* The options of both read steps (vector/read.c, raster/read.c), into a
@@ -75,9 +82,13 @@ extern const char read_details[];
 int read_check_inputs(struct step *s, struct pipeline *pl);
 
 /* Input paths: globs expanded and sorted, plain paths checked to exist
- * (exit 66 otherwise), /vsi paths taken as they are. */
+ * (exit 66 otherwise), /vsi paths and PG: connection strings taken as they
+ * are. */
 int source_resolve_inputs(struct arena *a, const struct strlist *paths, const char ***out,
                           size_t *n);
 const char *source_base_name(const char *p);
+/* Whether `p` is a database connection string (GDAL's "PG:..."), not a
+ * file: no file checks, and its password is masked wherever it is shown. */
+bool source_is_db(const char *p);
 
 #endif

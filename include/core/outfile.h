@@ -78,6 +78,24 @@ void outset_abort(struct outset *set);
 /* Outputs committed so far. */
 uint64_t outset_committed(const struct outset *set);
 
+/* An output that is no file (a database transaction): outset_commit()
+ * runs its commit() with the signals held, after the stop check and
+ * before any file is synced or renamed (a failed commit leaves the files
+ * as they were); outset_abort() runs abort() when it was not committed.
+ * Each runs at most once, and the hook leaves the set then.  The hook
+ * belongs to the caller, whose arena must outlive the set's commit or
+ * abort, or call outset_hook_abort() from its cleanup. */
+struct outset_hook {
+	struct outset_hook *next;
+	struct outset *set;
+	int (*commit)(void *ctx); /* 0, or -1 with the error set */
+	void (*abort)(void *ctx);
+	void *ctx;
+};
+void outset_add_hook(struct outset *set, struct outset_hook *h);
+/* Abort `h` now if it is still pending. */
+void outset_hook_abort(struct outset_hook *h);
+
 /* Prepare `o` for `target` in `set` (NULL: alone).  Fails with 73 when the
  * target is one already begun in the set, when mode is create and the
  * target exists, or when the directory cannot be written; with 75 when

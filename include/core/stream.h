@@ -28,6 +28,8 @@ struct stream {
 	const char *stem;       /* file name without its last extension */
 	const char *layer;      /* layer name */
 	const char *driver;     /* GDAL short name of the source driver */
+	const char *fid_column; /* the source layer's FID column, or NULL */
+	const char *geom_column; /* the source layer's geometry column, or NULL */
 	struct schema *schema;  /* fields at this point of the pipeline */
 	OGRSpatialReferenceH srs; /* CRS at this point; NULL when unknown */
 	bool srs_from_source;   /* srs is the layer's own, not set by a step */

@@ -58,8 +58,10 @@ static void gdal_errors(CPLErr cls, CPLErrorNum num, const char *msg)
 	char buf[2048];
 
 	(void)num;
-	/* Output paths reach GDAL through the write checker (iocheck.h). */
-	msg = iocheck_strip(msg, buf, sizeof buf);
+	/* Output paths reach GDAL through the write checker (iocheck.h), and
+	 * connection strings may hold a password. */
+	iocheck_strip(msg, buf, sizeof buf);
+	msg = gp_redact(buf);
 	/* Errors come back to us through CPLGetLastErrorMsg() and are reported
 	 * with context; warnings are shown as they happen. */
 	if (cls == CE_Warning && !cli_quiet)

@@ -75,6 +75,15 @@ static const struct opt_desc synth_opts[] = {
 	{0},
 };
 
+static const struct opt_desc sql_opts[] = {
+	{"query", OPT_STRING, offsetof(struct sql_conf, query), OPT_REQUIRED,
+	 "the SELECT statement, in the data source's own SQL (PostGIS: run by the server)", NULL,
+	 NULL, NULL, 0, 0, 0},
+	{"name", OPT_STRING, offsetof(struct sql_conf, name), 0,
+	 "the result's layer name ({layer} in templates)", "sql", NULL, NULL, 0, 0, 0},
+	{0},
+};
+
 const struct opt_desc read_opts[] = {
 	{"path", OPT_STRINGS, offsetof(struct read_conf, path), 0,
 	 "a path, a list of paths or a glob (\"in/*.shp\"); any GDAL path (/vsizip/...)", NULL,
@@ -98,6 +107,9 @@ const struct opt_desc read_opts[] = {
 	{"open_options", OPT_MAP, offsetof(struct read_conf, open_options), 0,
 	 "dataset open options, passed to GDAL", NULL, NULL, NULL,
 	 offsetof(struct read_conf, has_open_options), 0, 0},
+	{"sql", OPT_SUB, offsetof(struct read_conf, sql), 0,
+	 "vector: read the result of a named SQL query instead of the layers (options below)",
+	 NULL, NULL, sql_opts, offsetof(struct read_conf, has_sql), 0, 0},
 	{"synthetic", OPT_SUB, offsetof(struct read_conf, synthetic), 0,
 	 "deterministic generated features instead of a path (options below)", NULL, NULL,
 	 synth_opts, offsetof(struct read_conf, has_synthetic), 0, 0},
@@ -113,6 +125,14 @@ const char read_details[] =
 	           "synthetic: deterministic features for tests and benchmarks, with fields\n"
 	           "id (Integer64), code (Integer, 0-99) and name (String); synthetic.raster:\n"
 	           "a deterministic raster (smooth relief plus noise, computed per window).\n"
+	           "PG: connection strings read PostGIS tables (layer: table or\n"
+	           "schema.table) through a server-side cursor, where and bbox run by the\n"
+	           "server; credentials from PG* variables, ~/.pgpass or a service file,\n"
+	           "and a password in the string is shown as password=***.  A database\n"
+	           "that cannot be connected to exits 66.\n"
+	           "sql: { query, name } reads the result of a query run by the data source\n"
+	           "(PostGIS: by the server, through a cursor) as one layer named `name`,\n"
+	           "instead of the dataset's layers; where and bbox apply to the result.\n"
 	           "A pipeline is a raster pipeline when its read step opens a raster (or\n"
 	           "has synthetic.raster, bands or nodata); its other steps must then be\n"
 	           "raster steps.";
@@ -123,6 +143,12 @@ int read_check_inputs(struct step *s, struct pipeline *pl)
 
 	if (c->has_synthetic == c->has_path)
 		return ydoc_fail(pl->doc, s->node, "step 'read' needs either 'path' or 'synthetic'");
+	if (c->has_sql && c->has_layer)
+		return ydoc_fail(pl->doc, ynode_get(s->node, "sql"),
+		                 "'sql' is read as one layer of its own: give 'layer' or 'sql', not "
+		                 "both");
+	if (c->has_sql && !c->sql.name)
+		c->sql.name = "sql";
 	return 0;
 }
 
@@ -136,9 +162,16 @@ static bool has_glob(const char *p)
 	return strpbrk(p, "*?[") != NULL;
 }
 
+bool source_is_db(const char *p)
+{
+	return strncasecmp(p, "PG:", 3) == 0;
+}
+
+/* GDAL paths that are no local file: /vsi... and database connection
+ * strings, which GDAL opens itself. */
 static bool is_vsi(const char *p)
 {
-	return strncmp(p, "/vsi", 4) == 0;
+	return strncmp(p, "/vsi", 4) == 0 || source_is_db(p);
 }
 
 static int add_input(struct arena *a, const char ***v, size_t *n, const char *p, size_t *cap)
@@ -259,7 +292,7 @@ int step_read_kind(const struct step *s, const struct pipeline *pl, bool look)
 		return c->synthetic.has_raster ? STEP_RASTER : STEP_VECTOR;
 	if (c->has_bands || c->has_nodata)
 		return STEP_RASTER;
-	if (c->has_layer || c->has_where)
+	if (c->has_layer || c->has_where || c->has_sql)
 		return STEP_VECTOR;
 	if (!look)
 		return 0;

@@ -259,6 +259,7 @@ struct outset {
 	volatile sig_atomic_t *stop;
 	struct swept *swept; /* directories already swept by this run */
 	uint64_t committed;
+	struct outset_hook *hooks; /* pending, newest first */
 };
 
 struct outset *outset_create(struct arena *run, int lock_wait, volatile sig_atomic_t *stop)
@@ -1040,6 +1041,18 @@ int outset_commit(struct outset *set)
 		r = stop_fail(set);
 		goto out;
 	}
+	/* Transactions first: one that fails leaves every file as it was. */
+	while (set->hooks && r == 0) {
+		struct outset_hook *h = set->hooks;
+
+		set->hooks = h->next;
+		h->set = NULL;
+		r = h->commit(h->ctx);
+		if (r == 0)
+			set->committed++;
+	}
+	if (r != 0)
+		goto out;
 	/* Every output synced before any is renamed: a failure here leaves
 	 * every target as it was. */
 	for (struct outfile *o = set->head; o && r == 0; o = o->next)
@@ -1061,8 +1074,31 @@ out:
 
 void outset_abort(struct outset *set)
 {
+	while (set && set->hooks)
+		outset_hook_abort(set->hooks);
 	while (set && set->head)
 		outfile_abort(set->head); /* unlinks it */
+}
+
+void outset_add_hook(struct outset *set, struct outset_hook *h)
+{
+	h->set = set;
+	h->next = set->hooks;
+	set->hooks = h;
+}
+
+void outset_hook_abort(struct outset_hook *h)
+{
+	struct outset_hook **p;
+
+	if (h->set == NULL)
+		return;
+	for (p = &h->set->hooks; *p && *p != h; p = &(*p)->next)
+		;
+	if (*p)
+		*p = h->next;
+	h->set = NULL;
+	h->abort(h->ctx);
 }
 
 static void remove_tree(const char *path)

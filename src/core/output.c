@@ -12,6 +12,7 @@
 #include "core/arena.h"
 #include "core/error.h"
 #include "core/handle.h"
+#include "core/input.h"
 #include "core/iocheck.h"
 #include "core/step.h"
 #include "core/stream.h"
@@ -116,12 +117,20 @@ void output_abort_all(struct output *list)
 void output_explain(FILE *out, const char *path, GDALDriverH drv, const char *mode,
                     const char *note)
 {
-	fprintf(out, "  output: %s [%s], mode %s%s\n", path, drv ? GDALGetDriverShortName(drv) : "?",
-	        mode, strchr(path, '{') ? " (one per input, from the template)" : "");
+	char shown[1024];
+
+	snprintf(shown, sizeof shown, "%s", path);
+	fprintf(out, "  output: %s [%s], mode %s%s\n", gp_redact(shown),
+	        drv ? GDALGetDriverShortName(drv) : "?", mode,
+	        strchr(path, '{') ? " (one per input, from the template)" : "");
 	if (note)
 		fputs(note, out);
-	fprintf(out, "  written to a temporary directory beside the target, renamed into place "
-	             "after a successful close\n");
+	if (source_is_db(path))
+		fprintf(out, "  written in one transaction, committed after a successful run; an "
+		             "overwritten table is loaded under a temporary name and swapped in\n");
+	else
+		fprintf(out, "  written to a temporary directory beside the target, renamed into "
+		             "place after a successful close\n");
 }
 
 /* Output paths: templates, local files, the driver from the extension. */

@@ -141,10 +141,12 @@ int raster_source_check(struct step *s, struct pipeline *pl)
 	for (size_t i = 0; i < c->path.n; i++)
 		if (*c->path.v[i] == '\0')
 			return ydoc_fail(pl->doc, c->path.at[i], "empty path in step 'read'");
-	if (c->has_layer || c->has_where)
-		return ydoc_fail(pl->doc, ynode_get(s->node, c->has_layer ? "layer" : "where"),
-		                 "'%s' applies to vector layers, and this pipeline reads a raster",
-		                 c->has_layer ? "layer" : "where");
+	if (c->has_layer || c->has_where || c->has_sql) {
+		const char *k = c->has_layer ? "layer" : c->has_where ? "where" : "sql";
+
+		return ydoc_fail(pl->doc, ynode_get(s->node, k),
+		                 "'%s' applies to vector layers, and this pipeline reads a raster", k);
+	}
 	if (c->has_bands) {
 		struct rsrc_state tmp = {0};
 		struct arena *a = arena_create(pl->acct, 0);

@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/handle.h"
 #include "core/incremental.h"
+#include "core/input.h"
 #include "core/shard.h"
 #include "config/pipeline.h"
 #include "vector/schema.h"
@@ -41,6 +42,7 @@ struct ogr_state {
 	int nlayers;
 	int next_layer;            /* next layer index to try in ds */
 	OGRLayerH lyr;             /* current layer */
+	OGRLayerH sql_lyr;         /* read's sql result on ds, or NULL */
 	struct layer_iter *it;
 	struct engine *eng;
 	int64_t layers_found;      /* over the run, for "layer not found" */
@@ -121,6 +123,10 @@ int source_ogr_open(struct stage *s, struct engine *e)
 
 static void close_dataset(struct ogr_state *st)
 {
+	if (st->sql_lyr) {
+		GDALDatasetReleaseResultSet(st->dsh, st->sql_lyr);
+		st->sql_lyr = NULL;
+	}
 	if (st->vds) {
 		handle_release(st->vds);
 		st->vds = NULL;
@@ -206,12 +212,18 @@ static int settle_dataset(struct ogr_state *st)
 	               st->inputs[st->ds_index], st->open_msg);
 }
 
-static bool layer_wanted(const struct read_conf *c, const char *name)
+/* Whether `l` of `ds` is one of read's layers: by its name, or by the
+ * name the driver also knows it by (PostgreSQL: "public.t" is layer "t",
+ * and a table outside the search path is "schema.table"). */
+static bool layer_wanted(const struct read_conf *c, GDALDatasetH ds, OGRLayerH l)
 {
 	if (!c->has_layer)
 		return true;
 	for (size_t i = 0; i < c->layer.n; i++)
-		if (strcmp(c->layer.v[i], name) == 0)
+		if (strcmp(c->layer.v[i], OGR_L_GetName(l)) == 0)
+			return true;
+	for (size_t i = 0; i < c->layer.n; i++)
+		if (GDALDatasetGetLayerByName(ds, c->layer.v[i]) == l)
 			return true;
 	return false;
 }
@@ -300,13 +312,22 @@ static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out
 	OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(st->lyr);
 	GDALDriverH drv = GDALGetDatasetDriver(st->dsh);
 	const char *dot;
-	char *stem;
+	char *stem, *shown;
 	const char *where = c->where;
 
 	out->dataset_index = st->ds_index;
 	out->layer_index = st->next_layer - 1;
-	out->path = path;
-	out->name = arena_strdup(out->arena, source_base_name(path));
+	/* Messages, rejects and set_field show the path: a connection
+	 * string's password is masked there, and a table in a database is
+	 * named after itself ({stem}, {name}). */
+	shown = arena_strdup(out->arena, path);
+	if (shown == NULL)
+		return -1;
+	out->path = gp_redact(shown);
+	if (source_is_db(path))
+		out->name = arena_strdup(out->arena, c->has_sql ? c->sql.name : OGR_L_GetName(st->lyr));
+	else
+		out->name = arena_strdup(out->arena, source_base_name(path));
 	if (out->name == NULL)
 		return -1;
 	dot = strrchr(out->name, '.');
@@ -315,8 +336,15 @@ static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out
 	if (stem == NULL)
 		return -1;
 	out->stem = stem;
-	out->layer = arena_strdup(out->arena, OGR_L_GetName(st->lyr));
+	out->layer = arena_strdup(out->arena, c->has_sql ? c->sql.name : OGR_L_GetName(st->lyr));
 	out->driver = drv ? GDALGetDriverShortName(drv) : "";
+	/* A database target names its columns after them, as ogr2ogr does. */
+	if (*OGR_L_GetFIDColumn(st->lyr) &&
+	    (out->fid_column = arena_strdup(out->arena, OGR_L_GetFIDColumn(st->lyr))) == NULL)
+		return -1;
+	if (*OGR_L_GetGeometryColumn(st->lyr) &&
+	    (out->geom_column = arena_strdup(out->arena, OGR_L_GetGeometryColumn(st->lyr))) == NULL)
+		return -1;
 	out->schema = schema_from_defn(out->arena, OGR_L_GetLayerDefn(st->lyr));
 	if (out->layer == NULL || out->schema == NULL)
 		return -1;
@@ -348,6 +376,29 @@ static int fill_stream(struct stage *s, struct ogr_state *st, struct stream *out
 	return 0;
 }
 
+/* Run read's sql on the dataset just opened: its result is the dataset's
+ * one layer, released with the dataset.  A query the source refuses is
+ * the pipeline's fault (78, at its position), as a bad where is. */
+static int run_sql(struct stage *s, struct ogr_state *st)
+{
+	struct read_conf *c = s->step->conf;
+	char why[GDAL_ERRS_MSG];
+
+	gdal_errs_clear(&st->errs);
+	gdal_errs_push(&st->errs);
+	st->sql_lyr = GDALDatasetExecuteSQL(st->dsh, c->sql.query, NULL, NULL);
+	snprintf(why, sizeof why, "%s",
+	         gdal_errs_pending(&st->errs) ? gdal_errs_peek(&st->errs) : "it gives no rows");
+	gdal_errs_clear(&st->errs);
+	gdal_errs_pop();
+	st->nlayers = 1;
+	if (st->sql_lyr != NULL)
+		return 0;
+	return ydoc_fail(s->step->pl->doc, ynode_get(s->step->node, "sql"),
+	                 "sql '%s' cannot be run on '%s': %s", c->sql.name,
+	                 st->inputs[st->ds_index], why);
+}
+
 int source_ogr_next_stream(struct stage *s, struct stream *out)
 {
 	struct ogr_state *st = s->state;
@@ -375,17 +426,25 @@ int source_ogr_next_stream(struct stage *s, struct stream *out)
 				return -1;
 			if (c->has_layer && check_layers_exist(s, st) != 0)
 				return -1;
+			if (c->has_sql && run_sql(s, st) != 0)
+				return -1;
 			continue;
 		}
 		st->errs.what = st->inputs[st->ds_index];
 		gdal_errs_push(&st->errs);
-		st->lyr = GDALDatasetGetLayer(st->dsh, st->next_layer++);
-		if (st->lyr != NULL && layer_wanted(c, OGR_L_GetName(st->lyr))) {
+		st->lyr = c->has_sql ? st->sql_lyr : GDALDatasetGetLayer(st->dsh, st->next_layer);
+		st->next_layer++;
+		if (st->lyr != NULL && layer_wanted(c, st->dsh, st->lyr)) {
 			struct fid_range part;
 			const struct run_opts *o = st->eng->opts;
+			/* A query's rows have no FIDs to cut by: it goes whole to
+			 * shard 0. */
+			bool cut = by_fid_range(st) && !c->has_sql;
 
 			r = 1;
-			if (by_fid_range(st)) {
+			if (by_fid_range(st) && c->has_sql)
+				r = o->shard_index == 0;
+			else if (cut) {
 				if (fid_range_plan(st->dsh, st->lyr, st->errs.what, o->shard_index,
 				                   o->shard_count, &part) != 0)
 					r = -1;
@@ -393,7 +452,7 @@ int source_ogr_next_stream(struct stage *s, struct stream *out)
 					r = 0; /* another shard's */
 			}
 			if (r > 0)
-				r = fill_stream(s, st, out, by_fid_range(st) ? &part : NULL) != 0 ? -1 : 1;
+				r = fill_stream(s, st, out, cut ? &part : NULL) != 0 ? -1 : 1;
 			if (r > 0 && gdal_errs_pending(&st->errs))
 				r = gp_fail(GP_EX_DATAERR, "cannot read layer '%s' of '%s': %s",
 				            out->layer, out->path, gdal_errs_peek(&st->errs));
@@ -441,6 +500,9 @@ static enum verdict verify_feature(struct stage *s, struct ogr_state *st, int64_
 	OGRLayerH l;
 	OGRFeatureH f;
 
+	/* A query's rows cannot be read again one by one. */
+	if (st->sql_lyr)
+		return FEATURE_UNKNOWN;
 	if (st->vdsh == NULL && !st->vds_failed) {
 		char **oo = open_options(s->step->conf);
 
@@ -675,13 +737,14 @@ void source_ogr_explain(struct stage *s, struct engine *e, FILE *out)
 		return;
 	fprintf(out, "  inputs: %zu dataset%s\n", st->ninputs, st->ninputs == 1 ? "" : "s");
 	explain_shard(st, out);
-	for (size_t i = 0, shown = 0; i < st->ninputs; i++) {
+	for (size_t i = 0, nshown = 0; i < st->ninputs; i++) {
+		char shown[1024], why[1024];
 		GDALDatasetH ds;
 		char **oo;
 
 		if (st->mine && !st->mine[i])
 			continue;
-		if (shown++ == 20) {
+		if (nshown++ == 20) {
 			fprintf(out, "    ... and more\n");
 			break;
 		}
@@ -689,18 +752,27 @@ void source_ogr_explain(struct stage *s, struct engine *e, FILE *out)
 		ds = GDALOpenEx(st->inputs[i], GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL,
 		                (const char *const *)oo, NULL);
 		CSLDestroy(oo);
+		snprintf(shown, sizeof shown, "%s", st->inputs[i]);
+		gp_redact(shown);
 		if (ds == NULL) {
-			fprintf(out, "    %s  (cannot open: %s)\n", st->inputs[i], CPLGetLastErrorMsg());
+			snprintf(why, sizeof why, "%s", CPLGetLastErrorMsg());
+			fprintf(out, "    %s  (cannot open: %s)\n", shown, gp_redact(why));
 			continue;
 		}
-		fprintf(out, "    %s  [%s]\n", st->inputs[i],
-		        GDALGetDriverShortName(GDALGetDatasetDriver(ds)));
+		fprintf(out, "    %s  [%s]\n", shown, GDALGetDriverShortName(GDALGetDatasetDriver(ds)));
+		if (((struct read_conf *)s->step->conf)->has_sql) {
+			const struct sql_conf *q = &((struct read_conf *)s->step->conf)->sql;
+
+			fprintf(out, "      sql %s: %s\n", q->name, q->query);
+			GDALClose(ds);
+			continue;
+		}
 		for (int k = 0; k < GDALDatasetGetLayerCount(ds); k++) {
 			OGRLayerH l = GDALDatasetGetLayer(ds, k);
 			OGRSpatialReferenceH srs = OGR_L_GetSpatialRef(l);
 			const char *auth = NULL, *code = NULL;
 
-			if (!layer_wanted(s->step->conf, OGR_L_GetName(l)))
+			if (!layer_wanted(s->step->conf, ds, l))
 				continue;
 			if (srs) {
 				auth = OSRGetAuthorityName(srs, NULL);

@@ -18,6 +18,7 @@
 #include "core/incremental.h"
 #include "vector/gpkg_rtree.h"
 #include "core/handle.h"
+#include "core/input.h"
 #include "core/iocheck.h"
 #include "config/opts.h"
 #include "core/output.h"
@@ -27,6 +28,7 @@
 #include "config/yaml_load.h"
 #include "vector/source.h"
 #include "vector/batch.h"
+#include "pg_table.h"
 
 enum { GT_AUTO, GT_PROMOTE, GT_AS_IS, GT_ANY };
 
@@ -78,11 +80,14 @@ struct out_layer {
 	struct handle *feat;       /* reused output feature */
 	struct rtree_build *rt;    /* GeoPackage index built in bulk, or NULL */
 	const char *geomcol;
+	struct pg_table *pg;       /* a PostgreSQL table, or NULL */
 };
 
 struct voutput {
 	struct output out;         /* first: the writer's list holds these */
 	GDALDatasetH dsh;
+	bool db;                   /* a database (pg_table.h), not a staged file */
+	struct outset_hook hook;   /* db: its COMMIT, run by the run's commit */
 	bool closed;
 	bool in_txn;
 	uint64_t txn_count;
@@ -112,6 +117,8 @@ static bool writes_vector(GDALDriverH d)
 
 static GDALDriverH find_driver(const char *path, const char *format, const char **why)
 {
+	if (format == NULL && source_is_db(path))
+		format = "PostgreSQL";
 	return output_find_driver(path, format, writes_vector,
 	                          "this format cannot create vector datasets", why);
 }
@@ -191,12 +198,13 @@ static char **to_csl(const struct strmap *m)
 }
 
 static char **to_csl(const struct strmap *m);
+static int close_db(struct stage *s, struct voutput *o, bool ok);
 
 /* Close the dataset of an output and check that the close worked: the
  * driver flushes then, and a full disk shows up here.  Then build the
  * GeoPackage indexes.  The output's work arena goes whatever happens, so an
  * output finished costs nothing while later ones are written. */
-static int close_output(struct stage *s, struct voutput *o)
+static int close_output(struct stage *s, struct voutput *o, bool ok)
 {
 	int r = 0;
 
@@ -208,6 +216,10 @@ static int close_output(struct stage *s, struct voutput *o)
 			handle_release(l->feat);
 	if (o->out.ds == NULL)
 		goto out;
+	if (o->db) {
+		r = close_db(s, o, ok);
+		goto out;
+	}
 	CPLErrorReset();
 	if (o->in_txn && GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE) {
 		output_drop(&o->out);
@@ -235,6 +247,122 @@ out:
 	return r;
 }
 
+/* The COMMIT of a database output, run by outset_commit() with the
+ * signals held, so that the exit status tells what the database holds. */
+static int db_commit(void *ctx)
+{
+	struct voutput *o = ctx;
+	int r = 0;
+
+	CPLErrorReset();
+	if (GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE ||
+	    CPLGetLastErrorType() >= CE_Failure) {
+		const char *msg = iocheck_gdal_msg();
+
+		r = gp_fail(pg_error_code(msg, GP_EX_IOERR), "cannot commit to '%s': %s",
+		            o->out.path, msg);
+	}
+	o->in_txn = false;
+	GDALClose(o->dsh);
+	o->dsh = NULL;
+	return r;
+}
+
+static void db_rollback(struct voutput *o)
+{
+	if (!o->in_txn)
+		return;
+	/* GDAL would commit a transaction still open when it disconnects. */
+	CPLPushErrorHandler(CPLQuietErrorHandler);
+	GDALDatasetRollbackTransaction(o->dsh);
+	CPLPopErrorHandler();
+	o->in_txn = false;
+}
+
+static void db_abort(void *ctx)
+{
+	struct voutput *o = ctx;
+
+	db_rollback(o);
+	GDALClose(o->dsh);
+	o->dsh = NULL;
+}
+
+/* The writer's arena goes: a transaction neither committed nor aborted
+ * yet (a run that failed on its way to the commit) is rolled back before
+ * the dataset handle closes. */
+static void db_cleanup(void *ctx)
+{
+	struct voutput *o = ctx;
+
+	if (o->hook.set)
+		outset_hook_abort(&o->hook);
+	else if (o->out.ds)
+		db_rollback(o);
+}
+
+/* A database output: finish its tables (index, swap) when the run
+ * succeeded and leave the COMMIT to the run's commit, else roll back. */
+static int close_db(struct stage *s, struct voutput *o, bool ok)
+{
+	struct write_state *st = s->state;
+	int r = 0;
+
+	for (struct out_layer *l = o->layers; ok && r == 0 && l; l = l->next)
+		if (l->pg && pg_table_finish(l->pg, o->dsh, l->lyr, o->out.path, o->work) != 0)
+			r = -1;
+	if (ok && r == 0) {
+		/* No longer the stage's handle: the commit or the abort
+		 * closes it. */
+		handle_take(o->out.ds);
+		o->out.ds = NULL;
+		o->hook.commit = db_commit;
+		o->hook.abort = db_abort;
+		o->hook.ctx = o;
+		outset_add_hook(st->eng->outs, &o->hook);
+		return 0;
+	}
+	db_rollback(o);
+	handle_release(o->out.ds);
+	o->out.ds = NULL;
+	return r;
+}
+
+/* A database target: connected, in its transaction, listed with the
+ * files (it has no staged file: its outfile is done from the start). */
+static int open_db(struct stage *s, struct voutput *o, const char *path)
+{
+	struct write_state *st = s->state;
+	GDALDatasetH ds;
+
+	o->db = true;
+	o->out.path = arena_strdup(s->arena, path);
+	if (o->out.path == NULL)
+		return -1;
+	o->out.of.done = true;
+	o->out.of.tmp_fd = -1;
+	o->out.next = st->outputs;
+	st->outputs = &o->out;
+	CPLErrorReset();
+	ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL);
+	if (ds == NULL) {
+		const char *msg = iocheck_gdal_msg();
+
+		return gp_fail(pg_error_code(msg, GP_EX_CANTCREAT), "cannot open '%s' for writing: %s",
+		               path, *msg ? msg : "not a database GDAL can write");
+	}
+	o->out.ds = handle_own(s->arena, &s->acct, HANDLE_GDAL_DATASET, ds, NULL);
+	if (o->out.ds == NULL || arena_defer(s->arena, db_cleanup, o) != 0)
+		return -1;
+	o->dsh = ds;
+	CPLErrorReset();
+	if (GDALDatasetStartTransaction(ds, FALSE) != OGRERR_NONE)
+		return gp_fail(GP_EX_IOERR, "cannot begin a transaction in '%s': %s", path,
+		               iocheck_gdal_msg());
+	o->in_txn = true;
+	return 0;
+}
+
 static void with_fast_sqlite(bool on)
 {
 	/* The output is a private temporary file until it is renamed into
@@ -257,6 +385,11 @@ static int open_output(struct stage *s, const char *path)
 		               "into it, give them in order, or use {stem} or {index}",
 		               path);
 	o = arena_calloc(s->arena, 1, sizeof *o);
+	if (o != NULL && source_is_db(path)) {
+		o->work = arena_create(&s->acct.mem, 0);
+		st->cur = o;
+		return o->work ? open_db(s, o, path) : -1;
+	}
 	if (o == NULL ||
 	    output_begin(&st->outputs, &o->out, st->eng->outs, s->arena, path, c->mode) != 0)
 		return -1;
@@ -384,14 +517,36 @@ static int open_layer(struct stage *s, struct stream *stm)
 	if (l == NULL) {
 		OGRLayerH lyr = GDALDatasetGetLayerByName(o->dsh, name);
 
+		const char *create_as = name;
+		char **lco = epoch_options(to_csl(&c->options),
+		                           GDALGetMetadataItem(st->drv, GDAL_DS_LAYER_CREATIONOPTIONLIST,
+		                                               NULL));
+
 		l = arena_calloc(s->arena, 1, sizeof *l);
-		if (l == NULL || (l->name = arena_strdup(s->arena, name)) == NULL)
+		if (l == NULL || (l->name = arena_strdup(s->arena, name)) == NULL) {
+			CSLDestroy(lco);
 			return -1;
+		}
+		if (o->db) {
+			/* Columns named as ogr2ogr names them: after the source's
+			 * FID and geometry columns, unless the options say. */
+			if (stm->fid_column && CSLFetchNameValue(lco, "FID") == NULL)
+				lco = CSLSetNameValue(lco, "FID", stm->fid_column);
+			if (stm->geom_column && CSLFetchNameValue(lco, "GEOMETRY_NAME") == NULL)
+				lco = CSLSetNameValue(lco, "GEOMETRY_NAME", stm->geom_column);
+			/* Its lock, its existence, the name it is loaded under. */
+			l->pg = pg_table_begin(s->arena, o->dsh, o->out.path, l->name, c->mode,
+			                       st->eng->opts->lock_wait, st->eng->stop, &lco);
+			if (l->pg == NULL) {
+				CSLDestroy(lco);
+				return -1;
+			}
+			lyr = l->pg->exists && c->mode == OUTFILE_APPEND
+			              ? GDALDatasetGetLayerByName(o->dsh, l->name)
+			              : NULL;
+			create_as = l->pg->layer;
+		}
 		if (lyr == NULL) {
-			char **lco = epoch_options(to_csl(&c->options),
-			                           GDALGetMetadataItem(st->drv,
-			                                               GDAL_DS_LAYER_CREATIONOPTIONLIST,
-			                                               NULL));
 			bool bulk = strcmp(GDALGetDriverShortName(st->drv), "GPKG") == 0 &&
 			            CPLTestBool(CSLFetchNameValueDef(lco, "SPATIAL_INDEX", "YES"));
 
@@ -402,8 +557,13 @@ static int open_layer(struct stage *s, struct stream *stm)
 			made = true;
 			l->declared = declared_type(s, stm);
 			CPLErrorReset();
-			lyr = GDALDatasetCreateLayer(o->dsh, name, stm->srs, l->declared, lco);
+			lyr = GDALDatasetCreateLayer(o->dsh, create_as, stm->srs, l->declared, lco);
 			CSLDestroy(lco);
+			lco = NULL;
+			if (lyr == NULL && o->db)
+				return gp_fail(pg_error_code(iocheck_gdal_msg(), GP_EX_CANTCREAT),
+				               "cannot create table '%s' in '%s': %s", name, o->out.path,
+				               iocheck_gdal_msg());
 			if (lyr == NULL)
 				return output_fail(&o->out, GP_EX_CANTCREAT,
 				                   "cannot create layer '%s' in '%s': %s", name,
@@ -425,6 +585,7 @@ static int open_layer(struct stage *s, struct stream *stm)
 		} else {
 			l->declared = OGR_L_GetGeomType(lyr);
 		}
+		CSLDestroy(lco);
 		l->lyr = lyr;
 		l->next = o->layers;
 		o->layers = l;
@@ -509,7 +670,7 @@ static int write_begin(struct stage *s, struct stream *stm)
 	if (path == NULL || incr_output(st->eng->incr, stm->dataset_index, path) != 0)
 		return -1;
 	if (st->cur == NULL || strcmp(st->cur->out.path, path) != 0) {
-		if (st->cur && close_output(s, st->cur) != 0)
+		if (st->cur && close_output(s, st->cur, true) != 0)
 			return -1;
 		st->cur = NULL;
 		if (open_output(s, path) != 0)
@@ -559,6 +720,13 @@ static int write_one(struct stage *s, struct batch *b, size_t i)
 		char reason[512];
 		const char *msg = iocheck_gdal_msg();
 
+		/* A database refusing a row aborts its transaction: every later
+		 * row would fail too, so it is the run's failure. */
+		if (st->cur->db)
+			return gp_fail(pg_error_code(msg, GP_EX_DATAERR),
+			               "cannot write feature %lld to table '%s' of '%s': %s",
+			               (long long)ft->fid, l->name, st->cur->out.path,
+			               *msg ? msg : "rejected by the driver");
 		/* An I/O error is never the feature's fault. */
 		if (output_status(&st->cur->out) != 0)
 			return -1;
@@ -591,7 +759,8 @@ static int write_process(struct stage *s, struct batch *b)
 			continue;
 		if (write_one(s, b, i) != 0)
 			return -1;
-		if (o->in_txn && ++o->txn_count >= (uint64_t)c->transaction_size) {
+		/* A database output is one transaction, whatever its size. */
+		if (o->in_txn && !o->db && ++o->txn_count >= (uint64_t)c->transaction_size) {
 			o->txn_count = 0;
 			CPLErrorReset();
 			if (GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE) {
@@ -624,7 +793,7 @@ static int write_close(struct stage *s, bool ok)
 	if (st == NULL)
 		return 0;
 	for (struct output *o = st->outputs; o; o = o->next)
-		if (close_output(s, (struct voutput *)o) != 0 && r == 0) {
+		if (close_output(s, (struct voutput *)o, ok) != 0 && r == 0) {
 			r = -1;
 			ok = false;
 		}
@@ -670,7 +839,14 @@ const struct step_desc step_write = {
 	           "geometry_type auto declares multi types where single-part\n"
 	           "ones would lose features: Shapefile inputs (which mix Polygon and\n"
 	           "MultiPolygon) and formats that enforce the declared type (FlatGeobuf,\n"
-	           "Parquet, Arrow, PostgreSQL); single parts are promoted to match.",
+	           "Parquet, Arrow, PostgreSQL); single parts are promoted to match.\n"
+	           "A PG: connection string writes PostGIS tables (layer: table or\n"
+	           "schema.table) in one transaction committed when the run succeeds:\n"
+	           "create exits 73 when the table exists; overwrite loads a temporary\n"
+	           "table with COPY and swaps it for the old one at the commit (readers see\n"
+	           "one or the other); append adds all rows or none.  A table is locked\n"
+	           "for the run (advisory lock: 75, or --lock-wait); a lost connection is\n"
+	           "74, a table the role may not write 73.",
 	.check = write_check,
 	.state_size = sizeof(struct write_state),
 	.open = write_open,

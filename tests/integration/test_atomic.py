@@ -22,19 +22,6 @@ def digest_tree(d):
 
 
 class Atomic(gptest.TempDirTest):
-    def points(self, name, n, bad_at=None):
-        """n points near 10E 50N as GeoJSON; the one with FID bad_at sits at the
-        antipode of EPSG:3035's centre, where the projection has no image."""
-        feats = []
-        for i in range(1, n + 1):
-            c = [-170.0, -52.0] if i == bad_at else [10 + (i % 100) * 0.01, 50 + (i // 100) * 0.01]
-            feats.append({"type": "Feature", "id": i, "properties": {"i": i},
-                          "geometry": {"type": "Point", "coordinates": c}})
-        p = self.path(name)
-        with open(p, "w") as f:
-            json.dump({"type": "FeatureCollection", "features": feats}, f)
-        return p
-
     def run_fail(self, inputs, out, code, extra="", steps='  - reproject: { to: "EPSG:3035" }\n'):
         srcs = ", ".join('"%s"' % s for s in inputs)
         p = self.pipeline(f"""version: 1

@@ -1,0 +1,63 @@
+/*
+ * pg_table.h - a PostgreSQL table as a target of the write step.
+ *
+ * A `PG:` output is no file: it is written through GDAL's PostgreSQL
+ * driver on one connection, in ONE transaction that the writer starts
+ * when it opens the dataset and that commits only when the whole run has
+ * succeeded; any failure, signal or lost connection rolls it back (the
+ * server does so by itself when the connection drops, even on kill -9).
+ * The table's lock is a transaction-level advisory lock keyed on its
+ * name, the file lock's equivalent: a second run exits 75 (or waits
+ * --lock-wait seconds).  mode create refuses an existing table (73);
+ * overwrite of an existing table loads a new table under a temporary name
+ * (COPY), builds its spatial index, then drops the old one and renames the
+ * new one and its index, key and sequence to the names ogr2ogr gives them,
+ * all in that transaction: readers see the old table until the commit and
+ * the new one after, never none; append adds to the table in the same
+ * transaction, so all rows or none.
+ *
+ * Ownership: a pg_table and its strings live in the arena given to
+ * pg_table_begin (the writer's step arena); the dataset and its layers are
+ * the writer's.
+ */
+#ifndef GISPIPE_PG_TABLE_H
+#define GISPIPE_PG_TABLE_H
+
+#include <gdal.h>
+#include <signal.h>
+#include <stdbool.h>
+
+#include "core/outfile.h"
+
+struct arena;
+
+struct pg_table {
+	const char *name;    /* the target as the user named it (schema.table) */
+	const char *layer;   /* what GDAL creates or opens: the table, or the temporary */
+	const char *schema;  /* quoted "schema". or "" */
+	const char *table;   /* the final table name, laundered as GDAL does */
+	const char *tmp;     /* the temporary table's name, or NULL */
+	const char *geomcol; /* index built after the load: its column, or NULL */
+	bool exists;         /* the table was there when the run began */
+};
+
+/* Begin table `name` of `ds` (in the transaction the writer started):
+ * take its lock, refuse it in create mode when it exists, and say which
+ * layer to create or open.  `*lco` (GDAL layer creation options, owned by
+ * the caller) may be changed: the spatial index is built after the load.
+ * `shown` names the output in messages.  NULL with the error set. */
+struct pg_table *pg_table_begin(struct arena *a, GDALDatasetH ds, const char *shown,
+                                const char *name, enum outfile_mode mode, int lock_wait,
+                                volatile sig_atomic_t *stop, char ***lco);
+
+/* The load of `t` is over: build its index and swap it in place of the
+ * old table, still inside the transaction; its SQL is built in `scratch`.
+ * The error set on failure. */
+int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const char *shown,
+                    struct arena *scratch);
+
+/* The exit code of GDAL's last PostgreSQL error: 74 when the connection
+ * is gone, 73 when the server refuses the privilege, else `other`. */
+int pg_error_code(const char *msg, int other);
+
+#endif

@@ -1,0 +1,384 @@
+"""PostGIS as a source and a target, against a real PostgreSQL/PostGIS that
+this file starts in a temporary directory (pgcluster.py) and stops at the
+end: reading and writing compared with ogr2ogr into and out of the same
+server, where/bbox seen in the server's log, the write modes, the atomic
+overwrite (a failure, a signal, a reader polling during the swap), a lost
+connection, the lock, and passwords never shown."""
+import os
+import signal
+import subprocess
+import threading
+import time
+import unittest
+
+import gptest
+import pgcluster
+
+C = None
+
+
+def setUpModule():
+    global C
+    C = pgcluster.Cluster()
+
+
+def tearDownModule():
+    if C:
+        C.stop()
+
+
+def tables_like(prefix):
+    return C.psql("SELECT relname FROM pg_class WHERE relname LIKE '%s%%' ORDER BY 1" % prefix)
+
+
+class PostGIS(gptest.TempDirTest):
+    def write_pg(self, src, table, mode, extra_steps="", conn=None, args=(), wait=True):
+        p = self.pipeline(f"""version: 1
+steps:
+  - read: {{ path: "{src}" }}
+{extra_steps}  - write: {{ path: "{conn or C.conn()}", layer: {table}, mode: {mode} }}
+""", name=table + ".yaml")
+        if not wait:
+            return subprocess.Popen([gptest.GISPIPE, "run", "-q", p] + list(args), cwd=self.dir,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return self.gp("run", "-q", p, *args)
+
+    def synth_yaml(self, n):
+        return ("  - read: { synthetic: { geometry: polygon, count: %d, vertices: 12 } }\n" % n)
+
+    def load_synth(self, table, n, mode="overwrite", wait=True, args=()):
+        p = self.pipeline("version: 1\nsteps:\n" + self.synth_yaml(n) +
+                          '  - write: { path: "%s", layer: %s, mode: %s }\n'
+                          % (C.conn(), table, mode), name="synth-%s.yaml" % table)
+        if not wait:
+            return subprocess.Popen([gptest.GISPIPE, "run", "-q", p] + list(args), cwd=self.dir,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return self.gp("run", "-q", p, *args)
+
+    def rows_digest(self, table, cols, fid="ogc_fid", geom="wkb_geometry"):
+        return C.psql("SELECT md5(string_agg(concat_ws('|', %s, %s, "
+                      "encode(ST_AsEWKB(%s), 'hex')), ';' ORDER BY %s)), count(*) "
+                      "FROM %s" % (fid, cols, geom, fid, table))[0]
+
+    def columns(self, table):
+        return C.psql("SELECT column_name, data_type, coalesce(character_maximum_length, 0), "
+                      "coalesce(numeric_precision, 0), coalesce(numeric_scale, 0), column_default "
+                      "FROM information_schema.columns WHERE table_name = '%s' "
+                      "ORDER BY ordinal_position" % table)
+
+    # Reading and writing against ogr2ogr
+
+    def test_write_matches_ogr2ogr(self):
+        sids = os.path.join(gptest.DATA, "sids.shp")
+        r = self.write_pg(sids, "w_sids", "create")
+        self.assertExit(r, gptest.EX_OK)
+        gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), sids, "-nln", "o_sids",
+                       "-nlt", "PROMOTE_TO_MULTI")
+        mine = [c.replace("w_sids", "T") for c in self.columns("w_sids")]
+        theirs = [c.replace("o_sids", "T") for c in self.columns("o_sids")]
+        self.assertEqual(mine, theirs)
+        self.assertEqual(C.psql("SELECT type, srid, f_geometry_column FROM geometry_columns "
+                                "WHERE f_table_name = 'w_sids'"),
+                         C.psql("SELECT type, srid, f_geometry_column FROM geometry_columns "
+                                "WHERE f_table_name = 'o_sids'"))
+        cols = "name, fips, bir74, sid79, area"
+        self.assertEqual(self.rows_digest("w_sids", cols), self.rows_digest("o_sids", cols))
+        self.assertEqual(self.rows_digest("w_sids", cols).split("|")[1], "100")
+        # The index ogr2ogr makes, under the name it gives it.
+        self.assertEqual(C.psql("SELECT indexname FROM pg_indexes WHERE tablename = 'w_sids' "
+                                "ORDER BY 1"),
+                         ["w_sids_pkey", "w_sids_wkb_geometry_geom_idx"])
+
+    def test_write_from_a_geopackage_names_columns_as_ogr2ogr(self):
+        """ogr2ogr names the table's FID and geometry columns after the
+        source's (fid, geom from a GeoPackage); an overwrite keeps them."""
+        world = os.path.join(gptest.DATA, "world.gpkg")
+        self.assertExit(self.write_pg(world, "w_world", "create"), gptest.EX_OK)
+        self.assertExit(self.write_pg(world, "w_world", "overwrite"), gptest.EX_OK)
+        gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), world, "-nln", "o_world")
+        mine = [c.replace("w_world", "T") for c in self.columns("w_world")]
+        theirs = [c.replace("o_world", "T") for c in self.columns("o_world")]
+        self.assertEqual(mine, theirs)
+        self.assertEqual(mine[0].split("|")[0], "fid")
+        self.assertEqual(C.psql("SELECT type, srid, f_geometry_column FROM geometry_columns "
+                                "WHERE f_table_name = 'w_world'"), ["MULTIPOLYGON|4326|geom"])
+        cols = ", ".join(c.split("|")[0] for c in mine[1:-1])
+        self.assertEqual(self.rows_digest("w_world", cols, "fid", "geom"),
+                         self.rows_digest("o_world", cols, "fid", "geom"))
+        self.assertEqual(C.psql("SELECT indexname FROM pg_indexes WHERE tablename = 'w_world' "
+                                "ORDER BY 1"), C.psql(
+            "SELECT replace(indexname, 'o_world', 'w_world') FROM pg_indexes "
+            "WHERE tablename = 'o_world' ORDER BY 1"))
+
+    def test_read_matches_ogr2ogr(self):
+        gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), os.path.join(gptest.DATA, "lux.shp"),
+                       "-nln", "r_lux", "-nlt", "PROMOTE_TO_MULTI")
+        p = self.pipeline(f"""version: 1
+steps:
+  - read: {{ path: "{C.conn()}", layer: public.r_lux }}
+  - write: {{ path: out.gpkg, layer: lux }}
+""")
+        r = self.gp("run", "-q", p)
+        self.assertExit(r, gptest.EX_OK)
+        gptest.ogr2ogr("-f", "GPKG", self.path("ref.gpkg"), C.conn(), "r_lux", "-nln", "lux")
+        mine = gptest.as_geojson(self.path("out.gpkg"), "lux", self.dir)
+        ref = gptest.as_geojson(self.path("ref.gpkg"), "lux", self.dir)
+        self.assertEqual(len(mine["features"]), 12)
+        self.assertEqual([f["properties"] for f in mine["features"]],
+                         [f["properties"] for f in ref["features"]])
+        self.assertEqual([f["geometry"] for f in mine["features"]],
+                         [f["geometry"] for f in ref["features"]])
+
+    def test_where_and_bbox_are_pushed_to_the_server(self):
+        gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), os.path.join(gptest.DATA, "sids.shp"),
+                       "-nln", "f_sids", "-nlt", "PROMOTE_TO_MULTI")
+        p = self.pipeline(f"""version: 1
+steps:
+  - read: {{ path: "{C.conn()}", layer: f_sids, where: "bir74 > 4321", bbox: [-80, 34, -76, 37] }}
+  - write: {{ path: out.gpkg, layer: f }}
+""")
+        before = len(C.log_text())
+        r = self.gp("run", "-q", p)
+        self.assertExit(r, gptest.EX_OK)
+        log = C.log_text()[before:]
+        fetch = [l for l in log.splitlines() if "DECLARE" in l and "f_sids" in l]
+        self.assertTrue(fetch, log[-2000:])
+        self.assertTrue(any("bir74 > 4321" in l and "&&" in l for l in fetch), fetch)
+        gptest.ogr2ogr("-f", "GPKG", self.path("ref.gpkg"), C.conn(), "f_sids", "-nln", "f",
+                       "-where", "bir74 > 4321", "-spat", "-80", "34", "-76", "37")
+        n = lambda f: gptest.ogrinfo("-so", "-al", f).split("Feature Count: ")[1].split()[0]
+        self.assertEqual(n(self.path("out.gpkg")), n(self.path("ref.gpkg")))
+        self.assertGreater(int(n(self.path("out.gpkg"))), 0)
+
+    def test_named_sql_query_runs_on_the_server(self):
+        gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), os.path.join(gptest.DATA, "sids.shp"),
+                       "-nln", "q_sids", "-nlt", "PROMOTE_TO_MULTI")
+        q = ("SELECT ogc_fid, name, bir74, ST_PointOnSurface(wkb_geometry) AS g FROM q_sids "
+             "WHERE sid79 >= 10 ORDER BY name")
+        p = self.pipeline(f"""version: 1
+steps:
+  - read: {{ path: "{C.conn()}", sql: {{ query: "{q}", name: busy }} }}
+  - write: {{ path: "out/{{layer}}.gpkg" }}
+""")
+        before = len(C.log_text())
+        r = self.gp("run", "-q", p)
+        self.assertExit(r, gptest.EX_OK)
+        log = C.log_text()[before:]
+        self.assertTrue(any("DECLARE" in l and "sid79 >= 10" in l for l in log.splitlines()),
+                        log[-2000:])
+        gptest.ogr2ogr("-f", "GPKG", self.path("ref.gpkg"), C.conn(), "-sql", q, "-nln", "busy")
+        mine = gptest.as_geojson(self.path("out", "busy.gpkg"), "busy", self.dir)
+        ref = gptest.as_geojson(self.path("ref.gpkg"), "busy", self.dir)
+        self.assertGreater(len(mine["features"]), 10)
+        # ogr2ogr keeps ogc_fid as the GeoPackage's FID; gispipe writes the
+        # rows in the query's order.
+        names = [f["properties"]["name"] for f in mine["features"]]
+        self.assertEqual(names, sorted(names))
+        key = lambda f: f["properties"]["name"]
+        self.assertEqual([(f["properties"], f["geometry"]) for f in sorted(mine["features"], key=key)],
+                         [(f["properties"], f["geometry"]) for f in sorted(ref["features"], key=key)])
+        # A query the server refuses is the pipeline's fault, at its place.
+        bad = self.pipeline(f"""version: 1
+steps:
+  - read: {{ path: "{C.conn()}", sql: {{ query: "SELECT nosuchcolumn FROM q_sids" }} }}
+  - write: {{ path: out/bad.gpkg }}
+""", name="bad.yaml")
+        r = self.gp("run", "-q", bad)
+        self.assertExit(r, gptest.EX_CONFIG)
+        self.assertIn("bad.yaml:3:", r.err)
+        self.assertIn("nosuchcolumn", r.err)
+        self.assertFalse(os.path.exists(self.path("out", "bad.gpkg")))
+
+    # Write modes and atomicity
+
+    def test_create_on_an_existing_table_is_73(self):
+        src = self.points("p.json", 5)
+        self.assertExit(self.write_pg(src, "c_pts", "create"), gptest.EX_OK)
+        r = self.write_pg(src, "c_pts", "create")
+        self.assertExit(r, gptest.EX_CANTCREAT)
+        self.assertIn("table 'c_pts'", r.err)
+        self.assertIn("exists", r.err)
+        self.assertEqual(C.psql("SELECT count(*) FROM c_pts"), ["5"])
+
+    def test_failed_overwrite_leaves_the_old_table_and_no_stray_table(self):
+        old = self.points("old.json", 7)
+        self.assertExit(self.write_pg(old, "ow_pts", "create"), gptest.EX_OK)
+        digest = self.rows_digest("ow_pts", "i")
+        bad = self.points("bad.json", 500, bad_at=500)
+        r = self.write_pg(bad, "ow_pts", "overwrite", '  - reproject: { to: "EPSG:3035" }\n')
+        self.assertExit(r, gptest.EX_DATAERR)
+        self.assertEqual(self.rows_digest("ow_pts", "i"), digest)
+        self.assertEqual(tables_like("gispipe_tmp"), [])
+        # A good overwrite then replaces it, twice (names of the index, key
+        # and sequence are free again each time).
+        for n in (9, 11):
+            self.assertExit(self.write_pg(self.points("n.json", n), "ow_pts", "overwrite"),
+                            gptest.EX_OK)
+            self.assertEqual(C.psql("SELECT count(*), max(ogc_fid) FROM ow_pts"),
+                             ["%d|%d" % (n, n)])
+        self.assertEqual(tables_like("ow_pts"), ["ow_pts", "ow_pts_ogc_fid_seq", "ow_pts_pkey",
+                                                 "ow_pts_wkb_geometry_geom_idx"])
+        self.assertEqual(tables_like("gispipe_tmp"), [])
+
+    def test_overwrite_in_another_schema(self):
+        C.psql("CREATE SCHEMA IF NOT EXISTS land")
+        for n in (3, 5, 8):
+            self.assertExit(self.write_pg(self.points("s.json", n), "land.Parcels", "overwrite"),
+                            gptest.EX_OK)
+        # Laundered to lower case as ogr2ogr does, in its schema only.
+        self.assertEqual(C.psql("SELECT count(*) FROM land.parcels"), ["8"])
+        self.assertEqual(C.psql("SELECT schemaname || '.' || indexname FROM pg_indexes "
+                                "WHERE tablename = 'parcels' ORDER BY 1"),
+                         ["land.parcels_pkey", "land.parcels_wkb_geometry_geom_idx"])
+        self.assertEqual(C.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'parcels' "
+                                "AND schemaname <> 'land'"), ["0"])
+        self.assertEqual(tables_like("gispipe_tmp"), [])
+        p = self.pipeline(f"""version: 1
+steps:
+  - read: {{ path: "{C.conn()}", layer: land.parcels }}
+  - write: {{ path: out.gpkg, layer: p }}
+""", name="back.yaml")
+        self.assertExit(self.gp("run", "-q", p), gptest.EX_OK)
+        self.assertIn("Feature Count: 8", gptest.ogrinfo("-so", "-al", self.path("out.gpkg")))
+
+    def test_append_is_one_transaction(self):
+        self.assertExit(self.write_pg(self.points("a.json", 4), "ap_pts", "create"),
+                        gptest.EX_OK)
+        r = self.write_pg(self.points("bad.json", 3000, bad_at=3000), "ap_pts", "append",
+                          '  - reproject: { to: "EPSG:4326" }\n  - reproject: { to: "EPSG:3035" }\n'
+                          '  - reproject: { to: "EPSG:4326" }\n')
+        self.assertExit(r, gptest.EX_DATAERR)
+        self.assertEqual(C.psql("SELECT count(*) FROM ap_pts"), ["4"])
+        self.assertExit(self.write_pg(self.points("b.json", 6), "ap_pts", "append"),
+                        gptest.EX_OK)
+        self.assertEqual(C.psql("SELECT count(*) FROM ap_pts"), ["10"])
+
+    def test_reader_polling_during_an_overwrite_sees_whole_tables(self):
+        self.assertExit(self.load_synth("poll", 1000, "create"), gptest.EX_OK)
+        seen, errors, stop = [], [], threading.Event()
+
+        def poll():
+            while not stop.is_set():
+                p = subprocess.run([pgcluster.BIN + "/psql", "-X", "-At", "-h", C.dir, "-U",
+                                    C.user, "-d", "gis", "-c", "SELECT count(*) FROM poll"],
+                                   capture_output=True, text=True)
+                if p.returncode != 0:
+                    errors.append(p.stderr)
+                else:
+                    seen.append(int(p.stdout.strip()))
+        t = threading.Thread(target=poll)
+        t.start()
+        try:
+            r = self.load_synth("poll", 60000)
+        finally:
+            time.sleep(0.3)
+            stop.set()
+            t.join()
+        self.assertExit(r, gptest.EX_OK)
+        self.assertEqual(errors, [])
+        self.assertEqual(set(seen), {1000, 60000}, seen[:5])
+        self.assertEqual(seen[-1], 60000)
+        self.assertEqual(seen, sorted(seen))
+
+    def test_sigterm_during_the_load_keeps_the_old_table(self):
+        self.assertExit(self.load_synth("sig", 10, "create"), gptest.EX_OK)
+        p = self.load_synth("sig", 2000000, wait=False)
+        deadline = time.time() + 30
+        while time.time() < deadline and not C.psql(
+                "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY %gispipe_tmp%'"):
+            time.sleep(0.05)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 143, err)
+        self.assertEqual(C.psql("SELECT count(*) FROM sig"), ["10"])
+        self.assertEqual(tables_like("gispipe_tmp"), [])
+
+    def test_connection_killed_mid_run_is_74(self):
+        p = self.load_synth("killed", 2000000, "create", wait=False)
+        deadline = time.time() + 30
+        pid = []
+        while time.time() < deadline and not pid:
+            pid = C.psql("SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY %killed%' "
+                         "AND pid <> pg_backend_pid()")
+            time.sleep(0.05)
+        self.assertTrue(pid, "gispipe's COPY never showed")
+        C.psql("SELECT pg_terminate_backend(%s)" % pid[0])
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, gptest.EX_IOERR, err)
+        self.assertIn("'killed'", err)
+        self.assertEqual(tables_like("killed"), [])
+
+    def test_second_writer_of_a_table_is_75(self):
+        p = self.load_synth("locked", 2000000, "overwrite", wait=False)
+        deadline = time.time() + 30
+        while time.time() < deadline and not C.psql(
+                "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY %'"):
+            time.sleep(0.05)
+        try:
+            r = self.write_pg(self.points("l.json", 3), "locked", "overwrite")
+            self.assertExit(r, gptest.EX_TEMPFAIL)
+            self.assertIn("being written by another run (server process", r.err)
+            # --lock-wait waits that long for the lock, then gives up.
+            t = time.monotonic()
+            r = self.write_pg(self.points("l.json", 3), "locked", "overwrite",
+                              args=("--lock-wait", "2"))
+            self.assertExit(r, gptest.EX_TEMPFAIL)
+            self.assertGreaterEqual(time.monotonic() - t, 2.0)
+            self.assertEqual(p.poll(), None, "the first writer ended too soon for this test")
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.communicate(timeout=60)
+
+    def test_table_without_privilege_is_73(self):
+        C.psql("CREATE TABLE IF NOT EXISTS priv (i int); REVOKE ALL ON priv FROM secret")
+        conn = C.conn(user="secret", extra="password=" + pgcluster.PASSWORD)
+        r = self.write_pg(self.points("p.json", 3), "priv", "append", conn=conn)
+        self.assertExit(r, gptest.EX_CANTCREAT)
+        self.assertIn("permission denied", r.err)
+        self.assertNotIn(pgcluster.PASSWORD, r.err + r.out)
+
+    # Bad connections and passwords
+
+    def test_bad_password_and_unknown_database(self):
+        bad = C.conn(user="secret", extra="password=wrong-Pa55word")
+        p = self.pipeline(f'version: 1\nsteps:\n  - read: {{ path: "{bad}" }}\n'
+                          '  - write: { path: out.gpkg }\n')
+        r = self.gp("run", "-q", p)
+        self.assertExit(r, gptest.EX_NOINPUT)
+        self.assertIn("password authentication failed", r.err)
+        self.assertNotIn("wrong-Pa55word", r.err + r.out)
+        self.assertIn("password=***", r.err)
+        r = self.write_pg(self.points("p.json", 3), "t", "create", conn=bad)
+        self.assertExit(r, gptest.EX_CANTCREAT)
+        self.assertNotIn("wrong-Pa55word", r.err + r.out)
+        p = self.pipeline(f'version: 1\nsteps:\n  - read: {{ path: "{C.conn(db="nosuchdb")}" }}\n'
+                          '  - write: { path: out.gpkg }\n')
+        r = self.gp("run", "-q", p)
+        self.assertExit(r, gptest.EX_NOINPUT)
+        self.assertIn('database "nosuchdb" does not exist', r.err)
+        self.assertFalse(os.path.exists(self.path("out.gpkg")))
+
+    def test_password_absent_from_explain_stderr_and_report(self):
+        conn = C.conn(user="secret", extra="password=" + pgcluster.PASSWORD)
+        self.assertExit(self.write_pg(self.points("p.json", 4), "pw", "overwrite", conn=conn),
+                        gptest.EX_OK)
+        p = self.pipeline(f"""version: 1
+steps:
+  - read: {{ path: "{conn}", layer: pw }}
+  - write: {{ path: "{conn}", layer: pw_copy, mode: overwrite }}
+""")
+        for args in (("explain", p), ("run", p, "--report", self.path("r.json")),
+                     ("run", p, "--report", self.path("r.prom"))):
+            r = self.gp(*args)
+            self.assertExit(r, gptest.EX_OK)
+            self.assertNotIn(pgcluster.PASSWORD, r.out + r.err)
+        self.assertIn("password=***", self.gp("explain", p).out)
+        for f in ("r.json", "r.prom"):
+            with open(self.path(f)) as fh:
+                self.assertNotIn(pgcluster.PASSWORD, fh.read())
+        self.assertEqual(C.psql("SELECT count(*) FROM pw_copy"), ["4"])
+
+
+if __name__ == "__main__":
+    gptest.main()
