@@ -25,6 +25,7 @@
 #include "config/yaml_load.h"
 #include "vector/source.h"
 #include "vector/batch.h"
+#include "vector/drivers.h"
 
 enum { GT_AUTO, GT_PROMOTE, GT_AS_IS, GT_ANY };
 
@@ -170,6 +171,25 @@ static int write_open(struct stage *s, struct engine *e)
 		        "held in memory until the file closes, so it grows with the output; set "
 		        "options: { SPATIAL_INDEX: NO } or run without a memory limit",
 		        c->path);
+	if (e->plan.limit)
+		switch (drivers_verdict(GDALGetDriverShortName(st->drv), &c->options,
+		                        &c->dataset_options, &why)) {
+		case DRIVERS_STREAMS:
+			break;
+		case DRIVERS_GROWS:
+			return gp_fail(GP_EX_TEMPFAIL,
+			               "cannot write '%s' under a memory limit: %s, so its memory "
+			               "grows with the output; run without a memory limit, or choose "
+			               "a format that streams (gispipe formats)",
+			               c->path, why);
+		case DRIVERS_UNAUDITED:
+			return gp_fail(GP_EX_TEMPFAIL,
+			               "cannot write '%s' under a memory limit: the %s driver is %s, "
+			               "so whether its memory grows with the output is not known; run "
+			               "without a memory limit, or choose a format that streams "
+			               "(gispipe formats)",
+			               c->path, GDALGetDriverShortName(st->drv), why);
+		}
 	return output_check_absent(c->path, c->mode, "overwrite or append");
 }
 
