@@ -15,11 +15,11 @@
  * table, which would make a driver unaudited, fails. */
 static const char *const streams[] = {
 	"CSV", "DGN", "FlatGeobuf", "GML", "GPKG", "GPX", "GeoJSON", "GeoJSONSeq", "GeoRSS",
-	"Geoconcept", "JML", "KML", "OGR_GMT", "PCIDSK", "PDS4", "PGDUMP", "SQLite", "VDV",
-	"ESRI Shapefile", NULL,
+	"Geoconcept", "JML", "KML", "MapInfo File", "OGR_GMT", "PCIDSK", "PDS4", "PGDUMP",
+	"PostgreSQL", "SQLite", "VDV", "ESRI Shapefile", NULL,
 };
 static const char *const grows[] = {
-	"LIBKML", "MapML", "Memory", "ODS", "PDF", "XLSX", NULL,
+	"LIBKML", "MBTiles", "MVT", "MapML", "Memory", "ODS", "PDF", "XLSX", NULL,
 };
 
 static struct strmap map1(const char **k, const char **v)

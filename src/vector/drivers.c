@@ -43,10 +43,12 @@ static const struct driver_row rows[] = {
 	STREAMS("Geoconcept"),
 	STREAMS("JML"),
 	STREAMS("KML"),
+	STREAMS("MapInfo File"),
 	STREAMS("OGR_GMT"),
 	STREAMS("PCIDSK"),
 	STREAMS("PDS4"),
 	STREAMS("PGDUMP"),
+	STREAMS("PostgreSQL"), /* COPY: each row is sent as it comes (measured through ogr2ogr) */
 	STREAMS("SQLite"),     /* as GPKG; SpatiaLite's index is an SQLite R*Tree */
 	STREAMS("VDV"),
 	{"ESRI Shapefile", DRIVERS_STREAMS, NULL, "SPATIAL_INDEX", false,
@@ -55,6 +57,10 @@ static const struct driver_row rows[] = {
 	 "streams*"},
 	GROWS("LIBKML", "the LIBKML driver builds the whole document as a tree in memory and "
 	                "writes it when the file closes"),
+	GROWS("MBTiles", "the MBTiles driver, through GDAL's MVT writer, assembles each tile in "
+	                 "memory, and a tile of a low zoom level holds every feature it covers"),
+	GROWS("MVT", "the MVT driver assembles each tile in memory, and a tile of a low zoom "
+	             "level holds every feature it covers"),
 	GROWS("MapML", "the MapML driver builds the whole document as an XML tree in memory and "
 	               "writes it when the file closes"),
 	GROWS("Memory", "the Memory driver keeps every feature in memory"),

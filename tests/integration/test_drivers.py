@@ -13,12 +13,16 @@ import unittest
 import gptest
 
 MiB = 1024 * 1024
+# Any limit will do for a refusal; this one holds under valgrind and ASan.
+LIMIT = "1GiB"
 
 # (format, path, layer options, words of the reason): every row of the
 # audit that grows, and Shapefile's option that makes it grow.
 GROWING = [
     ("LIBKML", "out/x.kml", {}, "whole document as a tree"),
     ("MapML", "out/x.mapml", {}, "XML tree"),
+    ("MBTiles", "out/x.mbtiles", {}, "each tile in memory"),
+    ("MVT", "out/x.mvt", {}, "each tile in memory"),
     ("Memory", "out/x.mem", {}, "keeps every feature"),
     ("ODS", "out/x.ods", {}, "whole document"),
     ("PDF", "out/x.pdf", {}, "keeps every feature"),
@@ -32,7 +36,8 @@ STREAMING = [
     ("CSV", "out/x.csv"), ("DGN", "out/x.dgn"), ("FlatGeobuf", "out/x.fgb"), ("GML", "out/x.gml"),
     ("GPKG", "out/x.gpkg"), ("GPX", "out/x.gpx"), ("GeoJSON", "out/x.geojson"),
     ("GeoJSONSeq", "out/x.geojsonl"), ("GeoRSS", "out/x.xml"), ("Geoconcept", "out/x.gxt"),
-    ("JML", "out/x.jml"), ("KML", "out/x.kml"), ("OGR_GMT", "out/x.gmt"),
+    ("JML", "out/x.jml"), ("KML", "out/x.kml"), ("MapInfo File", "out/x.tab"),
+    ("OGR_GMT", "out/x.gmt"),
     ("PCIDSK", "out/x.pix"), ("PDS4", "out/x.xml"), ("PGDUMP", "out/x.sql"),
     ("SQLite", "out/x.sqlite"), ("VDV", "out/x.x10"), ("ESRI Shapefile", "out/x.shp"),
 ]
@@ -67,15 +72,15 @@ class Drivers(gptest.TempDirTest):
         for fmt, path, lco, words in GROWING + [UNAUDITED]:
             with self.subTest(format=fmt):
                 p = self.writer(fmt, path, lco)
-                r = self.gp("explain", p, "--memory-limit", "128MiB")
+                r = self.gp("explain", p, "--memory-limit", LIMIT)
                 self.assertExit(r, gptest.EX_TEMPFAIL)
                 self.assertRefused(r, fmt, words)
                 # validate answers 0 or 78, with the same reason.
-                r = self.gp("validate", p, "--memory-limit", "128MiB")
+                r = self.gp("validate", p, "--memory-limit", LIMIT)
                 self.assertExit(r, gptest.EX_CONFIG)
                 self.assertRefused(r, fmt, words)
                 # The limit from the pipeline file counts the same.
-                p = self.writer(fmt, path, lco, limit="128MiB")
+                p = self.writer(fmt, path, lco, limit=LIMIT)
                 rep = self.path("r.json")
                 r = self.gp("run", "-q", p, "--report", rep)
                 self.assertExit(r, gptest.EX_TEMPFAIL)
@@ -98,7 +103,7 @@ class Drivers(gptest.TempDirTest):
     def test_streaming_drivers_are_accepted_under_a_limit(self):
         for fmt, path in STREAMING:
             with self.subTest(format=fmt):
-                r = self.gp("explain", self.writer(fmt, path, {}), "--memory-limit", "128MiB")
+                r = self.gp("explain", self.writer(fmt, path, {}), "--memory-limit", LIMIT)
                 self.assertExit(r, 0)
                 self.assertNothingWritten()
 
@@ -111,7 +116,7 @@ steps:
   - write: { path: out/x.gpkg }
 """)
         for cmd in ("explain", "run"):
-            r = self.gp(cmd, p, "--memory-limit", "128MiB")
+            r = self.gp(cmd, p, "--memory-limit", LIMIT)
             self.assertExit(r, gptest.EX_TEMPFAIL)
             self.assertRefused(r, "XLSX", "out/rejects.xlsx")
             self.assertNothingWritten()
@@ -119,7 +124,7 @@ steps:
         with open(p) as f:
             text = f.read().replace("rejects.xlsx", "rejects.csv")
         p = self.pipeline(text)
-        self.assertExit(self.gp("explain", p, "--memory-limit", "128MiB"), 0)
+        self.assertExit(self.gp("explain", p, "--memory-limit", LIMIT), 0)
 
     @unittest.skipIf(not gptest.MEMORY_MEASURED,
                      "valgrind's or ASan's own memory is far above the limit")
