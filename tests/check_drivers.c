@@ -16,10 +16,10 @@
 static const char *const streams[] = {
 	"CSV", "DGN", "FlatGeobuf", "GML", "GPKG", "GPX", "GeoJSON", "GeoJSONSeq", "GeoRSS",
 	"Geoconcept", "JML", "KML", "MapInfo File", "OGR_GMT", "PCIDSK", "PDS4", "PGDUMP",
-	"PostgreSQL", "SQLite", "VDV", "ESRI Shapefile", NULL,
+	"PostgreSQL", "SQLite", "VDV", "WAsP", "ESRI Shapefile", NULL,
 };
 static const char *const grows[] = {
-	"LIBKML", "MBTiles", "MVT", "MapML", "Memory", "ODS", "PDF", "XLSX", NULL,
+	"LIBKML", "MBTiles", "MVT", "MapML", "Memory", "ODS", "OpenFileGDB", "PDF", "XLSX", NULL,
 };
 
 static struct strmap map1(const char **k, const char **v)

@@ -51,6 +51,7 @@ static const struct driver_row rows[] = {
 	STREAMS("PostgreSQL"), /* COPY: each row is sent as it comes (measured through ogr2ogr) */
 	STREAMS("SQLite"),     /* as GPKG; SpatiaLite's index is an SQLite R*Tree */
 	STREAMS("VDV"),
+	STREAMS("WAsP"),
 	{"ESRI Shapefile", DRIVERS_STREAMS, NULL, "SPATIAL_INDEX", false,
 	 "with SPATIAL_INDEX=YES the ESRI Shapefile driver builds the .qix quadtree of every "
 	 "shape in memory when the file closes",
@@ -66,6 +67,9 @@ static const struct driver_row rows[] = {
 	GROWS("Memory", "the Memory driver keeps every feature in memory"),
 	GROWS("ODS", "the ODS driver keeps every row in memory and writes the whole document "
 	             "when the file closes"),
+	GROWS("OpenFileGDB", "the OpenFileGDB driver keeps an entry for every feature in memory "
+	                     "(its offset, and its place in the spatial index) until the file "
+	                     "closes"),
 	GROWS("PDF", "the PDF driver keeps every feature in memory and composes the document "
 	             "when the file closes"),
 	GROWS("XLSX", "the XLSX driver keeps every row in memory and writes the whole document "

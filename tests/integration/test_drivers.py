@@ -25,6 +25,7 @@ GROWING = [
     ("MVT", "out/x.mvt", {}, "each tile in memory"),
     ("Memory", "out/x.mem", {}, "keeps every feature"),
     ("ODS", "out/x.ods", {}, "whole document"),
+    ("OpenFileGDB", "out/x.gdb", {}, "an entry for every feature"),
     ("PDF", "out/x.pdf", {}, "keeps every feature"),
     ("XLSX", "out/x.xlsx", {}, "whole document"),
     ("ESRI Shapefile", "out/x.shp", {"SPATIAL_INDEX": "YES"}, "SPATIAL_INDEX=YES"),
@@ -39,7 +40,8 @@ STREAMING = [
     ("JML", "out/x.jml"), ("KML", "out/x.kml"), ("MapInfo File", "out/x.tab"),
     ("OGR_GMT", "out/x.gmt"),
     ("PCIDSK", "out/x.pix"), ("PDS4", "out/x.xml"), ("PGDUMP", "out/x.sql"),
-    ("SQLite", "out/x.sqlite"), ("VDV", "out/x.x10"), ("ESRI Shapefile", "out/x.shp"),
+    ("SQLite", "out/x.sqlite"), ("VDV", "out/x.x10"), ("WAsP", "out/x.map"),
+    ("ESRI Shapefile", "out/x.shp"),
 ]
 
 
