@@ -15,11 +15,11 @@
  * table, which would make a driver unaudited, fails. */
 static const char *const streams[] = {
 	"CSV", "DGN", "FlatGeobuf", "GML", "GPKG", "GPX", "GeoJSON", "GeoJSONSeq", "GeoRSS",
-	"Geoconcept", "JML", "KML", "MapInfo File", "OGR_GMT", "PCIDSK", "PDS4", "PGDUMP",
+	"Geoconcept", "Interlis 1", "JML", "KML", "MapInfo File", "OGR_GMT", "PCIDSK", "PDS4", "PGDUMP",
 	"PostgreSQL", "SQLite", "VDV", "WAsP", "ESRI Shapefile", NULL,
 };
 static const char *const grows[] = {
-	"LIBKML", "MBTiles", "MVT", "MapML", "Memory", "ODS", "OpenFileGDB", "PDF", "XLSX", NULL,
+	"DXF", "LIBKML", "MBTiles", "MVT", "MapML", "Memory", "ODS", "OpenFileGDB", "PDF", "XLSX", NULL,
 };
 
 static struct strmap map1(const char **k, const char **v)
@@ -70,6 +70,7 @@ START_TEST(unaudited_driver)
 	const char *why = NULL;
 
 	ck_assert_int_eq(drivers_verdict("Interlis 2", NULL, NULL, &why), DRIVERS_UNAUDITED);
+	ck_assert_str_eq(why, "not in gispipe's audit of output drivers");
 	ck_assert_ptr_nonnull(why);
 	ck_assert_int_eq(drivers_verdict("NoSuchDriver", NULL, NULL, NULL), DRIVERS_UNAUDITED);
 	ck_assert_str_eq(drivers_summary("NoSuchDriver"), "unaudited");

@@ -35,6 +35,7 @@ static const struct driver_row rows[] = {
 	STREAMS("DGN"),
 	STREAMS("FlatGeobuf"), /* without GDAL's index; gispipe builds the index in bounded memory */
 	STREAMS("GML"),
+	STREAMS("Interlis 1"),
 	STREAMS("GPKG"),       /* SQLite's page cache, sized by the memory plan */
 	STREAMS("GPX"),
 	STREAMS("GeoJSON"),
@@ -56,6 +57,8 @@ static const struct driver_row rows[] = {
 	 "with SPATIAL_INDEX=YES the ESRI Shapefile driver builds the .qix quadtree of every "
 	 "shape in memory when the file closes",
 	 "streams*"},
+	GROWS("DXF", "the DXF driver keeps the handle of every entity it writes in memory, to keep "
+	             "them unique, until the file closes"),
 	GROWS("LIBKML", "the LIBKML driver builds the whole document as a tree in memory and "
 	                "writes it when the file closes"),
 	GROWS("MBTiles", "the MBTiles driver, through GDAL's MVT writer, assembles each tile in "

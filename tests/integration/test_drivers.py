@@ -19,6 +19,7 @@ LIMIT = "1GiB"
 # (format, path, layer options, words of the reason): every row of the
 # audit that grows, and Shapefile's option that makes it grow.
 GROWING = [
+    ("DXF", "out/x.dxf", {}, "handle of every entity"),
     ("LIBKML", "out/x.kml", {}, "whole document as a tree"),
     ("MapML", "out/x.mapml", {}, "XML tree"),
     ("MBTiles", "out/x.mbtiles", {}, "each tile in memory"),
@@ -32,11 +33,12 @@ GROWING = [
 ]
 # A writer of this GDAL that the audit could not cover (it needs a model
 # file): refused as unaudited.
-UNAUDITED = ("Interlis 1", "out/x.itf", {}, "not in gispipe's audit of output drivers")
+UNAUDITED = ("Interlis 2", "out/x.xtf", {}, "not in gispipe's audit of output drivers")
 STREAMING = [
     ("CSV", "out/x.csv"), ("DGN", "out/x.dgn"), ("FlatGeobuf", "out/x.fgb"), ("GML", "out/x.gml"),
     ("GPKG", "out/x.gpkg"), ("GPX", "out/x.gpx"), ("GeoJSON", "out/x.geojson"),
     ("GeoJSONSeq", "out/x.geojsonl"), ("GeoRSS", "out/x.xml"), ("Geoconcept", "out/x.gxt"),
+    ("Interlis 1", "out/x.itf"),
     ("JML", "out/x.jml"), ("KML", "out/x.kml"), ("MapInfo File", "out/x.tab"),
     ("OGR_GMT", "out/x.gmt"),
     ("PCIDSK", "out/x.pix"), ("PDS4", "out/x.xml"), ("PGDUMP", "out/x.sql"),
