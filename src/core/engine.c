@@ -277,6 +277,20 @@ static int stage_open(struct engine *e, struct stage *s)
 	return d->open ? d->open(s, e) : 0;
 }
 
+/* The rejects writer of a pipeline with `on_error: reject`: a write step
+ * outside the pipeline's list, and its stage, whose arena the caller
+ * destroys (even after a failure here). */
+static int rejects_create(struct engine *e, struct step *step, struct stage *st)
+{
+	if (write_init_rejects(step, e->pl, e->pl->rejects_path, e->pl->rejects_format) != 0)
+		return -1;
+	st->step = step;
+	st->eng = e;
+	stage_acct_init(&st->acct, step->label, e->acct);
+	st->arena = arena_create(&st->acct.mem, 0);
+	return st->arena ? 0 : -1;
+}
+
 /* For the leak detector's own test (--config GISPIPE_TEST_LEAK STAGE):
  * the stage labelled STAGE counts one OGR feature handle that nobody will
  * release, as a step that forgot one would. */
@@ -409,17 +423,8 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 		/* The rejects dataset: a writer of its own, committed with the
 		 * outputs (before them: if it cannot be written, neither are
 		 * they). */
-		if (write_init_rejects(&rejects_step, pl, pl->rejects_path,
-		                       pl->rejects_format) != 0) {
-			code = gp_err_code();
+		if (rejects_create(&e, &rejects_step, &rejects) != 0) {
 			at = "rejects";
-			goto close;
-		}
-		rejects.step = &rejects_step;
-		rejects.eng = &e;
-		stage_acct_init(&rejects.acct, rejects_step.label, acct);
-		rejects.arena = arena_create(&rejects.acct.mem, 0);
-		if (rejects.arena == NULL) {
 			code = gp_err_code();
 			goto close;
 		}
@@ -589,6 +594,9 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 	static volatile sig_atomic_t no_stop;
 	struct engine e = {.pl = pl, .kind = kind_of(pl), .opts = o, .acct = acct,
 	                   .arena = run_arena, .stop = &no_stop};
+	struct step rejects_step;
+	struct stage rejects = {0};
+	bool rejects_open = false;
 	size_t opened = 0;
 	int code = 0;
 
@@ -610,6 +618,16 @@ int engine_check(struct pipeline *pl, const struct run_opts *o, struct mem_accou
 			code = gp_err_code();
 			goto out;
 		}
+	}
+	/* The rejects writer is opened as a run opens it, so that what it
+	 * refuses (a format under a memory limit) is refused here too. */
+	if (pl->on_error == ON_ERROR_REJECT) {
+		if (rejects_create(&e, &rejects_step, &rejects) != 0 ||
+		    stage_open(&e, &rejects) != 0) {
+			code = gp_err_code();
+			goto out;
+		}
+		rejects_open = true;
 	}
 	if (e.kind->check(&e, deep, explain) != 0) {
 		code = gp_err_code();
@@ -640,6 +658,9 @@ out:
 		if (s->step->desc->close)
 			s->step->desc->close(s, false);
 	}
+	if (rejects_open)
+		rejects_step.desc->close(&rejects, false);
+	arena_destroy(rejects.arena);
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		arena_destroy(e.stages[k].arena);
 		e.stages[k].arena = NULL;

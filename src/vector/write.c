@@ -29,6 +29,7 @@
 #include "vector/source.h"
 #include "vector/batch.h"
 #include "pg_table.h"
+#include "vector/drivers.h"
 
 enum { GT_AUTO, GT_PROMOTE, GT_AS_IS, GT_ANY };
 
@@ -179,6 +180,25 @@ static int write_open(struct stage *s, struct engine *e)
 		        "held in memory until the file closes, so it grows with the output; set "
 		        "options: { SPATIAL_INDEX: NO } or run without a memory limit",
 		        c->path);
+	if (e->plan.limit)
+		switch (drivers_verdict(GDALGetDriverShortName(st->drv), &c->options,
+		                        &c->dataset_options, &why)) {
+		case DRIVERS_STREAMS:
+			break;
+		case DRIVERS_GROWS:
+			return gp_fail(GP_EX_TEMPFAIL,
+			               "cannot write '%s' under a memory limit: %s, so its memory "
+			               "grows with the output; run without a memory limit, or choose "
+			               "a format that streams (gispipe formats)",
+			               c->path, why);
+		case DRIVERS_UNAUDITED:
+			return gp_fail(GP_EX_TEMPFAIL,
+			               "cannot write '%s' under a memory limit: the %s driver is %s, "
+			               "so whether its memory grows with the output is not known; run "
+			               "without a memory limit, or choose a format that streams "
+			               "(gispipe formats)",
+			               c->path, GDALGetDriverShortName(st->drv), why);
+		}
 	/* The rejects writer (index -1) is no output of an incremental run:
 	 * incr_create refuses one. */
 	if (s->step->index >= 0 && incr_sink(e->incr, c->path, c->mode) != 0)
