@@ -118,6 +118,12 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 /* Plan only (for explain): fills e->plan from the pipeline and options. */
 int engine_plan(struct engine *e);
 
+/* Worker threads for the run (vector workers, raster warp pieces), as
+ * the plan chose them (memplan_threads): --threads or threads:, else the
+ * CPUs available, lowered to what the memory limit holds; at least 1.
+ * Valid once engine_plan() has run. */
+int engine_threads(const struct engine *e);
+
 /* Account a newly opened input dataset: drives transform_cache.clear_every.
  * Returns true when caches must be cleared now. */
 bool engine_dataset_opened(struct engine *e);

@@ -12,6 +12,7 @@
 #include <gdal.h>
 
 #include "core/arena.h"
+#include "core/cpus.h"
 #include "core/error.h"
 #include "core/outfile.h"
 #include "config/pipeline.h"
@@ -88,7 +89,14 @@ int engine_plan(struct engine *e)
 		        memplan_advise_start(baseline, lib, e->pl->batch, peak) >> 20);
 	if (e->kind->plan)
 		e->kind->plan(&e->plan);
+	memplan_threads(&e->plan, e->opts->threads > 0 ? e->opts->threads : e->pl->threads,
+	                cpus_available());
 	return 0;
+}
+
+int engine_threads(const struct engine *e)
+{
+	return e->plan.threads > 0 ? e->plan.threads : 1;
 }
 
 void engine_enter(struct engine *e, const struct stage *s)

@@ -183,13 +183,7 @@ static int warp_open(struct stage *s, struct engine *e)
 	struct warp_state *st = s->state;
 
 	st->c = s->step->conf;
-	st->threads = e->pl->threads > 0 ? (int)e->pl->threads : 0;
-	if (e->opts && e->opts->threads > 0)
-		st->threads = (int)e->opts->threads;
-	if (st->threads <= 0)
-		st->threads = CPLGetNumCPUs();
-	if (st->threads < 1)
-		st->threads = 1;
+	st->threads = engine_threads(e);
 	if (st->threads > MAX_JOBS)
 		st->threads = MAX_JOBS;
 	st->jobs = arena_calloc(s->arena, 1, sizeof *st->jobs);
@@ -1127,7 +1121,7 @@ const struct step_desc step_raster_reproject = {
 	           "resolution, size or extent say otherwise.  Pixels with the input's\n"
 	           "nodata are not used; uncovered pixels get the output nodata (or 0).\n"
 	           "Each output window is warped in strips on --threads threads (default:\n"
-	           "all CPUs), each with its own warp operation.",
+	           "the CPUs the process may use), each with its own warp operation.",
 	.check = warp_check,
 	.state_size = sizeof(struct warp_state),
 	.open = warp_open,
