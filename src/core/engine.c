@@ -15,6 +15,7 @@
 #include "core/cpus.h"
 #include "core/error.h"
 #include "core/outfile.h"
+#include "core/owner_check.h"
 #include "config/pipeline.h"
 #include "core/rss.h"
 #include "core/step.h"
@@ -519,6 +520,7 @@ report:
 	e.totals.peak_rss = rss_peak();
 	e.totals.run_peak_rss = atomic_load(&watch.peak);
 	e.totals.run_peak_anon = atomic_load(&watch.peak_anon);
+	e.totals.cross_thread_releases = owner_check_count();
 	if ((uint64_t)GDALGetCacheUsed64() > e.totals.gdal_cache_peak)
 		e.totals.gdal_cache_peak = (uint64_t)GDALGetCacheUsed64();
 	e.exit_code = code;

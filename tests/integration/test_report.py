@@ -49,6 +49,7 @@ class Report(gptest.TempDirTest):
         self.assertGreater(rep["peak_rss_bytes"], 0)
         self.assertEqual(rep["memory_limit_bytes"], 0)
         self.assertEqual(rep["open_iterators"], 0)
+        self.assertEqual(rep["cross_thread_releases"], 0)
         stages = rep["stages"]
         self.assertIsInstance(stages, list)
         self.assertEqual([s["name"] for s in stages],
@@ -186,6 +187,8 @@ class Report(gptest.TempDirTest):
         self.assertIn('gispipe_exit_code{pipeline="sids-births"} 0', text.splitlines())
         self.assertGreater(metrics["gispipe_peak_rss_bytes"][0][1], 0)
         self.assertEqual(metrics["gispipe_memory_limit_bytes"][0][1], 0)
+        self.assertEqual(metrics["gispipe_cross_thread_releases"],
+                         [('pipeline="sids-births"', 0)])
         items = {lab: v for lab, v in metrics["gispipe_stage_items"]}
         self.assertEqual(items['pipeline="sids-births",stage="read",direction="out"'], 100)
         self.assertEqual(items['pipeline="sids-births",stage="filter",direction="in"'], 100)
