@@ -27,6 +27,7 @@ struct stage;
 struct engine;
 struct arena;
 struct watch;
+struct pool;
 
 struct run_opts {
 	uint64_t memory_limit;    /* --memory-limit; 0: the pipeline's */
@@ -108,6 +109,7 @@ struct engine {
 	uint64_t step_applied; /* geos_applied() then */
 	size_t step_items;     /* live items it was given */
 	uint64_t items_left;   /* items of the stream from this batch on; 0: unknown */
+	struct pool *pool;     /* the run's workers (engine_pool), or NULL */
 };
 
 /* Run `pl` to the end.  Returns the exit code (0 on success); on failure the
@@ -123,6 +125,15 @@ int engine_plan(struct engine *e);
  * CPUs available, lowered to what the memory limit holds; at least 1.
  * Valid once engine_plan() has run. */
 int engine_threads(const struct engine *e);
+
+/* The run's pool of engine_threads(e) workers (core/pool.h), shared by
+ * the vector workers and the raster warp pieces: made on the first call,
+ * from the main thread only, and destroyed by the engine once the steps
+ * have closed (so a step may still use it in its close), before their
+ * arenas go.  *out is NULL for a run of one thread (pool_run then runs the
+ * jobs on the calling thread).  0, or -1 with the error set (70 from a
+ * worker or when a thread cannot start, 75 out of memory). */
+int engine_pool(struct engine *e, struct pool **out);
 
 /* Account a newly opened input dataset: drives transform_cache.clear_every.
  * Returns true when caches must be cleared now. */

@@ -15,8 +15,10 @@
 #include "core/cpus.h"
 #include "core/error.h"
 #include "core/outfile.h"
+#include "core/owner.h"
 #include "core/owner_check.h"
 #include "config/pipeline.h"
+#include "core/pool.h"
 #include "core/rss.h"
 #include "core/step.h"
 #include "core/watch.h"
@@ -98,6 +100,21 @@ int engine_plan(struct engine *e)
 int engine_threads(const struct engine *e)
 {
 	return e->plan.threads > 0 ? e->plan.threads : 1;
+}
+
+int engine_pool(struct engine *e, struct pool **out)
+{
+	*out = NULL;
+	if (owner_self() != 0)
+		return gp_fail(GP_EX_SOFTWARE, "the run's pool asked for from worker %d",
+		               owner_self());
+	if (e->pool == NULL && engine_threads(e) > 1) {
+		e->pool = pool_create(e->acct, engine_threads(e));
+		if (e->pool == NULL)
+			return -1;
+	}
+	*out = e->pool;
+	return 0;
 }
 
 void engine_enter(struct engine *e, const struct stage *s)
@@ -459,6 +476,10 @@ close:
 			snprintf(err, sizeof err, "%s", gp_err_msg());
 		}
 	}
+	/* The steps are closed: no work is left for the workers, whose
+	 * threads go before the arenas they worked in. */
+	pool_destroy(e.pool);
+	e.pool = NULL;
 	/* Every handle must be back before anything is committed: a leak is
 	 * a bug, says where, and must not fail a run whose outputs are
 	 * already in place.  The steps before the sink are done with
@@ -593,6 +614,7 @@ out:
 		if (s->step->desc->close)
 			s->step->desc->close(s, false);
 	}
+	pool_destroy(e.pool);
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		arena_destroy(e.stages[k].arena);
 		e.stages[k].arena = NULL;
