@@ -27,6 +27,7 @@ struct stage;
 struct engine;
 struct arena;
 struct watch;
+struct pool;
 
 struct run_opts {
 	uint64_t memory_limit;    /* --memory-limit; 0: the pipeline's */
@@ -102,6 +103,9 @@ struct engine {
 	int exit_code;
 	double pull_child;         /* raster pulls: time spent upstream */
 	struct watch *watch;       /* the run's watcher (engine_run only), or NULL */
+	struct pool *pool;         /* the run's workers (core/pool.h) when it has
+	                            * more than one thread (engine_run only), or
+	                            * NULL: everything on this thread */
 	/* The stage at work on the current batch, for the retry advice. */
 	const struct stage *stage;
 	uint64_t step_rss;     /* RSS when it began the batch */
@@ -146,6 +150,10 @@ int engine_expect(struct engine *e, const struct stage *s, uint64_t bytes);
 
 /* Stage `s` is at work from now on (the watcher names it). */
 void engine_enter(struct engine *e, const struct stage *s);
+
+/* Threads the run uses: --threads, else the pipeline's `threads:`, else
+ * the CPUs this process may run on (sched_getaffinity).  At least 1. */
+int engine_threads(const struct engine *e);
 
 /* Items per batch the plan allows. */
 size_t engine_batch_size(const struct engine *e);

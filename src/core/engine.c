@@ -3,6 +3,7 @@
 #include "core/engine.h"
 
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,8 @@
 #include "core/arena.h"
 #include "core/error.h"
 #include "core/outfile.h"
+#include "core/owner.h"
+#include "core/pool.h"
 #include "config/pipeline.h"
 #include "core/rss.h"
 #include "core/step.h"
@@ -25,6 +28,18 @@ double engine_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int engine_threads(const struct engine *e)
+{
+	cpu_set_t set;
+	int64_t n = e->opts && e->opts->threads > 0 ? e->opts->threads : e->pl->threads;
+
+	if (n <= 0)
+		n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+	if (n < 1)
+		n = 1;
+	return n > PIPELINE_THREADS_MAX ? PIPELINE_THREADS_MAX : (int)n;
 }
 
 size_t engine_batch_size(const struct engine *e)
@@ -111,7 +126,9 @@ int engine_stopping(const struct engine *e)
  * (engine_expect), false when one was under way and stopped part-way. */
 static uint64_t midrun_advice(const struct engine *e, const char *stage, uint64_t rss, bool next)
 {
-	const struct stage *s = e->stage;
+	/* A worker (engine_expect in its copy of a step) cannot read what the
+	 * engine's thread records of the batch at work: the whole-run advice. */
+	const struct stage *s = owner_self() == 0 ? e->stage : NULL;
 	uint64_t grown, done, applied, n, whole;
 
 	/* Whatever the step's own projection says, the batch it made is
@@ -272,6 +289,8 @@ static int stage_open(struct engine *e, struct stage *s)
 
 	if (d->state_size && (s->state = arena_calloc(s->arena, 1, d->state_size)) == NULL)
 		return -1;
+	if (s->geos == NULL)
+		s->geos = e->geos;
 	return d->open ? d->open(s, e) : 0;
 }
 
@@ -413,9 +432,17 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 		rejects_open = true;
 	}
 	test_leak(&e);
+	/* One pool for the run, made once: its workers serve every stream
+	 * (vector batches, raster warp pieces). */
+	if (engine_threads(&e) > 1 && (e.pool = pool_create(acct, engine_threads(&e))) == NULL) {
+		code = gp_err_code();
+		goto close;
+	}
 	if (e.kind->run(&e) != 0)
 		code = gp_err_code();
 close:
+	pool_destroy(e.pool);
+	e.pool = NULL;
 	/* Whatever failed while stopping failed because of the stop (an
 	 * interrupted GEOS call or warp): the stop is the reason. */
 	if (code && engine_stopping(&e)) {
