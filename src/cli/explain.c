@@ -23,7 +23,8 @@ static void explain_pipeline(const struct pipeline *pl)
 
 static int explain(struct cli_cmd *c, int code)
 {
-	struct run_opts ro = {.memory_limit = c->o.memory_limit, .quiet = true};
+	struct run_opts ro = {.memory_limit = c->o.memory_limit, .threads = c->o.threads,
+	                      .quiet = true};
 
 	if (code != 0)
 		return code;

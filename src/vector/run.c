@@ -567,6 +567,18 @@ static void batch_job(void *arg, int id)
 	sl->b = b;
 }
 
+/* Features per batch with `n` workers: under a limit, the plan's batch
+ * cut into the batches in flight, so that together they hold no more
+ * than the one a 1-thread run holds (64 at least, the plan's least). */
+static size_t pooled_batch(const struct engine *e, int n)
+{
+	size_t per = e->plan.batch_items / ((size_t)n * SLOTS_PER_WORKER);
+
+	if (e->plan.limit == 0)
+		return e->plan.batch_items;
+	return per < 64 ? 64 : per;
+}
+
 /* Give worker `id`'s batch arena back to it (the writer, after writing). */
 static void release(struct workers *t, struct slot *sl)
 {
@@ -871,12 +883,7 @@ static int run_pooled(struct engine *e)
 	t.slots = arena_calloc(e->arena, t.nslots, sizeof *t.slots);
 	if (t.w == NULL || t.srs == NULL || t.slots == NULL)
 		return -1;
-	/* the features in flight, under a limit, no more than one batch */
-	if (e->plan.limit) {
-		size_t per = e->plan.batch_items / t.nslots;
-
-		e->plan.batch_items = per < 64 ? 64 : per;
-	}
+	e->plan.batch_items = pooled_batch(e, t.n);
 	pthread_mutex_init(&t.mu, NULL);
 	for (int i = 1; i <= t.n; i++) {
 		char *name = arena_printf(e->arena, "worker %d", i);
@@ -910,6 +917,11 @@ out:
 			to->items_out += from->items_out;
 			to->items_filtered += from->items_filtered;
 			to->seconds += from->seconds;
+			/* peaks summed over the copies: what they held at once
+			 * at most */
+			to->mem.bytes.peak += from->mem.bytes.peak;
+			for (int h = 0; h < HANDLE_KIND_COUNT; h++)
+				to->live[h].peak += from->live[h].peak;
 		}
 		e->totals.xc_hits += w->xc[0];
 		e->totals.xc_misses += w->xc[1];
@@ -930,10 +942,21 @@ static int vector_run(struct engine *e)
 	return each_stream(e, false, NULL);
 }
 
-/* Explain opens no vector input: only validate --deep walks the streams. */
+/* Explain opens no vector input: only validate --deep walks the streams.
+ * It says how many threads a run would use, and for what. */
 static int vector_check(struct engine *e, bool deep, FILE *explain)
 {
-	(void)explain;
+	int n = engine_threads(e);
+
+	if (explain && (n == 1 || e->pl->nsteps <= 2))
+		fprintf(explain, "threads: 1 (%s)\n\n",
+		        n == 1 ? "every step on the main thread" : "no transform to share out");
+	else if (explain)
+		fprintf(explain,
+		        "threads: %d workers run the transforms, each with its own copies of the "
+		        "steps;\n  the main thread reads and writes; %d batches of %zu features in "
+		        "flight\n\n",
+		        n, n * SLOTS_PER_WORKER, pooled_batch(e, n));
 	return deep ? each_stream(e, true, NULL) : 0;
 }
 

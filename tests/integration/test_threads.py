@@ -127,6 +127,18 @@ class FirstFailure(gptest.TempDirTest):
             self.assertEqual(e, errs[0], "first failure with %d threads" % n)
 
 
+class Explain(gptest.TempDirTest):
+    def test_explain_says_the_threads(self):
+        p = self.pipeline(HEAD + "steps:\n" + POLYS + "  - buffer: { distance: 1 }\n"
+                          "  - write: { path: o.gpkg }\n")
+        r = self.gp("explain", p, "--threads", "3")
+        self.assertExit(r, 0)
+        self.assertIn("threads: 3 workers run the transforms", r.out)
+        self.assertIn("6 batches of 64 features in flight", r.out)
+        r = self.gp("explain", p, "--threads", "1")
+        self.assertIn("threads: 1 (every step on the main thread)", r.out)
+
+
 @unittest.skipIf(gptest.UNDER_VALGRIND, "signal timing under valgrind is not meaningful")
 class Stop(gptest.TempDirTest):
     def test_sigterm_stops_four_workers_quickly(self):
