@@ -114,9 +114,12 @@ void engine_enter(struct engine *e, const struct stage *s)
 
 int engine_stopping(const struct engine *e)
 {
+	int sig;
+
 	if (e->watch && watch_tripped(e->watch))
 		return GP_EX_TEMPFAIL;
-	return *e->stop ? 128 + *e->stop : 0;
+	sig = __atomic_load_n(e->stop, __ATOMIC_RELAXED); /* any thread */
+	return sig ? 128 + sig : 0;
 }
 
 /* The limit to retry with after RSS reached `rss` in `stage`: the burst
@@ -340,11 +343,18 @@ static void gather_totals(struct engine *e)
 
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		struct stage *s = &e->stages[k];
+		struct step_stats own = {0};
 
-		s->stats = (struct step_stats){0};
-		if (s->step->desc->stats == NULL || s->state == NULL)
-			continue;
-		s->step->desc->stats(s, &s->stats);
+		/* s->stats holds what the run kind put there: the transform
+		 * cache figures of the workers' copies of the step */
+		if (s->step->desc->stats && s->state)
+			s->step->desc->stats(s, &own);
+		own.has_xform |= s->stats.has_xform;
+		own.xc_hits += s->stats.xc_hits;
+		own.xc_misses += s->stats.xc_misses;
+		own.xc_clears += s->stats.xc_clears;
+		own.xc_evictions += s->stats.xc_evictions;
+		s->stats = own;
 		if (s->stats.has_xform) {
 			e->totals.xc_hits += s->stats.xc_hits;
 			e->totals.xc_misses += s->stats.xc_misses;

@@ -11,6 +11,11 @@
  * Features a step fails go to the rejects writer (engine.h) or fail the
  * run.  A check (validate --deep) walks the same loop through begin and end
  * only, and leaves the sink alone: it would create an output.
+ *
+ * A run of more than one thread (e->pool) reads and writes on this thread
+ * the same way, and hands each batch to a worker that runs the transforms
+ * on it with copies of the steps of its own ("Worker threads" below: who
+ * owns what, how a batch travels, why the output is the same).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -24,7 +29,6 @@
 #include "core/arena.h"
 #include "core/engine.h"
 #include "core/error.h"
-#include "core/handle.h"
 #include "core/pool.h"
 #include "config/pipeline.h"
 #include "vector/schema.h"
@@ -304,8 +308,10 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
 
 struct worker {
 	struct engine *e;
-	struct mem_account acct;     /* the worker's own root: no account is
-	                              * shared between threads */
+	struct mem_account acct;     /* the worker's own root, its copies'
+	                              * parent: no account is shared between
+	                              * threads.  Named after the first step it
+	                              * runs, as failures to allocate say. */
 	struct arena *arena;         /* its GEOS context, its copies */
 	struct stage *stages;        /* [k] copies step k (1..n-2) */
 	size_t opened;               /* copies opened: 1..opened-1 */
@@ -321,7 +327,10 @@ struct worker {
 	/* a failure outside a batch (open, begin, end, close) */
 	int code;
 	char msg[1024];
-	uint64_t xc[4];              /* its transform caches' figures */
+	/* its copies' figures, kept for the engine's stages when it closes
+	 * (the copies go with its arena); [k] for step k, in the run arena */
+	struct stage_acct *figures;
+	struct step_stats *stats;
 };
 
 struct slot {
@@ -388,7 +397,7 @@ static void worker_open(void *arg, int id)
 		s->step = &pl->steps[w->opened];
 		s->eng = e;
 		s->geos = g;
-		stage_acct_init(&s->acct, s->step->label, NULL);
+		stage_acct_init(&s->acct, s->step->label, &w->acct);
 		if ((s->arena = arena_create(&s->acct.mem, 0)) == NULL ||
 		    (d->state_size && (s->state = arena_calloc(s->arena, 1, d->state_size)) == NULL) ||
 		    (d->open && d->open(s, e) != 0)) {
@@ -468,10 +477,7 @@ static void worker_close(void *arg, int id)
 			worker_error(w, gp_err_code(), gp_err_msg());
 		if (s->step->desc->stats && s->state) {
 			s->step->desc->stats(s, &st);
-			w->xc[0] += st.xc_hits;
-			w->xc[1] += st.xc_misses;
-			w->xc[2] += st.xc_clears;
-			w->xc[3] += st.xc_evictions;
+			w->stats[k] = st;
 		}
 	}
 	arena_destroy(w->stream_arena);
@@ -486,6 +492,7 @@ static void worker_close(void *arg, int id)
 		arena_destroy(s->arena);
 		s->arena = NULL;
 		s->state = NULL;
+		w->figures[k] = s->acct;
 		if ((leak = stage_acct_first_leak(&s->acct)) >= 0 && w->code == 0) {
 			char m[256];
 
@@ -783,14 +790,17 @@ static int end_chain(struct engine *e, struct stream *st, struct stream *rs, siz
 	return 0;
 }
 
+static void srs_release(void *srs)
+{
+	OSRRelease(srs);
+}
+
 /* Stream `st` is about to begin on the engine's chain: keep it as the
  * source gave it for the workers' copies (the schema copied, a CRS clone
  * for each worker, all in the stream arena, this thread's), then begin it
  * on every worker.  -1 with the error set. */
 static int workers_begin(struct workers *t, struct stream *st, struct stream *copy)
 {
-	struct stage *src = &t->e->stages[0];
-
 	*copy = *st;
 	if ((copy->schema = schema_copy(st->arena, st->schema)) == NULL)
 		return -1;
@@ -801,7 +811,9 @@ static int workers_begin(struct workers *t, struct stream *st, struct stream *co
 		if ((t->srs[i] = OSRClone(st->srs)) == NULL)
 			return gp_fail(GP_EX_TEMPFAIL, "out of memory copying the CRS of layer '%s'",
 			               st->layer);
-		if (handle_own(st->arena, &src->acct, HANDLE_OGR_SRS, t->srs[i], NULL) == NULL)
+		/* released with the stream, by this thread; not counted as the
+		 * source's: a 1-thread run has none of these */
+		if (arena_defer(st->arena, srs_release, t->srs[i]) != 0)
 			return -1;
 	}
 	t->src_stream = copy;
@@ -886,12 +898,16 @@ static int run_pooled(struct engine *e)
 	e->plan.batch_items = pooled_batch(e, t.n);
 	pthread_mutex_init(&t.mu, NULL);
 	for (int i = 1; i <= t.n; i++) {
-		char *name = arena_printf(e->arena, "worker %d", i);
+		const char *name = pl->steps[1].label;
 
-		if (name == NULL)
+		t.w[i].figures = arena_calloc(e->arena, pl->nsteps, sizeof *t.w[i].figures);
+		t.w[i].stats = arena_calloc(e->arena, pl->nsteps, sizeof *t.w[i].stats);
+		if (t.w[i].figures == NULL || t.w[i].stats == NULL)
 			goto out;
 		t.w[i].e = e;
-		mem_account_init(&t.w[i].acct, name, NULL, 0);
+		/* the limit for its arenas alone, as the run's for a 1-thread
+		 * run's: the watcher holds the process to it */
+		mem_account_init(&t.w[i].acct, name, NULL, e->plan.limit);
 	}
 	for (size_t i = 0; i < t.nslots; i++) {
 		t.slots[i].t = &t;
@@ -910,23 +926,29 @@ out:
 	for (int i = 1; i <= t.n; i++) {
 		struct worker *w = &t.w[i];
 
-		for (size_t k = 1; w->stages && k + 1 < pl->nsteps; k++) {
-			struct stage_acct *to = &e->stages[k].acct, *from = &w->stages[k].acct;
+		for (size_t k = 1; w->figures && k + 1 < pl->nsteps; k++) {
+			struct stage *s = &e->stages[k];
+			struct stage_acct *to = &s->acct, *from = &w->figures[k];
+			const struct step_stats *st = &w->stats[k];
 
 			to->items_in += from->items_in;
 			to->items_out += from->items_out;
 			to->items_filtered += from->items_filtered;
 			to->seconds += from->seconds;
-			/* peaks summed over the copies: what they held at once
-			 * at most */
-			to->mem.bytes.peak += from->mem.bytes.peak;
+			/* peaks: the highest of any copy, as one thread's run
+			 * shows them */
+			if (from->mem.bytes.peak > to->mem.bytes.peak)
+				to->mem.bytes.peak = from->mem.bytes.peak;
 			for (int h = 0; h < HANDLE_KIND_COUNT; h++)
-				to->live[h].peak += from->live[h].peak;
+				if (from->live[h].peak > to->live[h].peak)
+					to->live[h].peak = from->live[h].peak;
+			/* the engine adds the stage's own (gather_totals) */
+			s->stats.has_xform |= st->has_xform;
+			s->stats.xc_hits += st->xc_hits;
+			s->stats.xc_misses += st->xc_misses;
+			s->stats.xc_clears += st->xc_clears;
+			s->stats.xc_evictions += st->xc_evictions;
 		}
-		e->totals.xc_hits += w->xc[0];
-		e->totals.xc_misses += w->xc[1];
-		e->totals.xc_clears += w->xc[2];
-		e->totals.xc_evictions += w->xc[3];
 	}
 	for (size_t i = 0; i < t.nslots; i++)
 		arena_destroy(t.slots[i].arena);
