@@ -103,13 +103,15 @@ struct engine {
 	int exit_code;
 	double pull_child;         /* raster pulls: time spent upstream */
 	struct watch *watch;       /* the run's watcher (engine_run only), or NULL */
+	struct pool *pool;         /* the run's workers (engine_pool) when it has
+	                            * more than one thread (engine_run only), or
+	                            * NULL: everything on this thread */
 	/* The stage at work on the current batch, for the retry advice. */
 	const struct stage *stage;
 	uint64_t step_rss;     /* RSS when it began the batch */
 	uint64_t step_applied; /* geos_applied() then */
 	size_t step_items;     /* live items it was given */
 	uint64_t items_left;   /* items of the stream from this batch on; 0: unknown */
-	struct pool *pool;     /* the run's workers (engine_pool), or NULL */
 };
 
 /* Run `pl` to the end.  Returns the exit code (0 on success); on failure the
@@ -127,10 +129,10 @@ int engine_plan(struct engine *e);
 int engine_threads(const struct engine *e);
 
 /* The run's pool of engine_threads(e) workers (core/pool.h), shared by
- * the vector workers and the raster warp pieces: made on the first call,
- * from the main thread only, and destroyed by the engine once the steps
- * have closed (so a step may still use it in its close), before their
- * arenas go.  *out is NULL for a run of one thread (pool_run then runs the
+ * the vector workers and the raster warp pieces: made on the first call
+ * (engine_run makes it before the run loop), from the main thread only,
+ * and destroyed by the engine when the run loop returns, before the steps
+ * close.  *out is NULL for a run of one thread (pool_run then runs the
  * jobs on the calling thread).  0, or -1 with the error set (70 from a
  * worker or when a thread cannot start, 75 out of memory). */
 int engine_pool(struct engine *e, struct pool **out);

@@ -125,9 +125,12 @@ void engine_enter(struct engine *e, const struct stage *s)
 
 int engine_stopping(const struct engine *e)
 {
+	int sig;
+
 	if (e->watch && watch_tripped(e->watch))
 		return GP_EX_TEMPFAIL;
-	return *e->stop ? 128 + *e->stop : 0;
+	sig = __atomic_load_n(e->stop, __ATOMIC_RELAXED); /* any thread */
+	return sig ? 128 + sig : 0;
 }
 
 /* The limit to retry with after RSS reached `rss` in `stage`: the burst
@@ -137,7 +140,9 @@ int engine_stopping(const struct engine *e)
  * (engine_expect), false when one was under way and stopped part-way. */
 static uint64_t midrun_advice(const struct engine *e, const char *stage, uint64_t rss, bool next)
 {
-	const struct stage *s = e->stage;
+	/* A worker (engine_expect in its copy of a step) cannot read what the
+	 * engine's thread records of the batch at work: the whole-run advice. */
+	const struct stage *s = owner_self() == 0 ? e->stage : NULL;
 	uint64_t grown, done, applied, n, whole;
 
 	/* Whatever the step's own projection says, the batch it made is
@@ -298,6 +303,8 @@ static int stage_open(struct engine *e, struct stage *s)
 
 	if (d->state_size && (s->state = arena_calloc(s->arena, 1, d->state_size)) == NULL)
 		return -1;
+	if (s->geos == NULL)
+		s->geos = e->geos;
 	return d->open ? d->open(s, e) : 0;
 }
 
@@ -347,11 +354,18 @@ static void gather_totals(struct engine *e)
 
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		struct stage *s = &e->stages[k];
+		struct step_stats own = {0};
 
-		s->stats = (struct step_stats){0};
-		if (s->step->desc->stats == NULL || s->state == NULL)
-			continue;
-		s->step->desc->stats(s, &s->stats);
+		/* s->stats holds what the run kind put there: the transform
+		 * cache figures of the workers' copies of the step */
+		if (s->step->desc->stats && s->state)
+			s->step->desc->stats(s, &own);
+		own.has_xform |= s->stats.has_xform;
+		own.xc_hits += s->stats.xc_hits;
+		own.xc_misses += s->stats.xc_misses;
+		own.xc_clears += s->stats.xc_clears;
+		own.xc_evictions += s->stats.xc_evictions;
+		s->stats = own;
 		if (s->stats.has_xform) {
 			e->totals.xc_hits += s->stats.xc_hits;
 			e->totals.xc_misses += s->stats.xc_misses;
@@ -367,6 +381,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	struct engine e = {.pl = pl, .kind = kind_of(pl), .opts = o, .acct = acct,
 	                   .arena = run_arena, .stop = stop};
 	struct watch watch = {0};
+	struct pool *pool;
 	struct step rejects_step;
 	struct stage rejects = {0};
 	struct run_result result;
@@ -439,9 +454,17 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 		rejects_open = true;
 	}
 	test_leak(&e);
+	/* One pool for the run, made once: its workers serve every stream
+	 * (vector batches, raster warp pieces). */
+	if (engine_pool(&e, &pool) != 0) {
+		code = gp_err_code();
+		goto close;
+	}
 	if (e.kind->run(&e) != 0)
 		code = gp_err_code();
 close:
+	pool_destroy(e.pool);
+	e.pool = NULL;
 	/* Whatever failed while stopping failed because of the stop (an
 	 * interrupted GEOS call or warp): the stop is the reason. */
 	if (code && engine_stopping(&e)) {
@@ -476,10 +499,6 @@ close:
 			snprintf(err, sizeof err, "%s", gp_err_msg());
 		}
 	}
-	/* The steps are closed: no work is left for the workers, whose
-	 * threads go before the arenas they worked in. */
-	pool_destroy(e.pool);
-	e.pool = NULL;
 	/* Every handle must be back before anything is committed: a leak is
 	 * a bug, says where, and must not fail a run whose outputs are
 	 * already in place.  The steps before the sink are done with

@@ -82,7 +82,9 @@ class Explain(gptest.TempDirTest):
     def threads_line(self, text, *args):
         r = self.gp("explain", self.pipeline(text), *args)
         self.assertExit(r, EX_OK)
-        lines = [l.strip() for l in r.out.splitlines() if l.strip().startswith("threads:")]
+        # the memory plan's line (a vector run's explanation of what its
+        # threads do comes first, unindented)
+        lines = [l.strip() for l in r.out.splitlines() if l.startswith("  threads:")]
         self.assertEqual(len(lines), 1, r.out)
         return lines[0]
 
