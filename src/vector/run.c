@@ -519,7 +519,7 @@ static void batch_job(void *arg, int id)
 	sl->worker = id;
 	worker_reclaim(t, w);
 	if (w->nfree == 0) {
-		struct arena *a = arena_create(&w->acct, 256 * 1024);
+		struct arena *a = arena_create(&w->acct, 0);
 
 		if (a == NULL) {
 			sl->code = gp_err_code();
@@ -911,7 +911,7 @@ static int run_pooled(struct engine *e)
 	}
 	for (size_t i = 0; i < t.nslots; i++) {
 		t.slots[i].t = &t;
-		if ((t.slots[i].arena = arena_create(&src->acct.mem, 256 * 1024)) == NULL)
+		if ((t.slots[i].arena = arena_create(&src->acct.mem, 0)) == NULL)
 			goto out;
 	}
 	pool_each(e->pool, worker_open, &t);
