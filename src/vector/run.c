@@ -407,6 +407,21 @@ static void worker_open(void *arg, int id)
 	}
 }
 
+/* Every copy of worker `w` begins (or ends) its copy of the stream. */
+static void worker_chain(struct worker *w, bool end)
+{
+	for (size_t k = 1; k < w->opened; k++) {
+		struct stage *s = &w->stages[k];
+		const struct vector_ops *v = s->step->desc->vec;
+		int (*fn)(struct stage *, struct stream *) = end ? v->end : v->begin;
+
+		if (fn && fn(s, &w->st) != 0) {
+			worker_error(w, gp_err_code(), gp_err_msg());
+			return;
+		}
+	}
+}
+
 /* On worker `id`: a stream begins, on the worker's copy of it. */
 static void worker_begin(void *arg, int id)
 {
@@ -422,31 +437,14 @@ static void worker_begin(void *arg, int id)
 		worker_error(w, gp_err_code(), gp_err_msg());
 		return;
 	}
-	for (size_t k = 1; k < w->opened; k++) {
-		struct stage *s = &w->stages[k];
-		const struct vector_ops *v = s->step->desc->vec;
-
-		if (v->begin && v->begin(s, &w->st) != 0) {
-			worker_error(w, gp_err_code(), gp_err_msg());
-			return;
-		}
-	}
+	worker_chain(w, false);
 }
 
 static void worker_end(void *arg, int id)
 {
 	struct workers *t = arg;
-	struct worker *w = &t->w[id];
 
-	for (size_t k = 1; k < w->opened; k++) {
-		struct stage *s = &w->stages[k];
-		const struct vector_ops *v = s->step->desc->vec;
-
-		if (v->end && v->end(s, &w->st) != 0) {
-			worker_error(w, gp_err_code(), gp_err_msg());
-			return;
-		}
-	}
+	worker_chain(&t->w[id], true);
 }
 
 /* The worker's batch arenas the writer gave back, reset by their owner. */
@@ -519,7 +517,7 @@ static void batch_job(void *arg, int id)
 	sl->worker = id;
 	worker_reclaim(t, w);
 	if (w->nfree == 0) {
-		struct arena *a = arena_create(&w->acct, 256 * 1024);
+		struct arena *a = arena_create(&w->acct, 0);
 
 		if (a == NULL) {
 			sl->code = gp_err_code();
@@ -911,7 +909,7 @@ static int run_pooled(struct engine *e)
 	}
 	for (size_t i = 0; i < t.nslots; i++) {
 		t.slots[i].t = &t;
-		if ((t.slots[i].arena = arena_create(&src->acct.mem, 256 * 1024)) == NULL)
+		if ((t.slots[i].arena = arena_create(&src->acct.mem, 0)) == NULL)
 			goto out;
 	}
 	pool_each(e->pool, worker_open, &t);
