@@ -1,14 +1,24 @@
 /* check_arena.c - unit tests for the arena allocator (src/core/arena.c). */
 #include <check.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+/* unistd.h (which signal.h and sys/wait.h include) declares acct(2), the
+ * name of this file's account */
+#define acct acct_syscall
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#undef acct
 
 #include "core/account.h"
 #include "core/arena.h"
 #include "core/error.h"
+#include "core/owner.h"
+#include "core/owner_check.h"
 
 #define STAGE_NAME "reproject-roads"
 #define RUN_NAME "whole-run"
@@ -1474,6 +1484,144 @@ static TCase *tcase(Suite *s, const char *name)
 	return tc;
 }
 
+/* ---- owner checks (core/owner_check.h) ------------------------------- */
+
+enum release_op { OP_RESET, OP_REWIND, OP_DESTROY };
+
+struct release_job {
+	struct arena *a;
+	struct arena_mark m;
+	enum release_op op;
+	int self;                 /* the thread's owner id */
+	bool create;              /* the thread makes the arena itself */
+};
+
+static void *release_in_thread(void *arg)
+{
+	struct release_job *j = arg;
+
+	owner_set(j->self);
+	if (j->create) {
+		j->a = arena_create(&acct, 0);
+		j->m = arena_mark(j->a);
+		arena_alloc(j->a, 100, 0);
+	}
+	if (j->op == OP_RESET)
+		arena_reset(j->a);
+	else if (j->op == OP_REWIND)
+		arena_rewind(j->a, j->m);
+	else
+		arena_destroy(j->a);
+	return NULL;
+}
+
+/* Run `j` on a thread of a forked child whose stderr goes to `err`
+ * (`size` bytes, what it said); the arena is made on the child's main
+ * thread first unless the job makes it.  The child exits with the
+ * owner_check_count() it ended with, or dies of a signal. */
+static int release_in_child(struct release_job *j, char *err, size_t size)
+{
+	int fd[2], status;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		pthread_t t;
+
+		dup2(fd[1], 2);
+		close(fd[0]);
+		if (!j->create) {
+			j->a = new_arena(0);
+			j->m = arena_mark(j->a);
+			arena_alloc(j->a, 100, 0);
+		}
+		if (pthread_create(&t, NULL, release_in_thread, j) != 0 ||
+		    pthread_join(t, NULL) != 0)
+			_exit(100);
+		if (!j->create && j->op != OP_DESTROY)
+			arena_destroy(j->a);
+		if (j->create && j->op != OP_DESTROY) {
+			/* back on the owner's id: the destroy is the owner's */
+			owner_set(j->self);
+			arena_destroy(j->a);
+		}
+		_exit((int)owner_check_count());
+	}
+	close(fd[1]);
+	while (got + 1 < (ssize_t)size && (n = read(fd[0], err + got, size - 1 - (size_t)got)) > 0)
+		got += n;
+	err[got] = '\0';
+	close(fd[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+START_TEST(release_from_another_thread_aborts)
+{
+	static const enum release_op ops[] = {OP_RESET, OP_REWIND, OP_DESTROY};
+
+	for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+		struct release_job j = {.op = ops[k], .self = 7};
+		char err[512];
+		int status = release_in_child(&j, err, sizeof err);
+
+#ifndef NDEBUG
+		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+		              "op %zu: status %#x, stderr: %s", k, (unsigned)status, err);
+		ck_assert_str_eq(err, "gispipe: internal error: arena '" STAGE_NAME "' owned by "
+		                      "thread 0 released by thread 7 (only its owner may release "
+		                      "it)\n");
+#else
+		/* release builds count it and go on */
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "op %zu", k);
+#endif
+	}
+}
+END_TEST
+
+START_TEST(release_by_the_owner_is_fine)
+{
+	static const enum release_op ops[] = {OP_RESET, OP_REWIND, OP_DESTROY};
+
+	for (size_t k = 0; k < sizeof ops / sizeof *ops; k++) {
+		/* made and released on a worker (id 3), and on the main thread */
+		struct release_job j = {.op = ops[k], .self = 3, .create = true};
+		char err[512];
+		int status = release_in_child(&j, err, sizeof err);
+
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		              "op %zu: status %#x, stderr: %s", k, (unsigned)status, err);
+		ck_assert_str_eq(err, "");
+	}
+	{
+		struct arena *a = new_arena(0);
+
+		arena_alloc(a, 10, 0);
+		arena_reset(a);
+		arena_destroy(a);
+		ck_assert_uint_eq(owner_check_count(), 0);
+	}
+}
+END_TEST
+
+START_TEST(owner_is_the_creators)
+{
+	struct arena *a = new_arena(0);
+
+	ck_assert_int_eq(arena_owner(a), 0);
+	arena_destroy(a);
+	owner_set(5);
+	a = new_arena(0);
+	ck_assert_int_eq(arena_owner(a), 5);
+	arena_destroy(a);
+	owner_set(0);
+	ck_assert_uint_eq(owner_check_count(), 0);
+}
+END_TEST
+
 static Suite *arena_suite(void)
 {
 	Suite *s = suite_create("arena");
@@ -1551,6 +1699,11 @@ static Suite *arena_suite(void)
 
 	tc = tcase(s, "arena_account");
 	tcase_add_test(tc, account_is_the_creators);
+
+	tc = tcase(s, "owner_checks");
+	tcase_add_test(tc, release_from_another_thread_aborts);
+	tcase_add_test(tc, release_by_the_owner_is_fine);
+	tcase_add_test(tc, owner_is_the_creators);
 
 	tc = tcase(s, "account_integration");
 	tcase_add_test(tc, integration_bytes_follow_chunks);

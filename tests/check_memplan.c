@@ -372,6 +372,153 @@ START_TEST(print_lines)
 }
 END_TEST
 
+/* ---- memplan_threads ------------------------------------------------- */
+
+START_TEST(threads_without_limit_as_asked_or_cpus)
+{
+	struct memplan p, made;
+
+	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 0, 0), 0);
+	made = p;
+	memplan_threads(&p, 0, 6);
+	ck_assert_int_eq(p.threads, 6);
+	ck_assert_int_eq(p.threads_wanted, 6);
+	ck_assert(!p.threads_asked);
+	/* nothing else moves without a limit */
+	ck_assert_uint_eq(p.batch_items, made.batch_items);
+	ck_assert_uint_eq(p.arena_budget, made.arena_budget);
+	memplan_threads(&p, 12, 6);
+	ck_assert_int_eq(p.threads, 12);
+	ck_assert(p.threads_asked);
+	/* the bounds: at least one, at most 1024 */
+	memplan_threads(&p, 0, 0);
+	ck_assert_int_eq(p.threads, 1);
+	memplan_threads(&p, 5000, 2);
+	ck_assert_int_eq(p.threads, 1024);
+}
+END_TEST
+
+START_TEST(threads_share_the_batch_quarter)
+{
+	struct memplan one, p;
+
+	ck_assert_int_eq(memplan_make(&one, 200 * MIB, 30 * MIB, 0, 0), 0);
+	p = one;
+	memplan_threads(&p, 4, 2);
+	ck_assert_int_eq(p.threads, 4);
+	/* five batches in flight instead of two, each smaller, and every
+	 * worker's own memory taken from the headroom */
+	ck_assert_uint_lt(p.batch_items, one.batch_items);
+	ck_assert_uint_ge(p.batch_items, BATCH_MIN);
+	ck_assert_uint_eq(p.arena_budget, 5 * p.batch_bytes + ARENA_FIXED);
+	ck_assert_uint_le(planned(&p) + p.headroom + 3 * MEMPLAN_WORKER_BYTES, p.limit);
+	ck_assert_uint_le(5 * p.batch_bytes, (200 * MIB - 30 * MIB - LIB_RESERVE - ARENA_FIXED) / 4);
+	/* a fixed batch stays fixed */
+	ck_assert_int_eq(memplan_make(&p, 200 * MIB, 30 * MIB, 0, 1000), 0);
+	memplan_threads(&p, 4, 2);
+	ck_assert_int_eq(p.threads, 4);
+	ck_assert_uint_eq(p.batch_items, 1000);
+	ck_assert(p.batch_fixed);
+	ck_assert_uint_eq(p.arena_budget, 5 * p.batch_bytes + ARENA_FIXED);
+}
+END_TEST
+
+START_TEST(threads_lowered_to_what_the_limit_holds)
+{
+	struct memplan one, p;
+	int last = 64;
+
+	/* the smallest plan holds one worker only, and is left as made */
+	ck_assert_int_eq(memplan_make(&one, 66 * MIB, 40 * MIB, 0, 0), 0);
+	ck_assert_uint_lt(one.headroom, MIB); /* no wrap-around at the smallest plan */
+	p = one;
+	memplan_threads(&p, 8, 2);
+	ck_assert_int_eq(p.threads, 1);
+	ck_assert_int_eq(p.threads_wanted, 8);
+	ck_assert_uint_eq(p.batch_items, one.batch_items);
+	ck_assert_uint_eq(p.headroom, one.headroom);
+	ck_assert_uint_eq(p.arena_budget, one.arena_budget);
+	/* more memory, more workers, never more than asked, and each plan
+	 * within its limit */
+	for (uint64_t limit = 400 * MIB; limit >= 66 * MIB; limit -= 2 * MIB) {
+		ck_assert_int_eq(memplan_make(&p, limit, 40 * MIB, 0, 0), 0);
+		memplan_threads(&p, 64, 2);
+		ck_assert_int_le(p.threads, last);
+		ck_assert_int_ge(p.threads, 1);
+		ck_assert_uint_le(planned(&p) + (uint64_t)(p.threads - 1) * MEMPLAN_WORKER_BYTES,
+		                  limit);
+		ck_assert_uint_ge(p.headroom, (uint64_t)(p.threads - 1) * MEMPLAN_WORKER_BYTES);
+		last = p.threads;
+	}
+	ck_assert_int_eq(last, 1);
+	ck_assert_int_eq(memplan_make(&p, 400 * MIB, 40 * MIB, 0, 0), 0);
+	memplan_threads(&p, 64, 2);
+	ck_assert_int_gt(p.threads, 8);
+	ck_assert_int_lt(p.threads, 64);
+}
+END_TEST
+
+START_TEST(threads_raster_pieces)
+{
+	struct memplan p;
+
+	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 0, 0), 0);
+	memplan_raster(&p);
+	memplan_threads(&p, 0, 16);
+	ck_assert_int_eq(p.threads, 16);
+	/* 1 MiB of the windows' share a piece */
+	ck_assert_int_eq(memplan_make(&p, 64 * MIB, 30 * MIB, 0, 0), 0);
+	memplan_raster(&p);
+	memplan_threads(&p, 0, 64);
+	ck_assert_int_eq(p.threads, (int)(p.window_bytes / MEMPLAN_PIECE_BYTES));
+	ck_assert_int_lt(p.threads, 64);
+	ck_assert_int_eq(memplan_make(&p, 55 * MIB + MIB / 2, 30 * MIB, 0, 0), 0);
+	memplan_raster(&p);
+	memplan_threads(&p, 4, 2);
+	ck_assert_uint_lt(p.window_bytes, 2 * MEMPLAN_PIECE_BYTES);
+	ck_assert_int_eq(p.threads, 1);
+	ck_assert_int_eq(p.threads_wanted, 4);
+}
+END_TEST
+
+START_TEST(threads_printed_with_the_reason)
+{
+	struct memplan p;
+	char *out;
+
+	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 0, 0), 0);
+	memplan_threads(&p, 0, 2);
+	out = print_plan(&p);
+	ck_assert_ptr_nonnull(strstr(out, "  threads: 2 (2 CPUs available)\n"));
+	free(out);
+	memplan_threads(&p, 0, 1);
+	out = print_plan(&p);
+	ck_assert_ptr_nonnull(strstr(out, "  threads: 1 (1 CPU available)\n"));
+	free(out);
+	memplan_threads(&p, 3, 2);
+	out = print_plan(&p);
+	ck_assert_ptr_nonnull(strstr(out, "  threads: 3 (as asked: --threads or threads:)\n"));
+	free(out);
+	ck_assert_int_eq(memplan_make(&p, 64 * MIB, 30 * MIB, 0, 0), 0);
+	memplan_threads(&p, 4, 2);
+	out = print_plan(&p);
+	ck_assert_ptr_nonnull(strstr(out, "  threads: 1 (lowered from 4: the memory plan holds "
+	                                  "1 worker's batches under 64 MiB)\n"));
+	free(out);
+	ck_assert_int_eq(memplan_make(&p, 120 * MIB, 40 * MIB, 0, 0), 0);
+	memplan_threads(&p, 64, 2);
+	out = print_plan(&p);
+	ck_assert_ptr_nonnull(strstr(out, "(lowered from 64: the memory plan holds "));
+	ck_assert_ptr_nonnull(strstr(out, " workers' batches under 120 MiB)\n"));
+	free(out);
+	/* a plan made without choosing prints no thread line */
+	ck_assert_int_eq(memplan_make(&p, 0, 30 * MIB, 0, 0), 0);
+	out = print_plan(&p);
+	ck_assert_ptr_null(strstr(out, "threads"));
+	free(out);
+}
+END_TEST
+
 /* ---- runner ---------------------------------------------------------- */
 
 static TCase *tcase(Suite *s, const char *name)
@@ -408,6 +555,13 @@ static Suite *memplan_suite(void)
 
 	tc = tcase(s, "memplan_print");
 	tcase_add_test(tc, print_lines);
+
+	tc = tcase(s, "memplan_threads");
+	tcase_add_test(tc, threads_without_limit_as_asked_or_cpus);
+	tcase_add_test(tc, threads_share_the_batch_quarter);
+	tcase_add_test(tc, threads_lowered_to_what_the_limit_holds);
+	tcase_add_test(tc, threads_raster_pieces);
+	tcase_add_test(tc, threads_printed_with_the_reason);
 	return s;
 }
 

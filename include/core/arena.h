@@ -13,6 +13,13 @@
  * destroyed.  A pointer must never be stored in an object whose arena
  * outlives the arena of what it points to.
  *
+ * Threads: an arena belongs to the thread that created it (owner_self(),
+ * core/owner.h).  Only that thread may reset, rewind or destroy it; any
+ * other is counted and, in builds without NDEBUG, aborts
+ * (core/owner_check.h).  Memory from it may be read by other threads
+ * while the owner hands it over (a batch through the workers), and comes
+ * back to the owner to be released.
+ *
  * Failure: allocation functions return NULL with the error set (exit code
  * 75, message naming the account, i.e. the stage); they never abort.  Tests
  * make any call fail this way (account.h, fault injection).
@@ -92,5 +99,9 @@ void arena_rewind(struct arena *a, struct arena_mark m);
 
 void arena_get_stats(const struct arena *a, struct arena_stats *out);
 struct mem_account *arena_account(const struct arena *a);
+
+/* The owner id of the thread that created `a`: the one to send it back to
+ * for its reset. */
+int arena_owner(const struct arena *a);
 
 #endif

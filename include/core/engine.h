@@ -27,6 +27,7 @@ struct stage;
 struct engine;
 struct arena;
 struct watch;
+struct pool;
 
 struct run_opts {
 	uint64_t memory_limit;    /* --memory-limit; 0: the pipeline's */
@@ -104,6 +105,9 @@ struct engine {
 	int exit_code;
 	double pull_child;         /* raster pulls: time spent upstream */
 	struct watch *watch;       /* the run's watcher (engine_run only), or NULL */
+	struct pool *pool;         /* the run's workers (engine_pool) when it has
+	                            * more than one thread (engine_run only), or
+	                            * NULL: everything on this thread */
 	/* The stage at work on the current batch, for the retry advice. */
 	const struct stage *stage;
 	uint64_t step_rss;     /* RSS when it began the batch */
@@ -122,6 +126,21 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 
 /* Plan only (for explain): fills e->plan from the pipeline and options. */
 int engine_plan(struct engine *e);
+
+/* Worker threads for the run (vector workers, raster warp pieces), as
+ * the plan chose them (memplan_threads): --threads or threads:, else the
+ * CPUs available, lowered to what the memory limit holds; at least 1.
+ * Valid once engine_plan() has run. */
+int engine_threads(const struct engine *e);
+
+/* The run's pool of engine_threads(e) workers (core/pool.h), shared by
+ * the vector workers and the raster warp pieces: made on the first call
+ * (engine_run makes it before the run loop), from the main thread only,
+ * and destroyed by the engine when the run loop returns, before the steps
+ * close.  *out is NULL for a run of one thread (pool_run then runs the
+ * jobs on the calling thread).  0, or -1 with the error set (70 from a
+ * worker or when a thread cannot start, 75 out of memory). */
+int engine_pool(struct engine *e, struct pool **out);
 
 /* Account a newly opened input dataset: drives transform_cache.clear_every.
  * Returns true when caches must be cleared now. */

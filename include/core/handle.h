@@ -5,6 +5,9 @@
  * counter for its kind goes up, and an arena cleanup destroys it and brings
  * the counter down when the arena is reset or destroyed, unless it was
  * released or taken back earlier.  Nothing else moves the live counters.
+ * A handle belongs to the thread that owned it (owner_self()); releasing or
+ * taking it from another thread breaks the ownership rule
+ * (core/owner_check.h).
  */
 #ifndef GISPIPE_HANDLE_H
 #define GISPIPE_HANDLE_H
@@ -20,6 +23,7 @@ struct handle {
 	enum handle_kind kind;
 	struct stage_acct *stage;
 	handle_destroy_fn destroy;
+	int owner;                  /* owner_self() of the thread that owned it */
 };
 
 /* Take ownership of `ptr` (NULL is refused).  `destroy` NULL means the

@@ -30,6 +30,11 @@ struct memplan {
 	bool batch_fixed;        /* memory.batch was a number */
 	bool raster;             /* planned for a raster pipeline */
 	uint64_t window_bytes;   /* raster: all steps' block arenas together */
+	/* Worker threads (memplan_threads): vector workers on batches,
+	 * raster warp pieces. */
+	int threads;             /* chosen */
+	int threads_wanted;      /* asked for, or the CPUs available */
+	bool threads_asked;      /* --threads / threads: gave a number */
 };
 
 /* Bytes a batch of vector features costs per feature, as planned. */
@@ -65,6 +70,27 @@ uint64_t memplan_advise_grow(const struct memplan *p, uint64_t fixed, uint64_t p
  * or SQLite caches; half of what is available goes to the windows in
  * flight, a quarter to GDAL's block cache, a quarter is headroom. */
 void memplan_raster(struct memplan *p);
+
+/* What a vector worker holds besides its batch: its GEOS context, its PROJ
+ * context (with its database connection) and transform cache, its stage
+ * state, its thread's stack and malloc arena.  A PROJ context with two
+ * operations and a GEOS context measured about 0.5 MiB (Debian 12, PROJ
+ * 9.1, GEOS 3.11); the rest is margin for the thread's malloc arena. */
+#define MEMPLAN_WORKER_BYTES ((uint64_t)2 << 20)
+/* The windows' share one raster warp piece needs: a quarter of it is the
+ * source it pulls (warp_budget's floor), as much again the warper's copy,
+ * the rest its destination strip. */
+#define MEMPLAN_PIECE_BYTES ((uint64_t)1 << 20)
+
+/* Choose the thread count of a plan made by memplan_make (and
+ * memplan_raster for a raster pipeline): `asked` (--threads or threads:,
+ * 0: auto) up to 1024, or else `cpus`; lowered, under a limit, to what the
+ * plan holds.  Each vector worker after the first holds one more batch in
+ * flight (an automatic batch shrinks to share the batches' quarter, down
+ * to the smallest batch) and MEMPLAN_WORKER_BYTES, from half the headroom
+ * at most; the plan is remade for the workers chosen.  Each raster warp
+ * piece needs MEMPLAN_PIECE_BYTES of the windows' share. */
+void memplan_threads(struct memplan *p, int64_t asked, int cpus);
 
 /* Apply it: GDAL cache and config options. */
 void memplan_apply(const struct memplan *p);

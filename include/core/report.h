@@ -15,6 +15,8 @@
  *   what other processes map),
  *   "memory_limit_bytes": int (0: none),
  *   "gdal_cache_peak_bytes": int, "open_iterators": int,
+ *   "cross_thread_releases": int (arenas and handles released by a thread
+ *   that does not own them, core/owner_check.h: 0 unless a bug),
  *   "plan": {"baseline_rss_bytes", "gdal_cache_bytes", "sqlite_cache_bytes",
  *            "batch_features"},
  *   "totals": {"datasets", "streams", "batches", "features_in", "features_out",
@@ -68,6 +70,7 @@ struct run_totals {
 	uint64_t xc_hits, xc_misses, xc_clears, xc_evictions;
 	uint64_t outputs;
 	uint64_t pixels_out;      /* raster runs: pixels written */
+	uint64_t cross_thread_releases; /* owner_check_count() at the end */
 };
 
 /* What a run reports: filled by the engine once the run is over, every

@@ -27,7 +27,8 @@
  *   3. document it in man/gispipe-pipeline.5 (gispipe stages prints the
  *      option table itself).
  *
- * Life of a step in a run, all on the engine's thread:
+ * Life of a step in a run, all on one thread (the engine's, or a pool
+ * worker's for the worker's own copy of a transform, vector/run.c):
  *   check    after options are parsed: validate them (no I/O)
  *   open     acquire what lives as long as the run (state in stage->arena,
  *            allocated by the engine when the descriptor gives state_size)
@@ -56,6 +57,7 @@ struct step;
 struct stage;
 struct engine;
 struct batch; /* vector/batch.h */
+struct geos;  /* vector/geos.h */
 struct pipeline;
 struct opt_desc;
 struct ynode;
@@ -166,6 +168,10 @@ struct stage {
 	struct stage_acct acct;
 	struct step_stats stats;    /* filled at the end of a run, for the report */
 	struct engine *eng;
+	/* vector runs: the GEOS context of the thread that runs this stage
+	 * (the engine's, or a worker's for a worker's copy, vector/run.c);
+	 * the step uses this one, never another thread's */
+	struct geos *geos;
 	/* raster runs */
 	struct arena *blocks;       /* scratch for one window (raster.h) */
 	const struct rview *rin;    /* the view this stage receives */

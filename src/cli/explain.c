@@ -23,8 +23,9 @@ static void explain_pipeline(const struct pipeline *pl)
 
 static int explain(struct cli_cmd *c, int code)
 {
-	struct run_opts ro = {.memory_limit = c->o.memory_limit, .quiet = true,
-	                      .shard_index = c->o.shard_index, .shard_count = c->o.shard_count};
+	struct run_opts ro = {.memory_limit = c->o.memory_limit, .threads = c->o.threads,
+	                      .quiet = true, .shard_index = c->o.shard_index,
+	                      .shard_count = c->o.shard_count};
 
 	if (code != 0)
 		return code;

@@ -50,7 +50,8 @@ static void on_signal(int sig)
 		signal(sig, SIG_DFL);
 		raise(sig);
 	}
-	cli_stop = sig;
+	/* atomic: the workers read it (watch_stopping, engine_stopping) */
+	__atomic_store_n(&cli_stop, sig, __ATOMIC_RELAXED);
 }
 
 static void gdal_errors(CPLErr cls, CPLErrorNum num, const char *msg)

@@ -8,6 +8,8 @@
 
 #include "core/account.h"
 #include "core/error.h"
+#include "core/owner.h"
+#include "core/owner_check.h"
 
 #define ARENA_DEFAULT_CHUNK (64 * 1024)
 
@@ -26,6 +28,8 @@ struct cleanup {
 
 struct arena {
 	struct mem_account *acct;
+	int owner;                 /* owner_self() of its creator: the only
+	                            * thread that may reset, rewind or destroy it */
 	size_t chunk_size;
 	struct chunk *head;        /* newest chunk */
 	struct cleanup *cleanups;  /* newest first */
@@ -51,6 +55,7 @@ struct arena *arena_create(struct mem_account *acct, size_t chunk_size)
 	if (a == NULL)
 		return NULL;
 	*a = (struct arena){.acct = acct,
+	                    .owner = owner_self(),
 	                    .chunk_size = chunk_size ? chunk_size : ARENA_DEFAULT_CHUNK};
 	return a;
 }
@@ -77,6 +82,7 @@ void arena_destroy(struct arena *a)
 {
 	if (a == NULL)
 		return;
+	owner_check(a->owner, "arena", a->acct->name);
 	run_cleanups_until(a, NULL);
 	while (a->head != NULL) {
 		struct chunk *c = a->head;
@@ -89,6 +95,7 @@ void arena_destroy(struct arena *a)
 
 void arena_reset(struct arena *a)
 {
+	owner_check(a->owner, "arena", a->acct->name);
 	run_cleanups_until(a, NULL);
 	/* Keep the oldest chunk: a batch arena reset per batch then never
 	 * goes back to malloc in steady state. */
@@ -296,6 +303,7 @@ struct arena_mark arena_mark(struct arena *a)
 
 void arena_rewind(struct arena *a, struct arena_mark m)
 {
+	owner_check(a->owner, "arena", a->acct->name);
 	run_cleanups_until(a, m.cleanup);
 	while (a->head != NULL && a->head != m.chunk) {
 		struct chunk *c = a->head;
@@ -324,4 +332,9 @@ void arena_get_stats(const struct arena *a, struct arena_stats *out)
 struct mem_account *arena_account(const struct arena *a)
 {
 	return a->acct;
+}
+
+int arena_owner(const struct arena *a)
+{
+	return a->owner;
 }

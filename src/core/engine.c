@@ -12,10 +12,14 @@
 #include <gdal.h>
 
 #include "core/arena.h"
+#include "core/cpus.h"
 #include "core/error.h"
 #include "core/incremental.h"
 #include "core/outfile.h"
+#include "core/owner.h"
+#include "core/owner_check.h"
 #include "config/pipeline.h"
+#include "core/pool.h"
 #include "core/rss.h"
 #include "core/shard.h"
 #include "core/step.h"
@@ -90,6 +94,28 @@ int engine_plan(struct engine *e)
 		        memplan_advise_start(baseline, lib, e->pl->batch, peak) >> 20);
 	if (e->kind->plan)
 		e->kind->plan(&e->plan);
+	memplan_threads(&e->plan, e->opts->threads > 0 ? e->opts->threads : e->pl->threads,
+	                cpus_available());
+	return 0;
+}
+
+int engine_threads(const struct engine *e)
+{
+	return e->plan.threads > 0 ? e->plan.threads : 1;
+}
+
+int engine_pool(struct engine *e, struct pool **out)
+{
+	*out = NULL;
+	if (owner_self() != 0)
+		return gp_fail(GP_EX_SOFTWARE, "the run's pool asked for from worker %d",
+		               owner_self());
+	if (e->pool == NULL && engine_threads(e) > 1) {
+		e->pool = pool_create(e->acct, engine_threads(e));
+		if (e->pool == NULL)
+			return -1;
+	}
+	*out = e->pool;
 	return 0;
 }
 
@@ -101,9 +127,12 @@ void engine_enter(struct engine *e, const struct stage *s)
 
 int engine_stopping(const struct engine *e)
 {
+	int sig;
+
 	if (e->watch && watch_tripped(e->watch))
 		return GP_EX_TEMPFAIL;
-	return *e->stop ? 128 + *e->stop : 0;
+	sig = __atomic_load_n(e->stop, __ATOMIC_RELAXED); /* any thread */
+	return sig ? 128 + sig : 0;
 }
 
 /* The limit to retry with after RSS reached `rss` in `stage`: the burst
@@ -113,7 +142,9 @@ int engine_stopping(const struct engine *e)
  * (engine_expect), false when one was under way and stopped part-way. */
 static uint64_t midrun_advice(const struct engine *e, const char *stage, uint64_t rss, bool next)
 {
-	const struct stage *s = e->stage;
+	/* A worker (engine_expect in its copy of a step) cannot read what the
+	 * engine's thread records of the batch at work: the whole-run advice. */
+	const struct stage *s = owner_self() == 0 ? e->stage : NULL;
 	uint64_t grown, done, applied, n, whole;
 
 	/* Whatever the step's own projection says, the batch it made is
@@ -274,6 +305,8 @@ static int stage_open(struct engine *e, struct stage *s)
 
 	if (d->state_size && (s->state = arena_calloc(s->arena, 1, d->state_size)) == NULL)
 		return -1;
+	if (s->geos == NULL)
+		s->geos = e->geos;
 	return d->open ? d->open(s, e) : 0;
 }
 
@@ -337,11 +370,18 @@ static void gather_totals(struct engine *e)
 
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		struct stage *s = &e->stages[k];
+		struct step_stats own = {0};
 
-		s->stats = (struct step_stats){0};
-		if (s->step->desc->stats == NULL || s->state == NULL)
-			continue;
-		s->step->desc->stats(s, &s->stats);
+		/* s->stats holds what the run kind put there: the transform
+		 * cache figures of the workers' copies of the step */
+		if (s->step->desc->stats && s->state)
+			s->step->desc->stats(s, &own);
+		own.has_xform |= s->stats.has_xform;
+		own.xc_hits += s->stats.xc_hits;
+		own.xc_misses += s->stats.xc_misses;
+		own.xc_clears += s->stats.xc_clears;
+		own.xc_evictions += s->stats.xc_evictions;
+		s->stats = own;
 		if (s->stats.has_xform) {
 			e->totals.xc_hits += s->stats.xc_hits;
 			e->totals.xc_misses += s->stats.xc_misses;
@@ -376,6 +416,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	struct engine e = {.pl = pl, .kind = kind_of(pl), .opts = o, .acct = acct,
 	                   .arena = run_arena, .stop = stop};
 	struct watch watch = {0};
+	struct pool *pool;
 	struct step rejects_step;
 	struct stage rejects = {0};
 	struct run_result result;
@@ -446,11 +487,19 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 		rejects_open = true;
 	}
 	test_leak(&e);
+	/* One pool for the run, made once: its workers serve every stream
+	 * (vector batches, raster warp pieces). */
+	if (engine_pool(&e, &pool) != 0) {
+		code = gp_err_code();
+		goto close;
+	}
 	if (e.kind->run(&e) != 0) {
 		code = gp_err_code();
 		at = atomic_load(&watch.stage);
 	}
 close:
+	pool_destroy(e.pool);
+	e.pool = NULL;
 	/* Whatever failed while stopping failed because of the stop (an
 	 * interrupted GEOS call or warp): the stop is the reason. */
 	if (code && engine_stopping(&e)) {
@@ -561,6 +610,7 @@ report:
 	e.totals.peak_rss = rss_peak();
 	e.totals.run_peak_rss = atomic_load(&watch.peak);
 	e.totals.run_peak_anon = atomic_load(&watch.peak_anon);
+	e.totals.cross_thread_releases = owner_check_count();
 	if ((uint64_t)GDALGetCacheUsed64() > e.totals.gdal_cache_peak)
 		e.totals.gdal_cache_peak = (uint64_t)GDALGetCacheUsed64();
 	e.exit_code = code;
@@ -661,6 +711,7 @@ out:
 	if (rejects_open)
 		rejects_step.desc->close(&rejects, false);
 	arena_destroy(rejects.arena);
+	pool_destroy(e.pool);
 	for (size_t k = 0; k < pl->nsteps; k++) {
 		arena_destroy(e.stages[k].arena);
 		e.stages[k].arena = NULL;

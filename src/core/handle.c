@@ -10,6 +10,8 @@
 
 #include "core/arena.h"
 #include "core/error.h"
+#include "core/owner.h"
+#include "core/owner_check.h"
 
 static void destroy_feature(void *p)
 {
@@ -114,7 +116,8 @@ struct handle *handle_own(struct arena *a, struct stage_acct *stage, enum handle
 		destroy(ptr);
 		return NULL;
 	}
-	*h = (struct handle){.ptr = ptr, .kind = kind, .stage = stage, .destroy = destroy};
+	*h = (struct handle){.ptr = ptr, .kind = kind, .stage = stage, .destroy = destroy,
+	                     .owner = owner_self()};
 	stage_acct_handle_up(stage, kind);
 	if (arena_defer(a, handle_cleanup, h) != 0)
 		return NULL; /* handle_cleanup ran: destroyed and counted down */
@@ -127,6 +130,7 @@ void handle_release(struct handle *h)
 
 	if (p == NULL)
 		return;
+	owner_check(h->owner, "handle", handle_kind_name(h->kind));
 	h->ptr = NULL;
 	h->destroy(p);
 	stage_acct_handle_down(h->stage, h->kind);
@@ -137,6 +141,7 @@ void *handle_take(struct handle *h)
 	void *p = h->ptr;
 
 	if (p != NULL) {
+		owner_check(h->owner, "handle", handle_kind_name(h->kind));
 		h->ptr = NULL;
 		stage_acct_handle_down(h->stage, h->kind);
 	}

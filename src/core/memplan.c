@@ -26,7 +26,7 @@
 #define DEFAULT_BATCH 1024
 
 static int memplan_make_quiet(struct memplan *p, uint64_t limit, uint64_t baseline,
-                              uint64_t lib_resident, int64_t batch);
+                              uint64_t lib_resident, int64_t batch, int threads);
 
 /* The reserve is for library pages the run will fault back in; those
  * still resident (shared with another process, so not given back) are
@@ -77,7 +77,7 @@ uint64_t memplan_advise_grow(const struct memplan *p, uint64_t fixed, uint64_t p
 		struct memplan q;
 		uint64_t peak;
 
-		if (memplan_make_quiet(&q, n, p->baseline, p->lib_resident, batch) != 0)
+		if (memplan_make_quiet(&q, n, p->baseline, p->lib_resident, batch, 1) != 0)
 			continue;
 		peak = fixed +
 		       (max_items && max_items < q.batch_items ? max_items : q.batch_items) *
@@ -91,7 +91,7 @@ uint64_t memplan_advise_grow(const struct memplan *p, uint64_t fixed, uint64_t p
 int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t lib_resident,
                  int64_t batch)
 {
-	if (memplan_make_quiet(p, limit, baseline, lib_resident, batch) == 0)
+	if (memplan_make_quiet(p, limit, baseline, lib_resident, batch, 1) == 0)
 		return 0;
 	return gp_fail(GP_EX_TEMPFAIL,
 	               "memory limit of %" PRIu64 " MiB cannot be held: start-up takes %" PRIu64
@@ -102,10 +102,14 @@ int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t 
 	               memplan_advise_start(baseline, lib_resident, batch, baseline) / MiB);
 }
 
+/* The plan for `threads` workers (the minimum check is for one): batches
+ * in flight are two, one being filled and one released, and one more each
+ * worker after the first. */
 static int memplan_make_quiet(struct memplan *p, uint64_t limit, uint64_t baseline,
-                              uint64_t lib_resident, int64_t batch)
+                              uint64_t lib_resident, int64_t batch, int threads)
 {
 	uint64_t need, avail, rest, reserve = lib_reserve(lib_resident);
+	uint64_t inflight = 2 + (uint64_t)(threads - 1), workers = inflight - 2;
 
 	*p = (struct memplan){.limit = limit,
 	                      .baseline = baseline,
@@ -126,22 +130,35 @@ static int memplan_make_quiet(struct memplan *p, uint64_t limit, uint64_t baseli
 	if (limit < need)
 		return -1;
 	avail = limit - baseline - reserve - ARENA_FIXED;
-	/* Batches first (two in flight: one being filled, one released), a
-	 * quarter of what is available when automatic; then a third of the
-	 * rest to GDAL's block cache and a sixth to each SQLite connection,
-	 * within their bounds; the last third is headroom for drivers' own
-	 * buffers.  The minimum check above guarantees every floor fits. */
+	/* Batches first, a quarter of what is available when automatic;
+	 * then a third of the rest to GDAL's block cache and a sixth to each
+	 * SQLite connection, within their bounds; the last third is headroom
+	 * for drivers' own buffers.  The minimum check above guarantees every
+	 * floor fits for one worker; more must fit their batches at the
+	 * smallest size and what else they hold in half the headroom. */
 	if (batch <= 0) {
-		uint64_t items = (avail / 4) / (2 * MEMPLAN_FEATURE_BYTES);
+		uint64_t floors = MIN_GDAL_CACHE + 2 * MIN_SQLITE_CACHE;
+		uint64_t items = (avail / 4) / (inflight * MEMPLAN_FEATURE_BYTES);
+
+		/* Near the smallest limit a quarter can be more than the
+		 * caches' floors leave. */
+		if (avail < floors)
+			return -1;
+		if (items > (avail - floors) / (inflight * MEMPLAN_FEATURE_BYTES))
+			items = (avail - floors) / (inflight * MEMPLAN_FEATURE_BYTES);
 
 		if (items > MAX_BATCH)
 			items = MAX_BATCH;
+		if (items < MIN_BATCH && workers)
+			return -1;
 		if (items < MIN_BATCH)
 			items = MIN_BATCH;
 		p->batch_items = (size_t)items;
 	}
 	p->batch_bytes = (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES;
-	rest = avail - 2 * p->batch_bytes;
+	if (inflight * p->batch_bytes > avail)
+		return -1;
+	rest = avail - inflight * p->batch_bytes;
 	p->gdal_cache = rest / 3;
 	if (p->gdal_cache > DEFAULT_GDAL_CACHE)
 		p->gdal_cache = DEFAULT_GDAL_CACHE;
@@ -152,8 +169,13 @@ static int memplan_make_quiet(struct memplan *p, uint64_t limit, uint64_t baseli
 		p->sqlite_cache = DEFAULT_SQLITE_CACHE;
 	if (p->sqlite_cache < MIN_SQLITE_CACHE)
 		p->sqlite_cache = MIN_SQLITE_CACHE;
-	p->arena_budget = 2 * p->batch_bytes + ARENA_FIXED;
+	if (p->gdal_cache + 2 * p->sqlite_cache > rest)
+		return -1;
+	p->arena_budget = inflight * p->batch_bytes + ARENA_FIXED;
 	p->headroom = rest - p->gdal_cache - 2 * p->sqlite_cache;
+	if (workers * MEMPLAN_WORKER_BYTES > p->headroom / 2)
+		return -1;
+	p->headroom -= workers * MEMPLAN_WORKER_BYTES;
 	return 0;
 }
 
@@ -200,6 +222,43 @@ void memplan_raster(struct memplan *p)
 	                                                      : 0;
 }
 
+/* Of the same bound as PIPELINE_THREADS_MAX (config/pipeline.h, which
+ * core does not include); the CLI and the pipeline check theirs first. */
+#define MAX_THREADS 1024
+
+void memplan_threads(struct memplan *p, int64_t asked, int cpus)
+{
+	int64_t n = asked > 0 ? asked : cpus;
+
+	if (n < 1)
+		n = 1;
+	if (n > MAX_THREADS)
+		n = MAX_THREADS;
+	p->threads_asked = asked > 0;
+	p->threads_wanted = (int)n;
+	if (p->limit && p->raster) {
+		uint64_t fit = p->window_bytes / MEMPLAN_PIECE_BYTES;
+
+		if ((uint64_t)n > fit)
+			n = fit > 1 ? (int64_t)fit : 1;
+	} else if (p->limit) {
+		/* One worker is the plan as made; the most that fit replan. */
+		for (; n > 1; n--) {
+			struct memplan q;
+
+			if (memplan_make_quiet(&q, p->limit, p->baseline, p->lib_resident,
+			                       p->batch_fixed ? (int64_t)p->batch_items : 0,
+			                       (int)n) == 0) {
+				q.threads_asked = p->threads_asked;
+				q.threads_wanted = p->threads_wanted;
+				*p = q;
+				break;
+			}
+		}
+	}
+	p->threads = (int)n;
+}
+
 void memplan_apply(const struct memplan *p)
 {
 	char buf[32];
@@ -214,6 +273,23 @@ static void line(FILE *out, const char *what, uint64_t bytes, const char *note)
 	fprintf(out, "  %-22s %10.1f MiB  %s\n", what, (double)bytes / MiB, note);
 }
 
+/* Why the plan runs p->threads workers. */
+static void print_threads(const struct memplan *p, FILE *out)
+{
+	fprintf(out, "  threads: %d (", p->threads);
+	if (p->threads < p->threads_wanted)
+		fprintf(out, "lowered from %d: the memory plan holds %d %s under %" PRIu64 " MiB",
+		        p->threads_wanted, p->threads,
+		        p->raster ? (p->threads == 1 ? "warp piece" : "warp pieces")
+		                  : (p->threads == 1 ? "worker's batches" : "workers' batches"),
+		        p->limit / MiB);
+	else if (p->threads_asked)
+		fprintf(out, "as asked: --threads or threads:");
+	else
+		fprintf(out, "%d CPU%s available", p->threads, p->threads == 1 ? "" : "s");
+	fprintf(out, ")\n");
+}
+
 void memplan_print(const struct memplan *p, FILE *out)
 {
 	if (p->limit)
@@ -223,6 +299,8 @@ void memplan_print(const struct memplan *p, FILE *out)
 	line(out, "start-up RSS", p->baseline, "measured after GDAL and PROJ are initialised");
 	line(out, "library reserve", p->lib_reserve, "code and PROJ database pages during the run");
 	line(out, "GDAL block cache", p->gdal_cache, "GDALSetCacheMax64");
+	if (p->threads > 0)
+		print_threads(p, out);
 	if (p->raster) {
 		line(out, "raster windows", p->window_bytes,
 		     "all steps' block arenas together; sizes the output windows");

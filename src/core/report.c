@@ -123,6 +123,7 @@ static json_object *build_json(const struct run_result *r, const char *error)
 	json_object_object_add(root, "memory_limit_bytes", u64(r->plan->limit));
 	json_object_object_add(root, "gdal_cache_peak_bytes", u64(t->gdal_cache_peak));
 	json_object_object_add(root, "open_iterators", u64(r->open_iterators));
+	json_object_object_add(root, "cross_thread_releases", u64(t->cross_thread_releases));
 	json_object_object_add(plan, "baseline_rss_bytes", u64(r->plan->baseline));
 	json_object_object_add(plan, "gdal_cache_bytes", u64(r->plan->gdal_cache));
 	json_object_object_add(plan, "sqlite_cache_bytes", u64(r->plan->sqlite_cache));
@@ -219,6 +220,12 @@ static void write_prom(const struct run_result *r, FILE *f)
 	fputs("gispipe_memory_limit_bytes", f);
 	PIPE();
 	fprintf(f, "} %" PRIu64 "\n", r->plan->limit);
+	fputs("# HELP gispipe_cross_thread_releases Arenas and handles the last run released "
+	      "from a thread that did not own them (0 unless a bug).\n"
+	      "# TYPE gispipe_cross_thread_releases gauge\n", f);
+	fputs("gispipe_cross_thread_releases", f);
+	PIPE();
+	fprintf(f, "} %" PRIu64 "\n", t->cross_thread_releases);
 	fputs("# HELP gispipe_run_seconds Wall time of the last run.\n"
 	      "# TYPE gispipe_run_seconds gauge\n", f);
 	fputs("gispipe_run_seconds", f);

@@ -28,7 +28,8 @@ bool watch_tripped(const struct watch *w)
 
 bool watch_stopping(const struct watch *w)
 {
-	return watch_tripped(w) || (w->signal && *w->signal);
+	/* any thread: the handler stores the flag atomically (cli/main.c) */
+	return watch_tripped(w) || (w->signal && __atomic_load_n(w->signal, __ATOMIC_RELAXED));
 }
 
 void watch_trip(struct watch *w, const char *label, uint64_t rss)

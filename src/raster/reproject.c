@@ -7,9 +7,10 @@
  * kernel's reach; that area is pulled from the step before into the block
  * arena and wrapped as a MEM dataset, and a warp operation is made for the
  * piece, writing into a MEM dataset over the caller's buffer.  All of that
- * happens on the engine's thread; the pieces are then warped in parallel,
- * one worker thread each, and everything they used is freed on the
- * engine's thread.  A piece whose source area would not fit its share of
+ * happens on the engine's thread; the pieces are then warped in parallel
+ * on the run's pool (engine_pool: its workers are made once a run, not a
+ * window), and everything they used is freed on the engine's thread, which
+ * owns it.  A piece whose source area would not fit its share of
  * the plan is split in four, recursively: GDAL's warp memory default plays
  * no part, and its own chunking only splits a piece as it would split
  * gdalwarp's (see run_job). */
@@ -19,7 +20,6 @@
 #include <gdal_alg.h>
 #include <gdalwarper.h>
 #include <math.h>
-#include <pthread.h>
 #include <ogr_srs_api.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +28,7 @@
 #include "core/engine.h"
 #include "core/error.h"
 #include "core/handle.h"
+#include "core/pool.h"
 #include "config/opts.h"
 #include "config/pipeline.h"
 #include "raster/raster.h"
@@ -183,13 +184,7 @@ static int warp_open(struct stage *s, struct engine *e)
 	struct warp_state *st = s->state;
 
 	st->c = s->step->conf;
-	st->threads = e->pl->threads > 0 ? (int)e->pl->threads : 0;
-	if (e->opts && e->opts->threads > 0)
-		st->threads = (int)e->opts->threads;
-	if (st->threads <= 0)
-		st->threads = CPLGetNumCPUs();
-	if (st->threads < 1)
-		st->threads = 1;
+	st->threads = engine_threads(e);
 	if (st->threads > MAX_JOBS)
 		st->threads = MAX_JOBS;
 	st->jobs = arena_calloc(s->arena, 1, sizeof *st->jobs);
@@ -864,10 +859,11 @@ static int CPL_STDCALL warp_progress(double done, const char *msg, void *arg)
 	return !engine_stopping(arg);
 }
 
-static void *run_job(void *arg)
+static void run_job(void *arg, int worker)
 {
 	struct warp_job *j = arg;
 
+	(void)worker; /* the job's transformer is its own, whichever worker */
 	CPLErrorReset();
 	/* Chunked as gdalwarp chunks its output: the memory limit is above
 	 * the piece's need, so GDAL only splits a piece whose source is
@@ -877,28 +873,22 @@ static void *run_job(void *arg)
 	j->err = GDALChunkAndWarpImage(j->op, 0, 0, j->dw, j->dh);
 	if (j->err != CE_None)
 		snprintf(j->msg, sizeof j->msg, "%s", CPLGetLastErrorMsg());
-	return NULL;
 }
 
-/* Warp the ready jobs, one thread each (the first on this thread), then
- * free what they used. */
+/* Warp the ready jobs on the run's pool (engine_pool; on this thread in a
+ * run of one), then free what they used, here: the workers only read the
+ * block arena. */
 static int run_jobs(struct stage *s, struct warp_state *st, struct job_list *jl)
 {
-	pthread_t tid[MAX_JOBS];
-	bool started[MAX_JOBS] = {false};
+	void *args[MAX_JOBS];
+	struct pool *pool;
 	int r = 0;
 
-	for (int k = 1; k < jl->n; k++)
-		started[k] = pthread_create(&tid[k], NULL, run_job, &jl->job[k]) == 0;
-	if (jl->n > 0)
-		run_job(&jl->job[0]);
-	for (int k = 1; k < jl->n; k++) {
-		if (started[k])
-			pthread_join(tid[k], NULL);
-		else
-			run_job(&jl->job[k]);
-	}
-	if (engine_stopping(s->eng))
+	for (int k = 0; k < jl->n; k++)
+		args[k] = &jl->job[k];
+	if (engine_pool(s->eng, &pool) != 0 || pool_run(pool, jl->n, run_job, args) != 0)
+		r = -1;
+	else if (engine_stopping(s->eng))
 		r = engine_stop(s->eng);
 	for (int k = 0; k < jl->n && r == 0; k++) {
 		struct warp_job *j = &jl->job[k];
@@ -1127,7 +1117,7 @@ const struct step_desc step_raster_reproject = {
 	           "resolution, size or extent say otherwise.  Pixels with the input's\n"
 	           "nodata are not used; uncovered pixels get the output nodata (or 0).\n"
 	           "Each output window is warped in strips on --threads threads (default:\n"
-	           "all CPUs), each with its own warp operation.",
+	           "the CPUs the process may use), each with its own warp operation.",
 	.check = warp_check,
 	.state_size = sizeof(struct warp_state),
 	.open = warp_open,

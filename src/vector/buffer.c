@@ -74,7 +74,8 @@ static int buffer_open(struct stage *s, struct engine *e)
 	static const int join_style[] = {GEOSBUF_JOIN_ROUND, GEOSBUF_JOIN_MITRE,
 	                                 GEOSBUF_JOIN_BEVEL};
 
-	st->geos = e->geos;
+	(void)e;
+	st->geos = s->geos;
 	h = geos_handle(st->geos);
 	st->params = GEOSBufferParams_create_r(h);
 	if (st->params == NULL)

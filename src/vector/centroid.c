@@ -32,7 +32,8 @@ static int centroid_open(struct stage *s, struct engine *e)
 {
 	struct centroid_state *st = s->state;
 
-	st->geos = e->geos;
+	(void)e;
+	st->geos = s->geos;
 	return 0;
 }
 

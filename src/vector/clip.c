@@ -55,11 +55,12 @@ static int clip_open(struct stage *s, struct engine *e)
 	struct clip_conf *c = s->step->conf;
 	struct clip_state *st = s->state;
 
-	st->geos = e->geos;
+	(void)e;
+	st->geos = s->geos;
 	if (c->by)
-		return mask_init(&st->mask, s->arena, &s->acct, e->geos, c->by, c->layer);
-	st->box = geos_own(e->geos, s->arena, &s->acct,
-	                   GEOSGeom_createRectangle_r(geos_handle(e->geos), c->bbox[0], c->bbox[1],
+		return mask_init(&st->mask, s->arena, &s->acct, s->geos, c->by, c->layer);
+	st->box = geos_own(s->geos, s->arena, &s->acct,
+	                   GEOSGeom_createRectangle_r(geos_handle(s->geos), c->bbox[0], c->bbox[1],
 	                                              c->bbox[2], c->bbox[3]));
 	return st->box ? 0 : gp_fail(GP_EX_SOFTWARE, "cannot make the clip box");
 }

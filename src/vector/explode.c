@@ -22,7 +22,8 @@ static const struct opt_desc explode_opts[] = {
 
 static int explode_open(struct stage *s, struct engine *e)
 {
-	s->state = e->geos;
+	(void)e;
+	s->state = s->geos;
 	return 0;
 }
 

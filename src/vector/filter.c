@@ -79,10 +79,10 @@ static int filter_open(struct stage *s, struct engine *e)
 	struct filter_conf *c = s->step->conf;
 	struct filter_state *st = s->state;
 
-	st->geos = e->geos;
+	st->geos = s->geos;
 	st->errs.quiet = e->opts->quiet;
 	if (c->intersects &&
-	    mask_init(&st->mask, s->arena, &s->acct, e->geos, c->intersects, c->intersects_layer))
+	    mask_init(&st->mask, s->arena, &s->acct, s->geos, c->intersects, c->intersects_layer))
 		return -1;
 	if (c->has_bbox && (c->bbox[0] == c->bbox[2] || c->bbox[1] == c->bbox[3])) {
 		/* A box of no area is a point or a segment: as a polygon it would

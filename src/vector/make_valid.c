@@ -65,7 +65,8 @@ static int make_valid_open(struct stage *s, struct engine *e)
 	struct make_valid_state *st = s->state;
 	GEOSContextHandle_t h;
 
-	st->geos = e->geos;
+	(void)e;
+	st->geos = s->geos;
 	h = geos_handle(st->geos);
 	st->params = GEOSMakeValidParams_create_r(h);
 	if (st->params == NULL)

@@ -11,15 +11,25 @@
  * Features a step fails go to the rejects writer (engine.h) or fail the
  * run.  A check (validate --deep) walks the same loop through begin and end
  * only, and leaves the sink alone: it would create an output.
+ *
+ * A run of more than one thread (e->pool) reads and writes on this thread
+ * the same way, and hands each batch to a worker that runs the transforms
+ * on it with copies of the steps of its own ("Worker threads" below: who
+ * owns what, how a batch travels, why the output is the same).
  */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <ogr_srs_api.h>
+
 #include "core/arena.h"
 #include "core/engine.h"
 #include "core/error.h"
+#include "core/pool.h"
 #include "config/pipeline.h"
 #include "vector/schema.h"
 #include "core/step.h"
@@ -87,16 +97,26 @@ static int reason_lost(const struct stage *s, const struct feature *f)
 	               s->step->label, f->fid);
 }
 
-/* Move the features that step `s` failed to the rejects dataset, or fail
- * the run with the first of them (on_error: fail). */
-static int handle_failures(struct engine *e, struct stage *s, struct batch *b, struct stream *rs)
+/* Whether feature `f` is a failure to handle now: failed, and by step
+ * `only` when not NULL (a worker's batch carries the failures of every
+ * step, handled step by step when it is written). */
+static bool failed_by(const struct feature *f, const char *only)
+{
+	return f->state == FEAT_FAILED && (only == NULL || strcmp(f->fail_step, only) == 0);
+}
+
+/* Move the features that step `s` failed (`only`: those failed by that
+ * label; NULL: every failed one) to the rejects dataset, or fail the run
+ * with the first of them (on_error: fail). */
+static int handle_failures(struct engine *e, struct stage *s, struct batch *b, struct stream *rs,
+                           const char *only)
 {
 	struct batch rb = {.kind = BATCH_VECTOR, .arena = b->arena, .owner = b->owner,
 	                   .seq = b->seq, .stream = rs};
 	size_t nfail = 0;
 
 	for (size_t i = 0; i < b->n; i++) {
-		if (b->f[i].state != FEAT_FAILED)
+		if (!failed_by(&b->f[i], only))
 			continue;
 		if (b->f[i].fail_reason == NULL)
 			return reason_lost(s, &b->f[i]);
@@ -106,7 +126,7 @@ static int handle_failures(struct engine *e, struct stage *s, struct batch *b, s
 		return 0;
 	if (e->rejects == NULL) {
 		for (size_t i = 0; i < b->n; i++)
-			if (b->f[i].state == FEAT_FAILED)
+			if (failed_by(&b->f[i], only))
 				return feature_failed(e, b, i);
 	}
 	rb.f = arena_calloc(b->arena, nfail, sizeof *rb.f);
@@ -116,7 +136,7 @@ static int handle_failures(struct engine *e, struct stage *s, struct batch *b, s
 		struct feature *f = &b->f[i], *r;
 		struct fvalue *v;
 
-		if (f->state != FEAT_FAILED)
+		if (!failed_by(f, only))
 			continue;
 		r = &rb.f[rb.n++];
 		*r = *f;
@@ -214,7 +234,7 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
 		if (e->rejects && keep_originals(&b) != 0)
 			return -1;
 		/* Features the source could not read fail there, not later. */
-		if (handle_failures(e, src, &b, rs) != 0)
+		if (handle_failures(e, src, &b, rs, NULL) != 0)
 			return -1;
 		src->acct.items_out += b.n;
 		for (size_t k = 1; k < pl->nsteps; k++) {
@@ -237,7 +257,7 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
 			s->acct.items_in += live;
 			s->acct.items_out += after;
 			s->acct.items_filtered += filtered - filtered_before;
-			if (handle_failures(e, s, &b, rs) != 0)
+			if (handle_failures(e, s, &b, rs, NULL) != 0)
 				return -1;
 			filtered_before = filtered;
 			if (engine_check_memory(e, s) != 0)
@@ -254,6 +274,488 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
 	}
 	arena_reset(batch_arena);
 	return 0;
+}
+
+/*
+ * Worker threads (e->pool, a run of more than one thread).
+ *
+ * Each worker owns a copy of every transform (steps 1..n-2): its own
+ * stage, arena, state and accounts, opened by the worker itself with its
+ * own GEOS context (s->geos) and, for reproject, its own PROJ context and
+ * transform cache; prepared masks are each worker's own.  Per stream, the
+ * engine's chain begins on the real stream (the writer uses its schema and
+ * CRS) and each worker's copy begins on a copy of the stream as the source
+ * gave it (the schema copied into the worker's stream arena, the CRS a
+ * clone the reader made for it), so the schemas match without sharing.
+ *
+ * A batch travels: the reader (this thread) fills it in one of its K slot
+ * arenas and submits it; a worker runs the whole chain on it, allocating
+ * new geometries, reasons and GEOS handles in a batch arena of its own
+ * (the batch's `arena` while it works); the writer (this thread again)
+ * takes finished batches back and writes them in input order (batch.seq),
+ * the failures of each step then, step by step, so rejects and the first
+ * failure are those of a 1-thread run.  Then the worker's arena goes back
+ * through its owner's release queue, and the worker resets it before its
+ * next batch; the slot arena is reset by the reader when it refills it.
+ * Every arena and GEOS/PROJ object is thus reset or destroyed by the thread
+ * that made it; the pool's mutex orders each hand-off.
+ *
+ * K = 2 per worker keeps every worker busy while the writer works.  Under
+ * a memory limit the plan's batch is cut K ways, so that the features in
+ * flight are no more than a 1-thread run holds.
+ */
+#define SLOTS_PER_WORKER 2
+
+struct worker {
+	struct engine *e;
+	struct mem_account acct;     /* the worker's own root, its copies'
+	                              * parent: no account is shared between
+	                              * threads.  Named after the first step it
+	                              * runs, as failures to allocate say. */
+	struct arena *arena;         /* its GEOS context, its copies */
+	struct stage *stages;        /* [k] copies step k (1..n-2) */
+	size_t opened;               /* copies opened: 1..opened-1 */
+	struct arena *stream_arena;
+	struct stream st;            /* its copy of the stream */
+	struct arena **arenas;       /* its batch arenas, every one made */
+	size_t narenas;
+	struct arena **free;         /* those ready for a batch */
+	size_t nfree;
+	struct arena **released;     /* given back by the writer, not reset
+	                              * yet (guarded by workers.mu) */
+	size_t nreleased;
+	/* a failure outside a batch (open, begin, end, close) */
+	int code;
+	char msg[1024];
+	/* its copies' figures, kept for the engine's stages when it closes
+	 * (the copies go with its arena); [k] for step k, in the run arena */
+	struct stage_acct *figures;
+	struct step_stats *stats;
+};
+
+struct slot {
+	struct pool_job job;
+	struct workers *t;
+	struct arena *arena;         /* the reader's */
+	struct batch b;              /* as read; after the chain, as done */
+	struct arena *warena;        /* the worker's, while the batch lives */
+	int worker;
+	bool busy, done, skipped;
+	int code;                    /* a step returned -1 (stage `failed`) */
+	size_t failed;
+	char msg[1024];
+};
+
+struct workers {
+	struct engine *e;
+	int n;
+	struct worker *w;            /* [1..n] */
+	struct slot *slots;
+	size_t nslots;
+	pthread_mutex_t mu;          /* the release queues */
+	atomic_bool abort;
+	/* the stream as the source gave it, for the workers' begin */
+	const struct stream *src_stream;
+	struct schema *src_schema;
+	OGRSpatialReferenceH *srs;   /* [1..n]: each worker's clone */
+	bool ok;                     /* close: the run went well */
+};
+
+static void worker_error(struct worker *w, int code, const char *msg)
+{
+	if (w->code)
+		return;
+	w->code = code ? code : GP_EX_SOFTWARE;
+	snprintf(w->msg, sizeof w->msg, "%s", msg);
+}
+
+/* On worker `id`: its GEOS context and its copy of every transform. */
+static void worker_open(void *arg, int id)
+{
+	struct workers *t = arg;
+	struct worker *w = &t->w[id];
+	struct engine *e = t->e;
+	struct pipeline *pl = e->pl;
+	struct geos *g;
+
+	w->arena = arena_create(&w->acct, 0);
+	g = w->arena ? geos_create(w->arena) : NULL;
+	w->stages = w->arena ? arena_calloc(w->arena, pl->nsteps, sizeof *w->stages) : NULL;
+	w->arenas = w->arena ? arena_calloc(w->arena, 3 * t->nslots, sizeof *w->arenas) : NULL;
+	w->stream_arena = arena_create(&w->acct, 0);
+	if (g == NULL || w->stages == NULL || w->arenas == NULL || w->stream_arena == NULL) {
+		worker_error(w, gp_err_code(), gp_err_msg());
+		return;
+	}
+	w->free = w->arenas + t->nslots;
+	w->released = w->free + t->nslots;
+	geos_set_watch(g, e->watch);
+	for (w->opened = 1; w->opened + 1 < pl->nsteps; w->opened++) {
+		struct stage *s = &w->stages[w->opened];
+		const struct step_desc *d = pl->steps[w->opened].desc;
+
+		s->step = &pl->steps[w->opened];
+		s->eng = e;
+		s->geos = g;
+		stage_acct_init(&s->acct, s->step->label, &w->acct);
+		if ((s->arena = arena_create(&s->acct.mem, 0)) == NULL ||
+		    (d->state_size && (s->state = arena_calloc(s->arena, 1, d->state_size)) == NULL) ||
+		    (d->open && d->open(s, e) != 0)) {
+			worker_error(w, gp_err_code(), gp_err_msg());
+			return;
+		}
+	}
+}
+
+/* Every copy of worker `w` begins (or ends) its copy of the stream. */
+static void worker_chain(struct worker *w, bool end)
+{
+	for (size_t k = 1; k < w->opened; k++) {
+		struct stage *s = &w->stages[k];
+		const struct vector_ops *v = s->step->desc->vec;
+		int (*fn)(struct stage *, struct stream *) = end ? v->end : v->begin;
+
+		if (fn && fn(s, &w->st) != 0) {
+			worker_error(w, gp_err_code(), gp_err_msg());
+			return;
+		}
+	}
+}
+
+/* On worker `id`: a stream begins, on the worker's copy of it. */
+static void worker_begin(void *arg, int id)
+{
+	struct workers *t = arg;
+	struct worker *w = &t->w[id];
+
+	arena_reset(w->stream_arena);
+	w->st = *t->src_stream;
+	w->st.arena = w->stream_arena;
+	w->st.srs = t->srs[id];
+	w->st.schema = schema_copy(w->stream_arena, t->src_schema);
+	if (w->st.schema == NULL) {
+		worker_error(w, gp_err_code(), gp_err_msg());
+		return;
+	}
+	worker_chain(w, false);
+}
+
+static void worker_end(void *arg, int id)
+{
+	struct workers *t = arg;
+
+	worker_chain(&t->w[id], true);
+}
+
+/* The worker's batch arenas the writer gave back, reset by their owner. */
+static void worker_reclaim(struct workers *t, struct worker *w)
+{
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < w->nreleased; i++) {
+		arena_reset(w->released[i]);
+		w->free[w->nfree++] = w->released[i];
+	}
+	w->nreleased = 0;
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* On worker `id`: its copies closed, every arena of its own destroyed, a
+ * handle still live named (the stage's label), its figures kept. */
+static void worker_close(void *arg, int id)
+{
+	struct workers *t = arg;
+	struct worker *w = &t->w[id];
+
+	worker_reclaim(t, w);
+	for (size_t k = 1; k < w->opened; k++) {
+		struct stage *s = &w->stages[k];
+		struct step_stats st = {0};
+
+		if (s->step->desc->close && s->step->desc->close(s, t->ok && w->code == 0) != 0)
+			worker_error(w, gp_err_code(), gp_err_msg());
+		if (s->step->desc->stats && s->state) {
+			s->step->desc->stats(s, &st);
+			w->stats[k] = st;
+		}
+	}
+	arena_destroy(w->stream_arena);
+	w->stream_arena = NULL;
+	for (size_t i = 0; i < w->narenas; i++)
+		arena_destroy(w->arenas[i]);
+	w->narenas = w->nfree = 0;
+	for (size_t k = 1; w->stages && k + 1 < t->e->pl->nsteps; k++) {
+		struct stage *s = &w->stages[k];
+		int leak;
+
+		arena_destroy(s->arena);
+		s->arena = NULL;
+		s->state = NULL;
+		w->figures[k] = s->acct;
+		if ((leak = stage_acct_first_leak(&s->acct)) >= 0 && w->code == 0) {
+			char m[256];
+
+			snprintf(m, sizeof m, "stage '%s' (worker %d) leaked %" PRId64 " %s handle(s)",
+			         s->step->label, id, s->acct.live[leak].cur, handle_kind_name(leak));
+			worker_error(w, GP_EX_SOFTWARE, m);
+		}
+	}
+	/* the GEOS context last: every geometry of its is gone */
+	arena_destroy(w->arena);
+	w->arena = NULL;
+}
+
+/* On a worker: the transforms on one batch, in the worker's own arena. */
+static void batch_job(void *arg, int id)
+{
+	struct slot *sl = arg;
+	struct workers *t = sl->t;
+	struct worker *w = &t->w[id];
+	struct engine *e = t->e;
+	struct batch b = sl->b;
+	uint64_t filtered_before = 0;
+
+	sl->worker = id;
+	worker_reclaim(t, w);
+	if (w->nfree == 0) {
+		struct arena *a = arena_create(&w->acct, 0);
+
+		if (a == NULL) {
+			sl->code = gp_err_code();
+			snprintf(sl->msg, sizeof sl->msg, "%s", gp_err_msg());
+			sl->failed = 1;
+			return;
+		}
+		w->arenas[w->narenas++] = a;
+		w->free[w->nfree++] = a;
+	}
+	sl->warena = w->free[--w->nfree];
+	if (atomic_load(&t->abort) || engine_stopping(e)) {
+		sl->skipped = true;
+		return;
+	}
+	b.arena = sl->warena;
+	b.stream = &w->st;
+	for (size_t i = 0; i < b.n; i++)
+		filtered_before += b.f[i].state == FEAT_FILTERED;
+	for (size_t k = 1; k < w->opened; k++) {
+		struct stage *s = &w->stages[k];
+		uint64_t live = 0, after = 0, filtered = 0;
+		bool failed = false;
+		double t0 = engine_now();
+
+		for (size_t i = 0; i < b.n; i++)
+			live += b.f[i].state == FEAT_LIVE;
+		engine_enter(e, s);
+		if (s->step->desc->vec->process(s, &b) != 0 || engine_stopping(e)) {
+			sl->code = gp_err_code() ? gp_err_code() : GP_EX_SOFTWARE;
+			snprintf(sl->msg, sizeof sl->msg, "%s", gp_err_msg());
+			sl->failed = k;
+			break;
+		}
+		s->acct.seconds += engine_now() - t0;
+		for (size_t i = 0; i < b.n; i++) {
+			after += b.f[i].state == FEAT_LIVE;
+			filtered += b.f[i].state == FEAT_FILTERED;
+			failed |= b.f[i].state == FEAT_FAILED;
+		}
+		s->acct.items_in += live;
+		s->acct.items_out += after;
+		s->acct.items_filtered += filtered - filtered_before;
+		filtered_before = filtered;
+		/* on_error: fail stops at the first step that failed one, as
+		 * a 1-thread run does: the writer reports it */
+		if (failed && e->rejects == NULL)
+			break;
+	}
+	b.arena = sl->b.arena;
+	b.stream = sl->b.stream;
+	sl->b = b;
+}
+
+/* Features per batch with `n` workers: under a limit, the plan's batch
+ * cut into the batches in flight, so that together they hold no more
+ * than the one a 1-thread run holds (64 at least, the plan's least). */
+static size_t pooled_batch(const struct engine *e, int n)
+{
+	size_t per = e->plan.batch_items / ((size_t)n * SLOTS_PER_WORKER);
+
+	if (e->plan.limit == 0)
+		return e->plan.batch_items;
+	return per < 64 ? 64 : per;
+}
+
+/* Give worker `id`'s batch arena back to it (the writer, after writing). */
+static void release(struct workers *t, struct slot *sl)
+{
+	if (sl->warena) {
+		struct worker *w = &t->w[sl->worker];
+
+		pthread_mutex_lock(&t->mu);
+		w->released[w->nreleased++] = sl->warena;
+		pthread_mutex_unlock(&t->mu);
+	}
+	sl->warena = NULL;
+	sl->busy = sl->done = sl->skipped = false;
+	sl->code = 0;
+	sl->failed = 0;
+}
+
+/* The first failure of any worker outside a batch, as this thread's. */
+static int workers_failed(struct workers *t)
+{
+	for (int i = 1; i <= t->n; i++)
+		if (t->w[i].code)
+			return gp_fail(t->w[i].code, "%s", t->w[i].msg);
+	return 0;
+}
+
+/* Write one finished batch: each step's failures in step order, the sink,
+ * the figures.  -1 with the error set. */
+static int write_slot(struct workers *t, struct slot *sl, struct stream *rs)
+{
+	struct engine *e = t->e;
+	struct pipeline *pl = e->pl;
+	struct batch *b = &sl->b;
+	struct stage *sink = &e->stages[pl->nsteps - 1];
+	uint64_t live = 0, after = 0;
+	double t0;
+
+	if (sl->skipped)
+		return engine_stopping(e) ? engine_stop(e) : gp_fail(GP_EX_SOFTWARE, "batch skipped");
+	for (size_t k = 0; k + 1 < pl->nsteps; k++) {
+		struct stage *s = &e->stages[k];
+
+		if (sl->code && k == sl->failed) {
+			gp_fail(sl->code, "%s", sl->msg);
+			return engine_step_failed(e, s);
+		}
+		if (handle_failures(e, s, b, rs, s->step->label) != 0)
+			return -1;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		live += b->f[i].state == FEAT_LIVE;
+	t0 = engine_now();
+	engine_step_begins(e, sink, live);
+	if (sink->step->desc->vec->process(sink, b) != 0 || engine_stopping(e))
+		return engine_step_failed(e, sink);
+	sink->acct.seconds += engine_now() - t0;
+	for (size_t i = 0; i < b->n; i++)
+		after += b->f[i].state == FEAT_LIVE;
+	sink->acct.items_in += live;
+	sink->acct.items_out += after;
+	if (handle_failures(e, sink, b, rs, NULL) != 0)
+		return -1;
+	if (engine_check_memory(e, sink) != 0)
+		return -1;
+	for (size_t i = 0; i < b->n; i++) {
+		e->totals.features_out += b->f[i].state == FEAT_LIVE;
+		e->totals.filtered += b->f[i].state == FEAT_FILTERED;
+	}
+	return 0;
+}
+
+/* Wait for every batch given out; their worker arenas go back. */
+static void drain(struct workers *t)
+{
+	struct pool_job *j;
+
+	atomic_store(&t->abort, true);
+	while ((j = pool_take(t->e->pool, true)) != NULL)
+		((struct slot *)j->arg)->done = true;
+	for (size_t i = 0; i < t->nslots; i++)
+		release(t, &t->slots[i]);
+	atomic_store(&t->abort, false);
+}
+
+/* The batches of stream `st` through the workers, every begin done. */
+static int run_batches_pooled(struct workers *t, struct stream *st, struct stream *rs, double t0,
+                              bool show_progress)
+{
+	struct engine *e = t->e;
+	struct stage *src = &e->stages[0];
+	uint64_t next_write = e->totals.batches, stream_done = 0;
+	size_t inflight = 0;
+	double last_progress = 0;
+	bool eof = false;
+	int r;
+
+	for (;;) {
+		struct pool_job *j;
+		struct slot *sl = NULL;
+		bool wrote = true;
+
+		while ((j = pool_take(e->pool, false)) != NULL)
+			((struct slot *)j->arg)->done = true;
+		/* what is next in input order, as soon as it is done */
+		while (wrote) {
+			wrote = false;
+			for (size_t i = 0; i < t->nslots; i++) {
+				struct slot *w = &t->slots[i];
+
+				if (!w->busy || !w->done || w->b.seq != next_write)
+					continue;
+				if (write_slot(t, w, rs) != 0)
+					goto fail;
+				release(t, w);
+				inflight--;
+				next_write++;
+				wrote = true;
+			}
+		}
+		if (engine_stopping(e)) {
+			engine_stop(e);
+			goto fail;
+		}
+		for (size_t i = 0; i < t->nslots && !eof && sl == NULL; i++)
+			if (!t->slots[i].busy)
+				sl = &t->slots[i];
+		if (sl == NULL) {
+			if (inflight == 0)
+				break;
+			if ((j = pool_take(e->pool, true)) != NULL)
+				((struct slot *)j->arg)->done = true;
+			continue;
+		}
+		e->items_left = st->count_hint > 0 && (uint64_t)st->count_hint > stream_done
+		                        ? (uint64_t)st->count_hint - stream_done
+		                        : 0;
+		{
+			double tr = engine_now();
+
+			arena_reset(sl->arena);
+			sl->b = (struct batch){.kind = BATCH_VECTOR, .arena = sl->arena, .owner = 0,
+			                       .seq = e->totals.batches, .stream = st};
+			engine_step_begins(e, src, e->plan.batch_items);
+			r = src->step->desc->vec->read(src, &sl->b);
+			src->acct.seconds += engine_now() - tr;
+		}
+		if (r < 0) {
+			engine_step_failed(e, src);
+			goto fail;
+		}
+		if (r == 0) {
+			eof = true;
+			continue;
+		}
+		e->totals.batches++;
+		e->totals.features_in += sl->b.n;
+		stream_done += sl->b.n;
+		if (e->rejects && keep_originals(&sl->b) != 0)
+			goto fail;
+		src->acct.items_out += sl->b.n;
+		sl->busy = true;
+		sl->job = (struct pool_job){.fn = batch_job, .arg = sl};
+		pool_submit(e->pool, &sl->job);
+		inflight++;
+		if (show_progress && engine_now() - last_progress > 0.25) {
+			last_progress = engine_now();
+			progress(e, t0, st, stream_done, false);
+		}
+	}
+	return 0;
+fail:
+	drain(t);
+	return -1;
 }
 
 /* Every step after the source, up to (not including) `upto`, begins stream
@@ -290,10 +792,43 @@ static int end_chain(struct engine *e, struct stream *st, struct stream *rs, siz
 	return 0;
 }
 
+static void srs_release(void *srs)
+{
+	OSRRelease(srs);
+}
+
+/* Stream `st` is about to begin on the engine's chain: keep it as the
+ * source gave it for the workers' copies (the schema copied, a CRS clone
+ * for each worker, all in the stream arena, this thread's), then begin it
+ * on every worker.  -1 with the error set. */
+static int workers_begin(struct workers *t, struct stream *st, struct stream *copy)
+{
+	*copy = *st;
+	if ((copy->schema = schema_copy(st->arena, st->schema)) == NULL)
+		return -1;
+	for (int i = 1; i <= t->n; i++) {
+		t->srs[i] = NULL;
+		if (st->srs == NULL)
+			continue;
+		if ((t->srs[i] = OSRClone(st->srs)) == NULL)
+			return gp_fail(GP_EX_TEMPFAIL, "out of memory copying the CRS of layer '%s'",
+			               st->layer);
+		/* released with the stream, by this thread; not counted as the
+		 * source's: a 1-thread run has none of these */
+		if (arena_defer(st->arena, srs_release, t->srs[i]) != 0)
+			return -1;
+	}
+	t->src_stream = copy;
+	t->src_schema = copy->schema;
+	pool_each(t->e->pool, worker_begin, t);
+	return workers_failed(t);
+}
+
 /* Every stream of the source, in order.  A run (`check` false) takes each
- * through every step, batch by batch; a check through the transforms'
- * begin and end only, the sink left alone. */
-static int each_stream(struct engine *e, bool check)
+ * through every step, batch by batch (through the workers `t` when not
+ * NULL); a check through the transforms' begin and end only, the sink left
+ * alone. */
+static int each_stream(struct engine *e, bool check, struct workers *t)
 {
 	struct pipeline *pl = e->pl;
 	struct stage *src = &e->stages[0];
@@ -304,15 +839,15 @@ static int each_stream(struct engine *e, bool check)
 	int r = 0;
 
 	stream_arena = arena_create(&src->acct.mem, 0);
-	if (!check)
+	if (!check && t == NULL)
 		batch_arena = arena_create(&src->acct.mem, 256 * 1024);
-	if (stream_arena == NULL || (!check && batch_arena == NULL)) {
+	if (stream_arena == NULL || (!check && t == NULL && batch_arena == NULL)) {
 		r = -1;
 		goto out;
 	}
 	for (;;) {
 		struct stream st = {.index = e->totals.streams, .arena = stream_arena, .count_hint = -1};
-		struct stream rs;
+		struct stream rs, copy;
 
 		arena_reset(stream_arena);
 		engine_enter(e, src);
@@ -320,9 +855,16 @@ static int each_stream(struct engine *e, bool check)
 		if (r <= 0)
 			break;
 		e->totals.streams++;
-		r = begin_chain(e, &st, &rs, upto);
+		r = t ? workers_begin(t, &st, &copy) : 0;
+		if (r == 0)
+			r = begin_chain(e, &st, &rs, upto);
 		if (r == 0 && !check)
-			r = run_batches(e, &st, &rs, batch_arena, t0, show_progress);
+			r = t ? run_batches_pooled(t, &st, &rs, t0, show_progress)
+			      : run_batches(e, &st, &rs, batch_arena, t0, show_progress);
+		if (r == 0 && t) {
+			pool_each(e->pool, worker_end, t);
+			r = workers_failed(t);
+		}
 		if (r == 0)
 			r = end_chain(e, &st, &rs, upto);
 		/* The source closes its iterator whatever happened: it is the
@@ -342,16 +884,107 @@ out:
 	return r < 0 ? -1 : 0;
 }
 
-static int vector_run(struct engine *e)
+/* The workers of a run: each opens its copies, then the streams go
+ * through them, then each closes its copies (whatever happened) and the
+ * engine's stages take their figures.  -1 with the error set. */
+static int run_pooled(struct engine *e)
 {
-	return each_stream(e, false);
+	struct pipeline *pl = e->pl;
+	struct stage *src = &e->stages[0];
+	struct workers t = {.e = e, .n = pool_size(e->pool)};
+	int r = -1;
+
+	t.nslots = (size_t)t.n * SLOTS_PER_WORKER;
+	t.w = arena_calloc(e->arena, (size_t)t.n + 1, sizeof *t.w);
+	t.srs = arena_calloc(e->arena, (size_t)t.n + 1, sizeof *t.srs);
+	t.slots = arena_calloc(e->arena, t.nslots, sizeof *t.slots);
+	if (t.w == NULL || t.srs == NULL || t.slots == NULL)
+		return -1;
+	e->plan.batch_items = pooled_batch(e, t.n);
+	pthread_mutex_init(&t.mu, NULL);
+	for (int i = 1; i <= t.n; i++) {
+		const char *name = pl->steps[1].label;
+
+		t.w[i].figures = arena_calloc(e->arena, pl->nsteps, sizeof *t.w[i].figures);
+		t.w[i].stats = arena_calloc(e->arena, pl->nsteps, sizeof *t.w[i].stats);
+		if (t.w[i].figures == NULL || t.w[i].stats == NULL)
+			goto out;
+		t.w[i].e = e;
+		/* the limit for its arenas alone, as the run's for a 1-thread
+		 * run's: the watcher holds the process to it */
+		mem_account_init(&t.w[i].acct, name, NULL, e->plan.limit);
+	}
+	for (size_t i = 0; i < t.nslots; i++) {
+		t.slots[i].t = &t;
+		if ((t.slots[i].arena = arena_create(&src->acct.mem, 0)) == NULL)
+			goto out;
+	}
+	pool_each(e->pool, worker_open, &t);
+	r = workers_failed(&t);
+	if (r == 0)
+		r = each_stream(e, false, &t);
+out:
+	t.ok = r == 0;
+	pool_each(e->pool, worker_close, &t);
+	if (r == 0)
+		r = workers_failed(&t);
+	for (int i = 1; i <= t.n; i++) {
+		struct worker *w = &t.w[i];
+
+		for (size_t k = 1; w->figures && k + 1 < pl->nsteps; k++) {
+			struct stage *s = &e->stages[k];
+			struct stage_acct *to = &s->acct, *from = &w->figures[k];
+			const struct step_stats *st = &w->stats[k];
+
+			to->items_in += from->items_in;
+			to->items_out += from->items_out;
+			to->items_filtered += from->items_filtered;
+			to->seconds += from->seconds;
+			/* peaks: the highest of any copy, as one thread's run
+			 * shows them */
+			if (from->mem.bytes.peak > to->mem.bytes.peak)
+				to->mem.bytes.peak = from->mem.bytes.peak;
+			for (int h = 0; h < HANDLE_KIND_COUNT; h++)
+				if (from->live[h].peak > to->live[h].peak)
+					to->live[h].peak = from->live[h].peak;
+			/* the engine adds the stage's own (gather_totals) */
+			s->stats.has_xform |= st->has_xform;
+			s->stats.xc_hits += st->xc_hits;
+			s->stats.xc_misses += st->xc_misses;
+			s->stats.xc_clears += st->xc_clears;
+			s->stats.xc_evictions += st->xc_evictions;
+		}
+	}
+	for (size_t i = 0; i < t.nslots; i++)
+		arena_destroy(t.slots[i].arena);
+	pthread_mutex_destroy(&t.mu);
+	return r;
 }
 
-/* Explain opens no vector input: only validate --deep walks the streams. */
+static int vector_run(struct engine *e)
+{
+	/* Threads pay only for transforms to share out */
+	if (e->pool && e->pl->nsteps > 2)
+		return run_pooled(e);
+	return each_stream(e, false, NULL);
+}
+
+/* Explain opens no vector input: only validate --deep walks the streams.
+ * It says how many threads a run would use, and for what. */
 static int vector_check(struct engine *e, bool deep, FILE *explain)
 {
-	(void)explain;
-	return deep ? each_stream(e, true) : 0;
+	int n = engine_threads(e);
+
+	if (explain && (n == 1 || e->pl->nsteps <= 2))
+		fprintf(explain, "threads: 1 (%s)\n\n",
+		        n == 1 ? "every step on the main thread" : "no transform to share out");
+	else if (explain)
+		fprintf(explain,
+		        "threads: %d workers run the transforms, each with its own copies of the "
+		        "steps;\n  the main thread reads and writes; %d batches of %zu features in "
+		        "flight\n\n",
+		        n, n * SLOTS_PER_WORKER, pooled_batch(e, n));
+	return deep ? each_stream(e, true, NULL) : 0;
 }
 
 static void vector_explain_step(struct engine *e, struct stage *s, FILE *out)

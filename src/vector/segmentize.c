@@ -44,7 +44,7 @@ static int segmentize_open(struct stage *s, struct engine *e)
 {
 	struct segmentize_state *st = s->state;
 
-	st->geos = e->geos;
+	st->geos = s->geos;
 	/* GEOS allocates outside the arenas: a result too big for the memory
 	 * limit is refused before GEOS makes it. */
 	st->max_points = DEFAULT_MAX_POINTS;

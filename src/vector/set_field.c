@@ -92,7 +92,8 @@ static int set_field_open(struct stage *s, struct engine *e)
 	struct set_field_conf *c = s->step->conf;
 	struct set_field_state *st = s->state;
 
-	st->geos = e->geos;
+	(void)e;
+	st->geos = s->geos;
 	if (c->value == V_CONSTANT) {
 		st->constant.set = true;
 		if (c->type == T_INTEGER) {

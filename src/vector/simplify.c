@@ -47,7 +47,8 @@ static int simplify_open(struct stage *s, struct engine *e)
 {
 	struct simplify_state *st = s->state;
 
-	st->geos = e->geos;
+	(void)e;
+	st->geos = s->geos;
 	return 0;
 }
 

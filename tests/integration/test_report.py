@@ -36,7 +36,8 @@ class Report(gptest.TempDirTest):
             return json.load(f)
 
     def test_json_schema_and_counts(self):
-        self.run_report(args=("-q",))
+        # Two threads: a worker's copy of each step has a cache of its own.
+        self.run_report(args=("-q", "--threads", "2"))
         rep = self.load()
         expected = int(gptest.ogr_sql(SIDS, "SELECT count(*) AS n FROM sids WHERE BIR74 > 5000",
                                       dialect="OGRSQL")[0]["n"])
@@ -49,6 +50,7 @@ class Report(gptest.TempDirTest):
         self.assertGreater(rep["peak_rss_bytes"], 0)
         self.assertEqual(rep["memory_limit_bytes"], 0)
         self.assertEqual(rep["open_iterators"], 0)
+        self.assertEqual(rep["cross_thread_releases"], 0)
         stages = rep["stages"]
         self.assertIsInstance(stages, list)
         self.assertEqual([s["name"] for s in stages],
@@ -82,7 +84,9 @@ class Report(gptest.TempDirTest):
         self.assertEqual((t["features_in"], t["features_out"], t["filtered"], t["outputs"]),
                          (100, expected, 100 - expected, 1))
         self.assertEqual(t["datasets"], 1)
-        self.assertEqual(rep["transform_cache"]["misses"], 1)
+        # One operation, looked up once by each thread's cache as the
+        # stream begins: the engine's thread and each of the two workers.
+        self.assertEqual(rep["transform_cache"]["misses"], 3)
 
     def test_crs_and_geos_parameters_are_counted_handles(self):
         # CRS objects, GEOS parameters and feature definitions are handles
@@ -186,6 +190,8 @@ class Report(gptest.TempDirTest):
         self.assertIn('gispipe_exit_code{pipeline="sids-births"} 0', text.splitlines())
         self.assertGreater(metrics["gispipe_peak_rss_bytes"][0][1], 0)
         self.assertEqual(metrics["gispipe_memory_limit_bytes"][0][1], 0)
+        self.assertEqual(metrics["gispipe_cross_thread_releases"],
+                         [('pipeline="sids-births"', 0)])
         items = {lab: v for lab, v in metrics["gispipe_stage_items"]}
         self.assertEqual(items['pipeline="sids-births",stage="read",direction="out"'], 100)
         self.assertEqual(items['pipeline="sids-births",stage="filter",direction="in"'], 100)
@@ -241,7 +247,10 @@ steps:
   - reproject: {{ to: "EPSG:4267" }}
   - write: {{ path: out.gpkg }}
 """
-        self.run_report(text, args=("-q",))
+        # One thread: every thread keeps a cache of its own (the workers'
+        # figures are summed), so the split of hits and misses is one
+        # cache's only on one thread.
+        self.run_report(text, args=("-q", "--threads", "1"))
         rep = self.load()
         by = {s["name"]: s for s in rep["stages"]}
         for name in ("reproject", "reproject#2"):
