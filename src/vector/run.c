@@ -942,7 +942,7 @@ out:
 	for (int i = 1; i <= t.n; i++) {
 		struct worker *w = &t.w[i];
 
-		for (size_t k = 1; w->figures && k + 1 < pl->nsteps; k++) {
+		for (size_t k = 1; w->figures && w->stats && k + 1 < pl->nsteps; k++) {
 			struct stage *s = &e->stages[k];
 			struct stage_acct *to = &s->acct, *from = &w->figures[k];
 			const struct step_stats *st = &w->stats[k];
