@@ -324,6 +324,7 @@ struct worker {
 	struct arena **released;     /* given back by the writer, not reset
 	                              * yet (guarded by workers.mu) */
 	size_t nreleased;
+	struct arena **taken;        /* what reclaiming took from `released` */
 	/* a failure outside a batch (open, begin, end, close) */
 	int code;
 	char msg[1024];
@@ -381,7 +382,7 @@ static void worker_open(void *arg, int id)
 	w->arena = arena_create(&w->acct, 0);
 	g = w->arena ? geos_create(w->arena) : NULL;
 	w->stages = w->arena ? arena_calloc(w->arena, pl->nsteps, sizeof *w->stages) : NULL;
-	w->arenas = w->arena ? arena_calloc(w->arena, 3 * t->nslots, sizeof *w->arenas) : NULL;
+	w->arenas = w->arena ? arena_calloc(w->arena, 4 * t->nslots, sizeof *w->arenas) : NULL;
 	w->stream_arena = arena_create(&w->acct, 0);
 	if (g == NULL || w->stages == NULL || w->arenas == NULL || w->stream_arena == NULL) {
 		worker_error(w, gp_err_code(), gp_err_msg());
@@ -389,6 +390,7 @@ static void worker_open(void *arg, int id)
 	}
 	w->free = w->arenas + t->nslots;
 	w->released = w->free + t->nslots;
+	w->taken = w->released + t->nslots;
 	geos_set_watch(g, e->watch);
 	for (w->opened = 1; w->opened + 1 < pl->nsteps; w->opened++) {
 		struct stage *s = &w->stages[w->opened];
@@ -447,16 +449,32 @@ static void worker_end(void *arg, int id)
 	worker_chain(&t->w[id], true);
 }
 
-/* The worker's batch arenas the writer gave back, reset by their owner. */
+/* The worker's batch arenas the writer gave back, reset by their owner;
+ * one kept ready, the others destroyed, so that what a worker holds does
+ * not creep up with the length of the run. */
 static void worker_reclaim(struct workers *t, struct worker *w)
 {
+	size_t n;
+
+	/* taken out under the lock, reset and destroyed outside it */
 	pthread_mutex_lock(&t->mu);
-	for (size_t i = 0; i < w->nreleased; i++) {
-		arena_reset(w->released[i]);
-		w->free[w->nfree++] = w->released[i];
-	}
+	n = w->nreleased;
+	memcpy(w->taken, w->released, n * sizeof *w->taken);
 	w->nreleased = 0;
 	pthread_mutex_unlock(&t->mu);
+	for (size_t i = 0; i < n; i++) {
+		struct arena *a = w->taken[i];
+
+		if (w->nfree == 0) {
+			arena_reset(a);
+			w->free[w->nfree++] = a;
+			continue;
+		}
+		arena_destroy(a);
+		for (size_t j = 0; j < w->narenas; j++)
+			if (w->arenas[j] == a)
+				w->arenas[j] = w->arenas[--w->narenas];
+	}
 }
 
 /* On worker `id`: its copies closed, every arena of its own destroyed, a
@@ -931,7 +949,7 @@ out:
 	for (int i = 1; i <= t.n; i++) {
 		struct worker *w = &t.w[i];
 
-		for (size_t k = 1; w->figures && k + 1 < pl->nsteps; k++) {
+		for (size_t k = 1; w->figures && w->stats && k + 1 < pl->nsteps; k++) {
 			struct stage *s = &e->stages[k];
 			struct stage_acct *to = &s->acct, *from = &w->figures[k];
 			const struct step_stats *st = &w->stats[k];

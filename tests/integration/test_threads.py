@@ -150,7 +150,7 @@ class Stop(gptest.TempDirTest):
         proc = subprocess.Popen(gptest.WRAPPER + [gptest.GISPIPE, "run", "-q", p, "--threads",
                                                   "4", "--report", self.path("r.json")],
                                 cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+                                text=True, env=gptest.GEOS_INTERRUPTED_ENV)
         try:
             time.sleep(2.0)
             self.assertIsNone(proc.poll(), "the run finished too soon for the test")
