@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -14,6 +15,7 @@
 #include "core/step.h"
 #include "core/engine.h"
 #include "core/error.h"
+#include "vector/fgb_index.h"
 #include "vector/gpkg_rtree.h"
 #include "core/handle.h"
 #include "core/iocheck.h"
@@ -28,7 +30,8 @@
 
 enum { GT_AUTO, GT_PROMOTE, GT_AS_IS, GT_ANY };
 
-/* Sort memory of a GeoPackage index build (spilled beyond that). */
+/* Sort memory of a spatial index build, GeoPackage or FlatGeobuf (spilled
+ * beyond that). */
 #define RTREE_SORT_BUDGET (2u * 1024 * 1024)
 
 static const char *const modes[] = {"create", "overwrite", "append", NULL};
@@ -75,6 +78,7 @@ struct out_layer {
 	OGRwkbGeometryType declared;
 	struct handle *feat;       /* reused output feature */
 	struct rtree_build *rt;    /* GeoPackage index built in bulk, or NULL */
+	struct fgb_index *fgb;     /* FlatGeobuf index built after the close, or NULL */
 	const char *geomcol;
 };
 
@@ -137,22 +141,6 @@ static int write_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-/* Whether the driver holds memory that grows with the output: GDAL's
- * FlatGeobuf writer keeps every feature's index entry until it closes,
- * then builds the tree (issue #13 replaces it with a bounded one). */
-static bool unbounded_index(GDALDriverH drv, const struct strmap *options)
-{
-	if (strcmp(GDALGetDriverShortName(drv), "FlatGeobuf") != 0)
-		return false;
-	for (size_t i = 0; i < options->n; i++)
-		if (strcasecmp(options->key[i], "SPATIAL_INDEX") == 0)
-			return !(strcasecmp(options->val[i], "NO") == 0 ||
-			         strcasecmp(options->val[i], "FALSE") == 0 ||
-			         strcasecmp(options->val[i], "OFF") == 0 ||
-			         strcmp(options->val[i], "0") == 0);
-	return true;
-}
-
 static int write_open(struct stage *s, struct engine *e)
 {
 	struct write_conf *c = s->step->conf;
@@ -163,13 +151,6 @@ static int write_open(struct stage *s, struct engine *e)
 	st->drv = find_driver(c->path, c->format, &why);
 	if (st->drv == NULL)
 		return gp_fail(GP_EX_CONFIG, "cannot write '%s': %s", c->path, why);
-	if (e->plan.limit && unbounded_index(st->drv, &c->options))
-		return gp_fail(
-		        GP_EX_TEMPFAIL,
-		        "cannot write '%s' under a memory limit: FlatGeobuf's spatial index is "
-		        "held in memory until the file closes, so it grows with the output; set "
-		        "options: { SPATIAL_INDEX: NO } or run without a memory limit",
-		        c->path);
 	return output_check_absent(c->path, c->mode, "overwrite or append");
 }
 
@@ -182,7 +163,21 @@ static char **to_csl(const struct strmap *m)
 	return l;
 }
 
-static char **to_csl(const struct strmap *m);
+/* The file of a FlatGeobuf layer: the output itself, or for several
+ * layers GDAL's directory of one file each, named after the layer. */
+static const char *fgb_layer_path(struct voutput *o, struct out_layer *l)
+{
+	struct stat sb;
+
+	if (stat(o->out.of.tmppath, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		char *p = arena_alloc(o->work, strlen(o->out.of.tmppath) + strlen(l->name) + 6, 1);
+
+		if (p)
+			sprintf(p, "%s/%s.fgb", o->out.of.tmppath, l->name);
+		return p ? p : "";
+	}
+	return o->out.of.tmppath;
+}
 
 /* Close the dataset of an output and check that the close worked: the
  * driver flushes then, and a full disk shows up here.  Then build the
@@ -219,9 +214,14 @@ static int close_output(struct stage *s, struct voutput *o)
 			r = gp_fail_prefix("'%s', layer '%s'", o->out.path, l->name);
 		CSLDestroy(dsco);
 	}
+	for (struct out_layer *l = o->layers; l && r == 0; l = l->next)
+		if (l->fgb && fgb_index_finish(l->fgb, fgb_layer_path(o, l), FGB_NODE_SIZE) != 0)
+			r = gp_fail_prefix("'%s', layer '%s'", o->out.path, l->name);
 out:
-	for (struct out_layer *l = o->layers; l; l = l->next)
+	for (struct out_layer *l = o->layers; l; l = l->next) {
 		l->rt = NULL;
+		l->fgb = NULL;
+	}
 	arena_destroy(o->work);
 	o->work = NULL;
 	return r;
@@ -332,6 +332,16 @@ static int check_layer_crs(const struct out_layer *l, const struct voutput *o,
 	               crs_name(have, b, sizeof b));
 }
 
+/* Sort memory of a spatial index build: --config GISPIPE_RTREE_SORT_BUDGET
+ * bytes, which tests make small to exercise the spill and merge path. */
+static size_t sort_budget(void)
+{
+	size_t budget =
+		(size_t)CPLAtoGIntBig(CPLGetConfigOption("GISPIPE_RTREE_SORT_BUDGET", "0"));
+
+	return budget ? budget : RTREE_SORT_BUDGET;
+}
+
 static int open_layer(struct stage *s, struct stream *stm)
 {
 	struct write_conf *c = s->step->conf;
@@ -376,9 +386,14 @@ static int open_layer(struct stage *s, struct stream *stm)
 			bool bulk = strcmp(GDALGetDriverShortName(st->drv), "GPKG") == 0 &&
 			            CPLTestBool(CSLFetchNameValueDef(lco, "SPATIAL_INDEX", "YES"));
 
+			bool fgb = strcmp(GDALGetDriverShortName(st->drv), "FlatGeobuf") == 0 &&
+			           CPLTestBool(CSLFetchNameValueDef(lco, "SPATIAL_INDEX", "YES"));
+
 			/* GeoPackage: the index is built in bulk after the close
-			 * (gpkg_rtree.h) instead of row by row by GDAL. */
-			if (bulk)
+			 * (gpkg_rtree.h) instead of row by row by GDAL; FlatGeobuf:
+			 * GDAL's writer streams without its index, and ours is built
+			 * in bounded memory after the close (fgb_index.h). */
+			if (bulk || fgb)
 				lco = CSLSetNameValue(lco, "SPATIAL_INDEX", "NO");
 			made = true;
 			l->declared = declared_type(s, stm);
@@ -391,18 +406,16 @@ static int open_layer(struct stage *s, struct stream *stm)
 				                   o->out.path, iocheck_gdal_msg());
 			if (bulk && l->declared != wkbNone) {
 				l->geomcol = arena_strdup(s->arena, OGR_L_GetGeometryColumn(lyr));
-				/* --config GISPIPE_RTREE_SORT_BUDGET bytes: tests use a
-				 * small one to exercise the spill and merge path. */
-				size_t budget = (size_t)CPLAtoGIntBig(CPLGetConfigOption(
-					"GISPIPE_RTREE_SORT_BUDGET", "0"));
-
 				l->rt = l->geomcol ? rtree_build_create(o->work, o->out.of.tmpdir,
-				                                        budget ? budget
-				                                               : RTREE_SORT_BUDGET)
+				                                        sort_budget())
 				                   : NULL;
 				if (l->rt == NULL)
 					return -1;
 			}
+			if (fgb && l->declared != wkbNone &&
+			    (l->fgb = fgb_index_create(o->work, o->out.of.tmpdir,
+			                               sort_budget())) == NULL)
+				return -1;
 		} else {
 			l->declared = OGR_L_GetGeomType(lyr);
 		}
@@ -550,12 +563,16 @@ static int write_one(struct stage *s, struct batch *b, size_t i)
 		return 0;
 	}
 	st->cur->features++;
-	if (l->rt && ft->wkb) {
+	if ((l->rt || l->fgb) && ft->wkb) {
 		double env[4];
+		bool has = wkb_envelope(ft->wkb, ft->wkb_len, env) == 0;
 
-		if (wkb_envelope(ft->wkb, ft->wkb_len, env) == 0 &&
-		    rtree_build_add(l->rt, OGR_F_GetFID(out), env) != 0)
+		if (l->rt && has && rtree_build_add(l->rt, OGR_F_GetFID(out), env) != 0)
 			return -1;
+		if (l->fgb && fgb_index_add(l->fgb, has ? env : NULL) != 0)
+			return -1;
+	} else if (l->fgb && fgb_index_add(l->fgb, NULL) != 0) {
+		return -1;
 	}
 	return 0;
 }
