@@ -641,10 +641,20 @@ static void write_explain(struct stage *s, struct engine *e, FILE *out)
 
 static void write_explain_memory(struct stage *s, struct engine *e, FILE *out)
 {
-	(void)s;
+	struct write_state *st = s->state;
+
 	fprintf(out, "  memory: one reused output feature per layer; SQLite page cache %.1f MiB "
 	             "where the format is SQLite-based\n",
 	        (double)e->plan.sqlite_cache / (1024.0 * 1024.0));
+	if (st && st->drv && strcmp(GDALGetDriverShortName(st->drv), "FlatGeobuf") == 0)
+		fprintf(out, "  FlatGeobuf index: %.2f MiB of memory (sort %.2f MiB, I/O %.2f MiB), "
+		             "whatever the output's size; temporary disk beside the output: a copy "
+		             "of the file and %u bytes a feature (%.1f MiB a million)\n",
+		        (double)(sort_budget() + FGB_INDEX_IO_BYTES) / (1024.0 * 1024.0),
+		        (double)sort_budget() / (1024.0 * 1024.0),
+		        (double)FGB_INDEX_IO_BYTES / (1024.0 * 1024.0),
+		        (unsigned)(fgb_index_temp_bytes(1000000) / 1000000),
+		        (double)fgb_index_temp_bytes(1000000) / (1024.0 * 1024.0));
 }
 
 static const struct vector_ops write_ops = {
@@ -664,6 +674,10 @@ const struct step_desc step_write = {
 	           "interrupted run leaves every target as it was.  Features are written in\n"
 	           "the order they are read (FlatGeobuf's spatial index stores its own).\n"
 	           "GeoPackage spatial indexes are built in bulk when an output closes.\n"
+	           "FlatGeobuf is written by GDAL without an index, then gispipe sorts the\n"
+	           "features along a Hilbert curve in bounded memory (temporary files\n"
+	           "beside the output) and writes the standard packed R-tree and the\n"
+	           "features in its order: memory does not grow with the output.\n"
 	           "geometry_type auto declares multi types where single-part\n"
 	           "ones would lose features: Shapefile inputs (which mix Polygon and\n"
 	           "MultiPolygon) and formats that enforce the declared type (FlatGeobuf,\n"
