@@ -93,6 +93,16 @@ void xsort_close(struct xsort *s)
 	s->raw_fd = s->run_fd = -1;
 }
 
+static void close_cleanup(void *ctx)
+{
+	xsort_close(ctx);
+}
+
+int xsort_defer_close(struct xsort *s, struct arena *a)
+{
+	return arena_defer(a, close_cleanup, s);
+}
+
 void xsort_reset(struct xsort *s)
 {
 	xsort_close(s);

@@ -77,6 +77,10 @@ void xsort_reset(struct xsort *s);
  * past `raw_fd = run_fd = -1`. */
 void xsort_close(struct xsort *s);
 
+/* Have `a` close the spills when it is reset or destroyed, for a sorter
+ * that lives in `a` and whose owner may never finish it (a failed run). */
+int xsort_defer_close(struct xsort *s, struct arena *a);
+
 /* Position along a Hilbert curve of order 16 of the point (cx, cy), on a
  * grid over `ext` (xmin, ymin, xmax, ymax). */
 uint64_t xsort_hilbert(double cx, double cy, const double ext[4]);

@@ -50,31 +50,20 @@ struct fgb_index {
 	const char *path;
 };
 
-static void index_cleanup(void *ctx)
-{
-	struct fgb_index *b = ctx;
-
-	xsort_close(&b->sort);
-}
-
 struct fgb_index *fgb_index_create(struct arena *a, const char *tmpdir, size_t budget)
 {
 	struct fgb_index *b = arena_calloc(a, 1, sizeof *b);
 
-	if (b == NULL)
-		return NULL;
-	b->a = a;
-	b->tmpdir = tmpdir;
-	b->src = -1;
-	b->ext[0] = b->ext[1] = INFINITY;
-	b->ext[2] = b->ext[3] = -INFINITY;
-	if (xsort_init(&b->sort, a, tmpdir, "fgb-index", sizeof(struct frec), budget) != 0)
-		return NULL;
-	if (arena_defer(a, index_cleanup, b) != 0)
+	if (b == NULL ||
+	    xsort_init(&b->sort, a, tmpdir, "fgb-index", sizeof(struct frec), budget) != 0 ||
+	    xsort_defer_close(&b->sort, a) != 0)
 		return NULL;
 	for (int i = 0; i < 3; i++)
 		if ((b->buf[i] = arena_alloc(a, IO_BUF, 0)) == NULL)
 			return NULL;
+	*b = (struct fgb_index){.a = a, .tmpdir = tmpdir, .sort = b->sort, .src = -1,
+	                        .ext = {INFINITY, INFINITY, -INFINITY, -INFINITY},
+	                        .buf = {b->buf[0], b->buf[1], b->buf[2]}};
 	return b;
 }
 

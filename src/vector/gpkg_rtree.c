@@ -34,13 +34,6 @@ struct rtree_build {
 	uint64_t count;
 };
 
-static void build_cleanup(void *ctx)
-{
-	struct rtree_build *b = ctx;
-
-	xsort_close(&b->leaves);
-}
-
 struct rtree_build *rtree_build_create(struct arena *a, const char *tmpdir, size_t budget)
 {
 	struct rtree_build *b = arena_calloc(a, 1, sizeof *b);
@@ -55,7 +48,7 @@ struct rtree_build *rtree_build_create(struct arena *a, const char *tmpdir, size
 	if (xsort_init(&b->leaves, a, tmpdir, "rtree", sizeof(struct rec), budget) != 0)
 		return NULL;
 	/* A build that never finishes (the run failed) closes its spill. */
-	if (arena_defer(a, build_cleanup, b) != 0)
+	if (xsort_defer_close(&b->leaves, a) != 0)
 		return NULL;
 	return b;
 }
