@@ -192,11 +192,14 @@ static size_t header_field(const unsigned char *h, size_t len, int field, size_t
 /* The header's fields (header.fbs), their width, and where the new root
  * table keeps them.  References to strings, vectors and tables are kept
  * as they are: the old buffer follows the new root whole, shifted by a
- * multiple of 8 so that everything in it stays aligned. */
+ * multiple of 8 so that everything in it stays aligned.  Alignment is
+ * counted from the size prefix (the file's offset 8), as readers that map
+ * the file's bytes see it: the table's uint64 and the envelope's doubles
+ * sit at header offsets of 4 modulo 8. */
 #define NFIELDS 14
-#define NEW_ROOT 128u
-#define NEW_TABLE 40u
-#define NEW_ENVELOPE 92u
+#define NEW_ROOT 136u
+#define NEW_TABLE 44u
+#define NEW_ENVELOPE 96u
 enum { F_REF, F_U8, F_U16, F_U64 };
 static const struct {
 	unsigned char kind, at;
@@ -231,6 +234,7 @@ static uint32_t reencode_header(const unsigned char *h, uint32_t hlen, unsigned 
                                 uint64_t count, const double ext[4], unsigned node_size)
 {
 	unsigned char *vt = out + 4, *t = out + NEW_TABLE;
+	uint32_t nlen;
 	bool has_ext = isfinite(ext[0]) && isfinite(ext[2]);
 
 	if (hlen < 8 || header_field(h, hlen, 0, 4) == 0) /* name is required */
@@ -271,7 +275,11 @@ static uint32_t reencode_header(const unsigned char *h, uint32_t hlen, unsigned 
 		vt[4 + 2 * f] = hdr_fields[f].at;
 	}
 	memcpy(out + NEW_ROOT, h, hlen);
-	return NEW_ROOT + hlen;
+	/* The index after it starts at a file offset of a multiple of 8. */
+	nlen = NEW_ROOT + hlen;
+	while ((12 + nlen) % 8)
+		out[nlen++] = 0;
+	return nlen;
 }
 
 /* The key of each feature, in the order GDAL wrote them: its place in
@@ -437,7 +445,7 @@ static int build(struct fgb_index *b, int dst, const char *dpath, unsigned node_
 	    memcmp(head, "fgb\x03", 4) != 0 || memcmp(head + 4, "fgb", 3) != 0)
 		return bad_file(b, "not a FlatGeobuf file of version 3");
 	hlen = get_u32(head + 8);
-	if (hlen > IO_BUF - NEW_ROOT || 12 + (uint64_t)hlen > b->end)
+	if (hlen > IO_BUF - NEW_ROOT - 8 || 12 + (uint64_t)hlen > b->end)
 		return bad_file(b, "header too large");
 	h = b->buf[1];
 	if (xsort_read_at(b->src, h, hlen, 12) != (ssize_t)hlen)

@@ -72,6 +72,9 @@ class FgbFile:
         self.count = struct.unpack_from("<Q", h, hdr(8))[0] if hdr(8) else 0
         self.node_size = struct.unpack_from("<H", h, hdr(9))[0] if hdr(9) else 16
         self.envelope = _vector(h, hdr(1), "d", 8) if hdr(1) else None
+        # Readers that map the file's bytes (the npm package's Float64Array)
+        # need the doubles at file offsets of multiples of 8.
+        self.envelope_at = 12 + _ref(h, hdr(1)) + 4 if hdr(1) else None
         # Level bounds, leaves first (the spec's generateLevelBounds).
         n, sizes = self.count, [self.count]
         while True:
@@ -220,6 +223,8 @@ steps:
         ext = [min(b[0] for _, b in feats), min(b[1] for _, b in feats),
                max(b[2] for _, b in feats), max(b[3] for _, b in feats)]
         self.assertEqual(list(f.envelope), ext)
+        self.assertEqual(f.envelope_at % 8, 0)
+        self.assertEqual(f.index_at % 8, 0)
         # Each parent's box is its children's union; its offset, its first child.
         for lv in range(1, len(f.bounds)):
             lo, hi = f.bounds[lv]
