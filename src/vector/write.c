@@ -1,4 +1,5 @@
 /* vector/write.c - write features with any OGR driver that can create. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -79,6 +80,7 @@ struct out_layer {
 	struct handle *feat;       /* reused output feature */
 	struct rtree_build *rt;    /* GeoPackage index built in bulk, or NULL */
 	struct fgb_index *fgb;     /* FlatGeobuf index built after the close, or NULL */
+	char *fgb_empty;           /* GDAL's file for it if it stays empty, or NULL */
 	const char *geomcol;
 };
 
@@ -179,6 +181,42 @@ static const char *fgb_layer_path(struct voutput *o, struct out_layer *l)
 	return o->out.of.tmppath;
 }
 
+/* GDAL writes a FlatGeobuf file's header with its first feature when it
+ * writes no index: a layer left empty would be an empty file.  GDAL's
+ * own empty layer (made with its index, which for no features costs
+ * nothing) takes its place: `dst`, renamed over the layer's file after
+ * the close. */
+static int fgb_empty_layer(struct voutput *o, struct out_layer *l, char **dst)
+{
+	OGRFeatureDefnH defn = OGR_L_GetLayerDefn(l->lyr);
+	GDALDriverH drv = GDALGetDriverByName("FlatGeobuf");
+	GDALDatasetH ds;
+	OGRLayerH lyr;
+	int bad = 0;
+
+	*dst = arena_alloc(o->work, strlen(o->out.of.tmpdir) + 32, 1);
+	if (*dst == NULL)
+		return -1;
+	sprintf(*dst, "%s/.fgb-empty-%p.fgb", o->out.of.tmpdir, (void *)l);
+	CPLErrorReset();
+	ds = GDALCreate(drv, *dst, 0, 0, 0, GDT_Unknown, NULL);
+	lyr = ds ? GDALDatasetCreateLayer(ds, l->name, OGR_L_GetSpatialRef(l->lyr), l->declared,
+	                                  NULL)
+	         : NULL;
+	for (int i = 0; lyr && i < OGR_FD_GetFieldCount(defn); i++)
+		bad |= OGR_L_CreateField(lyr, OGR_FD_GetFieldDefn(defn, i), TRUE) != OGRERR_NONE;
+	if (ds) {
+		CPLErrorReset();
+		GDALClose(ds); /* writes the file */
+		bad |= CPLGetLastErrorType() >= CE_Failure;
+	}
+	if (ds == NULL || lyr == NULL || bad) {
+		return gp_fail(GP_EX_IOERR, "cannot write the empty layer '%s' of '%s': %s", l->name,
+		               o->out.path, iocheck_gdal_msg());
+	}
+	return 0;
+}
+
 /* Close the dataset of an output and check that the close worked: the
  * driver flushes then, and a full disk shows up here.  Then build the
  * GeoPackage indexes.  The output's work arena goes whatever happens, so an
@@ -203,6 +241,13 @@ static int close_output(struct stage *s, struct voutput *o)
 		goto out;
 	}
 	o->in_txn = false;
+	for (struct out_layer *l = o->layers; l && r == 0; l = l->next)
+		if (l->fgb && fgb_index_count(l->fgb) == 0 && fgb_empty_layer(o, l, &l->fgb_empty) != 0)
+			r = -1;
+	if (r != 0) {
+		output_drop(&o->out);
+		goto out;
+	}
 	r = output_close(&o->out);
 	for (struct out_layer *l = o->layers; l && r == 0; l = l->next) {
 		char **dsco;
@@ -215,12 +260,17 @@ static int close_output(struct stage *s, struct voutput *o)
 		CSLDestroy(dsco);
 	}
 	for (struct out_layer *l = o->layers; l && r == 0; l = l->next)
-		if (l->fgb && fgb_index_finish(l->fgb, fgb_layer_path(o, l), FGB_NODE_SIZE) != 0)
+		if (l->fgb_empty && rename(l->fgb_empty, fgb_layer_path(o, l)) != 0)
+			r = gp_fail(GP_EX_IOERR, "cannot write the empty layer '%s' of '%s': %s",
+			            l->name, o->out.path, strerror(errno));
+		else if (l->fgb &&
+		         fgb_index_finish(l->fgb, fgb_layer_path(o, l), FGB_NODE_SIZE) != 0)
 			r = gp_fail_prefix("'%s', layer '%s'", o->out.path, l->name);
 out:
 	for (struct out_layer *l = o->layers; l; l = l->next) {
 		l->rt = NULL;
 		l->fgb = NULL;
+		l->fgb_empty = NULL;
 	}
 	arena_destroy(o->work);
 	o->work = NULL;

@@ -279,6 +279,21 @@ steps:
             self.assertTrue(set(spat_fids(path, win)) <= set(got))
         self.assertEqual(self.leftovers(), [])
 
+    def test_an_empty_layer_is_a_valid_file(self):
+        # GDAL writes the header with the first feature when it writes no
+        # index: without one, an empty file (seen before the fix).
+        p = self.pipeline(f"""version: 1
+steps:
+  - read: {{ path: {gptest.data("sids.shp")}, where: "FIPSNO < 0" }}
+  - write: {{ path: out/x.fgb }}
+""")
+        self.assertExit(self.gp("run", "-q", p), 0)
+        info = gptest.ogrinfo("-ro", "-so", "-al", self.path("out", "x.fgb"))
+        self.assertIn("Feature Count: 0", info)
+        self.assertIn("FIPSNO: Real", info)
+        self.assertIn("Layer name: sids", info)
+        self.assertEqual(self.leftovers(), [])
+
     def test_a_failed_run_leaves_nothing(self):
         # sids.shp says Polygon and holds MultiPolygons: declared as is,
         # FlatGeobuf refuses the first of them and the run fails.
