@@ -194,7 +194,7 @@ static int fgb_empty_layer(struct voutput *o, struct out_layer *l, char **dst)
 	OGRLayerH lyr;
 	int bad = 0;
 
-	*dst = arena_alloc(o->work, strlen(o->out.of.tmpdir) + 32, 1);
+	*dst = arena_alloc(o->work, strlen(o->out.of.tmpdir) + 48, 1);
 	if (*dst == NULL)
 		return -1;
 	sprintf(*dst, "%s/.fgb-empty-%p.fgb", o->out.of.tmpdir, (void *)l);
