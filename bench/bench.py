@@ -36,30 +36,16 @@ def measure(cmd, cwd):
     return el, ru.ru_maxrss * 1024
 
 
-def sample(path, every, workdir):
-    """Every `every`-th feature of a dataset (by FID) as parsed GeoJSON features."""
+def sample(path, every, workdir, key="fid"):
+    """Every `every`-th feature of a dataset (by FID, or by another integer
+    field `key` for formats that store features in their own order, as
+    FlatGeobuf's index does) as parsed GeoJSON features."""
     import json
     out = os.path.join(workdir, "sample-%s.geojson" % os.path.basename(path))
     if os.path.exists(out):
         os.remove(out)
     subprocess.run(["ogr2ogr", "-f", "GeoJSON", "-lco", "COORDINATE_PRECISION=15",
-                    "-lco", "RFC7946=NO", "-where", "fid %% %d = 1" % every, out, path],
-                   check=True, capture_output=True)
-    with open(out) as f:
-        feats = json.load(f)["features"]
-    os.remove(out)
-    return feats
-
-
-def sample_by_id(path, every, workdir):
-    """Every `every`-th feature by its id attribute (for formats that store
-    features in their own order, as FlatGeobuf's index does)."""
-    import json
-    out = os.path.join(workdir, "sample-%s.geojson" % os.path.basename(path))
-    if os.path.exists(out):
-        os.remove(out)
-    subprocess.run(["ogr2ogr", "-f", "GeoJSON", "-lco", "COORDINATE_PRECISION=15",
-                    "-lco", "RFC7946=NO", "-where", "id %% %d = 1" % every, out, path],
+                    "-lco", "RFC7946=NO", "-where", "%s %% %d = 1" % (key, every), out, path],
                    check=True, capture_output=True)
     with open(out) as f:
         feats = json.load(f)["features"]
@@ -225,8 +211,8 @@ steps:
         print("W2: features written: gispipe %d, ogr2ogr %d%s" % (n1, n2,
               "" if n1 == n2 else "  MISMATCH"))
         # Both files keep features in their index's order: sample by id.
-        fa = sorted(sample_by_id(ours_out, 1000, self.work), key=lambda f: f["properties"]["id"])
-        fb = sorted(sample_by_id(peer_out, 1000, self.work), key=lambda f: f["properties"]["id"])
+        fa = sorted(sample(ours_out, 1000, self.work, "id"), key=lambda f: f["properties"]["id"])
+        fb = sorted(sample(peer_out, 1000, self.work, "id"), key=lambda f: f["properties"]["id"])
         worst, same = max_coord_diff(fa, fb)
         print("W2: %d sampled features (every 1000th id): max coordinate difference %.2e m, "
               "attributes %s" % (len(fa), worst, "identical" if same else "DIFFER"))
