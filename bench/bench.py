@@ -7,7 +7,7 @@ prints the median wall-time ratio (gispipe / peer) and both peak RSS figures
 source with a fixed seed, so anyone can regenerate them.  Nothing here
 asserts a target: it prints what it measured, and the target beside it.
 
-usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] [--count N] W1 [W3 W4 W5 W8 W10 ...]
+usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] [--count N] W1 [W2 W3 W4 W5 W8 W10 ...]
 """
 import argparse
 import json
@@ -36,19 +36,28 @@ def measure(cmd, cwd):
     return el, ru.ru_maxrss * 1024
 
 
-def sample(path, every, workdir):
-    """Every `every`-th feature of a dataset (by FID) as parsed GeoJSON features."""
+def sample(path, every, workdir, key="fid"):
+    """Every `every`-th feature of a dataset (by FID, or by another integer
+    field `key` for formats that store features in their own order, as
+    FlatGeobuf's index does) as parsed GeoJSON features."""
     import json
     out = os.path.join(workdir, "sample-%s.geojson" % os.path.basename(path))
     if os.path.exists(out):
         os.remove(out)
     subprocess.run(["ogr2ogr", "-f", "GeoJSON", "-lco", "COORDINATE_PRECISION=15",
-                    "-lco", "RFC7946=NO", "-where", "fid %% %d = 1" % every, out, path],
+                    "-lco", "RFC7946=NO", "-where", "%s %% %d = 1" % (key, every), out, path],
                    check=True, capture_output=True)
     with open(out) as f:
         feats = json.load(f)["features"]
     os.remove(out)
     return feats
+
+
+def spat_ids(path, win):
+    """The ids of the features ogr2ogr's -spat returns from a dataset."""
+    p = subprocess.run(["ogr2ogr", "-f", "CSV", "/vsistdout/", "-spat"] + [str(v) for v in win]
+                       + [path], check=True, capture_output=True, text=True)
+    return sorted(int(l.split(",")[0].strip('"')) for l in p.stdout.splitlines()[1:])
 
 
 def max_coord_diff(fa, fb):
@@ -109,7 +118,7 @@ class Bench:
         self.gp = os.path.abspath(args.gispipe)
         self.work = os.path.abspath(args.work)
         self.runs = args.runs
-        self.count = getattr(args, "count", 0)
+        self.count = args.count
         os.makedirs(self.work, exist_ok=True)
 
     def pipeline(self, name, text):
@@ -196,6 +205,39 @@ steps:
               "attributes %s" % (len(fa), worst, "identical" if same else "DIFFER"))
         print("W1: peak RSS %s the 64 MiB target" % ("within" if res[2] <= 64 * MiB else
                                                      "OVER"))
+
+    def w2(self):
+        """W1 into FlatGeobuf with its spatial index, gispipe under a 64 MiB
+        limit, vs ogr2ogr as users run it (GDAL's index in memory)."""
+        n = self.count or 1000000
+        src = self.polygons(n)
+        ours_out = os.path.join(self.work, "w2-gispipe.fgb")
+        peer_out = os.path.join(self.work, "w2-ogr2ogr.fgb")
+        p = self.reproject_pipeline(src, ours_out, "w2.yaml")
+        print("W2: %d polygons GPKG 4326 -> FlatGeobuf 3035 with its index (target: wall "
+              "<= 0.5x, peak RSS <= 64 MiB)" % n)
+        res = self.side_by_side("W2", [self.gp, "run", "-q", "--memory-limit", "64MiB", p],
+                                ["ogr2ogr", "-f", "FlatGeobuf", "-t_srs", "EPSG:3035",
+                                 peer_out, src],
+                                [ours_out, peer_out])
+        n1, n2 = feature_count(ours_out), feature_count(peer_out)
+        print("W2: features written: gispipe %d, ogr2ogr %d%s" % (n1, n2,
+              "" if n1 == n2 else "  MISMATCH"))
+        # Both files keep features in their index's order: sample by id.
+        fa = sorted(sample(ours_out, 1000, self.work, "id"), key=lambda f: f["properties"]["id"])
+        fb = sorted(sample(peer_out, 1000, self.work, "id"), key=lambda f: f["properties"]["id"])
+        worst, same = max_coord_diff(fa, fb)
+        print("W2: %d sampled features (every 1000th id): max coordinate difference %.2e m, "
+              "attributes %s" % (len(fa), worst, "identical" if same else "DIFFER"))
+        bad = 0
+        for win in ((4000000, 3000000, 4010000, 3010000), (3500000, 2500000, 4500000, 3500000),
+                    (0, 0, 1, 1), (2000000, 1000000, 7000000, 5000000)):
+            a, b = spat_ids(ours_out, win), spat_ids(peer_out, win)
+            bad += a != b
+            print("W2: -spat %s: gispipe %d, ogr2ogr %d features%s" % (
+                win, len(a), len(b), "" if a == b else "  DIFFER"))
+        print("W2: peak RSS %s the 64 MiB target; -spat results %s" % (
+            "within" if res[2] <= 64 * MiB else "OVER", "identical" if not bad else "DIFFER"))
 
     def w3(self):
         """200,000 polygons: reproject to EPSG:3035 then buffer 10 m, vs
@@ -502,8 +544,8 @@ def main():
     ap.add_argument("--work", default=os.path.join(ROOT, "bench", "out"),
                     help="where inputs and outputs go (several GB for W5)")
     ap.add_argument("--count", type=int, default=0,
-                    help="W10 only: features (default 1,000,000)")
-    ap.add_argument("ids", nargs="+", choices=["W1", "W3", "W4", "W5", "W8", "W10"])
+                    help="W2 and W10: features (default 1,000,000; smaller for a quick look)")
+    ap.add_argument("ids", nargs="+", choices=["W1", "W2", "W3", "W4", "W5", "W8", "W10"])
     args = ap.parse_args()
     b = RasterBench(args)
     for i in args.ids:

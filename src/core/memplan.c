@@ -15,7 +15,8 @@
  * pages.  Keep more than that. */
 #define LIB_RESERVE (16 * MiB)
 #define MIN_LIB_RESERVE (4 * MiB)
-/* Stage state and the sort buffers of GeoPackage index builds. */
+/* Stage state and the buffers of spatial index builds: GeoPackage's sort
+ * (2 MiB), FlatGeobuf's sort and I/O (2.75 MiB, fgb_index.h). */
 #define ARENA_FIXED (6 * MiB)
 #define MIN_GDAL_CACHE (1 * MiB)
 #define DEFAULT_GDAL_CACHE (64 * MiB)

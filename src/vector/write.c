@@ -1,7 +1,9 @@
 /* vector/write.c - write features with any OGR driver that can create. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -16,6 +18,7 @@
 #include "core/epoch.h"
 #include "core/error.h"
 #include "core/incremental.h"
+#include "vector/fgb_index.h"
 #include "vector/gpkg_rtree.h"
 #include "core/handle.h"
 #include "core/input.h"
@@ -33,7 +36,8 @@
 
 enum { GT_AUTO, GT_PROMOTE, GT_AS_IS, GT_ANY };
 
-/* Sort memory of a GeoPackage index build (spilled beyond that). */
+/* Sort memory of a spatial index build, GeoPackage or FlatGeobuf (spilled
+ * beyond that). */
 #define RTREE_SORT_BUDGET (2u * 1024 * 1024)
 
 static const char *const modes[] = {"create", "overwrite", "append", NULL};
@@ -80,6 +84,8 @@ struct out_layer {
 	OGRwkbGeometryType declared;
 	struct handle *feat;       /* reused output feature */
 	struct rtree_build *rt;    /* GeoPackage index built in bulk, or NULL */
+	struct fgb_index *fgb;     /* FlatGeobuf index built after the close, or NULL */
+	char *fgb_empty;           /* GDAL's file for it if it stays empty, or NULL */
 	const char *geomcol;
 	struct pg_table *pg;       /* a PostgreSQL table, or NULL */
 };
@@ -147,22 +153,6 @@ static int write_check(struct step *s, struct pipeline *pl)
 	return 0;
 }
 
-/* Whether the driver holds memory that grows with the output: GDAL's
- * FlatGeobuf writer keeps every feature's index entry until it closes,
- * then builds the tree (issue #13 replaces it with a bounded one). */
-static bool unbounded_index(GDALDriverH drv, const struct strmap *options)
-{
-	if (strcmp(GDALGetDriverShortName(drv), "FlatGeobuf") != 0)
-		return false;
-	for (size_t i = 0; i < options->n; i++)
-		if (strcasecmp(options->key[i], "SPATIAL_INDEX") == 0)
-			return !(strcasecmp(options->val[i], "NO") == 0 ||
-			         strcasecmp(options->val[i], "FALSE") == 0 ||
-			         strcasecmp(options->val[i], "OFF") == 0 ||
-			         strcmp(options->val[i], "0") == 0);
-	return true;
-}
-
 static int write_open(struct stage *s, struct engine *e)
 {
 	struct write_conf *c = s->step->conf;
@@ -173,13 +163,6 @@ static int write_open(struct stage *s, struct engine *e)
 	st->drv = find_driver(c->path, c->format, &why);
 	if (st->drv == NULL)
 		return gp_fail(GP_EX_CONFIG, "cannot write '%s': %s", c->path, why);
-	if (e->plan.limit && unbounded_index(st->drv, &c->options))
-		return gp_fail(
-		        GP_EX_TEMPFAIL,
-		        "cannot write '%s' under a memory limit: FlatGeobuf's spatial index is "
-		        "held in memory until the file closes, so it grows with the output; set "
-		        "options: { SPATIAL_INDEX: NO } or run without a memory limit",
-		        c->path);
 	if (e->plan.limit)
 		switch (drivers_verdict(GDALGetDriverShortName(st->drv), &c->options,
 		                        &c->dataset_options, &why)) {
@@ -220,6 +203,58 @@ static char **to_csl(const struct strmap *m)
 static char **to_csl(const struct strmap *m);
 static int close_db(struct stage *s, struct voutput *o, bool ok);
 
+/* The file of a FlatGeobuf layer: the output itself, or for several
+ * layers GDAL's directory of one file each, named after the layer. */
+static const char *fgb_layer_path(struct voutput *o, struct out_layer *l)
+{
+	struct stat sb;
+
+	if (stat(o->out.of.tmppath, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		char *p = arena_alloc(o->work, strlen(o->out.of.tmppath) + strlen(l->name) + 6, 1);
+
+		if (p)
+			sprintf(p, "%s/%s.fgb", o->out.of.tmppath, l->name);
+		return p ? p : "";
+	}
+	return o->out.of.tmppath;
+}
+
+/* GDAL writes a FlatGeobuf file's header with its first feature when it
+ * writes no index: a layer left empty would be an empty file.  GDAL's
+ * own empty layer (made with its index, which for no features costs
+ * nothing) takes its place: `dst`, renamed over the layer's file after
+ * the close. */
+static int fgb_empty_layer(struct voutput *o, struct out_layer *l, char **dst)
+{
+	OGRFeatureDefnH defn = OGR_L_GetLayerDefn(l->lyr);
+	GDALDriverH drv = GDALGetDriverByName("FlatGeobuf");
+	GDALDatasetH ds;
+	OGRLayerH lyr;
+	int bad = 0;
+
+	*dst = arena_alloc(o->work, strlen(o->out.of.tmpdir) + 48, 1);
+	if (*dst == NULL)
+		return -1;
+	sprintf(*dst, "%s/.fgb-empty-%p.fgb", o->out.of.tmpdir, (void *)l);
+	CPLErrorReset();
+	ds = GDALCreate(drv, *dst, 0, 0, 0, GDT_Unknown, NULL);
+	lyr = ds ? GDALDatasetCreateLayer(ds, l->name, OGR_L_GetSpatialRef(l->lyr), l->declared,
+	                                  NULL)
+	         : NULL;
+	for (int i = 0; lyr && i < OGR_FD_GetFieldCount(defn); i++)
+		bad |= OGR_L_CreateField(lyr, OGR_FD_GetFieldDefn(defn, i), TRUE) != OGRERR_NONE;
+	if (ds) {
+		CPLErrorReset();
+		GDALClose(ds); /* writes the file */
+		bad |= CPLGetLastErrorType() >= CE_Failure;
+	}
+	if (ds == NULL || lyr == NULL || bad) {
+		return gp_fail(GP_EX_IOERR, "cannot write the empty layer '%s' of '%s': %s", l->name,
+		               o->out.path, iocheck_gdal_msg());
+	}
+	return 0;
+}
+
 /* Close the dataset of an output and check that the close worked: the
  * driver flushes then, and a full disk shows up here.  Then build the
  * GeoPackage indexes.  The output's work arena goes whatever happens, so an
@@ -248,6 +283,13 @@ static int close_output(struct stage *s, struct voutput *o, bool ok)
 		goto out;
 	}
 	o->in_txn = false;
+	for (struct out_layer *l = o->layers; l && r == 0; l = l->next)
+		if (l->fgb && fgb_index_count(l->fgb) == 0 && fgb_empty_layer(o, l, &l->fgb_empty) != 0)
+			r = -1;
+	if (r != 0) {
+		output_drop(&o->out);
+		goto out;
+	}
 	r = output_close(&o->out);
 	for (struct out_layer *l = o->layers; l && r == 0; l = l->next) {
 		char **dsco;
@@ -259,9 +301,19 @@ static int close_output(struct stage *s, struct voutput *o, bool ok)
 			r = gp_fail_prefix("'%s', layer '%s'", o->out.path, l->name);
 		CSLDestroy(dsco);
 	}
+	for (struct out_layer *l = o->layers; l && r == 0; l = l->next)
+		if (l->fgb_empty && rename(l->fgb_empty, fgb_layer_path(o, l)) != 0)
+			r = gp_fail(GP_EX_IOERR, "cannot write the empty layer '%s' of '%s': %s",
+			            l->name, o->out.path, strerror(errno));
+		else if (l->fgb &&
+		         fgb_index_finish(l->fgb, fgb_layer_path(o, l), FGB_NODE_SIZE) != 0)
+			r = gp_fail_prefix("'%s', layer '%s'", o->out.path, l->name);
 out:
-	for (struct out_layer *l = o->layers; l; l = l->next)
+	for (struct out_layer *l = o->layers; l; l = l->next) {
 		l->rt = NULL;
+		l->fgb = NULL;
+		l->fgb_empty = NULL;
+	}
 	arena_destroy(o->work);
 	o->work = NULL;
 	return r;
@@ -499,6 +551,16 @@ static int check_layer_crs(const struct out_layer *l, const struct voutput *o,
 	               crs_name(have, b, sizeof b));
 }
 
+/* Sort memory of a spatial index build: --config GISPIPE_RTREE_SORT_BUDGET
+ * bytes, which tests make small to exercise the spill and merge path. */
+static size_t sort_budget(void)
+{
+	size_t budget =
+		(size_t)CPLAtoGIntBig(CPLGetConfigOption("GISPIPE_RTREE_SORT_BUDGET", "0"));
+
+	return budget ? budget : RTREE_SORT_BUDGET;
+}
+
 static int open_layer(struct stage *s, struct stream *stm)
 {
 	struct write_conf *c = s->step->conf;
@@ -570,9 +632,14 @@ static int open_layer(struct stage *s, struct stream *stm)
 			bool bulk = strcmp(GDALGetDriverShortName(st->drv), "GPKG") == 0 &&
 			            CPLTestBool(CSLFetchNameValueDef(lco, "SPATIAL_INDEX", "YES"));
 
+			bool fgb = strcmp(GDALGetDriverShortName(st->drv), "FlatGeobuf") == 0 &&
+			           CPLTestBool(CSLFetchNameValueDef(lco, "SPATIAL_INDEX", "YES"));
+
 			/* GeoPackage: the index is built in bulk after the close
-			 * (gpkg_rtree.h) instead of row by row by GDAL. */
-			if (bulk)
+			 * (gpkg_rtree.h) instead of row by row by GDAL; FlatGeobuf:
+			 * GDAL's writer streams without its index, and ours is built
+			 * in bounded memory after the close (fgb_index.h). */
+			if (bulk || fgb)
 				lco = CSLSetNameValue(lco, "SPATIAL_INDEX", "NO");
 			made = true;
 			l->declared = declared_type(s, stm);
@@ -590,18 +657,16 @@ static int open_layer(struct stage *s, struct stream *stm)
 				                   o->out.path, iocheck_gdal_msg());
 			if (bulk && l->declared != wkbNone) {
 				l->geomcol = arena_strdup(s->arena, OGR_L_GetGeometryColumn(lyr));
-				/* --config GISPIPE_RTREE_SORT_BUDGET bytes: tests use a
-				 * small one to exercise the spill and merge path. */
-				size_t budget = (size_t)CPLAtoGIntBig(CPLGetConfigOption(
-					"GISPIPE_RTREE_SORT_BUDGET", "0"));
-
 				l->rt = l->geomcol ? rtree_build_create(o->work, o->out.of.tmpdir,
-				                                        budget ? budget
-				                                               : RTREE_SORT_BUDGET)
+				                                        sort_budget())
 				                   : NULL;
 				if (l->rt == NULL)
 					return -1;
 			}
+			if (fgb && l->declared != wkbNone &&
+			    (l->fgb = fgb_index_create(o->work, o->out.of.tmpdir,
+			                               sort_budget())) == NULL)
+				return -1;
 		} else {
 			l->declared = OGR_L_GetGeomType(lyr);
 		}
@@ -758,12 +823,16 @@ static int write_one(struct stage *s, struct batch *b, size_t i)
 		return 0;
 	}
 	st->cur->features++;
-	if (l->rt && ft->wkb) {
+	if ((l->rt || l->fgb) && ft->wkb) {
 		double env[4];
+		bool has = wkb_envelope(ft->wkb, ft->wkb_len, env) == 0;
 
-		if (wkb_envelope(ft->wkb, ft->wkb_len, env) == 0 &&
-		    rtree_build_add(l->rt, OGR_F_GetFID(out), env) != 0)
+		if (l->rt && has && rtree_build_add(l->rt, OGR_F_GetFID(out), env) != 0)
 			return -1;
+		if (l->fgb && fgb_index_add(l->fgb, has ? env : NULL) != 0)
+			return -1;
+	} else if (l->fgb && fgb_index_add(l->fgb, NULL) != 0) {
+		return -1;
 	}
 	return 0;
 }
@@ -833,10 +902,20 @@ static void write_explain(struct stage *s, struct engine *e, FILE *out)
 
 static void write_explain_memory(struct stage *s, struct engine *e, FILE *out)
 {
-	(void)s;
+	struct write_state *st = s->state;
+
 	fprintf(out, "  memory: one reused output feature per layer; SQLite page cache %.1f MiB "
 	             "where the format is SQLite-based\n",
 	        (double)e->plan.sqlite_cache / (1024.0 * 1024.0));
+	if (st && st->drv && strcmp(GDALGetDriverShortName(st->drv), "FlatGeobuf") == 0)
+		fprintf(out, "  FlatGeobuf index: %.2f MiB of memory (sort %.2f MiB, I/O %.2f MiB), "
+		             "whatever the output's size; temporary disk beside the output: a copy "
+		             "of the file and %u bytes a feature (%.1f MiB a million)\n",
+		        (double)(sort_budget() + FGB_INDEX_IO_BYTES) / (1024.0 * 1024.0),
+		        (double)sort_budget() / (1024.0 * 1024.0),
+		        (double)FGB_INDEX_IO_BYTES / (1024.0 * 1024.0),
+		        (unsigned)(fgb_index_temp_bytes(1000000) / 1000000),
+		        (double)fgb_index_temp_bytes(1000000) / (1024.0 * 1024.0));
 }
 
 static const struct vector_ops write_ops = {
@@ -856,6 +935,10 @@ const struct step_desc step_write = {
 	           "interrupted run leaves every target as it was.  Features are written in\n"
 	           "the order they are read (FlatGeobuf's spatial index stores its own).\n"
 	           "GeoPackage spatial indexes are built in bulk when an output closes.\n"
+	           "FlatGeobuf is written by GDAL without an index, then gispipe sorts the\n"
+	           "features along a Hilbert curve in bounded memory (temporary files\n"
+	           "beside the output) and writes the standard packed R-tree and the\n"
+	           "features in its order: memory does not grow with the output.\n"
 	           "geometry_type auto declares multi types where single-part\n"
 	           "ones would lose features: Shapefile inputs (which mix Polygon and\n"
 	           "MultiPolygon) and formats that enforce the declared type (FlatGeobuf,\n"
