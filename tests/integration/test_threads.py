@@ -120,7 +120,7 @@ class FirstFailure(gptest.TempDirTest):
         for n in THREADS:
             r = self.gp("run", "-q", p, "--threads", str(n))
             self.assertExit(r, gptest.EX_DATAERR)
-            self.assertRegex(r.err, r"step 'reproject' failed on feature \d+")
+            self.assertRegex(r.err, r"step 'reproject': failed on feature \d+")
             self.assertFalse(os.path.exists(self.path("o.gpkg")))
             errs.append(r.err)
         for n, e in zip(THREADS, errs):
