@@ -817,8 +817,10 @@ static void srs_release(void *srs)
 
 /* Stream `st` is about to begin on the engine's chain: keep it as the
  * source gave it for the workers' copies (the schema copied, a CRS clone
- * for each worker, all in the stream arena, this thread's), then begin it
- * on every worker.  -1 with the error set. */
+ * for each worker, all in the stream arena, this thread's).  The workers
+ * begin it after the engine's chain (workers_start), so that a step that
+ * refuses the stream fails there first, named as in a 1-thread run.  -1
+ * with the error set. */
 static int workers_begin(struct workers *t, struct stream *st, struct stream *copy)
 {
 	*copy = *st;
@@ -838,6 +840,12 @@ static int workers_begin(struct workers *t, struct stream *st, struct stream *co
 	}
 	t->src_stream = copy;
 	t->src_schema = copy->schema;
+	return 0;
+}
+
+/* Every worker begins the stream workers_begin kept. */
+static int workers_start(struct workers *t)
+{
 	pool_each(t->e->pool, worker_begin, t);
 	return workers_failed(t);
 }
@@ -876,6 +884,8 @@ static int each_stream(struct engine *e, bool check, struct workers *t)
 		r = t ? workers_begin(t, &st, &copy) : 0;
 		if (r == 0)
 			r = begin_chain(e, &st, &rs, upto);
+		if (r == 0 && t)
+			r = workers_start(t);
 		if (r == 0 && !check)
 			r = t ? run_batches_pooled(t, &st, &rs, t0, show_progress)
 			      : run_batches(e, &st, &rs, batch_arena, t0, show_progress);
