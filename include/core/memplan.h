@@ -35,6 +35,9 @@ struct memplan {
 	int threads;             /* chosen */
 	int threads_wanted;      /* asked for, or the CPUs available */
 	bool threads_asked;      /* --threads / threads: gave a number */
+	/* Vector batches in flight when workers run (2 a worker, each of
+	 * batch_items, cut from the 1-thread batch by the run loop); 0: one. */
+	int batches_in_flight;
 };
 
 /* Bytes a batch of vector features costs per feature, as planned. */

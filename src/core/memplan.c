@@ -297,11 +297,11 @@ void memplan_print(const struct memplan *p, FILE *out)
 		line(out, "limit", p->limit, "memory.limit / --memory-limit");
 	else
 		fprintf(out, "  %-22s %14s  %s\n", "limit", "none", "(defaults below)");
+	if (p->threads > 0)
+		print_threads(p, out);
 	line(out, "start-up RSS", p->baseline, "measured after GDAL and PROJ are initialised");
 	line(out, "library reserve", p->lib_reserve, "code and PROJ database pages during the run");
 	line(out, "GDAL block cache", p->gdal_cache, "GDALSetCacheMax64");
-	if (p->threads > 0)
-		print_threads(p, out);
 	if (p->raster) {
 		line(out, "raster windows", p->window_bytes,
 		     "all steps' block arenas together; sizes the output windows");
@@ -314,7 +314,15 @@ void memplan_print(const struct memplan *p, FILE *out)
 	line(out, "SQLite page cache", p->sqlite_cache, "per connection (OGR_SQLITE_CACHE)");
 	fprintf(out, "  %-22s %10zu      features per batch%s\n", "batch", p->batch_items,
 	        p->batch_fixed ? " (memory.batch)" : " (auto)");
-	line(out, "batch memory", p->batch_bytes, "one batch in flight, planned");
+	if (p->batches_in_flight > 1) {
+		char note[64];
+
+		snprintf(note, sizeof note, "each of %d batches in flight, planned",
+		         p->batches_in_flight);
+		line(out, "batch memory", p->batch_bytes, note);
+	} else {
+		line(out, "batch memory", p->batch_bytes, "one batch in flight, planned");
+	}
 	if (p->limit) {
 		line(out, "arena budget", p->arena_budget, "all arenas together");
 		line(out, "headroom", p->headroom, "drivers' own buffers");

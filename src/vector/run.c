@@ -590,16 +590,22 @@ static void batch_job(void *arg, int id)
 	sl->b = b;
 }
 
-/* Features per batch with `n` workers: under a limit, the plan's batch
- * cut into the batches in flight, so that together they hold no more
- * than the one a 1-thread run holds (64 at least, the plan's least). */
-static size_t pooled_batch(const struct engine *e, int n)
+/* The plan's batch for `n` workers: under a limit, the batch planned for
+ * them cut into the batches in flight, so that together they hold no
+ * more than it (64 features at least, the plan's least).  Made once, by
+ * the run or by explain, which prints the plan after. */
+static void pool_plan(struct engine *e, int n)
 {
-	size_t per = e->plan.batch_items / ((size_t)n * SLOTS_PER_WORKER);
+	struct memplan *p = &e->plan;
+	size_t per = p->batch_items / ((size_t)n * SLOTS_PER_WORKER);
 
-	if (e->plan.limit == 0)
-		return e->plan.batch_items;
-	return per < 64 ? 64 : per;
+	if (p->batches_in_flight)
+		return;
+	p->batches_in_flight = n * SLOTS_PER_WORKER;
+	if (p->limit == 0)
+		return;
+	p->batch_items = per < 64 ? 64 : per;
+	p->batch_bytes = (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES;
 }
 
 /* Give worker `id`'s batch arena back to it (the writer, after writing). */
@@ -928,7 +934,7 @@ static int run_pooled(struct engine *e)
 	t.slots = arena_calloc(e->arena, t.nslots, sizeof *t.slots);
 	if (t.w == NULL || t.srs == NULL || t.slots == NULL)
 		return -1;
-	e->plan.batch_items = pooled_batch(e, t.n);
+	pool_plan(e, t.n);
 	pthread_mutex_init(&t.mu, NULL);
 	for (int i = 1; i <= t.n; i++) {
 		const char *name = pl->steps[1].label;
@@ -1006,12 +1012,14 @@ static int vector_check(struct engine *e, bool deep, FILE *explain)
 	if (explain && (n == 1 || e->pl->nsteps <= 2))
 		fprintf(explain, "threads: 1 (%s)\n\n",
 		        n == 1 ? "every step on the main thread" : "no transform to share out");
-	else if (explain)
+	else if (explain) {
+		pool_plan(e, n);
 		fprintf(explain,
 		        "threads: %d workers run the transforms, each with its own copies of the "
 		        "steps;\n  the main thread reads and writes; %d batches of %zu features in "
 		        "flight\n\n",
-		        n, n * SLOTS_PER_WORKER, pooled_batch(e, n));
+		        n, e->plan.batches_in_flight, e->plan.batch_items);
+	}
 	return deep ? each_stream(e, true, NULL) : 0;
 }
 
