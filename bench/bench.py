@@ -376,7 +376,7 @@ steps:
             sides, batches = [], {}
             for label, threads in (("threads 1", ["--threads", "1"]), ("threads auto", [])):
                 out = os.path.join(self.work, "w7-%s-%s.gpkg" % (geometry, label[8:]))
-                p = self.pipeline("w7-%s.yaml" % label[8:], f"""version: 1
+                p = self.pipeline("w7-%s-%s.yaml" % (geometry, label[8:]), f"""version: 1
 steps:
   - read: {{ path: "{src}" }}
   - reproject: {{ to: "EPSG:3035" }}
@@ -389,6 +389,11 @@ steps:
                 m = (re.search(r"batches of (\d+) features in flight", ex) or
                      re.search(r"^\s*batch\s+(\d+)\s+features per batch", ex, re.M))
                 b = int(m.group(1))
+                # The stage's seconds are wall time in its process calls:
+                # a worker waiting for a CPU counts.  Say how many share them.
+                w = re.search(r"threads: (\d+) workers", ex)
+                if w:
+                    label += " (%s workers on %d CPUs)" % (w.group(1), os.cpu_count())
                 rep = os.path.join(self.work, "w7-report.json")
                 sides.append((label, [self.gp, "run", "-q", "--report", rep] + threads + [p],
                               out, rep, b))
@@ -428,7 +433,7 @@ steps:
                                 st["items_in"], len(ids)))
                         secs = st["seconds"]
                     rates[label].append(coords / secs)
-                    print("  %-14s run %d: %8.3f s  %6.2f M coordinates/s" % (
+                    print("  %-32s run %d: %8.3f s  %6.2f M coordinates/s" % (
                         label, i + 1, secs, coords / secs / 1e6), flush=True)
             med = {k: statistics.median(v) for k, v in rates.items()}
             for label, _, _, _, b in sides[:2]:
