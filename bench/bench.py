@@ -7,7 +7,8 @@ prints the median wall-time ratio (gispipe / peer) and both peak RSS figures
 source with a fixed seed, so anyone can regenerate them.  Nothing here
 asserts a target: it prints what it measured, and the target beside it.
 
-usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] [--count N] W1 [W2 W3 W4 W5 W8 W10 ...]
+usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] [--count N]
+                      W1 [W2 W3 W4 W5 W7 W8 W10 ...]
 """
 import argparse
 import json
@@ -113,6 +114,53 @@ def feature_count(path):
     return sum(int(l.split(":")[1]) for l in out.splitlines() if l.startswith("Feature Count"))
 
 
+def wkb_xy(b, off, out):
+    """Append the x y of the 2D WKB geometry at b[off:] to `out`; return
+    the offset past it."""
+    import struct
+    fmt = "<" if b[off] == 1 else ">"
+    t, = struct.unpack_from(fmt + "I", b, off + 1)
+    off += 5
+    if t == 1:
+        out.extend(struct.unpack_from(fmt + "2d", b, off))
+        return off + 16
+    n, = struct.unpack_from(fmt + "I", b, off)
+    off += 4
+    if t == 2:
+        out.extend(struct.unpack_from(fmt + "%dd" % (2 * n), b, off))
+        return off + 16 * n
+    if t == 3:
+        for _ in range(n):
+            k, = struct.unpack_from(fmt + "I", b, off)
+            out.extend(struct.unpack_from(fmt + "%dd" % (2 * k), b, off + 4))
+            off += 4 + 16 * k
+        return off
+    if t in (4, 5, 6):
+        for _ in range(n):
+            off = wkb_xy(b, off, out)
+        return off
+    sys.exit("WKB geometry type %d is not read here" % t)
+
+
+def gpkg_coords(path):
+    """Every coordinate of a GeoPackage's one layer, exact, from its
+    geometry blobs in FID order: (ids, coordinates of each feature, x y
+    interleaved in an array of doubles)."""
+    import array
+    import sqlite3
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    (table, col), = db.execute("SELECT table_name, column_name FROM gpkg_geometry_columns")
+    ids, counts, xy = [], [], array.array("d")
+    for fid, blob in db.execute('SELECT id, "%s" FROM "%s" ORDER BY rowid' % (col, table)):
+        start = len(xy)
+        # The GeoPackage header: 8 bytes and the envelope its flags size.
+        wkb_xy(blob, 8 + (0, 32, 48, 48, 64)[(blob[3] >> 1) & 7], xy)
+        ids.append(fid)
+        counts.append((len(xy) - start) // 2)
+    db.close()
+    return ids, counts, xy
+
+
 class Bench:
     def __init__(self, args):
         self.gp = os.path.abspath(args.gispipe)
@@ -127,14 +175,15 @@ class Bench:
             f.write(text)
         return p
 
-    def polygons(self, count, crs="EPSG:4326", extent="[-10, 35, 30, 60]"):
-        """A GPKG of `count` synthetic polygons (24 vertices, 3 fields), made once."""
-        path = os.path.join(self.work, "polygons-%d.gpkg" % count)
+    def polygons(self, count, crs="EPSG:4326", extent="[-10, 35, 30, 60]", geometry="polygon"):
+        """A GPKG of `count` synthetic polygons (24 vertices, 3 fields), or
+        points, made once."""
+        path = os.path.join(self.work, "%ss-%d.gpkg" % (geometry, count))
         if os.path.exists(path):
             return path
         p = self.pipeline("gen.yaml", f"""version: 1
 steps:
-  - read: {{ synthetic: {{ geometry: polygon, count: {count}, vertices: 24, crs: "{crs}",
+  - read: {{ synthetic: {{ geometry: {geometry}, count: {count}, vertices: 24, crs: "{crs}",
                           extent: {extent}, seed: 1, layer: parcels }} }}
   - write: {{ path: "{path}", mode: overwrite }}
 """)
@@ -290,6 +339,132 @@ steps:
         print("W5: peak RSS 100k %.1f MiB, 1M %.1f MiB, 5M %.1f MiB -> 5M/100k %.3fx (%s)" % (
             peaks[100000] / MiB, peaks[1000000] / MiB, peaks[5000000] / MiB, ratio,
             "flat" if ratio <= 1.05 else "NOT flat"))
+
+    def w7(self):
+        """The reproject stage's own throughput per thread on bare
+        coordinates, vs proj_trans_generic() alone on the same coordinates
+        in the same calls (bench/proj_raw.c, compiled here).  Two shapes
+        of the same number of coordinates: points, and polygons of 24
+        vertices (W1's).  gispipe's figure is the report's `seconds` of
+        the reproject stage (summed over the workers when they run it),
+        so reading and writing are not in it."""
+        import array
+        import re
+        n = self.count or 2000000
+        exe = os.path.join(self.work, "proj_raw")
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "proj"], check=True,
+                               capture_output=True, text=True).stdout.split()
+        subprocess.run(["cc", "-O2", "-o", exe, os.path.join(ROOT, "bench", "proj_raw.c")]
+                       + flags, check=True)
+        print("W7: reproject stage on %d coordinates, EPSG:4326 -> EPSG:3035, per thread "
+              "(target: >= 0.9x raw proj_trans_generic)" % n)
+        for geometry, count in (("point", n), ("polygon", n // 24)):
+            src = self.polygons(count, geometry=geometry)
+            ids, counts, xy = gpkg_coords(src)
+            coords = len(xy) // 2
+            xy_path = os.path.join(self.work, "w7-in.bin")
+            with open(xy_path, "wb") as f:
+                xy.tofile(f)
+            # Both CRSs as gispipe hands them to PROJ: GDAL's WKT2_2019.
+            crs = []
+            for name, d in (("src", src), ("dst", "EPSG:3035")):
+                crs.append(os.path.join(self.work, "w7-%s.wkt" % name))
+                with open(crs[-1], "w") as f:
+                    f.write(subprocess.run(["gdalsrsinfo", "-o", "wkt2_2019", "--single-line",
+                                            d], check=True, capture_output=True,
+                                           text=True).stdout.strip())
+            sides, batches = [], {}
+            for label, threads in (("threads 1", ["--threads", "1"]), ("threads auto", [])):
+                out = os.path.join(self.work, "w7-%s-%s.gpkg" % (geometry, label[8:]))
+                p = self.pipeline("w7-%s-%s.yaml" % (geometry, label[8:]), f"""version: 1
+steps:
+  - read: {{ path: "{src}" }}
+  - reproject: {{ to: "EPSG:3035" }}
+  - write: {{ path: "{out}", mode: overwrite }}
+""")
+                # The batch each PROJ call gets: a worker's when there
+                # are workers, else the run's.
+                ex = subprocess.run([self.gp, "explain"] + threads + [p], check=True,
+                                    capture_output=True, text=True).stdout
+                m = (re.search(r"batches of (\d+) features in flight", ex) or
+                     re.search(r"^\s*batch\s+(\d+)\s+features per batch", ex, re.M))
+                b = int(m.group(1))
+                # The stage's seconds are wall time in its process calls:
+                # a worker waiting for a CPU counts.  Say how many share them.
+                w = re.search(r"threads: (\d+) workers", ex)
+                if w:
+                    label += " (%s workers on %d CPUs)" % (w.group(1), os.cpu_count())
+                rep = os.path.join(self.work, "w7-report.json")
+                sides.append((label, [self.gp, "run", "-q", "--report", rep] + threads + [p],
+                              out, rep, b))
+                if b not in batches:
+                    calls = array.array("Q", (sum(counts[i:i + b])
+                                              for i in range(0, len(counts), b)))
+                    cp = os.path.join(self.work, "w7-calls-%d.bin" % b)
+                    with open(cp, "wb") as f:
+                        calls.tofile(f)
+                    batches[b] = cp
+            raw_out = {b: os.path.join(self.work, "w7-raw-%d.bin" % b) for b in batches}
+            for b in sorted(batches):
+                sides.append(("proj %d" % b, [exe, crs[0], crs[1], xy_path, batches[b],
+                                              raw_out[b]], None, None, b))
+            rates = {s[0]: [] for s in sides}
+            print("W7 %ss: %d features, %d coordinates; PROJ calls of %s features" % (
+                geometry, len(ids), coords, "/".join(str(b) for b in sorted(batches))),
+                flush=True)
+            for i in range(self.runs):
+                for label, cmd, out, rep, b in sides[i % len(sides):] + sides[:i % len(sides)]:
+                    if out is None:
+                        r = subprocess.run(cmd, capture_output=True, text=True)
+                        if r.returncode != 0:
+                            sys.exit("proj_raw failed: %s" % r.stderr)
+                        f = r.stdout.split()
+                        if int(f[1]) != coords:
+                            sys.exit("proj_raw transformed %s coordinates of %d" % (f[1],
+                                                                                    coords))
+                        secs = float(f[3])
+                    else:
+                        measure(cmd, self.work)
+                        with open(rep) as fh:
+                            st = [s for s in json.load(fh)["stages"]
+                                  if s["step"] == "reproject"][0]
+                        if st["items_in"] != len(ids):
+                            sys.exit("W7: the reproject stage saw %d features of %d" % (
+                                st["items_in"], len(ids)))
+                        secs = st["seconds"]
+                    rates[label].append(coords / secs)
+                    print("  %-32s run %d: %8.3f s  %6.2f M coordinates/s" % (
+                        label, i + 1, secs, coords / secs / 1e6), flush=True)
+            med = {k: statistics.median(v) for k, v in rates.items()}
+            for label, _, _, _, b in sides[:2]:
+                print("W7 %ss, %s: reproject stage %.2f M coordinates/s per thread, raw "
+                      "proj_trans_generic %.2f M/s (calls of %d features) -> %.3fx (%s)" % (
+                          geometry, label, med[label] / 1e6, med["proj %d" % b] / 1e6, b,
+                          med[label] / med["proj %d" % b],
+                          "within" if med[label] >= 0.9 * med["proj %d" % b] else "UNDER"))
+            # Every coordinate of both of gispipe's outputs against PROJ's.
+            start, at = {}, 0
+            for k, c in zip(ids, counts):
+                start[k] = (at, c)
+                at += c
+            for label, _, out, _, b in sides[:2]:
+                raw = array.array("d")
+                with open(raw_out[b], "rb") as f:
+                    raw.fromfile(f, 2 * coords)
+                oids, ocounts, oxy = gpkg_coords(out)
+                worst, same, at = 0.0, sorted(oids) == sorted(ids), 0
+                for k, c in zip(oids, ocounts):
+                    s0, c0 = start.get(k, (0, -1))
+                    if c != c0:
+                        same = False
+                        break
+                    for j in range(2 * c):
+                        worst = max(worst, abs(oxy[2 * at + j] - raw[2 * s0 + j]))
+                    at += c
+                print("W7 %ss, %s: %d features, %d coordinates compared with PROJ's: max "
+                      "difference %.2e m%s" % (geometry, label, len(oids), at, worst,
+                                               "" if same and at == coords else
+                                               "  FEATURES DIFFER"))
 
     def utm_inputs(self, n=120, count=2000):
         """W6's data: `n` GPKGs of `count` synthetic polygons, each in its own
@@ -544,8 +719,9 @@ def main():
     ap.add_argument("--work", default=os.path.join(ROOT, "bench", "out"),
                     help="where inputs and outputs go (several GB for W5)")
     ap.add_argument("--count", type=int, default=0,
-                    help="W2 and W10: features (default 1,000,000; smaller for a quick look)")
-    ap.add_argument("ids", nargs="+", choices=["W1", "W2", "W3", "W4", "W5", "W8", "W10"])
+                    help="W2 and W10: features (default 1,000,000); W7: coordinates (default "
+                    "2,000,000); smaller for a quick look")
+    ap.add_argument("ids", nargs="+", choices=["W1", "W2", "W3", "W4", "W5", "W7", "W8", "W10"])
     args = ap.parse_args()
     b = RasterBench(args)
     for i in args.ids:
