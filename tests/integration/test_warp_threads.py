@@ -47,9 +47,9 @@ SYNTH = """  - read: { synthetic: { raster: { width: %d, height: %d, type: Int16
 # name: (source size, the warp step, extra options); each cut in several
 # strips a window, so that the threads share them.
 WARPS = {
-    "cubic_down": ((1000, 800), '  - resample: { resolution: 25, resampling: cubic }\n', ()),
-    "average_down": ((1000, 800), '  - resample: { resolution: 30, resampling: average }\n', ()),
-    "bilinear_up": ((200, 150), '  - reproject: { to: "EPSG:3035", resolution: 4, '
+    "cubic_down": ((700, 660), '  - resample: { resolution: 25, resampling: cubic }\n', ()),
+    "average_down": ((800, 780), '  - resample: { resolution: 30, resampling: average }\n', ()),
+    "bilinear_up": ((120, 110), '  - reproject: { to: "EPSG:3035", resolution: 4, '
                     'resampling: bilinear }\n', ()),
     # windows of 256 x 256 over a grid of about 566 x 427 pixels
     "cubic_windows": ((560, 420), '  - reproject: { to: "EPSG:3035", resampling: cubic, '
