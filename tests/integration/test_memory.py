@@ -24,7 +24,12 @@ class Memory(gptest.TempDirTest):
     def measured_run(self, count, tag):
         """Run the W1-like pipeline on `count` synthetic polygons; returns
         (report, kernel peak RSS in bytes).  No wrapper: the RSS is gispipe's.
-        The batch is fixed, so that every size plans the same arenas."""
+        The batch is fixed, so that every size plans the same arenas, and so
+        are the threads: by default the plan picks them from the start-up
+        RSS it measures, which moves with what other processes map (shared
+        library pages), and each worker holds its own contexts; a run of two
+        workers beside one of one would compare plans, not input sizes.  Four
+        workers under a limit are test_threads' (Memory)."""
         p = self.pipeline(f"""version: 1
 memory: {{ batch: 1000 }}
 steps:
@@ -35,7 +40,7 @@ steps:
         report = self.path(tag + ".json")
         with open(self.path(tag + ".err"), "w+b") as errf:
             proc = subprocess.Popen([gptest.GISPIPE, "run", "-q", p, "--memory-limit", "64MiB",
-                                     "--report", report], cwd=self.dir,
+                                     "--threads", "1", "--report", report], cwd=self.dir,
                                     stdout=subprocess.DEVNULL, stderr=errf)
             # Reap it with wait4 for its own rusage.
             _, status, ru = os.wait4(proc.pid, 0)
