@@ -459,7 +459,10 @@ static void worker_reclaim(struct workers *t, struct worker *w)
 	/* taken out under the lock, reset and destroyed outside it */
 	pthread_mutex_lock(&t->mu);
 	n = w->nreleased;
-	memcpy(w->taken, w->released, n * sizeof *w->taken);
+	/* none when the worker's arrays could not be made (their pointers
+	 * are then NULL, which memcpy may not see even for 0 bytes) */
+	if (n)
+		memcpy(w->taken, w->released, n * sizeof *w->taken);
 	w->nreleased = 0;
 	pthread_mutex_unlock(&t->mu);
 	for (size_t i = 0; i < n; i++) {
