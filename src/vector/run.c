@@ -42,7 +42,13 @@ static int feature_failed(struct engine *e, struct batch *b, size_t i)
 {
 	const struct feature *f = &b->f[i];
 
-	(void)e;
+	/* The run's failure is that step's, whatever stage the main thread
+	 * was at when a worker's batch came back (the first line names it). */
+	for (size_t k = 0; k < e->pl->nsteps; k++)
+		if (f->fail_step && strcmp(e->stages[k].step->label, f->fail_step) == 0) {
+			engine_enter(e, &e->stages[k]);
+			break;
+		}
 	return gp_fail(GP_EX_DATAERR, "step '%s' failed on feature %" PRId64 " of layer '%s' of '%s': %s",
 	               f->fail_step, f->fid, b->stream->layer, b->stream->path, f->fail_reason);
 }
