@@ -1,7 +1,15 @@
 /* raster/reproject.c - reproject and resample rasters through GDAL's warp API,
  * one output window at a time.
  *
- * Each window the sink asks for is cut in one horizontal strip a thread.
+ * Each window the sink asks for is cut in horizontal strips of STRIP_ROWS
+ * rows, the last taking the rest.  The cut is fixed by the grid and the
+ * window alone, never by the thread count or the machine: GDAL's kernels
+ * size their footprint from each piece's own ratio of output to source
+ * pixels, so another cut gives other pixels (a unit or two in an Int16
+ * warp), and the output would change with --threads.  The threads take
+ * the pieces of that fixed list (pool_run, one job a piece), each with
+ * its own whole-grid transformer.
+ *
  * For each strip (a piece), the source area under it is found by
  * transforming points of the piece back to the source grid, widened by the
  * kernel's reach; that area is pulled from the step before into the block
@@ -10,8 +18,9 @@
  * happens on the engine's thread; the pieces are then warped in parallel
  * on the run's pool (engine_pool: its workers are made once a run, not a
  * window), and everything they used is freed on the engine's thread, which
- * owns it.  A piece whose source area would not fit its share of
- * the plan is split in four, recursively: GDAL's warp memory default plays
+ * owns it.  A piece whose source area would not fit its share of the
+ * plan (which depends on the window, not the threads) is split in four,
+ * recursively: GDAL's warp memory default plays
  * no part, and its own chunking only splits a piece as it would split
  * gdalwarp's (see run_job). */
 #include <cpl_conv.h>
@@ -107,16 +116,22 @@ struct warp_job {
 	GDALWarpOperationH op;
 	int dw, dh;                /* the piece; GDAL finds its source in the MEM dataset */
 	struct rwin w;
+	struct piece_xf *xf;       /* its transformer, given its worker's grid one */
+	void *const *grid_xf;      /* the whole-grid transformers, by worker id */
 	CPLErr err;
 	char msg[256];
 };
 
+/* Pieces held at once: a window with more (splits) runs them in turns. */
 #define MAX_JOBS 64
+
+/* Rows of a strip: a window is cut in strips of this height, the last one
+ * taking the rest (up to twice as many rows), whatever the thread count. */
+#define STRIP_ROWS 128
 
 struct job_list {
 	struct warp_job job[MAX_JOBS];
 	int n;
-	int want;                 /* run when this many are ready */
 	struct arena_mark mark;   /* where their memory starts */
 };
 
@@ -132,22 +147,30 @@ struct warp_state {
 	int *src_bands, *dst_bands;
 	int src_alpha, dst_alpha;  /* 1-based, 0: none */
 	double *src_nodata, *dst_nodata; /* per warped band, NULL: none */
-	uint64_t budget;           /* bytes of source one window may pull */
+	uint64_t budget;           /* bytes of source one piece of the window may pull */
 	int threads;
 	char **xopts;              /* transformer options (AREA_OF_INTEREST) */
 	struct job_list *jobs;
-	void *grid_xf[MAX_JOBS];   /* whole-grid transformers, one a concurrent job */
+	void **grid_xf;            /* whole-grid transformers, by worker id (0: no pool) */
+	char scale[2][32];         /* the kernel's XSCALE, YSCALE; "": GDAL's own */
 	uint64_t windows, splits, empty;
 };
 
-/* Source bytes one job may pull: jobs run a thread each, and each source
- * is there twice (ours, and the warper's copy of it); a quarter of the
- * windows' share, split between the threads. */
-static uint64_t warp_budget(const struct engine *e, const struct stage *s)
+/* Strips of a window `h` rows high (see STRIP_ROWS). */
+static int strips_of(int h)
 {
-	const struct warp_state *st = s->state;
-	int nt = st && st->threads > 0 ? st->threads : 1;
-	uint64_t b = e->plan.window_bytes / 4 / (uint64_t)nt;
+	return h / STRIP_ROWS > 1 ? h / STRIP_ROWS : 1;
+}
+
+/* Source bytes one piece of a window of `strips` strips may pull: all the
+ * pieces of a window are pulled before they are warped, and a source is
+ * there twice while it is warped (ours, and the warper's copy of it); a
+ * quarter of the windows' share, split between the strips.  Neither this
+ * nor the strips depend on the thread count: a piece split in four for
+ * want of memory warps other pixels than the whole piece. */
+static uint64_t warp_budget(const struct engine *e, int strips)
+{
+	uint64_t b = e->plan.window_bytes / 4 / (uint64_t)strips;
 
 	return b < 256 * 1024 ? 256 * 1024 : b;
 }
@@ -185,8 +208,6 @@ static int warp_open(struct stage *s, struct engine *e)
 
 	st->c = s->step->conf;
 	st->threads = engine_threads(e);
-	if (st->threads > MAX_JOBS)
-		st->threads = MAX_JOBS;
 	st->jobs = arena_calloc(s->arena, 1, sizeof *st->jobs);
 	return st->jobs ? 0 : -1;
 }
@@ -628,6 +649,105 @@ static int plan_grid(struct stage *s, struct warp_state *st, struct stream *stm)
 	return 0;
 }
 
+/* The bounds (minx, miny, maxx, maxy) of the n points transformed with
+ * success; their number. */
+static int bounds_of(const double *x, const double *y, const int *ok, int n, double *b)
+{
+	int good = 0;
+
+	b[0] = b[1] = HUGE_VAL;
+	b[2] = b[3] = -HUGE_VAL;
+	for (int k = 0; k < n; k++) {
+		if (!ok[k] || !isfinite(x[k]) || !isfinite(y[k]))
+			continue;
+		b[0] = fmin(b[0], x[k]);
+		b[2] = fmax(b[2], x[k]);
+		b[1] = fmin(b[1], y[k]);
+		b[3] = fmax(b[3], y[k]);
+		good++;
+	}
+	return good;
+}
+
+/* One axis of the kernel scale gdalwarp's warp uses when the whole
+ * output is one chunk: `dst` output pixels over the `raw` source pixels
+ * under them (those of [lo, hi), clipped to the `n` of the input).  GDAL
+ * rounds it to 1 when the padded source window is as wide as the output
+ * and snaps it to 1/k when that is within 0.05 of 1/s. */
+static double axis_scale(int dst, double lo, double hi, int n, int radius)
+{
+	double raw = fmin(n - (int)fmax(0, lo), hi - lo), s, padded;
+
+	if (!(raw > 0))
+		return 0;
+	s = dst / raw;
+	padded = fmin(ceil(hi) + radius, n) - fmax(floor(lo) - radius, 0);
+	if (dst >= raw && dst <= padded)
+		s = 1;
+	if (s < 1) {
+		int k = (int)(1 / s + 0.5);
+
+		if (fabs(1 / s - k) < 0.05)
+			s = 1.0 / k;
+	}
+	return s;
+}
+
+/* The kernel scale of the whole grid, given to every piece (XSCALE,
+ * YSCALE): left to GDAL, each piece would get its own from its own ratio
+ * of output to source pixels, and the pixels would follow the cut.  The
+ * whole output's source is bounded by its edges' (a transformation maps
+ * edges to edges), 21 points an edge as GDAL samples them, or a 21 x 21
+ * lattice when a point fails.  So made, a warp of the whole input that
+ * gdalwarp does in one chunk gets gdalwarp's pixels. */
+static void grid_scale(struct warp_state *st)
+{
+	enum { N = 21 };
+	double x[N * N], y[N * N], z[N * N], b[4];
+	int ok[N * N], n = 0, bad = 0, radius = (int)kernel_radius[st->c->resampling];
+	const struct rview *out = st->out;
+
+	for (int lattice = 0; lattice < 2 && (lattice == 0 || bad); lattice++) {
+		n = 0;
+		for (int j = 0; j < N; j++)
+			for (int i = 0; i < N; i++) {
+				if (!lattice && i > 0 && i < N - 1 && j > 0 && j < N - 1)
+					continue;
+				x[n] = (double)out->width * i / (N - 1);
+				y[n] = (double)out->height * j / (N - 1);
+				z[n] = 0;
+				ok[n] = 0;
+				n++;
+			}
+		GDALGenImgProjTransform(st->full, TRUE, n, x, y, z, ok);
+		bad = n - bounds_of(x, y, ok, n, b);
+	}
+	st->scale[0][0] = st->scale[1][0] = '\0';
+	if (bad == n)
+		return;
+	{
+		/* The share of the source footprint that is on the input: under
+		 * a half, GDAL splits the chunk (SRC_FILL_RATIO_HEURISTICS) and
+		 * scales each part to its own source, which no scale for the
+		 * whole grid reproduces. */
+		double fx = fmin(ceil(b[2]), st->in->width) - (int)fmax(0, b[0]);
+		double fy = fmin(ceil(b[3]), st->in->height) - (int)fmax(0, b[1]);
+		double fill = fx * fy / fmax(1, (b[2] - b[0]) * (b[3] - b[1]));
+
+		if (fill < 0.5 && (out->width > 100 || out->height > 100))
+			return;
+	}
+	{
+		double sx = axis_scale(out->width, b[0], b[2], st->in->width, radius);
+		double sy = axis_scale(out->height, b[1], b[3], st->in->height, radius);
+
+		if (sx > 0 && sy > 0) {
+			snprintf(st->scale[0], sizeof st->scale[0], "%.17g", sx);
+			snprintf(st->scale[1], sizeof st->scale[1], "%.17g", sy);
+		}
+	}
+}
+
 static int warp_begin(struct stage *s, struct stream *stm)
 {
 	struct warp_state *st = s->state;
@@ -669,9 +789,14 @@ static int warp_begin(struct stage *s, struct stream *stm)
 	st->full = make_transformer(s, a, st->full_src, st->full_dst, &st->full_h);
 	if (st->full == NULL)
 		return -1;
-	/* One whole-grid transformer a concurrent piece (PROJ objects are not
-	 * shared between threads), output pixels to input pixels. */
-	for (int k = 0; k < st->threads; k++) {
+	grid_scale(st);
+	/* One whole-grid transformer a thread that warps (PROJ objects are not
+	 * shared between threads), output pixels to input pixels: the main
+	 * thread's (0) in a run of one, else one a pool worker (1..threads). */
+	st->grid_xf = arena_calloc(a, (size_t)st->threads + 1, sizeof *st->grid_xf);
+	if (st->grid_xf == NULL)
+		return -1;
+	for (int k = st->threads > 1 ? 1 : 0; k <= st->threads; k++) {
 		struct handle *h;
 
 		st->grid_xf[k] = make_transformer(s, a, st->full_src, st->full_dst, &h);
@@ -737,7 +862,6 @@ static int warp_begin(struct stage *s, struct stream *stm)
 		out->band[b].nodata = st->dst_nodata ? st->dst_nodata[k] : 0;
 	}
 	out->block_w = out->block_h = 256;
-	st->budget = warp_budget(s->eng, s);
 	return 0;
 }
 
@@ -746,9 +870,9 @@ static int warp_begin(struct stage *s, struct stream *stm)
 static bool source_window(struct warp_state *st, const struct rwin *w, struct rwin *src)
 {
 	enum { N = 17 };
-	double x[N * N], y[N * N], z[N * N];
+	double x[N * N], y[N * N], z[N * N], b[4];
 	int ok[N * N], n = 0;
-	double minx = HUGE_VAL, miny = HUGE_VAL, maxx = -HUGE_VAL, maxy = -HUGE_VAL, rx, ry, pad;
+	double minx, miny, maxx, maxy, rx, ry, pad;
 
 	/* A grid over the window, its edges included: the edges bound the
 	 * area of a continuous transformation, the inside catches the cases
@@ -761,18 +885,12 @@ static bool source_window(struct warp_state *st, const struct rwin *w, struct rw
 			n++;
 		}
 	GDALGenImgProjTransform(st->full, TRUE, n, x, y, z, ok);
-	n = 0;
-	for (int k = 0; k < N * N; k++) {
-		if (!ok[k] || !isfinite(x[k]) || !isfinite(y[k]))
-			continue;
-		minx = fmin(minx, x[k]);
-		maxx = fmax(maxx, x[k]);
-		miny = fmin(miny, y[k]);
-		maxy = fmax(maxy, y[k]);
-		n++;
-	}
-	if (n == 0)
+	if (bounds_of(x, y, ok, n, b) == 0)
 		return false;
+	minx = b[0];
+	miny = b[1];
+	maxx = b[2];
+	maxy = b[3];
 	/* Source pixels per output pixel, for kernels that scale with it. */
 	rx = (maxx - minx) / w->w;
 	ry = (maxy - miny) / w->h;
@@ -863,7 +981,9 @@ static void run_job(void *arg, int worker)
 {
 	struct warp_job *j = arg;
 
-	(void)worker; /* the job's transformer is its own, whichever worker */
+	/* The piece's offsets are its own; the grid transformer is the
+	 * worker's, whichever piece it takes. */
+	j->xf->grid = j->grid_xf[worker];
 	CPLErrorReset();
 	/* Chunked as gdalwarp chunks its output: the memory limit is above
 	 * the piece's need, so GDAL only splits a piece whose source is
@@ -966,8 +1086,8 @@ static int add_job(struct stage *s, struct warp_state *st, struct job_list *jl,
 		dds = raster_mem_dataset(s, a, &vout, w, buf, line, band_bytes);
 		if (sds == NULL || dds == NULL || px == NULL)
 			return -1;
-		*px = (struct piece_xf){.grid = st->grid_xf[jl->n], .dx = w->x, .dy = w->y,
-		                        .sx = src.x, .sy = src.y};
+		*px = (struct piece_xf){.grid = NULL, .dx = w->x, .dy = w->y, .sx = src.x,
+		                        .sy = src.y};
 		gen = px;
 	}
 	if (st->c->error_threshold > 0) {
@@ -1010,6 +1130,10 @@ static int add_job(struct stage *s, struct warp_state *st, struct job_list *jl,
 	/* One kernel thread: the parallelism is ours, one job a thread, so the
 	 * kernel never clones the transformer (a database search each time). */
 	wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "NUM_THREADS", "1");
+	if (st->scale[0][0]) {
+		wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "XSCALE", st->scale[0]);
+		wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "YSCALE", st->scale[1]);
+	}
 	CPLErrorReset();
 	op = GDALCreateWarpOperation(wo);
 	GDALDestroyWarpOptions(wo);
@@ -1019,8 +1143,9 @@ static int add_job(struct stage *s, struct warp_state *st, struct job_list *jl,
 	if (handle_own(a, &s->acct, HANDLE_GDAL_WARP, op, NULL) == NULL)
 		return -1;
 	j = &jl->job[jl->n++];
-	*j = (struct warp_job){.op = op, .dw = w->w, .dh = w->h, .w = *w};
-	if (jl->n >= jl->want)
+	*j = (struct warp_job){.op = op, .dw = w->w, .dh = w->h, .w = *w, .xf = gen,
+	                       .grid_xf = st->grid_xf};
+	if (jl->n == MAX_JOBS)
 		return run_jobs(s, st, jl);
 	return 0;
 }
@@ -1031,20 +1156,17 @@ static int warp_pull(struct stage *s, const struct rwin *w, void *buf)
 	size_t ts = raster_tsize(st->out->type);
 	size_t line = (size_t)w->w, band_bytes = (size_t)w->w * w->h * ts;
 	struct job_list *jl = st->jobs;
-	int nt = st->threads, r = 0;
+	/* Without a scale for the whole grid (see grid_scale), the window is
+	 * one piece, which GDAL chunks as gdalwarp chunks its output. */
+	int ns = st->scale[0][0] ? strips_of(w->h) : 1, r = 0;
 
-	/* GDAL's kernels size their footprint from each piece's own ratio of
-	 * output to source pixels: thin pieces would estimate it badly and
-	 * give other pixels than one large piece.  Strips keep 64 rows. */
-	if (nt > w->h / 64)
-		nt = w->h / 64 > 0 ? w->h / 64 : 1;
 	jl->n = 0;
-	jl->want = nt;
 	jl->mark = arena_mark(raster_blocks(s));
-	/* The window in one horizontal strip a thread, each split further
-	 * when its source does not fit. */
-	for (int k = 0; k < nt && r == 0; k++) {
-		int y0 = (int)((int64_t)w->h * k / nt), y1 = (int)((int64_t)w->h * (k + 1) / nt);
+	st->budget = warp_budget(s->eng, ns);
+	/* The window in strips of STRIP_ROWS rows, each split further when
+	 * its source does not fit; the pool's workers take them in turn. */
+	for (int k = 0; k < ns && r == 0; k++) {
+		int y0 = k * STRIP_ROWS, y1 = k == ns - 1 ? w->h : y0 + STRIP_ROWS;
 		struct rwin part = {w->x, w->y + y0, w->w, y1 - y0};
 
 		if (part.h > 0)
@@ -1079,10 +1201,14 @@ static void warp_explain(struct stage *s, struct engine *e, FILE *out)
 	        strcmp(s->step->desc->name, "resample") == 0 ? "same CRS" : "to ",
 	        strcmp(s->step->desc->name, "resample") == 0 ? "" : c->to,
 	        resamplings[c->resampling], c->error_threshold);
-	fprintf(out, "  each output window: cut in one strip a thread; a strip's source area (plus "
-	             "the kernel's reach) pulled into the block arena and warped by its own GDAL "
-	             "warp operation; strips whose source exceeds %.1f MiB are split in four\n",
-	        (double)warp_budget(s->eng, s) / 1048576.0);
+	fprintf(out, "  each output window: cut in strips of %d rows (the last up to %d), whatever "
+	             "the thread count, each warped with the whole grid's kernel scale (one piece a "
+	             "window when none fits, across the antimeridian or a pole); a strip's source "
+	             "area (plus the kernel's reach) pulled into the block arena and warped by its "
+	             "own GDAL warp operation, the strips shared by the threads; strips whose source "
+	             "exceeds %.1f MiB (a quarter of the windows' share over the strips) are split "
+	             "in four\n",
+	        STRIP_ROWS, 2 * STRIP_ROWS - 1, (double)warp_budget(s->eng, 1) / 1048576.0);
 }
 
 /* No transform cache here (each window makes its own transformer); the
@@ -1116,8 +1242,10 @@ const struct step_desc step_raster_reproject = {
 	           "input's extent and a resolution that keeps its pixel count, unless\n"
 	           "resolution, size or extent say otherwise.  Pixels with the input's\n"
 	           "nodata are not used; uncovered pixels get the output nodata (or 0).\n"
-	           "Each output window is warped in strips on --threads threads (default:\n"
-	           "the CPUs the process may use), each with its own warp operation.",
+	           "Each output window is cut in strips of 128 rows, each with its own\n"
+	           "warp operation, warped on --threads threads (default: the CPUs the\n"
+	           "process may use); the cut never depends on the thread count, so\n"
+	           "neither do the pixels.",
 	.check = warp_check,
 	.state_size = sizeof(struct warp_state),
 	.open = warp_open,
