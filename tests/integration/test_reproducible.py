@@ -32,6 +32,17 @@ steps:
   - write: { path: out/dem.tif, format: %s, options: { COMPRESS: DEFLATE } }
 """
 
+# A warp across UTM and LAEA grids, whose pieces GDAL's kernels scale from
+# their own ratio of output to source pixels: pieces that followed the
+# thread count gave pixels a unit or two apart at 3 and 4 threads.
+UTM = """version: 1
+steps:
+  - read: { synthetic: { raster: { width: 700, height: 520, type: Int16, block: [128, 128],
+      crs: "EPSG:32632", origin: [300000, 5600000], resolution: 10, seed: 3 } } }
+  - reproject: { to: "EPSG:3035", resampling: bilinear }
+  - write: { path: out/utm.tif, options: { COMPRESS: DEFLATE } }
+"""
+
 INPUTS = ["sids.shp", "sids.shx", "sids.dbf", "sids.prj", "olinda_dem.tif"]
 
 
@@ -104,17 +115,18 @@ class Reproducible(gptest.TempDirTest):
         self.assertEqual(gptest.feature_count(os.path.join(d, "out", "sids.shp")), 200)
 
     def test_raster_any_thread_count(self):
-        """1 against 3 threads and 2 against 4, with the exact transformer
-        and with the warp's default error threshold (which interpolates
-        coordinates over each strip: the strips must not follow the
-        threads)."""
+        """1 against 3 threads and 2 against 4, with the exact transformer,
+        with the warp's default error threshold (which interpolates
+        coordinates over each strip) and across projections: the strips must
+        not follow the threads."""
         cfg = ("--config", "GISPIPE_RASTER_WINDOW_BYTES", "200000")
         texts = [RASTER % "GTiff", RASTER.replace("out/dem.tif", "out/cog.tif") % "COG",
                  RASTER.replace(", error_threshold: 0", "").replace("out/dem.tif",
-                                                                    "out/approx.tif") % "GTiff"]
+                                                                    "out/approx.tif") % "GTiff",
+                 UTM]
         for t1, t2 in (("1", "3"), ("2", "4")):
             _, _, a, b = self.twice(texts, ("--threads", t1) + cfg, ("--threads", t2) + cfg)
-            self.assertEqual(sorted(a), ["approx.tif", "cog.tif", "dem.tif"])
+            self.assertEqual(sorted(a), ["approx.tif", "cog.tif", "dem.tif", "utm.tif"])
             self.assertEqual(a, b, "--threads %s against %s" % (t1, t2))
 
     def test_raster_under_a_memory_limit(self):
