@@ -8,7 +8,7 @@ source with a fixed seed, so anyone can regenerate them.  Nothing here
 asserts a target: it prints what it measured, and the target beside it.
 
 usage: bench/bench.py [--runs N] [--gispipe PATH] [--work DIR] [--count N]
-                      W1 [W2 W3 W4 W5 W7 W8 W10 ...]
+                      W1 [W2 W3 W4 W5 W7 W8 W9 W10 ...]
 """
 import argparse
 import json
@@ -140,6 +140,20 @@ def wkb_xy(b, off, out):
             off = wkb_xy(b, off, out)
         return off
     sys.exit("WKB geometry type %d is not read here" % t)
+
+
+def gpkg_rows(path):
+    """A GeoPackage's one layer as a list of (fid, sha256 of the rest of
+    the row), in FID order: equal lists mean the same features, fields and
+    geometry bytes."""
+    import hashlib
+    import sqlite3
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    (table,), = db.execute("SELECT table_name FROM gpkg_geometry_columns")
+    rows = [(r[0], hashlib.sha256(repr(r[1:]).encode()).hexdigest())
+            for r in db.execute('SELECT * FROM "%s" ORDER BY 1' % table)]
+    db.close()
+    return rows
 
 
 def gpkg_coords(path):
@@ -316,6 +330,33 @@ steps:
         print("W3: features written: gispipe %d, ogr2ogr %d%s; per-feature area: worst "
               "relative difference %.2e, %d features beyond 0.1%%" % (
                   len(a), len(b), "" if len(a) == len(b) else "  MISMATCH", worst, bad))
+
+    def w9(self):
+        """W3 with --threads 2 against --threads 1: how the buffer and
+        reproject workers scale on this machine.  Both sides are gispipe
+        under the same 64 MiB limit; their outputs must hold the same
+        features in the same order."""
+        src = self.polygons(200000)
+        outs = [os.path.join(self.work, "w9-threads-%d.gpkg" % t) for t in (2, 1)]
+        cmds = []
+        for t, out in zip((2, 1), outs):
+            p = self.pipeline("w9-%d.yaml" % t, f"""version: 1
+steps:
+  - read: {{ path: "{src}" }}
+  - reproject: {{ to: "EPSG:3035" }}
+  - buffer: {{ distance: 10, segments: 30 }}
+  - write: {{ path: "{out}", mode: overwrite }}
+""")
+            cmds.append([self.gp, "run", "-q", "--threads", str(t), "--memory-limit", "64MiB", p])
+        print("W9: W3 with --threads 2 against --threads 1 on %d CPUs (target: wall <= 0.6x, "
+              "peak RSS <= 64 MiB)" % os.cpu_count())
+        res = self.side_by_side("W9", cmds[0], cmds[1], outs)
+        rows = [gpkg_rows(o) for o in outs]
+        print("W9: features written: threads 2 %d, threads 1 %d; FIDs, attributes and "
+              "geometry blobs %s" % (len(rows[0]), len(rows[1]),
+                                     "identical" if rows[0] == rows[1] else "DIFFER"))
+        print("W9: peak RSS %s the 64 MiB target" % ("within" if max(res[2], res[3]) <= 64 * MiB
+                                                     else "OVER"))
 
     def w5(self):
         """W1 at 100k, 1M and 5M features: gispipe's peak RSS must not grow."""
@@ -721,7 +762,7 @@ def main():
     ap.add_argument("--count", type=int, default=0,
                     help="W2 and W10: features (default 1,000,000); W7: coordinates (default "
                     "2,000,000); smaller for a quick look")
-    ap.add_argument("ids", nargs="+", choices=["W1", "W2", "W3", "W4", "W5", "W7", "W8", "W10"])
+    ap.add_argument("ids", nargs="+", choices=["W1", "W2", "W3", "W4", "W5", "W7", "W8", "W9", "W10"])
     args = ap.parse_args()
     b = RasterBench(args)
     for i in args.ids:
