@@ -98,7 +98,9 @@ void report_table(const struct run_result *r, FILE *out);
 int report_write(const struct run_result *r, const char *path, const char *error);
 
 /* A report for a run that failed before it started (the pipeline did not
- * load): status, exit code and error only, and an empty `stages`. */
-int report_write_early(const char *path, const char *pipeline, int code, const char *error);
+ * load): status, exit code, error and the shard (NULL: none) only, and an
+ * empty `stages`. */
+int report_write_early(const char *path, const char *pipeline, const char *shard, int code,
+                       const char *error);
 
 #endif

@@ -141,7 +141,7 @@ static int parse(int argc, char **argv, struct cli_opts *o, struct arena *a, boo
 static int load(struct cli_cmd *c)
 {
 	struct pipeline_load_opts lo = {.sets = c->o.sets};
-	char msg[4096];
+	char msg[4096], shard[32];
 	int code;
 
 	c->pl = pipeline_load(c->a, &c->acct, c->o.pipeline, &lo);
@@ -152,7 +152,12 @@ static int load(struct cli_cmd *c)
 	 * this run failed. */
 	if (c->o.report) {
 		snprintf(msg, sizeof msg, "%s", gp_err_msg());
-		if (report_write_early(c->o.report, c->o.pipeline, code, msg) != 0)
+		if (report_write_early(c->o.report, c->o.pipeline,
+		                       c->o.shard_count ? shard_label(shard, sizeof shard,
+		                                                      c->o.shard_index,
+		                                                      c->o.shard_count)
+		                                        : NULL,
+		                       code, msg) != 0)
 			fprintf(stderr, "gispipe: %s\n", gp_err_msg());
 		gp_fail(code, "%s", msg);
 	}

@@ -376,10 +376,20 @@ int report_write(const struct run_result *r, const char *path, const char *error
 
 struct early_report {
 	const char *pipeline;
+	const char *shard;        /* "I/N" or NULL */
 	int code;
 	const char *error;
 	bool prom;
 };
+
+/* The end of an early series' labels: the pipeline's closing quote, and
+ * the shard's label when there is one (as a run's series carry it). */
+static void early_shard(FILE *f, const struct early_report *r)
+{
+	fputc('"', f);
+	if (r->shard)
+		fprintf(f, ",shard=\"%s\"", r->shard);
+}
 
 static void fill_early(FILE *f, const void *ctx)
 {
@@ -390,18 +400,22 @@ static void fill_early(FILE *f, const void *ctx)
 		      "# TYPE gispipe_exit_code gauge\n"
 		      "gispipe_exit_code{pipeline=\"", f);
 		prom_escape(f, r->pipeline);
-		fprintf(f, "\"} %d\n", r->code);
+		early_shard(f, r);
+		fprintf(f, "} %d\n", r->code);
 		fputs("# HELP gispipe_last_run_timestamp_seconds When the last run ended.\n"
 		      "# TYPE gispipe_last_run_timestamp_seconds gauge\n"
 		      "gispipe_last_run_timestamp_seconds{pipeline=\"", f);
 		prom_escape(f, r->pipeline);
-		fprintf(f, "\"} %lld\n", (long long)time(NULL));
+		early_shard(f, r);
+		fprintf(f, "} %lld\n", (long long)time(NULL));
 	} else {
 		json_object *j = json_object_new_object();
 
 		json_object_object_add(j, "gispipe_report", json_object_new_int(1));
 		json_object_object_add(j, "pipeline", json_object_new_string(r->pipeline));
 		json_object_object_add(j, "name", NULL);
+		json_object_object_add(j, "shard",
+		                       r->shard ? json_object_new_string(r->shard) : NULL);
 		json_object_object_add(j, "status", json_object_new_string("failed"));
 		json_object_object_add(j, "exit_code", json_object_new_int(r->code));
 		json_object_object_add(j, "error", json_object_new_string(r->error));
@@ -411,9 +425,10 @@ static void fill_early(FILE *f, const void *ctx)
 	}
 }
 
-int report_write_early(const char *path, const char *pipeline, int code, const char *error)
+int report_write_early(const char *path, const char *pipeline, const char *shard, int code,
+                       const char *error)
 {
-	struct early_report r = {pipeline ? pipeline : "", code, error, is_prom(path)};
+	struct early_report r = {pipeline ? pipeline : "", shard, code, error, is_prom(path)};
 
 	return write_atomically(path, fill_early, &r);
 }

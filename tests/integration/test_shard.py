@@ -234,6 +234,22 @@ steps:
                    "--report", self.path("u.json"))
         with open(self.path("u.json")) as f:
             self.assertIsNone(json.load(f)["shard"])
+        # A shard whose pipeline does not even load still reports as itself:
+        # the cluster's monitoring must see which shard failed.
+        r = self.gp("run", self.path("missing.yaml"), "-q", "--shard", "1/4", "--report",
+                    self.path("e.json"))
+        self.assertExit(r, 66)
+        with open(self.path("e.json")) as f:
+            rep = json.load(f)
+        self.assertEqual((rep["status"], rep["shard"]), ("failed", "1/4"))
+        r = self.gp("run", self.path("missing.yaml"), "-q", "--shard", "1/4", "--report",
+                    self.path("e.prom"))
+        self.assertExit(r, 66)
+        with open(self.path("e.prom")) as f:
+            series = [ln for ln in f.read().splitlines() if ln and not ln.startswith("#")]
+        self.assertEqual(len(series), 2)
+        for ln in series:
+            self.assertIn(',shard="1/4"}', ln)
 
     def shard_of(self, *args, env):
         p = self.pipeline(SHARD.format(src=SIDS, layer="f", extra="", ext="gpkg").replace(
