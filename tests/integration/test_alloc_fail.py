@@ -7,10 +7,11 @@ same loop also proves that no run leaks (LSan exits 102 on a leak).
 GISPIPE_FAIL_ALLOC=N (account.h) fails the N-th allocation counted from
 process start, and only it; "N+" fails it and every later one; "0" only
 counts.  Every value prints the count at exit.  The single failure runs for
-every N: it finds error returns that are ignored (the run goes on).  The
-lasting one finds error paths that need memory to clean up; it runs for
-every STICKY_STRIDE-th N only (it found nothing the single failure did not,
-and every run costs ~0.1 s of CPU, mostly loading GDAL).
+every N (the plain and ASan passes share them, below): it finds error
+returns that are ignored (the run goes on).  The lasting one finds error
+paths that need memory to clean up; it runs for every STICKY_STRIDE-th N
+only (it found nothing the single failure did not, and every run costs
+~0.1 s of CPU, mostly loading GDAL).
 """
 import collections
 import concurrent.futures
@@ -71,18 +72,18 @@ RASTER_STAGES = {"run", "read", "reproject", "calc", "write"}
 RASTER_ARGS = ["--config", "GISPIPE_RASTER_WINDOW_BYTES", "8000"]
 
 # Every run is cheap but there are hundreds: two at a time, one a core.
-# Under ASan every value runs too (~0.15 s of CPU a run, ~1,000 runs).
 WORKERS = 2
 STICKY_STRIDE = 7
 # Under valgrind a start costs ~2 s: a few spread single failures only.
 VALGRIND_SAMPLES = 5
 # scripts/test quick (the edit loop): every QUICK_STRIDE-th single failure,
-# no lasting ones; the full tier and CI run every value in the plain
-# build.  Under ASan, CI's second pass over the same points, every
-# ASAN_STRIDE-th single and lasting failure: the plain pass has already
-# checked the exit code of each, and ASan's start costs twice as much.
+# no lasting ones.  The full tier and CI split every value between their
+# two passes: the plain build takes the odd N, the ASan build (whose start
+# costs twice as much) the even ones, and the lasting failures likewise
+# every STICKY_STRIDE-th N between them, so that together they try every
+# N once, each checked for its exit code and leftovers, the even ones for
+# memory errors too.
 QUICK_STRIDE = 4
-ASAN_STRIDE = 2
 
 
 def allocation_count(err):
@@ -169,11 +170,12 @@ class AllocFail(gptest.TempDirTest):
         elif gptest.QUICK:
             specs = [str(n) for n in range(1, total + 1, QUICK_STRIDE)]
         elif gptest.UNDER_ASAN:
-            specs = ([str(n) for n in range(1, total + 1, ASAN_STRIDE)] +
-                     [str(n) + "+" for n in range(1, total + 1, STICKY_STRIDE * ASAN_STRIDE)])
+            specs = ([str(n) for n in range(2, total + 1, 2)] +
+                     [str(n) + "+" for n in range(1 + STICKY_STRIDE, total + 1,
+                                                  2 * STICKY_STRIDE)])
         else:
-            specs = ([str(n) for n in range(1, total + 1)] +
-                     [str(n) + "+" for n in range(1, total + 1, STICKY_STRIDE)])
+            specs = ([str(n) for n in range(1, total + 1, 2)] +
+                     [str(n) + "+" for n in range(1, total + 1, 2 * STICKY_STRIDE)])
         problems = []
         codes = collections.Counter()
         t0 = time.monotonic()
