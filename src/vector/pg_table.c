@@ -1,5 +1,6 @@
 /* vector/pg_table.c - a PostgreSQL table as a target of the write step
- * (pg_table.h): its lock, its temporary name and the swap. */
+ * (pg_table.h): its lock, its temporary name, its keys built after the
+ * load and the swap. */
 #include "pg_table.h"
 
 #include <ctype.h>
@@ -232,6 +233,58 @@ struct pg_table *pg_table_begin(struct arena *a, GDALDatasetH ds, const char *sh
 	return t;
 }
 
+/* The table as SQL text: the literal '"schema"."table"' for ::regclass. */
+static const char *regclass(struct arena *a, const struct pg_table *t, const char *here)
+{
+	return quoted(a, arena_printf(a, "%s%s", t->schema, quoted(a, here, '"')), '\'');
+}
+
+int pg_table_created(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const char *shown,
+                     struct arena *a)
+{
+	const char *here = t->tmp ? t->tmp : t->table;
+	const char *fidcol = OGR_L_GetFIDColumn(lyr);
+	const char *rel = regclass(a, t, here);
+	char *sql;
+	long long keys = 0;
+
+	if (fidcol == NULL || *fidcol == '\0')
+		return 0;
+	/* GDAL creates the table when it is first used; reading is a use. */
+	CPLErrorReset();
+	OGR_L_ResetReading(lyr);
+	if (CPLGetLastErrorType() >= CE_Failure) {
+		const char *msg = iocheck_gdal_msg();
+
+		return gp_fail(pg_error_code(msg, GP_EX_CANTCREAT),
+		               "cannot create table '%s' in '%s': %s", t->name, shown, msg);
+	}
+	sql = arena_printf(a,
+	                   "SELECT count(*) FROM pg_constraint WHERE conrelid = %s::regclass AND "
+	                   "contype = 'p' AND conkey = ARRAY[(SELECT attnum FROM pg_attribute "
+	                   "WHERE attrelid = %s::regclass AND attname = %s)]",
+	                   rel, rel, quoted(a, fidcol, '\''));
+	if (rel == NULL || sql == NULL || query_int(ds, sql, &keys, "look for a key", shown) != 0)
+		return -1;
+	if (keys != 1)
+		return 0;
+	sql = arena_printf(a,
+	                   "DO $gispipe$ DECLARE k name; BEGIN SELECT conname INTO STRICT k FROM "
+	                   "pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'; EXECUTE "
+	                   "format('ALTER TABLE %%s DROP CONSTRAINT %%I', %s, k); END $gispipe$",
+	                   rel, rel);
+	if (sql == NULL || exec(ds, sql, "defer the primary key", shown) != 0)
+		return -1;
+	t->pkey = arena_strdup(a, fidcol);
+	t->fid = 0;
+	return t->pkey ? 0 : -1;
+}
+
+long long pg_table_next_fid(struct pg_table *t)
+{
+	return t->pkey ? ++t->fid : OGRNullFID;
+}
+
 int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const char *shown,
                     struct arena *a)
 {
@@ -245,6 +298,12 @@ int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const ch
 
 		return gp_fail(pg_error_code(msg, GP_EX_DATAERR),
 		               "cannot load table '%s' in '%s': %s", t->name, shown, msg);
+	}
+	if (t->pkey) {
+		sql = arena_printf(a, "ALTER TABLE %s%s ADD PRIMARY KEY (%s)", t->schema,
+		                   quoted(a, here, '"'), quoted(a, t->pkey, '"'));
+		if (sql == NULL || exec(ds, sql, "build the primary key", shown) != 0)
+			return -1;
 	}
 	if (t->geomcol == NULL && t->tmp == NULL)
 		return 0;

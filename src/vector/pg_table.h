@@ -10,11 +10,13 @@
  * name, the file lock's equivalent: a second run exits 75 (or waits
  * --lock-wait seconds).  mode create refuses an existing table (73);
  * overwrite of an existing table loads a new table under a temporary name
- * (COPY), builds its spatial index, then drops the old one and renames the
- * new one and its index, key and sequence to the names ogr2ogr gives them,
- * all in that transaction: readers see the old table until the commit and
- * the new one after, never none; append adds to the table in the same
- * transaction, so all rows or none.
+ * (COPY), builds its spatial index and primary key, then drops the old
+ * one and renames the new one and its index, key and sequence to the
+ * names ogr2ogr gives them, all in that transaction:
+ * readers see the old table until the commit and the new one after, never
+ * none; append adds to the table in the same transaction, so all rows or
+ * none.  A table the run creates is loaded without its primary key, which
+ * is built after the load (pg_table_created).
  *
  * Ownership: a pg_table and its strings live in the arena given to
  * pg_table_begin (the writer's step arena); the dataset and its layers are
@@ -38,6 +40,8 @@ struct pg_table {
 	const char *table;   /* the final table name, laundered as GDAL does */
 	const char *tmp;     /* the temporary table's name, or NULL */
 	const char *geomcol; /* index built after the load: its column, or NULL */
+	const char *pkey;    /* primary key built after the load: its column, or NULL */
+	long long fid;       /* pkey: the last FID given, counted from 1 as its sequence */
 	bool exists;         /* the table was there when the run began */
 };
 
@@ -50,7 +54,20 @@ struct pg_table *pg_table_begin(struct arena *a, GDALDatasetH ds, const char *sh
                                 const char *name, enum outfile_mode mode, int lock_wait,
                                 volatile sig_atomic_t *stop, char ***lco);
 
-/* The load of `t` is over: build its index and swap it in place of the
+/* Layer `lyr` of `t` was just created, with its fields: create its table
+ * now and drop its primary key, built again after the load (a sorted build
+ * instead of a B-tree insertion per row); the writer then gives each row
+ * its FID itself (pg_table_next_fid), the values its fresh sequence would
+ * have given, so that the server calls no nextval() per row.  The error
+ * set on failure. */
+int pg_table_created(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const char *shown,
+                     struct arena *scratch);
+
+/* The FID of the next row written to `t`: OGRNullFID (the server's
+ * sequence gives it), or the next of the FIDs the writer gives. */
+long long pg_table_next_fid(struct pg_table *t);
+
+/* The load of `t` is over: build its indexes and swap it in place of the
  * old table, still inside the transaction; its SQL is built in `scratch`.
  * The error set on failure. */
 int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const char *shown,

@@ -728,6 +728,8 @@ static int open_layer(struct stage *s, struct stream *stm)
 		else
 			st->extra_map[fd->extra] = k;
 	}
+	if (made && l->pg && pg_table_created(l->pg, o->dsh, l->lyr, o->out.path, o->work) != 0)
+		return -1;
 	if (l->feat == NULL) {
 		f = OGR_F_Create(OGR_L_GetLayerDefn(l->lyr));
 		if (f == NULL)
@@ -799,7 +801,7 @@ static int write_one(struct stage *s, struct batch *b, size_t i)
 			g = OGR_G_ForceTo(g, l->declared, NULL);
 	}
 	OGR_F_SetGeometryDirectly(out, g);
-	OGR_F_SetFID(out, OGRNullFID);
+	OGR_F_SetFID(out, l->pg ? pg_table_next_fid(l->pg) : OGRNullFID);
 	CPLErrorReset();
 	if (OGR_L_CreateFeature(l->lyr, out) != OGRERR_NONE) {
 		char reason[512];

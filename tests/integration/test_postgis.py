@@ -253,6 +253,32 @@ steps:
                         gptest.EX_OK)
         self.assertEqual(C.psql("SELECT count(*) FROM ap_pts"), ["10"])
 
+    def test_key_and_sequence_are_built_after_the_load(self):
+        """A table gispipe creates (fresh, or the new table of an overwrite)
+        is loaded without its primary key and with the FIDs its sequence
+        would give, so that the server inserts into no B-tree and calls no
+        nextval() per row; the key is built after the load and the sequence
+        goes on from the last FID, as if the rows had taken it."""
+        for mode, n in (("create", 40), ("overwrite", 30)):
+            before = len(C.log_text())
+            self.assertExit(self.load_synth("k_poly", n, mode), gptest.EX_OK)
+            log = C.log_text()[before:].splitlines()
+            copy = [i for i, l in enumerate(log) if "COPY" in l and "FROM STDIN" in l]
+            key = [i for i, l in enumerate(log) if "ADD PRIMARY KEY" in l]
+            self.assertEqual(len(copy), 1, log[-30:])
+            self.assertIn('"ogc_fid"', log[copy[0]])
+            self.assertEqual(len(key), 1, log[-30:])
+            self.assertGreater(key[0], copy[0])
+            self.assertEqual(C.psql("SELECT count(*), min(ogc_fid), max(ogc_fid) FROM k_poly"),
+                             ["%d|1|%d" % (n, n)])
+            self.assertEqual(C.psql("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                                    "WHERE conrelid = 'k_poly'::regclass AND contype = 'p'"),
+                             ["k_poly_pkey|PRIMARY KEY (ogc_fid)"])
+        self.assertExit(self.load_synth("k_poly", 5, "append"), gptest.EX_OK)
+        self.assertEqual(C.psql("SELECT count(DISTINCT ogc_fid), min(ogc_fid), max(ogc_fid) "
+                                "FROM k_poly"), ["35|1|35"])
+        self.assertEqual(tables_like("gispipe_tmp"), [])
+
     def test_reader_polling_during_an_overwrite_sees_whole_tables(self):
         self.assertExit(self.load_synth("poll", 1000, "create"), gptest.EX_OK)
         seen, errors, stop = [], [], threading.Event()
