@@ -369,6 +369,18 @@ static uint64_t key_of(const struct fgb_index *b, const struct frec *r)
 	return xsort_hilbert((r->box[0] + r->box[2]) / 2, (r->box[1] + r->box[3]) / 2, b->ext);
 }
 
+/* All of `len` bytes at `off`: 0, or -1 with errno set (EIO when short). */
+static int read_full(int fd, void *p, size_t len, uint64_t off)
+{
+	ssize_t got = xsort_read_at(fd, p, len, (int64_t)off);
+
+	if (got == (ssize_t)len)
+		return 0;
+	if (got >= 0)
+		errno = EIO;
+	return -1;
+}
+
 static int spill_fail(const char *what)
 {
 	return gp_fail(GP_EX_IOERR, "spatial index: cannot %s a spill file: %s", what,
@@ -420,8 +432,7 @@ static int next_rec(struct recs_in *in, struct frec *r)
 		uint64_t left = in->total - in->read;
 		size_t k = left < IO_BUF / sizeof *r ? (size_t)left : IO_BUF / sizeof *r;
 
-		if (xsort_read_at(in->fd, in->buf, k * sizeof *r, (int64_t)(in->read * sizeof *r)) !=
-		    (ssize_t)(k * sizeof *r))
+		if (read_full(in->fd, in->buf, k * sizeof *r, in->read * sizeof *r) != 0)
 			return spill_fail("read");
 		in->read += k;
 		in->fill = k;
@@ -459,7 +470,7 @@ static int make_runs(struct fgb_index *b)
 		if (left < 4)
 			return bad_file(b, left ? "a feature is cut short"
 			                        : "fewer features than were written");
-		if (xsort_read_at(b->src, bytes, want, (int64_t)b->pos) != (ssize_t)want)
+		if (read_full(b->src, bytes, want, b->pos) != 0)
 			return io_fail("read", b->path);
 		while (n < rcap && taken < b->count && q + 4 <= want) {
 			struct frec *r = recs + n;
@@ -513,9 +524,8 @@ static int fill_recs(struct runset *in, struct cursor *c)
 	uint64_t left = c->run->n - c->rdone;
 	size_t k = left < c->rcap ? (size_t)left : c->rcap;
 
-	if (xsort_read_at(in->rec_fd, c->rec, k * sizeof(struct frec),
-	                  (int64_t)((c->run->rec_at + c->rdone) * sizeof(struct frec))) !=
-	    (ssize_t)(k * sizeof(struct frec)))
+	if (read_full(in->rec_fd, c->rec, k * sizeof(struct frec),
+	              (c->run->rec_at + c->rdone) * sizeof(struct frec)) != 0)
 		return spill_fail("read");
 	c->rdone += k;
 	c->rfill = k;
@@ -528,8 +538,9 @@ static int fill_bytes(struct runset *in, struct cursor *c)
 	uint64_t left = c->run->bytes - c->bdone;
 	size_t k = left < c->bcap ? (size_t)left : c->bcap;
 
-	if (k == 0 || xsort_read_at(in->byte_fd, c->byt, k, (int64_t)(c->run->byte_at + c->bdone)) !=
-	                      (ssize_t)k)
+	if (k == 0)
+		errno = EIO; /* a run shorter than its records */
+	if (k == 0 || read_full(in->byte_fd, c->byt, k, c->run->byte_at + c->bdone) != 0)
 		return spill_fail("read");
 	c->bdone += k;
 	c->bfill = k;
