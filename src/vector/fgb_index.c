@@ -43,14 +43,16 @@ struct frec {
 	uint64_t len;    /* with the size prefix */
 };
 
-/* A sorted run: `n` records from record `rec_at` of a records spill, and
+/* A sorted run: `n` records from record `rec_at` of a records file, and
  * their features, in the same order, from byte `byte_at` of a features
- * spill. */
+ * file. */
 struct run {
 	uint64_t rec_at, n, byte_at, bytes;
 };
 
-/* Two spills and the runs in them. */
+/* The runs of one pass and their two files: the first pass's are the
+ * sorter's spill and GDAL's file, sorted in place (set 0, descriptors that
+ * are not the set's own); a merge pass's, two spills of their own. */
 struct runset {
 	int rec_fd, byte_fd;
 	uint64_t rec_n, byte_n; /* written so far */
@@ -486,10 +488,10 @@ static int make_runs(struct fgb_index *b)
 			r->off = b->pos + q;
 			r->len = len;
 			r->key = key_of(b, r);
-			q += q + len > want ? 0 : (size_t)len;
 			n++;
-			if (q == 0) /* the giant: its bytes stay where they are */
-				break;
+			if (q + len > want)
+				break; /* the giant (q is 0): its bytes stay where they are */
+			q += (size_t)len;
 		}
 		qsort(recs, n, sizeof *recs, xsort_cmp);
 		for (size_t i = 0; q > 0 && i < n; i++)
