@@ -7,6 +7,8 @@
  * buffer is full they go to an unsorted spill file; xsort_finish() keys
  * each record, sorts chunks of the buffer's size into runs and merges them.
  * Memory is the buffer (`budget` bytes) whatever the number of records.
+ * fgb_index.c sorts its records with the features they stand for: it takes
+ * the spill and the buffer with xsort_spill() and merges its own runs.
  *
  * Ownership: the buffer and the merge state come from the arena given to
  * xsort_init() and xsort_finish(); the spill files are unlinked as soon as
