@@ -152,6 +152,101 @@ START_TEST(tree_spilled_and_merged)
 }
 END_TEST
 
+/* `n` features on the points' grid, squares 0.4 wide drawn with 90
+ * vertices (1.5 KB), every `big_every`th with 5000 (80 KB, more than the
+ * least sort buffer's chunk); their envelopes noted in `b`. */
+static void write_polygons(int n, int big_every, struct fgb_index *b)
+{
+	GDALDatasetH ds = GDALCreate(GDALGetDriverByName("FlatGeobuf"), fgb, 0, 0, 0,
+	                             GDT_Unknown, NULL);
+	char **lco = CSLSetNameValue(NULL, "SPATIAL_INDEX", "NO");
+	OGRLayerH l = GDALDatasetCreateLayer(ds, "p", NULL, wkbPolygon, lco);
+	OGRFieldDefnH fd = OGR_Fld_Create("n", OFTInteger);
+
+	CSLDestroy(lco);
+	ck_assert_int_eq(OGR_L_CreateField(l, fd, TRUE), OGRERR_NONE);
+	OGR_Fld_Destroy(fd);
+	for (int i = 0; i < n; i++) {
+		OGRFeatureH f = OGR_F_Create(OGR_L_GetLayerDefn(l));
+		OGRGeometryH g = OGR_G_CreateGeometry(wkbPolygon);
+		OGRGeometryH ring = OGR_G_CreateGeometry(wkbLinearRing);
+		double x = i % 100, y = i / 100, env[4] = {x - 0.2, y - 0.2, x + 0.2, y + 0.2};
+		int nv = i % big_every == big_every - 1 ? 5000 : 90;
+
+		/* Around the square's edge, starting at a corner. */
+		for (int k = 0; k < nv; k++) {
+			double t = 4.0 * k / nv, u = t - (int)t;
+			double px = (int)t == 0 ? u : (int)t == 1 ? 1 : (int)t == 2 ? 1 - u : 0;
+			double py = (int)t == 0 ? 0 : (int)t == 1 ? u : (int)t == 2 ? 1 : 1 - u;
+
+			OGR_G_AddPoint_2D(ring, x - 0.2 + 0.4 * px, y - 0.2 + 0.4 * py);
+		}
+		OGR_G_AddPoint_2D(ring, x - 0.2, y - 0.2);
+		OGR_G_AddGeometryDirectly(g, ring);
+		OGR_F_SetGeometryDirectly(f, g);
+		OGR_F_SetFieldInteger(f, 0, i);
+		ck_assert_int_eq(OGR_L_CreateFeature(l, f), OGRERR_NONE);
+		OGR_F_Destroy(f);
+		ck_assert_int_eq(fgb_index_add(b, env), 0);
+	}
+	GDALClose(ds);
+}
+
+/* The bytes of `path`, malloc'd. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *p;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	*len = (size_t)ftell(f);
+	rewind(f);
+	p = malloc(*len ? *len : 1);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(fread(p, 1, *len, f), *len);
+	fclose(f);
+	return p;
+}
+
+START_TEST(tree_merged_in_two_passes)
+{
+	/* The least buffer sorts chunks of 48 KB and merges 64 runs at a
+	 * time: 2500 features of 1.5 KB and 5 of 80 KB (a run each) are 84
+	 * runs, merged once into a spill and then into the file. */
+	struct fgb_index *b = fgb_index_create(a, spill, 1);
+	long sum;
+	int n = 2500;
+	char *small, *large;
+	size_t small_len, large_len;
+
+	ck_assert_ptr_nonnull(b);
+	write_polygons(n, 500, b);
+	ck_assert_msg(fgb_index_finish(b, fgb, FGB_NODE_SIZE) == 0, "%s", gp_err_msg());
+	ck_assert_int_eq(entries(spill), 0);
+	ck_assert_int_eq(window(-1, -1, 1000, 1000, &sum), n);
+	ck_assert_int_eq(sum, (long)n * (n - 1) / 2);
+	/* x 10..19, y 5..14, as for the points. */
+	ck_assert_int_eq(window(9.5, 4.5, 19.5, 14.5, &sum), 100);
+	ck_assert_int_eq(sum, 10 * (100 * (5 + 14) * 10 / 2) + 10 * (10 + 19) * 10 / 2);
+	ck_assert_int_eq(window(99, 4, 99, 4, &sum), 1); /* a big one */
+	ck_assert_int_eq(sum, 499);
+	ck_assert_int_eq(window(3.5, 0.5, 3.5, 0.5, &sum), 0); /* between four squares */
+	/* The same file as one chunk sorted in memory makes: the features in
+	 * the curve's order, not only found through the tree. */
+	small = slurp(fgb, &small_len);
+	b = fgb_index_create(a, spill, 16 << 20);
+	ck_assert_ptr_nonnull(b);
+	write_polygons(n, 500, b);
+	ck_assert_msg(fgb_index_finish(b, fgb, FGB_NODE_SIZE) == 0, "%s", gp_err_msg());
+	large = slurp(fgb, &large_len);
+	ck_assert_uint_eq(small_len, large_len);
+	ck_assert_msg(memcmp(small, large, small_len) == 0, "the merged file differs");
+	free(small);
+	free(large);
+}
+END_TEST
+
 START_TEST(empty_file_left_as_is)
 {
 	struct fgb_index *b = fgb_index_create(a, spill, 1 << 20);
@@ -229,6 +324,7 @@ int main(void)
 	tcase_add_test(tc, tree_of_one);
 	tcase_add_test(tc, tree_in_memory);
 	tcase_add_test(tc, tree_spilled_and_merged);
+	tcase_add_test(tc, tree_merged_in_two_passes);
 	tcase_add_test(tc, empty_file_left_as_is);
 	tcase_add_test(tc, fails_on_a_count_mismatch);
 	tcase_add_test(tc, fails_on_what_is_not_flatgeobuf);

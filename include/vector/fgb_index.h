@@ -8,12 +8,18 @@
  * file rewrites it the way the FlatGeobuf specification lays it out: the
  * magic bytes, the header (with index_node_size set), the packed Hilbert
  * R-tree (root level first, leaves last, each leaf the byte offset of its
- * feature) and the features in the order of the leaves.  The envelopes are
- * sorted along the Hilbert curve by extsort.h in a fixed buffer; the tree
- * is written level by level into the new file and read back from it; the
- * features are copied from GDAL's file.  Memory is the sort buffer and a
- * few I/O buffers, whatever the number of features; temporary disk is 64
- * bytes a feature (the sort's spill) besides the new file.
+ * feature) and the features in the order of the leaves.  The features and
+ * their envelopes are sorted along the Hilbert curve together, as an
+ * external merge sort in a fixed buffer: GDAL's file is read once in order,
+ * in chunks each sorted in memory and written back over itself (its
+ * envelopes over theirs in the spill extsort.h keeps as they are noted),
+ * and the chunks are merged into the new file, leaves and features side by
+ * side, every read and write sequential and large.  The tree's upper
+ * levels are written level by level and read back from the new file.
+ * Memory is the sort buffer and a few I/O buffers, whatever the number of
+ * features; temporary disk is 64 bytes a feature (the spill) besides the
+ * new file, and a copy of the features more when there are more chunks
+ * than the merge takes in one pass (outputs of some GiB).
  *
  * Ownership: the build and its buffers belong to the arena given to
  * fgb_index_create(); its spill files are closed by an arena cleanup if
@@ -46,9 +52,11 @@ int fgb_index_add(struct fgb_index *b, const double *env);
 
 /* Rewrite `path`, a FlatGeobuf file GDAL wrote and closed without an index
  * and holding exactly the features added, in order, with its index of
- * `node_size`.  The new file replaces `path` only when whole.  A file of no
- * features is left as it is.  0, or -1 with the error set (74 for I/O, 70
- * when the file is not what GDAL was asked to write). */
+ * `node_size`.  The new file replaces `path` only when whole; on failure
+ * `path` may have its features reordered (the sort works in it), a
+ * temporary file for the caller to drop.  A file of no features is left as
+ * it is.  0, or -1 with the error set (74 for I/O, 70 when the file is not
+ * what GDAL was asked to write). */
 int fgb_index_finish(struct fgb_index *b, const char *path, unsigned node_size);
 
 /* Features added so far. */

@@ -17,17 +17,22 @@ static int io_fail(const char *what, const char *name)
 	return gp_fail(GP_EX_IOERR, "spatial index: cannot %s %s: %s", what, name, strerror(errno));
 }
 
-static int open_spill(struct xsort *s, const char *suffix)
+int xsort_open_spill(const char *dir, const char *name, const char *suffix)
 {
 	char path[4096];
 	int fd;
 
-	snprintf(path, sizeof path, "%s/.%s-%s-XXXXXX", s->dir, s->name, suffix);
+	snprintf(path, sizeof path, "%s/.%s-%s-XXXXXX", dir, name, suffix);
 	fd = mkstemp(path);
 	if (fd < 0)
 		return io_fail("create", path);
 	unlink(path); /* gone with the descriptor, whatever happens */
 	return fd;
+}
+
+static int open_spill(struct xsort *s, const char *suffix)
+{
+	return xsort_open_spill(s->dir, s->name, suffix);
 }
 
 int xsort_write_at(int fd, const void *p, size_t len, int64_t off)
@@ -127,7 +132,18 @@ int xsort_add(struct xsort *s, const void *rec)
 	return 0;
 }
 
-static int cmp_head(const void *a, const void *b)
+int xsort_spill(struct xsort *s)
+{
+	if (s->raw_fd < 0 && (s->raw_fd = open_spill(s, "raw")) < 0)
+		return -1;
+	if (s->n && xsort_write_at(s->raw_fd, s->buf, s->n * s->rsize, -1) != 0)
+		return io_fail("write", "a spill file");
+	s->raw_n += s->n;
+	s->n = 0;
+	return s->raw_fd;
+}
+
+int xsort_cmp(const void *a, const void *b)
 {
 	const struct xsort_head *x = a, *y = b;
 
@@ -141,7 +157,7 @@ static int key_and_sort(struct xsort *s, size_t n, xsort_key_fn key, void *ctx)
 	for (size_t i = 0; i < n; i++)
 		if (key(REC(s, s->buf, i), ctx) != 0)
 			return -1;
-	qsort(s->buf, n, s->rsize, cmp_head);
+	qsort(s->buf, n, s->rsize, xsort_cmp);
 	return 0;
 }
 
@@ -152,11 +168,7 @@ int xsort_finish(struct xsort *s, struct arena *a, xsort_key_fn key, void *ctx)
 		s->mem_pos = 0;
 		return key_and_sort(s, s->n, key, ctx);
 	}
-	if (s->n && xsort_write_at(s->raw_fd, s->buf, s->n * s->rsize, -1) != 0)
-		return io_fail("write", "a spill file");
-	s->raw_n += s->n;
-	s->n = 0;
-	if ((s->run_fd = open_spill(s, "runs")) < 0)
+	if (xsort_spill(s) < 0 || (s->run_fd = open_spill(s, "runs")) < 0)
 		return -1;
 	s->nruns = (size_t)((s->raw_n + s->cap - 1) / s->cap);
 	s->run_start = arena_calloc(a, s->nruns, sizeof *s->run_start);
@@ -235,7 +247,7 @@ int xsort_next(struct xsort *s, void *out)
 		}
 		if (s->rpos[i] == s->rfill[i])
 			continue;
-		if (best == SIZE_MAX || cmp_head(REC(s, s->rbuf[i], s->rpos[i]),
+		if (best == SIZE_MAX || xsort_cmp(REC(s, s->rbuf[i], s->rpos[i]),
 		                                 REC(s, s->rbuf[best], s->rpos[best])) < 0)
 			best = i;
 	}

@@ -7,6 +7,8 @@
  * buffer is full they go to an unsorted spill file; xsort_finish() keys
  * each record, sorts chunks of the buffer's size into runs and merges them.
  * Memory is the buffer (`budget` bytes) whatever the number of records.
+ * fgb_index.c sorts its records with the features they stand for: it takes
+ * the spill and the buffer with xsort_spill() and merges its own runs.
  *
  * Ownership: the buffer and the merge state come from the arena given to
  * xsort_init() and xsort_finish(); the spill files are unlinked as soon as
@@ -69,6 +71,20 @@ int xsort_finish(struct xsort *s, struct arena *a, xsort_key_fn key, void *ctx);
 
 /* Copy the next record in order to `out`: 1, 0 at the end, -1 on error. */
 int xsort_next(struct xsort *s, void *out);
+
+/* Write the records still buffered to the unsorted spill, which then
+ * holds all of them in the order added from offset 0, and leave the buffer
+ * free for the caller until xsort_reset(): the spill's descriptor (the
+ * sorter's, closed by xsort_close()), or -1 with the error set.  For a
+ * caller that sorts the records its own way. */
+int xsort_spill(struct xsort *s);
+
+/* The order of xsort_finish(): by key, then by id (qsort's comparator). */
+int xsort_cmp(const void *a, const void *b);
+
+/* A new spill file under `dir`, .`name`-`suffix`-*, already unlinked: its
+ * descriptor, or -1 with the error set. */
+int xsort_open_spill(const char *dir, const char *name, const char *suffix);
 
 /* Close the spills and empty the sorter for new records (same buffer). */
 void xsort_reset(struct xsort *s);

@@ -26,6 +26,14 @@
 #define HDR_FEATURES_COUNT 8
 #define HDR_INDEX_NODE_SIZE 9
 
+/* Merging: each run gets an equal share of the sort buffer, at least this
+ * many bytes, as its windows (an eighth for records, the rest for
+ * features); more runs than the buffer has shares take more passes.  Small
+ * windows cost a read every few features, which is still less than a pass
+ * more, which writes every feature again (2 MiB merge 2048 runs in one
+ * pass: 3 GiB of features, or 16 million small ones). */
+#define MIN_SHARE 1024u
+
 /* One feature: its sort key, its place in GDAL's file, its box. */
 struct frec {
 	uint64_t key;
@@ -35,19 +43,45 @@ struct frec {
 	uint64_t len;    /* with the size prefix */
 };
 
+/* A sorted run: `n` records from record `rec_at` of a records file, and
+ * their features, in the same order, from byte `byte_at` of a features
+ * file. */
+struct run {
+	uint64_t rec_at, n, byte_at, bytes;
+};
+
+/* The runs of one pass and their two files: the first pass's are the
+ * sorter's spill and GDAL's file, sorted in place (set 0, descriptors that
+ * are not the set's own); a merge pass's, two spills of their own. */
+struct runset {
+	int rec_fd, byte_fd;
+	uint64_t rec_n, byte_n; /* written so far */
+	struct run *run;
+	size_t n, cap;
+};
+
+/* A run being merged: its windows into the sort buffer. */
+struct cursor {
+	const struct run *run;
+	unsigned char *rec, *byt;
+	size_t rcap, rpos, rfill, bcap, bpos, bfill;
+	uint64_t rdone, bdone;
+};
+
 struct fgb_index {
 	struct arena *a;
 	const char *tmpdir;
 	struct xsort sort;
 	double ext[4];
 	uint64_t count;
-	unsigned char *buf[3]; /* I/O: reading sizes, copying, writing nodes */
-	/* While keying: walking GDAL's features in order. */
-	int src;
-	uint64_t pos, end;
-	uint64_t win_off;
-	size_t win_len;
+	unsigned char *buf[3]; /* I/O: reading records, writing features, writing nodes */
+	int src;               /* GDAL's file, while finishing */
+	uint64_t pos, end;     /* its features: the next to read, the end */
 	const char *path;
+	struct runset set[3];  /* the runs: in place (0), in spills (1, 2) */
+	int last;              /* the set the last merge reads */
+	struct cursor *cur;    /* merge state, `fan` of each */
+	size_t *heap, fan;
 };
 
 struct fgb_index *fgb_index_create(struct arena *a, const char *tmpdir, size_t budget)
@@ -62,6 +96,9 @@ struct fgb_index *fgb_index_create(struct arena *a, const char *tmpdir, size_t b
 		if ((b->buf[i] = arena_alloc(a, IO_BUF, 0)) == NULL)
 			return NULL;
 	*b = (struct fgb_index){.a = a, .tmpdir = tmpdir, .sort = b->sort, .src = -1,
+	                        .set = {{.rec_fd = -1, .byte_fd = -1},
+	                                {.rec_fd = -1, .byte_fd = -1},
+	                                {.rec_fd = -1, .byte_fd = -1}},
 	                        .ext = {INFINITY, INFINITY, -INFINITY, -INFINITY},
 	                        .buf = {b->buf[0], b->buf[1], b->buf[2]}};
 	return b;
@@ -282,40 +319,6 @@ static uint32_t reencode_header(const unsigned char *h, uint32_t hlen, unsigned 
 	return nlen;
 }
 
-/* The key of each feature, in the order GDAL wrote them: its place in
- * GDAL's file is read from the size prefixes as they come. */
-static int key_feature(void *rec, void *ctx)
-{
-	struct fgb_index *b = ctx;
-	struct frec *r = rec;
-	unsigned char *w = b->buf[0];
-	uint32_t size;
-
-	if (b->pos + 4 > b->end)
-		return bad_file(b, "fewer features than were written");
-	if (b->pos < b->win_off || b->pos + 4 > b->win_off + b->win_len) {
-		ssize_t got = xsort_read_at(b->src, w, IO_BUF, (int64_t)b->pos);
-
-		if (got < 4)
-			return got < 0 ? io_fail("read", b->path)
-			               : bad_file(b, "a feature is cut short");
-		b->win_off = b->pos;
-		b->win_len = (size_t)got;
-	}
-	size = get_u32(w + (b->pos - b->win_off));
-	r->off = b->pos;
-	r->len = 4 + (uint64_t)size;
-	b->pos += r->len;
-	if (b->pos > b->end)
-		return bad_file(b, "a feature is cut short");
-	if (isinf(r->box[0]))
-		r->key = UINT64_MAX; /* no geometry: last */
-	else
-		r->key = xsort_hilbert((r->box[0] + r->box[2]) / 2, (r->box[1] + r->box[3]) / 2,
-		                       b->ext);
-	return 0;
-}
-
 /* A sequential writer at a position of the new file. */
 struct bw {
 	int fd;
@@ -361,35 +364,313 @@ static int put_node(struct bw *w, const double box[4], uint64_t offset)
 	return bw_put(w, node, sizeof node);
 }
 
-/* Leaves and features together, in the sorted order: each leaf is its
- * feature's offset in the features section. */
-static int write_leaves(struct fgb_index *b, int dst, uint64_t leaf_at, uint64_t feat_at,
-                        const char *dpath)
+static uint64_t key_of(const struct fgb_index *b, const struct frec *r)
 {
-	struct bw leaves = {.fd = dst, .off = leaf_at, .buf = b->buf[2], .path = dpath};
-	struct bw feats = {.fd = dst, .off = feat_at, .buf = b->buf[0], .path = dpath};
-	unsigned char *copy = b->buf[1];
-	uint64_t at = 0;
-	struct frec r;
-	int got;
+	if (isinf(r->box[0]))
+		return UINT64_MAX; /* no geometry: last */
+	return xsort_hilbert((r->box[0] + r->box[2]) / 2, (r->box[1] + r->box[3]) / 2, b->ext);
+}
 
-	while ((got = xsort_next(&b->sort, &r)) == 1) {
-		if (put_node(&leaves, r.box, at) != 0)
+/* All of `len` bytes at `off`: 0, or -1 with errno set (EIO when short). */
+static int read_full(int fd, void *p, size_t len, uint64_t off)
+{
+	ssize_t got = xsort_read_at(fd, p, len, (int64_t)off);
+
+	if (got == (ssize_t)len)
+		return 0;
+	if (got >= 0)
+		errno = EIO;
+	return -1;
+}
+
+static int spill_fail(const char *what)
+{
+	return gp_fail(GP_EX_IOERR, "spatial index: cannot %s a spill file: %s", what,
+	               strerror(errno ? errno : EIO));
+}
+
+static int add_run(struct fgb_index *b, struct runset *set, const struct run *r)
+{
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? 2 * set->cap : 64;
+		struct run *grown = arena_realloc(b->a, set->run, set->cap * sizeof *grown,
+		                                  cap * sizeof *grown);
+
+		if (grown == NULL)
 			return -1;
-		for (uint64_t done = 0; done < r.len;) {
-			size_t k = r.len - done < IO_BUF ? (size_t)(r.len - done) : IO_BUF;
-
-			if (xsort_read_at(b->src, copy, k, (int64_t)(r.off + done)) != (ssize_t)k)
-				return io_fail("read", b->path);
-			if (bw_put(&feats, copy, k) != 0)
-				return -1;
-			done += k;
-		}
-		at += r.len;
+		set->run = grown;
+		set->cap = cap;
 	}
-	if (got < 0)
+	set->run[set->n++] = *r;
+	return 0;
+}
+
+/* Empty spills for `set`, made when first needed. */
+static int set_open(struct fgb_index *b, struct runset *set)
+{
+	if (set->rec_fd < 0 && (set->rec_fd = xsort_open_spill(b->tmpdir, "fgb-index", "recs")) < 0)
 		return -1;
-	return bw_flush(&leaves) == 0 && bw_flush(&feats) == 0 ? 0 : -1;
+	if (set->byte_fd < 0 &&
+	    (set->byte_fd = xsort_open_spill(b->tmpdir, "fgb-index", "feats")) < 0)
+		return -1;
+	if (ftruncate(set->rec_fd, 0) != 0 || ftruncate(set->byte_fd, 0) != 0)
+		return spill_fail("empty");
+	set->rec_n = set->byte_n = 0;
+	set->n = 0;
+	return 0;
+}
+
+/* The records as they were added, read back from the sorter's spill. */
+struct recs_in {
+	int fd;
+	unsigned char *buf;
+	size_t pos, fill;
+	uint64_t read, total;
+};
+
+static int next_rec(struct recs_in *in, struct frec *r)
+{
+	if (in->pos == in->fill) {
+		uint64_t left = in->total - in->read;
+		size_t k = left < IO_BUF / sizeof *r ? (size_t)left : IO_BUF / sizeof *r;
+
+		if (read_full(in->fd, in->buf, k * sizeof *r, in->read * sizeof *r) != 0)
+			return spill_fail("read");
+		in->read += k;
+		in->fill = k;
+		in->pos = 0;
+	}
+	memcpy(r, in->buf + in->pos++ * sizeof *r, sizeof *r);
+	return 0;
+}
+
+/* The first pass sorts in place: GDAL's features are read in chunks of
+ * the sort buffer, in order, and each chunk is written back sorted over
+ * itself, its records likewise over theirs in the sorter's spill.  Each
+ * chunk is then a run, and the pages rewritten are the page cache's
+ * already (new pages cost more than the copy).  A quarter of the buffer
+ * holds a chunk's records, the rest its features; a feature larger than
+ * that is a run of its own, left where it is. */
+static int make_runs(struct fgb_index *b)
+{
+	struct runset *out = &b->set[0];
+	struct recs_in in = {.fd = xsort_spill(&b->sort), .buf = b->buf[0], .total = b->count};
+	size_t rcap = b->sort.cap / 4, bcap = (b->sort.cap - rcap) * sizeof(struct frec);
+	struct frec *recs = (struct frec *)b->sort.buf;
+	unsigned char *bytes = b->sort.buf + rcap * sizeof *recs;
+	uint64_t taken = 0;
+
+	if (in.fd < 0)
+		return -1;
+	*out = (struct runset){.rec_fd = in.fd, .byte_fd = b->src};
+	while (taken < b->count) {
+		uint64_t left = b->end - b->pos;
+		size_t want = left < bcap ? (size_t)left : bcap, q = 0, n = 0;
+		struct run run = {.rec_at = taken, .byte_at = b->pos};
+		struct bw w = {.fd = b->src, .off = b->pos, .buf = b->buf[2], .path = b->path};
+
+		if (left < 4)
+			return bad_file(b, left ? "a feature is cut short"
+			                        : "fewer features than were written");
+		if (read_full(b->src, bytes, want, b->pos) != 0)
+			return io_fail("read", b->path);
+		while (n < rcap && taken < b->count && q + 4 <= want) {
+			struct frec *r = recs + n;
+			uint64_t len = 4 + (uint64_t)get_u32(bytes + q);
+
+			if (b->pos + q + len > b->end)
+				return bad_file(b, "a feature is cut short");
+			if (q + len > want && q > 0)
+				break;
+			if (next_rec(&in, r) != 0)
+				return -1;
+			taken++;
+			r->off = b->pos + q;
+			r->len = len;
+			r->key = key_of(b, r);
+			n++;
+			if (q + len > want)
+				break; /* the giant (q is 0): its bytes stay where they are */
+			q += (size_t)len;
+		}
+		qsort(recs, n, sizeof *recs, xsort_cmp);
+		for (size_t i = 0; q > 0 && i < n; i++)
+			if (bw_put(&w, bytes + (recs[i].off - b->pos), (size_t)recs[i].len) != 0)
+				return -1;
+		if (bw_flush(&w) != 0)
+			return -1;
+		if (xsort_write_at(in.fd, recs, n * sizeof *recs,
+		                   (int64_t)(run.rec_at * sizeof *recs)) != 0)
+			return spill_fail("write");
+		run.n = n;
+		run.bytes = q ? q : recs[0].len;
+		b->pos += run.bytes;
+		if (add_run(b, out, &run) != 0)
+			return -1;
+	}
+	if (b->pos != b->end)
+		return bad_file(b, "more features than were written");
+	return 0;
+}
+
+/* Where the merge writes: the leaves and the features of the new file
+ * (final), or the records and features of a longer run. */
+struct sink {
+	bool final;
+	struct bw head, body;
+	uint64_t at, n; /* bytes and records written */
+};
+
+static int fill_recs(struct runset *in, struct cursor *c)
+{
+	uint64_t left = c->run->n - c->rdone;
+	size_t k = left < c->rcap ? (size_t)left : c->rcap;
+
+	if (read_full(in->rec_fd, c->rec, k * sizeof(struct frec),
+	              (c->run->rec_at + c->rdone) * sizeof(struct frec)) != 0)
+		return spill_fail("read");
+	c->rdone += k;
+	c->rfill = k;
+	c->rpos = 0;
+	return 0;
+}
+
+static int fill_bytes(struct runset *in, struct cursor *c)
+{
+	uint64_t left = c->run->bytes - c->bdone;
+	size_t k = left < c->bcap ? (size_t)left : c->bcap;
+
+	if (k == 0)
+		errno = EIO; /* a run shorter than its records */
+	if (k == 0 || read_full(in->byte_fd, c->byt, k, c->run->byte_at + c->bdone) != 0)
+		return spill_fail("read");
+	c->bdone += k;
+	c->bfill = k;
+	c->bpos = 0;
+	return 0;
+}
+
+static const struct frec *head_of(const struct fgb_index *b, size_t i)
+{
+	const struct cursor *c = &b->cur[i];
+
+	return (const struct frec *)(c->rec + c->rpos * sizeof(struct frec));
+}
+
+static void sift_down(struct fgb_index *b, size_t n, size_t i)
+{
+	size_t *h = b->heap;
+
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+
+		if (l < n && xsort_cmp(head_of(b, h[l]), head_of(b, h[m])) < 0)
+			m = l;
+		if (l + 1 < n && xsort_cmp(head_of(b, h[l + 1]), head_of(b, h[m])) < 0)
+			m = l + 1;
+		if (m == i)
+			return;
+		size_t t = h[i];
+
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/* Merge runs [lo, hi) of `in` (at most `fan`) into `out`, by key then id:
+ * each run gets an equal share of the sort buffer as its windows. */
+static int merge(struct fgb_index *b, struct runset *in, size_t lo, size_t hi, struct sink *out)
+{
+	size_t k = hi - lo, n = k;
+	size_t share = b->sort.cap / k * sizeof(struct frec); /* records stay aligned */
+	size_t rcap = share / 8 / sizeof(struct frec);
+
+	for (size_t i = 0; i < k; i++) {
+		struct cursor *c = &b->cur[i];
+
+		*c = (struct cursor){.run = &in->run[lo + i],
+		                     .rec = b->sort.buf + i * share,
+		                     .rcap = rcap,
+		                     .byt = b->sort.buf + i * share + rcap * sizeof(struct frec),
+		                     .bcap = share - rcap * sizeof(struct frec)};
+		if (fill_recs(in, c) != 0)
+			return -1;
+		b->heap[i] = i;
+	}
+	for (size_t i = k / 2; i-- > 0;)
+		sift_down(b, n, i);
+	while (n > 0) {
+		struct cursor *c = &b->cur[b->heap[0]];
+		struct frec r;
+
+		memcpy(&r, c->rec + c->rpos++ * sizeof r, sizeof r);
+		if ((out->final ? put_node(&out->head, r.box, out->at)
+		                : bw_put(&out->head, &r, sizeof r)) != 0)
+			return -1;
+		for (uint64_t left = r.len; left > 0;) {
+			size_t t;
+
+			if (c->bpos == c->bfill && fill_bytes(in, c) != 0)
+				return -1;
+			t = c->bfill - c->bpos < left ? c->bfill - c->bpos : (size_t)left;
+			if (bw_put(&out->body, c->byt + c->bpos, t) != 0)
+				return -1;
+			c->bpos += t;
+			left -= t;
+		}
+		out->at += r.len;
+		out->n++;
+		if (c->rpos == c->rfill && c->rdone < c->run->n && fill_recs(in, c) != 0)
+			return -1;
+		if (c->rpos == c->rfill)
+			b->heap[0] = b->heap[--n];
+		sift_down(b, n, 0);
+	}
+	return bw_flush(&out->head) == 0 && bw_flush(&out->body) == 0 ? 0 : -1;
+}
+
+/* Merge passes until the runs are few enough for the last merge, which
+ * writes the new file.  Each pass merges `fan` runs at a time into a set
+ * of spills (sets 1 and 2 in turn) and empties the set it read, when it
+ * is one of those. */
+static int merge_down(struct fgb_index *b)
+{
+	b->fan = b->sort.cap * sizeof(struct frec) / MIN_SHARE;
+	b->cur = arena_calloc(b->a, b->fan, sizeof *b->cur);
+	b->heap = arena_calloc(b->a, b->fan, sizeof *b->heap);
+	if (b->cur == NULL || b->heap == NULL)
+		return -1;
+	b->last = 0;
+	while (b->set[b->last].n > b->fan) {
+		int next = b->last == 1 ? 2 : 1;
+		struct runset *in = &b->set[b->last], *to = &b->set[next];
+
+		if (set_open(b, to) != 0)
+			return -1;
+		for (size_t lo = 0; lo < in->n; lo += b->fan) {
+			size_t hi = in->n - lo < b->fan ? in->n : lo + b->fan;
+			struct sink out = {
+				.head = {.fd = to->rec_fd, .off = to->rec_n * sizeof(struct frec),
+				         .buf = b->buf[2], .path = "a spill file"},
+				.body = {.fd = to->byte_fd, .off = to->byte_n, .buf = b->buf[1],
+				         .path = "a spill file"}};
+			struct run run = {.rec_at = to->rec_n, .byte_at = to->byte_n};
+
+			if (merge(b, in, lo, hi, &out) != 0)
+				return -1;
+			run.n = out.n;
+			run.bytes = out.at;
+			to->rec_n += out.n;
+			to->byte_n += out.at;
+			if (add_run(b, to, &run) != 0)
+				return -1;
+		}
+		if (b->last != 0 && set_open(b, in) != 0) /* empty: its disk back */
+			return -1;
+		b->last = next;
+	}
+	return 0;
 }
 
 /* One level above another: `n` child nodes from index `first` (read back
@@ -465,13 +746,9 @@ static int build(struct fgb_index *b, int dst, const char *dpath, unsigned node_
 	w.buf = b->buf[0];
 	if (bw_put(&w, head, sizeof head) != 0 || bw_put(&w, nh, nlen) != 0 || bw_flush(&w) != 0)
 		return -1;
-	/* Keys need GDAL's feature offsets: walk them from the first. */
 	b->pos = 12 + (uint64_t)hlen;
-	b->win_off = b->win_len = 0;
-	if (xsort_finish(&b->sort, b->a, key_feature, b) != 0)
+	if (make_runs(b) != 0 || merge_down(b) != 0)
 		return -1;
-	if (b->pos != b->end)
-		return bad_file(b, "more features than were written");
 	total = num_nodes(b->count, node_size, levels, &nlev);
 	idx_at = 12 + (uint64_t)nlen;
 	/* Storage order is top-down: level k (0 = leaves) starts after all
@@ -482,9 +759,18 @@ static int build(struct fgb_index *b, int dst, const char *dpath, unsigned node_
 		for (int k = 0; k < nlev; k++)
 			first[k] = start -= levels[k];
 	}
-	if (write_leaves(b, dst, idx_at + first[0] * NODE_BYTES, idx_at + total * NODE_BYTES,
-	                 dpath) != 0)
-		return -1;
+	{
+		/* Leaves and features together: each leaf is its feature's
+		 * offset in the features section. */
+		struct sink out = {.final = true,
+		                   .head = {.fd = dst, .off = idx_at + first[0] * NODE_BYTES,
+		                            .buf = b->buf[2], .path = dpath},
+		                   .body = {.fd = dst, .off = idx_at + total * NODE_BYTES,
+		                            .buf = b->buf[1], .path = dpath}};
+
+		if (merge(b, &b->set[b->last], 0, b->set[b->last].n, &out) != 0)
+			return -1;
+	}
 	for (int k = 0; k + 1 < nlev; k++)
 		if (write_parents(b, dst, idx_at, first[k], levels[k], first[k + 1], node_size,
 		                  dpath) != 0)
@@ -504,7 +790,7 @@ int fgb_index_finish(struct fgb_index *b, const char *path, unsigned node_size)
 		xsort_close(&b->sort);
 		return 0;
 	}
-	b->src = open(path, O_RDONLY | O_CLOEXEC);
+	b->src = open(path, O_RDWR | O_CLOEXEC);
 	if (b->src < 0) {
 		io_fail("open", path);
 		goto out;
@@ -548,6 +834,13 @@ out:
 	if (b->src >= 0)
 		close(b->src);
 	b->src = -1;
+	for (int i = 1; i < 3; i++) { /* set 0's are the sorter's and src */
+		if (b->set[i].rec_fd >= 0)
+			close(b->set[i].rec_fd);
+		if (b->set[i].byte_fd >= 0)
+			close(b->set[i].byte_fd);
+		b->set[i].rec_fd = b->set[i].byte_fd = -1;
+	}
 	xsort_close(&b->sort);
 	return r;
 }

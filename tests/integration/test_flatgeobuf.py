@@ -190,7 +190,8 @@ steps:
         return wins
 
     def test_spat_summary_and_content_match_ogr2ogr(self):
-        # A small sort budget: 20 sorted runs merged, the spilling path.
+        # A small sort budget: chunks of 256 features at most, more runs
+        # than one merge takes (64): a merge pass through spills.
         ours = self.write(budget=65536)
         for win in self.windows():
             self.assertEqual(spat_ids(ours, win), spat_ids(self.ref, win), win)
@@ -314,8 +315,8 @@ steps:
   - read: {{ path: {self.src} }}
   - write: {{ path: out/x.fgb }}
 """)
-        # A tiny sort budget and a slow key: the index takes long enough
-        # to be caught at it.
+        # A tiny sort budget (small chunks, merge passes): the index takes
+        # long enough to be caught at it.
         cmd = gptest.WRAPPER + [gptest.GISPIPE, "run", "-q", p, "--config",
                                 "GISPIPE_RTREE_SORT_BUDGET", "1024"]
         os.makedirs(self.path("out"))
