@@ -273,9 +273,9 @@ static int reproject_process(struct stage *s, struct batch *b)
 	for (size_t i = 0; i < b->n; i++)
 		if (b->f[i].state == FEAT_LIVE && b->f[i].wkb)
 			bytes += b->f[i].wkb_len;
-	if (bytes < 16)
-		return 0;
-	/* start[i], run0[i]: feature i's first point and first run. */
+	/* start[i], run0[i]: feature i's first point and first run.  No
+	 * early return for few bytes: a WKB too short to hold a point is
+	 * still walked, and fails its feature. */
 	g.cap = bytes / 16;
 	start = arena_alloc(b->arena, (b->n + 1) * sizeof *start, 0);
 	run0 = arena_alloc(b->arena, (b->n + 1) * sizeof *run0, 0);
