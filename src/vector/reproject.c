@@ -351,7 +351,8 @@ static void reproject_explain_memory(struct stage *s, struct engine *e, FILE *ou
 {
 	(void)s;
 	fprintf(out, "  memory: up to %lld cached PROJ operations (this step's cache), coordinates "
-	             "gathered in the batch arena (at most 3 times the batch's WKB)\n",
+	             "gathered in the batch arena (at most 2.3 times the batch's WKB and 16 bytes "
+	             "a feature)\n",
 	        (long long)e->pl->xc_max_entries);
 }
 
