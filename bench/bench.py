@@ -387,8 +387,9 @@ steps:
         in the same calls (bench/proj_raw.c, compiled here).  Two shapes
         of the same number of coordinates: points, and polygons of 24
         vertices (W1's).  gispipe's figure is the report's `seconds` of
-        the reproject stage (summed over the workers when they run it),
-        so reading and writing are not in it."""
+        the reproject stage (its threads' CPU time, summed over the
+        workers when they run it), so reading and writing are not in it;
+        proj_raw times its calls on the same clock."""
         import array
         import re
         n = self.count or 2000000
@@ -430,8 +431,9 @@ steps:
                 m = (re.search(r"batches of (\d+) features in flight", ex) or
                      re.search(r"^\s*batch\s+(\d+)\s+features per batch", ex, re.M))
                 b = int(m.group(1))
-                # The stage's seconds are wall time in its process calls:
-                # a worker waiting for a CPU counts.  Say how many share them.
+                # The stage's seconds are its threads' CPU time (proj_raw
+                # times PROJ on the same clock): a worker waiting for a
+                # CPU does not count.  Say how many share them anyway.
                 w = re.search(r"threads: (\d+) workers", ex)
                 if w:
                     label += " (%s workers on %d CPUs)" % (w.group(1), os.cpu_count())

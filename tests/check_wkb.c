@@ -952,6 +952,72 @@ START_TEST(mend_nesting_limit)
 }
 END_TEST
 
+/* ---- wkb_simple_run -------------------------------------------------- */
+
+/* Whatever wkb_simple_run() accepts, the walk hands out as the same one
+ * run; it accepts the plain points and linestrings (2D and Z, not empty),
+ * and nothing cut short. */
+START_TEST(simple_run_is_the_walks)
+{
+	const struct wkb_case *t = &cases[_i / 2];
+	OGRwkbByteOrder order = order_of(_i);
+	size_t len;
+	unsigned char *wkb = make_wkb(t->wkt, order, &len);
+	bool plain = t->nruns == 1 &&
+	             (strncmp(t->wkt, "POINT (", 7) == 0 || strncmp(t->wkt, "POINT Z (", 9) == 0 ||
+	              strncmp(t->wkt, "LINESTRING (", 12) == 0 ||
+	              strncmp(t->wkt, "LINESTRING Z (", 14) == 0);
+
+	for (size_t cut = 0; cut <= len; cut++) {
+		struct collect c = {.start = wkb, .end = wkb + cut};
+		struct wkb_run run;
+		int r = wkb_simple_run(wkb, cut, &run);
+
+		ck_assert_msg(r == (plain && cut == len), "%s cut to %zu of %zu: %d", t->wkt, cut,
+		              len, r);
+		if (r == 0)
+			continue;
+		ck_assert_int_eq(wkb_walk(wkb, cut, collect_run, &c, NULL), 0);
+		ck_assert_uint_eq(c.n, 1);
+		ck_assert_ptr_eq(run.p, c.r[0].p);
+		ck_assert_uint_eq(run.n, c.r[0].n);
+		ck_assert_uint_eq(run.stride, c.r[0].stride);
+		ck_assert_int_eq(run.has_z, c.r[0].has_z);
+		ck_assert_int_eq(run.le, c.r[0].le);
+	}
+	free(wkb);
+}
+END_TEST
+
+START_TEST(simple_run_refuses_what_the_walk_reads_otherwise)
+{
+	unsigned char b[64];
+	struct wkb_run run;
+
+	memset(b, 0, sizeof b);
+	/* a linestring claiming 2^32-1 points in 64 bytes: no overflow */
+	b[0] = 1;
+	put_u32(b + 1, 2, 1);
+	put_u32(b + 5, 0xffffffffu, 1);
+	ck_assert_int_eq(wkb_simple_run(b, sizeof b, &run), 0);
+	/* the old Z flag, M and ZM points, a bad byte order: left to the walk */
+	put_u32(b + 1, 0x80000001u, 1);
+	ck_assert_int_eq(wkb_simple_run(b, sizeof b, &run), 0);
+	put_u32(b + 1, 2001, 1);
+	ck_assert_int_eq(wkb_simple_run(b, sizeof b, &run), 0);
+	put_u32(b + 1, 3001, 1);
+	ck_assert_int_eq(wkb_simple_run(b, sizeof b, &run), 0);
+	b[0] = 2;
+	put_u32(b + 1, 1, 1);
+	ck_assert_int_eq(wkb_simple_run(b, sizeof b, &run), 0);
+	/* the same bytes as a plain point are taken */
+	b[0] = 1;
+	ck_assert_int_eq(wkb_simple_run(b, 21, &run), 1);
+	ck_assert_ptr_eq(run.p, b + 5);
+	ck_assert_uint_eq(run.n, 1);
+}
+END_TEST
+
 /* ---- runner ---------------------------------------------------------- */
 
 static Suite *wkb_suite(void)
@@ -969,6 +1035,11 @@ static Suite *wkb_suite(void)
 	tcase_add_test(tc, walk_nesting_limit);
 	tcase_add_test(tc, walk_malformed_headers);
 	tcase_add_test(tc, walk_ewkb_flags);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wkb_simple_run");
+	tcase_add_loop_test(tc, simple_run_is_the_walks, 0, n);
+	tcase_add_test(tc, simple_run_refuses_what_the_walk_reads_otherwise);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("wkb_npoints");

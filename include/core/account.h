@@ -111,7 +111,7 @@ struct stage_acct {
 	uint64_t items_out;
 	uint64_t items_filtered;
 	uint64_t rejects;
-	double seconds;
+	double seconds;             /* in its calls (engine_stage_clock) */
 };
 
 void stage_acct_init(struct stage_acct *s, const char *name, struct mem_account *parent);

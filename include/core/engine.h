@@ -149,6 +149,13 @@ bool engine_dataset_opened(struct engine *e);
 /* Seconds on a monotonic clock. */
 double engine_now(void);
 
+/* The clock a vector stage's `seconds` are counted on, read now.  A
+ * transform's: the CPU seconds the calling thread has run, on whichever
+ * thread runs it, so that they are its work and not the time the thread
+ * waited for a CPU (workers outnumbering the CPUs, other processes).  A
+ * source's or a sink's: engine_now(), as their I/O is their cost. */
+double engine_stage_clock(const struct stage *s);
+
 /* Fail (75) when RSS went over the limit; record GDAL's cache peak. */
 int engine_check_memory(struct engine *e, const struct stage *where);
 

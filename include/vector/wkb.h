@@ -18,6 +18,7 @@
 #ifndef GISPIPE_WKB_H
 #define GISPIPE_WKB_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -98,6 +99,50 @@ struct wkb_run {
 };
 
 typedef int (*wkb_run_fn)(const struct wkb_run *run, void *ctx);
+
+/*
+ * The one run of a point or a linestring in ISO WKB's plain encodings (2D
+ * or Z, either byte order), decoded inline for a caller that sees many
+ * small geometries and would spend more in wkb_walk() than on its points.
+ * 1 with *run set; 0 for anything else (other types, the old Z flag, M,
+ * empty, truncated), which wkb_walk() then walks or refuses.  What it
+ * accepts, wkb_walk() hands out as the same one run.
+ */
+static inline int wkb_simple_run(unsigned char *wkb, size_t len, struct wkb_run *run)
+{
+	size_t head = 5, stride;
+	uint32_t type, n = 1;
+	int le;
+
+	if (len < 21 || wkb[0] > 1)
+		return 0;
+	le = wkb[0];
+	memcpy(&type, wkb + 1, 4);
+	if (!le)
+		type = __builtin_bswap32(type);
+	switch (type) {
+	case 1: case 1001: /* point */
+		stride = type == 1 ? 16 : 24;
+		/* POINT EMPTY is NaN, NaN: no run. */
+		if (len - 5 < stride || isnan(wkb_get_d(wkb + 5, le)))
+			return 0;
+		break;
+	case 2: case 1002: /* linestring */
+		stride = type == 2 ? 16 : 24;
+		head = 9;
+		memcpy(&n, wkb + 5, 4);
+		if (!le)
+			n = __builtin_bswap32(n);
+		/* 2^32-1 points of 24 bytes: 2^37, no overflow in 64 bits. */
+		if (n == 0 || (uint64_t)n * stride > len - 9)
+			return 0;
+		break;
+	default:
+		return 0;
+	}
+	*run = (struct wkb_run){wkb + head, n, stride, stride == 24, le};
+	return 1;
+}
 
 /* Call fn for each point run of the geometry; stops at the first non-zero
  * return and returns it.  -2 when the WKB is malformed or truncated (with

@@ -249,13 +249,13 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
 
 			for (size_t i = 0; i < b.n; i++)
 				live += b.f[i].state == FEAT_LIVE;
-			t = engine_now();
+			t = engine_stage_clock(s);
 			engine_step_begins(e, s, live);
 			/* A feature failed by a stop (an interrupted GEOS call)
 			 * is the run's failure: checked before the rejects. */
 			if (s->step->desc->vec->process(s, &b) != 0 || engine_stopping(e))
 				return engine_step_failed(e, s);
-			s->acct.seconds += engine_now() - t;
+			s->acct.seconds += engine_stage_clock(s) - t;
 			for (size_t i = 0; i < b.n; i++) {
 				after += b.f[i].state == FEAT_LIVE;
 				filtered += b.f[i].state == FEAT_FILTERED;
@@ -568,7 +568,7 @@ static void batch_job(void *arg, int id)
 		struct stage *s = &w->stages[k];
 		uint64_t live = 0, after = 0, filtered = 0;
 		bool failed = false;
-		double t0 = engine_now();
+		double t0 = engine_stage_clock(s);
 
 		for (size_t i = 0; i < b.n; i++)
 			live += b.f[i].state == FEAT_LIVE;
@@ -579,7 +579,7 @@ static void batch_job(void *arg, int id)
 			sl->failed = k;
 			break;
 		}
-		s->acct.seconds += engine_now() - t0;
+		s->acct.seconds += engine_stage_clock(s) - t0;
 		for (size_t i = 0; i < b.n; i++) {
 			after += b.f[i].state == FEAT_LIVE;
 			filtered += b.f[i].state == FEAT_FILTERED;

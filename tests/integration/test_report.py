@@ -3,6 +3,7 @@ table on stderr, -q; written on failure too."""
 import json
 import os
 import re
+import resource
 import unittest
 
 import gptest
@@ -261,6 +262,35 @@ steps:
             self.assertNotIn("transform_cache", by[name])
         t = rep["transform_cache"]
         self.assertEqual((t["hits"], t["misses"], t["evictions"], t["clears"]), (4, 2, 0, 0))
+
+    def test_transform_seconds_are_the_threads_cpu_time(self):
+        # Four workers pinned to one CPU: each waits for the others most of
+        # the time.  A transform's seconds are the CPU time of the threads
+        # that ran it, so summed over the workers they stay within the
+        # process's CPU time; counted as wall time in the step's calls, as
+        # they were, every wait counted up to four times (buffer 2.1 s of a
+        # process's 0.6 s of CPU).  One thread: the same meaning.
+        text = """version: 1
+steps:
+  - read: { synthetic: { geometry: polygon, count: 3000, vertices: 24, crs: "EPSG:3035",
+                         extent: [4000000, 3000000, 4100000, 3100000], seed: 1 } }
+  - buffer: { distance: 10, segments: 64 }
+  - write: { path: out.gpkg, mode: overwrite }
+"""
+        mask = os.sched_getaffinity(0)
+        for threads in ("4", "1"):
+            os.sched_setaffinity(0, {min(mask)})
+            try:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                self.run_report(text, args=("-q", "--threads", threads))
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            finally:
+                os.sched_setaffinity(0, mask)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            buffer = {s["name"]: s for s in self.load()["stages"]}["buffer"]["seconds"]
+            self.assertLessEqual(buffer, cpu * 1.02 + 0.01, (threads, buffer, cpu))
+            # and it is counted: the buffer is most of the run's work
+            self.assertGreater(buffer, 0.25 * cpu, (threads, buffer, cpu))
 
     def test_raster_reproject_has_no_transform_cache_garbage(self):
         # Was 4636737291354636288 hits: the bits of the warp's 100.0, read as

@@ -190,5 +190,58 @@ steps:
         self.assertEqual(self.leftovers(), [])
 
 
+    def test_mixed_batch_with_a_reject(self):
+        # One batch of points, lines and polygons, 2D and Z, around a point
+        # PROJ cannot transform: with on_error: reject, that one is rejected
+        # as it was read and every other is transformed as ogr2ogr does, Z
+        # kept as given (the Z array starts part-way through the batch).
+        geoms = [{"type": "Point", "coordinates": [10, 50]},
+                 {"type": "LineString", "coordinates": [[10, 50], [11, 51], [12, 50.5]]},
+                 {"type": "Point", "coordinates": [12, 48, 250.5]},
+                 {"type": "Point", "coordinates": [-170, -52]},
+                 {"type": "Polygon", "coordinates": [[[5, 45], [6, 45], [6, 46], [5, 45]]]},
+                 {"type": "LineString", "coordinates": [[1, 40, 7], [2, 41, -3]]},
+                 {"type": "MultiPoint", "coordinates": [[3, 42], [4, 43]]}]
+        bad = 3
+        def collection(keep):
+            return {"type": "FeatureCollection", "features": [
+                {"type": "Feature", "id": i + 1, "properties": {"n": i + 1}, "geometry": g}
+                for i, g in enumerate(geoms) if keep(i)]}
+        src, good = self.path("mixed.geojson"), self.path("good.geojson")
+        with open(src, "w") as f:
+            json.dump(collection(lambda i: True), f)
+        with open(good, "w") as f:
+            json.dump(collection(lambda i: i != bad), f)
+        p = self.pipeline(f"""version: 1
+on_error: reject
+rejects: {{ path: rejects.gpkg }}
+steps:
+  - read: {{ path: {src} }}
+  - reproject: {{ to: "EPSG:3035" }}
+  - write: {{ path: out.gpkg }}
+""")
+        self.gp_ok("run", "-q", p)
+        got = self.geojson(self.path("out.gpkg"))["features"]
+        want = self.geojson(self.reference(good, "EPSG:3035"))["features"]
+        self.assertEqual([f["properties"]["n"] for f in got],
+                         [i + 1 for i in range(len(geoms)) if i != bad])
+        self.assertEqual(len(got), len(want))
+
+        def flat(c):
+            return [c] if isinstance(c[0], (int, float)) else [p for x in c for p in flat(x)]
+        for fg, fw in zip(got, want):
+            cg, cw = flat(fg["geometry"]["coordinates"]), flat(fw["geometry"]["coordinates"])
+            self.assertEqual(len(cg), len(cw))
+            for a, b in zip(cg, cw):
+                self.assertEqual(len(a), len(b), (fg, fw))
+                self.assertLess(max(abs(a[0] - b[0]), abs(a[1] - b[1])), TOL, (fg, fw))
+                if len(a) > 2:
+                    self.assertEqual(a[2], b[2])
+        rej = self.geojson(self.path("rejects.gpkg"))["features"]
+        self.assertEqual(len(rej), 1)
+        self.assertEqual(rej[0]["geometry"]["coordinates"], [-170, -52])
+        self.assertIn("coordinate 1 cannot be transformed to EPSG:3035",
+                      rej[0]["properties"]["_reason"])
+
 if __name__ == "__main__":
     gptest.main()
