@@ -1,7 +1,8 @@
-"""Worker threads (--threads N): the same output whatever N (same features,
-order, FIDs, attributes and geometry bytes), the same first failure with
-on_error: fail, the same rejects; a signal stops every worker; the memory
-limit holds with four threads."""
+"""Worker threads (--threads N) and the reader thread: the same output
+whatever N (same features, order, FIDs, attributes and geometry bytes,
+over several streams), the same first failure with on_error: fail, the
+same read failure, the same rejects; a signal stops every worker and the
+reader; the memory limit holds with four threads."""
 import json
 import os
 import signal
