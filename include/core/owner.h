@@ -5,7 +5,8 @@
  * thread may reset or destroy it (vector/batch.h).  Threads are numbered
  * for that rule: 0 is the main thread (the engine: it reads, writes and
  * runs the steps when there is no pool), 1..N are the pool's workers
- * (core/pool.h), each numbered once, when it starts, by owner_set().
+ * (core/pool.h), N+1 a pooled vector run's reader (vector/run.c), each
+ * numbered once, when it starts, by owner_set().
  * The id is thread-local: reading it takes no lock.
  */
 #ifndef GISPIPE_OWNER_H

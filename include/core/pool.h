@@ -12,7 +12,8 @@
  * thread makes no pool at all: its steps run on the main thread as they
  * always did.
  *
- * Three ways to give work, all from the main thread only:
+ * Three ways to give work, from the main thread only (pool_submit also
+ * from a vector run's reader thread, vector/run.c; never from a worker):
  *   pool_run     njobs jobs on whichever workers are free, and wait for
  *                all of them (the pieces of a raster window);
  *   pool_each    one call on every worker, and wait (what each worker must

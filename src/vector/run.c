@@ -12,10 +12,11 @@
  * run.  A check (validate --deep) walks the same loop through begin and end
  * only, and leaves the sink alone: it would create an output.
  *
- * A run of more than one thread (e->pool) reads and writes on this thread
- * the same way, and hands each batch to a worker that runs the transforms
- * on it with copies of the steps of its own ("Worker threads" below: who
- * owns what, how a batch travels, why the output is the same).
+ * A run of more than one thread (e->pool) writes on this thread the same
+ * way, while a reader thread reads the batches and hands each to a worker
+ * that runs the transforms on it with copies of the steps of its own
+ * ("Worker threads" below: who owns what, how a batch travels, why the
+ * output is the same).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -29,6 +30,7 @@
 #include "core/arena.h"
 #include "core/engine.h"
 #include "core/error.h"
+#include "core/owner.h"
 #include "core/pool.h"
 #include "config/pipeline.h"
 #include "vector/schema.h"
@@ -294,21 +296,42 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
  * gave it (the schema copied into the worker's stream arena, the CRS a
  * clone the reader made for it), so the schemas match without sharing.
  *
- * A batch travels: the reader (this thread) fills it in one of its K slot
- * arenas and submits it; a worker runs the whole chain on it, allocating
- * new geometries, reasons and GEOS handles in a batch arena of its own
- * (the batch's `arena` while it works); the writer (this thread again)
- * takes finished batches back and writes them in input order (batch.seq),
- * the failures of each step then, step by step, so rejects and the first
- * failure are those of a 1-thread run.  Then the worker's arena goes back
+ * A batch travels: the reader, a thread of its own (struct reader, owner
+ * id n+1), fills it in one of the K*n slot arenas it owns and submits it;
+ * a worker runs the whole chain on it, allocating new geometries, reasons
+ * and GEOS handles in a batch arena of its own (the batch's `arena` while
+ * it works); the writer (this thread) takes finished batches back and
+ * writes them in input order (batch.seq), the failures of each step then,
+ * step by step, so rejects and the first failure are those of a 1-thread
+ * run; what writing allocates (rejects, reasons) goes in the writer's
+ * arena, reset after each batch.  Then the worker's arena goes back
  * through its owner's release queue, and the worker resets it before its
- * next batch; the slot arena is reset by the reader when it refills it.
- * Every arena and GEOS/PROJ object is thus reset or destroyed by the thread
- * that made it; the pool's mutex orders each hand-off.
+ * next batch; the slot goes back to the reader's free list, and the
+ * reader resets its arena when it refills it.  Every arena and
+ * GDAL/GEOS/PROJ object is thus reset or destroyed by the thread that
+ * made it; workers.mu and the pool's mutex order each hand-off.
  *
- * K = 2 per worker keeps every worker busy while the writer works.  Under
- * a memory limit the plan's batch is cut K ways, so that the features in
- * flight are no more than a 1-thread run holds.
+ * The reader overlaps reading with writing: this thread opens each stream
+ * (next_stream), begins the chains and the workers, tells the reader to go
+ * (reader_go), writes until the reader has ended the stream and every
+ * batch it gave is written, then ends the chains and the source's stream.
+ * The reader calls the source's read() with a stage of its own (struct
+ * reader's): the source's step and state, which only one thread uses at a
+ * time (the hand-offs under workers.mu), but its own root account (no
+ * account is shared between threads) and its own arena for what read()
+ * keeps beyond a batch (the source's second dataset handle), reset when
+ * the stream ends; its figures join the source's stage when it quits.  It
+ * is a thread of its own, not a pool job: a job that lasts a stream would
+ * keep a worker from the transforms, and --threads N counts workers.  A
+ * read that fails is the reader's last batch: the writer writes those
+ * before it, then fails as a 1-thread run does; the reader stops before
+ * its next batch once the run is stopping (signal, memory limit), and
+ * whenever the writer asks (reader_halt).
+ *
+ * K = 2 per worker keeps every worker busy while the reader reads and the
+ * writer writes.  Under a memory limit the plan's batch is cut K*n ways, so
+ * that the features in flight, read, at work or being written, are no more
+ * than a 1-thread run holds.
  */
 #define SLOTS_PER_WORKER 2
 
@@ -343,23 +366,53 @@ struct worker {
 struct slot {
 	struct pool_job job;
 	struct workers *t;
-	struct arena *arena;         /* the reader's */
+	struct arena *arena;         /* the reader's, made by it */
 	struct batch b;              /* as read; after the chain, as done */
+	size_t nread;                /* features read (a step may add some) */
 	struct arena *warena;        /* the worker's, while the batch lives */
 	int worker;
-	bool busy, done, skipped;
+	bool done;                   /* taken back from the pool: the writer's */
+	bool skipped;
 	int code;                    /* a step returned -1 (stage `failed`) */
 	size_t failed;
 	char msg[1024];
+};
+
+/* The reader thread.  Under workers.mu: everything from `st` to `msg`;
+ * the rest is its own while it runs, the engine's once it is joined. */
+struct reader {
+	struct workers *t;
+	pthread_t tid;
+	bool started;
+	pthread_cond_t go;           /* it waits: a stream, a free slot, stop, quit */
+	pthread_cond_t ready;        /* the writer waits: a batch given, the end */
+	struct stream *st;           /* the stream to read; NULL: none now */
+	uint64_t seq;                /* the next batch's */
+	struct slot **free;          /* written, back to it */
+	size_t nfree;
+	uint64_t submitted;          /* batches of the stream given to workers */
+	bool ended;                  /* it stopped reading the stream */
+	bool stop, quit;             /* asked to stop the stream, to quit */
+	bool stopped;                /* it stopped because the run is stopping */
+	int code;                    /* read() failed (after `submitted`) */
+	char msg[1024];
+	/* the source's step and state; its own arena (owned by this
+	 * thread, reset at each stream's end) and root account, whose
+	 * figures go to the source's stage when it quits */
+	struct stage stage;
+	int quit_code;               /* a leak found when it quit */
+	char quit_msg[256];
 };
 
 struct workers {
 	struct engine *e;
 	int n;
 	struct worker *w;            /* [1..n] */
+	struct reader *reader;
+	struct arena *wr;            /* the writer's (this thread's), per batch */
 	struct slot *slots;
 	size_t nslots;
-	pthread_mutex_t mu;          /* the release queues */
+	pthread_mutex_t mu;          /* the release queues, the reader's state */
 	atomic_bool abort;
 	/* the stream as the source gave it, for the workers' begin */
 	const struct stream *src_stream;
@@ -617,20 +670,226 @@ static void pool_plan(struct engine *e, int n)
 	p->batch_bytes = (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES;
 }
 
-/* Give worker `id`'s batch arena back to it (the writer, after writing). */
+/* Give a written slot back: its worker's batch arena to the worker, the
+ * slot to the reader (the writer, after writing). */
 static void release(struct workers *t, struct slot *sl)
 {
-	if (sl->warena) {
-		struct worker *w = &t->w[sl->worker];
+	struct reader *r = t->reader;
+	struct arena *wa = sl->warena;
 
-		pthread_mutex_lock(&t->mu);
-		w->released[w->nreleased++] = sl->warena;
-		pthread_mutex_unlock(&t->mu);
-	}
 	sl->warena = NULL;
-	sl->busy = sl->done = sl->skipped = false;
+	sl->done = sl->skipped = false;
 	sl->code = 0;
 	sl->failed = 0;
+	pthread_mutex_lock(&t->mu);
+	if (wa) {
+		struct worker *w = &t->w[sl->worker];
+
+		w->released[w->nreleased++] = wa;
+	}
+	r->free[r->nfree++] = sl;
+	pthread_cond_signal(&r->go);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* On the reader: fill slot `sl` with the next batch of the stream.  1, 0
+ * at the stream's end, -1 with the error set. */
+static int reader_fill(struct reader *r, struct slot *sl, struct stream *st, uint64_t seq)
+{
+	struct engine *e = r->t->e;
+	struct stage *src = &r->stage;
+	double t0 = engine_now();
+	int rc;
+
+	if (sl->arena == NULL && (sl->arena = arena_create(&src->acct.mem, 0)) == NULL)
+		return -1;
+	/* Releasing the previous batch is the reader's cost: its features
+	 * go back to GDAL here. */
+	arena_reset(sl->arena);
+	sl->b = (struct batch){.kind = BATCH_VECTOR, .arena = sl->arena, .owner = owner_self(),
+	                       .seq = seq, .stream = st};
+	engine_enter(e, src);
+	rc = src->step->desc->vec->read(src, &sl->b);
+	src->acct.seconds += engine_now() - t0;
+	sl->nread = sl->b.n;
+	if (rc > 0 && e->rejects && keep_originals(&sl->b) != 0)
+		return -1;
+	return rc;
+}
+
+/* On the reader: the batches of stream `st`, from seq `seq`, each into a
+ * free slot and to the workers, until its end, a failure, the run's stop
+ * or the writer's; then what read() kept goes. */
+static void reader_stream(struct reader *r, struct stream *st, uint64_t seq)
+{
+	struct workers *t = r->t;
+	struct engine *e = t->e;
+
+	if (r->stage.arena == NULL && (r->stage.arena = arena_create(&r->stage.acct.mem, 0)) == NULL) {
+		pthread_mutex_lock(&t->mu);
+		r->code = gp_err_code();
+		snprintf(r->msg, sizeof r->msg, "%s", gp_err_msg());
+		pthread_mutex_unlock(&t->mu);
+		return;
+	}
+	for (;;) {
+		struct slot *sl;
+		int rc;
+
+		pthread_mutex_lock(&t->mu);
+		while (r->nfree == 0 && !r->stop)
+			pthread_cond_wait(&r->go, &t->mu);
+		sl = r->stop ? NULL : r->free[--r->nfree];
+		pthread_mutex_unlock(&t->mu);
+		if (sl == NULL)
+			break;
+		rc = engine_stopping(e) ? 2 : reader_fill(r, sl, st, seq);
+		if (rc != 1) {
+			pthread_mutex_lock(&t->mu);
+			r->free[r->nfree++] = sl;
+			r->stopped = rc == 2;
+			if (rc < 0) {
+				r->code = gp_err_code() ? gp_err_code() : GP_EX_SOFTWARE;
+				snprintf(r->msg, sizeof r->msg, "%s", gp_err_msg());
+			}
+			pthread_mutex_unlock(&t->mu);
+			break;
+		}
+		seq++;
+		sl->job = (struct pool_job){.fn = batch_job, .arg = sl};
+		pool_submit(e->pool, &sl->job);
+		pthread_mutex_lock(&t->mu);
+		r->submitted++;
+		pthread_cond_signal(&r->ready);
+		pthread_mutex_unlock(&t->mu);
+	}
+	arena_reset(r->stage.arena);
+}
+
+/* The reader thread: streams as the writer gives them, until it quits;
+ * then every arena of its own goes, and a handle still counted is named. */
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	struct workers *t = r->t;
+	int leak;
+
+	owner_set(t->n + 1);
+	pthread_mutex_lock(&t->mu);
+	for (;;) {
+		struct stream *st;
+		uint64_t seq;
+
+		while (r->st == NULL && !r->quit)
+			pthread_cond_wait(&r->go, &t->mu);
+		if (r->quit)
+			break;
+		st = r->st;
+		seq = r->seq;
+		pthread_mutex_unlock(&t->mu);
+		reader_stream(r, st, seq);
+		pthread_mutex_lock(&t->mu);
+		r->st = NULL;
+		r->ended = true;
+		pthread_cond_signal(&r->ready);
+	}
+	pthread_mutex_unlock(&t->mu);
+	for (size_t i = 0; i < t->nslots; i++) {
+		arena_destroy(t->slots[i].arena);
+		t->slots[i].arena = NULL;
+	}
+	arena_destroy(r->stage.arena);
+	r->stage.arena = NULL;
+	if ((leak = stage_acct_first_leak(&r->stage.acct)) >= 0) {
+		r->quit_code = GP_EX_SOFTWARE;
+		snprintf(r->quit_msg, sizeof r->quit_msg,
+		         "stage '%s' (reader) leaked %" PRId64 " %s handle(s)", r->stage.step->label,
+		         r->stage.acct.live[leak].cur, handle_kind_name(leak));
+	}
+	return NULL;
+}
+
+/* Start the reader, with every slot free (this thread, before the first
+ * stream).  -1 with the error set. */
+static int reader_start(struct workers *t)
+{
+	struct engine *e = t->e;
+	struct reader *r = arena_calloc(e->arena, 1, sizeof *r);
+	int rc;
+
+	if (r == NULL || (r->free = arena_calloc(e->arena, t->nslots, sizeof *r->free)) == NULL)
+		return -1;
+	r->t = t;
+	r->ended = true;
+	r->stage = e->stages[0];
+	r->stage.arena = NULL; /* the reader makes its own */
+	/* the limit for its arenas alone, as a worker's */
+	stage_acct_init(&r->stage.acct, r->stage.step->label, NULL);
+	r->stage.acct.mem.limit = e->plan.limit;
+	for (size_t i = 0; i < t->nslots; i++)
+		r->free[r->nfree++] = &t->slots[t->nslots - 1 - i];
+	pthread_cond_init(&r->go, NULL);
+	pthread_cond_init(&r->ready, NULL);
+	t->reader = r;
+	if ((rc = pthread_create(&r->tid, NULL, reader_main, r)) != 0)
+		return gp_fail(GP_EX_SOFTWARE, "cannot start the reader thread: %s", strerror(rc));
+	r->started = true;
+	return 0;
+}
+
+/* The reader reads stream `st`, its first batch numbered `seq`. */
+static void reader_go(struct reader *r, struct stream *st, uint64_t seq)
+{
+	pthread_mutex_lock(&r->t->mu);
+	r->st = st;
+	r->seq = seq;
+	r->submitted = 0;
+	r->ended = r->stop = r->stopped = false;
+	r->code = 0;
+	pthread_cond_signal(&r->go);
+	pthread_mutex_unlock(&r->t->mu);
+}
+
+/* The reader stops reading the stream before its next batch; returns
+ * when it has (at once when it reads none). */
+static void reader_halt(struct reader *r)
+{
+	pthread_mutex_lock(&r->t->mu);
+	r->stop = true;
+	pthread_cond_signal(&r->go);
+	while (!r->ended)
+		pthread_cond_wait(&r->ready, &r->t->mu);
+	pthread_mutex_unlock(&r->t->mu);
+}
+
+/* The reader quits (after the last stream, or a failure) and its figures
+ * go to the source's stage: seconds and items as they add up, its arena
+ * and handle peaks on top of the stage's own (it held them beside what
+ * the stage holds).  -1 with the error set when it leaked a handle. */
+static int reader_stop(struct workers *t)
+{
+	struct reader *r = t->reader;
+	struct stage_acct *to = &t->e->stages[0].acct, *from;
+
+	if (r == NULL)
+		return 0;
+	if (r->started) {
+		reader_halt(r);
+		pthread_mutex_lock(&t->mu);
+		r->quit = true;
+		pthread_cond_signal(&r->go);
+		pthread_mutex_unlock(&t->mu);
+		pthread_join(r->tid, NULL);
+	}
+	pthread_cond_destroy(&r->go);
+	pthread_cond_destroy(&r->ready);
+	from = &r->stage.acct;
+	to->seconds += from->seconds;
+	to->mem.bytes.peak += from->mem.bytes.peak;
+	for (int h = 0; h < HANDLE_KIND_COUNT; h++)
+		to->live[h].peak += from->live[h].peak;
+	t->reader = NULL;
+	return r->quit_code ? gp_fail(r->quit_code, "%s", r->quit_msg) : 0;
 }
 
 /* The first failure of any worker outside a batch, as this thread's. */
@@ -655,6 +914,9 @@ static int write_slot(struct workers *t, struct slot *sl, struct stream *rs)
 
 	if (sl->skipped)
 		return engine_stopping(e) ? engine_stop(e) : gp_fail(GP_EX_SOFTWARE, "batch skipped");
+	/* the slot arena is the reader's, which allocates from its account
+	 * while this thread writes: what writing makes goes in the writer's */
+	b->arena = t->wr;
 	for (size_t k = 0; k + 1 < pl->nsteps; k++) {
 		struct stage *s = &e->stages[k];
 
@@ -687,50 +949,76 @@ static int write_slot(struct workers *t, struct slot *sl, struct stream *rs)
 	return 0;
 }
 
-/* Wait for every batch given out; their worker arenas go back. */
+/* Stop the reader, wait for every batch given out; their arenas go back. */
 static void drain(struct workers *t)
 {
 	struct pool_job *j;
 
 	atomic_store(&t->abort, true);
+	reader_halt(t->reader);
+	arena_reset(t->wr);
 	while ((j = pool_take(t->e->pool, true)) != NULL)
 		((struct slot *)j->arg)->done = true;
 	for (size_t i = 0; i < t->nslots; i++)
-		release(t, &t->slots[i]);
+		if (t->slots[i].done)
+			release(t, &t->slots[i]);
 	atomic_store(&t->abort, false);
 }
 
-/* The batches of stream `st` through the workers, every begin done. */
+/* A batch the workers finished: the writer's now, counted as read. */
+static void batch_taken(struct workers *t, struct pool_job *j)
+{
+	struct engine *e = t->e;
+	struct slot *sl = j->arg;
+
+	sl->done = true;
+	e->totals.batches++;
+	e->totals.features_in += sl->nread;
+	e->stages[0].acct.items_out += sl->nread;
+}
+
+/* The batches of stream `st` through the reader and the workers, every
+ * begin done: written in input order as they come back, until the reader
+ * has ended the stream and every batch it gave is written. */
 static int run_batches_pooled(struct workers *t, struct stream *st, struct stream *rs, double t0,
                               bool show_progress)
 {
 	struct engine *e = t->e;
-	struct stage *src = &e->stages[0];
-	uint64_t next_write = e->totals.batches, stream_done = 0;
-	size_t inflight = 0;
+	struct reader *r = t->reader;
+	uint64_t next_write = e->totals.batches, taken = 0, stream_done = 0;
 	double last_progress = 0;
-	bool eof = false;
-	int r;
+	struct pool_job *j;
+	bool wait = false;
 
+	reader_go(r, st, next_write);
 	for (;;) {
-		struct pool_job *j;
-		struct slot *sl = NULL;
-		bool wrote = true;
+		bool wrote = true, ended;
+		uint64_t submitted;
 
-		while ((j = pool_take(e->pool, false)) != NULL)
-			((struct slot *)j->arg)->done = true;
+		while ((j = pool_take(e->pool, wait)) != NULL) {
+			batch_taken(t, j);
+			taken++;
+			wait = false;
+		}
 		/* what is next in input order, as soon as it is done */
 		while (wrote) {
 			wrote = false;
 			for (size_t i = 0; i < t->nslots; i++) {
 				struct slot *w = &t->slots[i];
 
-				if (!w->busy || !w->done || w->b.seq != next_write)
+				if (!w->done || w->b.seq != next_write)
 					continue;
+				/* The advice after a burst projects onto no more
+				 * items than there are (when the driver knows). */
+				e->items_left = st->count_hint > 0 &&
+				                                (uint64_t)st->count_hint > stream_done
+				                        ? (uint64_t)st->count_hint - stream_done
+				                        : 0;
+				stream_done += w->nread;
 				if (write_slot(t, w, rs) != 0)
 					goto fail;
+				arena_reset(t->wr);
 				release(t, w);
-				inflight--;
 				next_write++;
 				wrote = true;
 			}
@@ -739,51 +1027,37 @@ static int run_batches_pooled(struct workers *t, struct stream *st, struct strea
 			engine_stop(e);
 			goto fail;
 		}
-		for (size_t i = 0; i < t->nslots && !eof && sl == NULL; i++)
-			if (!t->slots[i].busy)
-				sl = &t->slots[i];
-		if (sl == NULL) {
-			if (inflight == 0)
-				break;
-			if ((j = pool_take(e->pool, true)) != NULL)
-				((struct slot *)j->arg)->done = true;
-			continue;
-		}
-		e->items_left = st->count_hint > 0 && (uint64_t)st->count_hint > stream_done
-		                        ? (uint64_t)st->count_hint - stream_done
-		                        : 0;
-		{
-			double tr = engine_now();
-
-			arena_reset(sl->arena);
-			sl->b = (struct batch){.kind = BATCH_VECTOR, .arena = sl->arena, .owner = 0,
-			                       .seq = e->totals.batches, .stream = st};
-			engine_step_begins(e, src, e->plan.batch_items);
-			r = src->step->desc->vec->read(src, &sl->b);
-			src->acct.seconds += engine_now() - tr;
-		}
-		if (r < 0) {
-			engine_step_failed(e, src);
-			goto fail;
-		}
-		if (r == 0) {
-			eof = true;
-			continue;
-		}
-		e->totals.batches++;
-		e->totals.features_in += sl->b.n;
-		stream_done += sl->b.n;
-		if (e->rejects && keep_originals(&sl->b) != 0)
-			goto fail;
-		src->acct.items_out += sl->b.n;
-		sl->busy = true;
-		sl->job = (struct pool_job){.fn = batch_job, .arg = sl};
-		pool_submit(e->pool, &sl->job);
-		inflight++;
 		if (show_progress && engine_now() - last_progress > 0.25) {
 			last_progress = engine_now();
 			progress(e, t0, st, stream_done, false);
 		}
+		/* nothing at the workers: wait for the reader (a batch taken
+		 * may be one it has not counted yet) */
+		pthread_mutex_lock(&t->mu);
+		while (taken >= r->submitted && !r->ended)
+			pthread_cond_wait(&r->ready, &t->mu);
+		submitted = r->submitted;
+		ended = r->ended;
+		pthread_mutex_unlock(&t->mu);
+		if (taken < submitted) {
+			wait = true;
+			continue;
+		}
+		if (ended)
+			break;
+	}
+	/* every batch read is written: the reader's end is the stream's */
+	if (r->stopped) {
+		engine_stop(e);
+		goto fail;
+	}
+	if (r->code) {
+		/* the source's failure, whatever stage the workers were at
+		 * (every one is idle now) */
+		engine_enter(e, &e->stages[0]);
+		gp_fail(r->code, "%s", r->msg);
+		engine_step_failed(e, &e->stages[0]);
+		goto fail;
 	}
 	return 0;
 fail:
@@ -933,7 +1207,6 @@ out:
 static int run_pooled(struct engine *e)
 {
 	struct pipeline *pl = e->pl;
-	struct stage *src = &e->stages[0];
 	struct workers t = {.e = e, .n = pool_size(e->pool)};
 	int r = -1;
 
@@ -957,17 +1230,23 @@ static int run_pooled(struct engine *e)
 		 * run's: the watcher holds the process to it */
 		mem_account_init(&t.w[i].acct, name, NULL, e->plan.limit);
 	}
-	for (size_t i = 0; i < t.nslots; i++) {
+	for (size_t i = 0; i < t.nslots; i++)
 		t.slots[i].t = &t;
-		if ((t.slots[i].arena = arena_create(&src->acct.mem, 0)) == NULL)
-			goto out;
-	}
+	/* what writing allocates, the sink's */
+	if ((t.wr = arena_create(&e->stages[pl->nsteps - 1].acct.mem, 0)) == NULL)
+		goto out;
 	pool_each(e->pool, worker_open, &t);
 	r = workers_failed(&t);
+	if (r == 0)
+		r = reader_start(&t);
 	if (r == 0)
 		r = each_stream(e, false, &t);
 out:
 	t.ok = r == 0;
+	/* the reader first: the slots it destroys hold batches the
+	 * workers' arenas point into no more */
+	if (reader_stop(&t) != 0 && r == 0)
+		r = -1;
 	pool_each(e->pool, worker_close, &t);
 	if (r == 0)
 		r = workers_failed(&t);
@@ -998,8 +1277,7 @@ out:
 			s->stats.xc_evictions += st->xc_evictions;
 		}
 	}
-	for (size_t i = 0; i < t.nslots; i++)
-		arena_destroy(t.slots[i].arena);
+	arena_destroy(t.wr);
 	pthread_mutex_destroy(&t.mu);
 	return r;
 }
@@ -1025,8 +1303,8 @@ static int vector_check(struct engine *e, bool deep, FILE *explain)
 		pool_plan(e, n);
 		fprintf(explain,
 		        "threads: %d workers run the transforms, each with its own copies of the "
-		        "steps;\n  the main thread reads and writes; %d batches of %zu features in "
-		        "flight\n\n",
+		        "steps;\n  a reader thread reads while the main thread writes; %d batches "
+		        "of %zu features in flight\n\n",
 		        n, e->plan.batches_in_flight, e->plan.batch_items);
 	}
 	return deep ? each_stream(e, true, NULL) : 0;

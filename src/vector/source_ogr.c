@@ -59,7 +59,8 @@ struct ogr_state {
 	int64_t layer_read;      /* features read from the current layer */
 	int64_t pending_at;      /* layer_read when a failure was left pending, or -1 */
 	/* A second handle on the current dataset, opened on the first failure
-	 * to tie to a feature: its random reads tell which feature raised it. */
+	 * to tie to a feature: its random reads tell which feature raised it.
+	 * It lives in the arena of the stage read() was given (vds_forget). */
 	struct handle *vds;
 	GDALDatasetH vdsh;
 	bool vds_failed;
@@ -487,6 +488,27 @@ static void drop_geometry_handle(void *g)
 
 enum verdict { FEATURE_CLEAN, FEATURE_FAILED, FEATURE_UNKNOWN };
 
+/* The second handle, as registered in the arena of the stage that read. */
+struct vds_ref {
+	struct ogr_state *st;
+	struct handle *h;
+};
+
+/* The arena the second handle was made in goes (before the handle does):
+ * the state forgets it.  A pooled run's reader thread reads with a stage
+ * arena of its own, which it resets at each stream's end (vector/run.c),
+ * so that the handle is closed by the thread that opened it; a 1-thread
+ * run's stage arena outlives the handle, closed with its dataset. */
+static void vds_forget(void *ctx)
+{
+	struct vds_ref *r = ctx;
+
+	if (r->st->vds != r->h)
+		return;
+	r->st->vds = NULL;
+	r->st->vdsh = NULL;
+}
+
 /* Read feature `fid` again, alone, through a second handle on the dataset:
  * whether GDAL raises a failure for it tells whether it is the feature a
  * pending failure belongs to (drivers that parse ahead, like GeoJSON,
@@ -514,8 +536,19 @@ static enum verdict verify_feature(struct stage *s, struct ogr_state *st, int64_
 		st->vds_failed = st->vdsh == NULL;
 		st->vds_warm = -1;
 		if (st->vdsh != NULL) {
-			st->vds =
-			        handle_own(s->arena, &s->acct, HANDLE_GDAL_DATASET, st->vdsh, NULL);
+			struct vds_ref *ref = arena_alloc(s->arena, sizeof *ref, 0);
+
+			st->vds = ref ? handle_own(s->arena, &s->acct, HANDLE_GDAL_DATASET,
+			                           st->vdsh, NULL)
+			              : NULL;
+			if (ref == NULL)
+				GDALClose(st->vdsh);
+			if (st->vds != NULL) {
+				*ref = (struct vds_ref){.st = st, .h = st->vds};
+				/* a record that cannot be made forgets at once: the
+				 * dataset then stays open, unused, until its arena goes */
+				(void)arena_defer(s->arena, vds_forget, ref);
+			}
 			if (st->vds == NULL) {
 				st->vdsh = NULL;
 				st->vds_failed = true;

@@ -1,7 +1,8 @@
-"""Worker threads (--threads N): the same output whatever N (same features,
-order, FIDs, attributes and geometry bytes), the same first failure with
-on_error: fail, the same rejects; a signal stops every worker; the memory
-limit holds with four threads."""
+"""Worker threads (--threads N) and the reader thread: the same output
+whatever N (same features, order, FIDs, attributes and geometry bytes,
+over several streams), the same first failure with on_error: fail, the
+same read failure, the same rejects; a signal stops every worker and the
+reader; the memory limit holds with four threads."""
 import json
 import os
 import signal
@@ -51,6 +52,13 @@ class SameOutput(gptest.TempDirTest):
                 r = json.load(f)
             for st in r["stages"]:  # every copy of every stage gave its handles back
                 self.assertEqual(sum(st["live"].values()), 0, (n, st))
+            # what the reader thread held is the read stage's, as on one
+            # thread: its features and its batch arenas (a chunk each)
+            read = r["stages"][0]
+            self.assertGreater(read["live_peak"]["ogr_feature"], 0, (n, read))
+            self.assertGreaterEqual(read["arena_peak_bytes"], 64 * 1024, (n, read))
+            self.assertGreater(read["seconds"], 0, (n, read))
+            self.assertEqual(r["cross_thread_releases"], 0, n)
             out = (rows(self.path("o.gpkg")),
                    rows(self.path("rej.gpkg")) if rejects else None,
                    [(s["name"], s["items_in"], s["items_out"], s["rejects"])
@@ -97,6 +105,34 @@ class SameOutput(gptest.TempDirTest):
             "  - zonal_stats: { raster: %s }\n" % gptest.data("lux_elev.tif"))
         self.assertEqual(len(next(iter(out.values()))), 12)
 
+    def test_several_streams(self):
+        # Four inputs, one layer each, one after another through the same
+        # reader: every layer whole, in order, whatever the thread count.
+        paths = [gptest.data(n) for n in ("sids.shp", "lux.shp", "boston_tracts.shp",
+                                          "world.gpkg")]
+        out, _, figs = self.outputs("  - read: { path: [%s] }\n" % ", ".join(paths) +
+                                    "  - reproject: { to: \"EPSG:4326\" }\n")
+        self.assertEqual(sorted(out), ["boston_tracts", "lux", "sids", "world"])
+        self.assertEqual(figs[0][1], 100 + 12 + 506 + len(out["world"]))
+
+    def test_read_errors_tied_to_features_by_the_reader(self):
+        # A directory of two shapefiles cut short: one dataset, two
+        # layers.  The reader ties each failure to its feature through a
+        # second handle on the dataset, which it opens, and closes at the
+        # stream's end itself; the next layer opens its own.
+        os.mkdir(self.path("d"))
+        for name in ("t1", "t2"):
+            gptest.copy_shapefile(gptest.data("sids.shp"), self.path("d", name + ".shp"))
+            with open(self.path("d", name + ".shp"), "r+b") as f:
+                f.truncate(20000)
+        out, rej, _ = self.outputs("  - read: { path: d }\n"
+                                   "  - reproject: { to: \"EPSG:3857\" }\n", rejects=True)
+        self.assertEqual(sorted(out), ["t1", "t2"])
+        for t in ("t1", "t2"):
+            self.assertGreater(len(rej[t]), 10)
+            self.assertEqual(len(out[t]) + len(rej[t]), 100)
+            self.assertEqual({r[-4] for r in rej[t]}, {"read"})  # ..., _step, _reason, _source, _fid
+
     def test_rejects_in_input_order(self):
         out, rej, figs = self.outputs(
             "  - read: { synthetic: { geometry: point, count: 2000, extent: [-10, 80, 10, 95] } }\n"
@@ -127,6 +163,40 @@ class FirstFailure(gptest.TempDirTest):
             self.assertEqual(e, errs[0], "first failure with %d threads" % n)
 
 
+class ReadFailure(gptest.TempDirTest):
+    def test_read_failure_mid_stream_as_on_one_thread(self):
+        # The second input's .dbf ends after 300 of its 506 records: the
+        # batches before the failure are written (the first input's, then
+        # the second's), the run fails with the reader's error as a
+        # 1-thread run does, and nothing is left behind.
+        gptest.copy_shapefile(gptest.data("boston_tracts.shp"), self.path("t.shp"))
+        with open(self.path("t.dbf"), "rb") as f:
+            head = f.read(12)
+        hlen, rlen = int.from_bytes(head[8:10], "little"), int.from_bytes(head[10:12], "little")
+        with open(self.path("t.dbf"), "r+b") as f:
+            f.truncate(hlen + 300 * rlen + rlen // 2)
+        for extra in ("", "on_error: reject\nrejects: { path: rej.gpkg }\n"):
+            p = self.pipeline(HEAD + extra + "steps:\n"
+                              "  - read: { path: [%s, t.shp] }\n" % gptest.data("sids.shp") +
+                              "  - reproject: { to: \"EPSG:3857\" }\n"
+                              "  - write: { path: o.gpkg }\n")
+            errs = []
+            for n in THREADS:
+                r = self.gp("run", "-q", p, "--threads", str(n), "--report", "r.json")
+                self.assertExit(r, gptest.EX_DATAERR)
+                self.assertIn("step 'read': cannot read layer 't' of 't.shp' after 300 features",
+                              r.err)
+                self.assertEqual(self.leftovers(), [])
+                self.assertFalse(os.path.exists(self.path("o.gpkg")))
+                with open(self.path("r.json")) as f:
+                    rep = json.load(f)
+                for st in rep["stages"]:
+                    self.assertEqual(sum(st["live"].values()), 0, (n, st))
+                errs.append(r.err)
+            for n, e in zip(THREADS, errs):
+                self.assertEqual(e, errs[0], "read failure with %d threads" % n)
+
+
 class Explain(gptest.TempDirTest):
     def test_explain_says_the_threads(self):
         p = self.pipeline(HEAD + "steps:\n" + POLYS + "  - buffer: { distance: 1 }\n"
@@ -142,11 +212,20 @@ class Explain(gptest.TempDirTest):
 @unittest.skipIf(gptest.UNDER_VALGRIND, "signal timing under valgrind is not meaningful")
 class Stop(gptest.TempDirTest):
     def test_sigterm_stops_four_workers_quickly(self):
-        p = self.pipeline("version: 1\nsteps:\n"
-                          "  - read: { synthetic: { geometry: polygon, count: 2000000, "
-                          "vertices: 24, seed: 1 } }\n"
-                          "  - buffer: { distance: 0.01, segments: 30 }\n"
-                          "  - write: { path: out/big.gpkg }\n")
+        self.stopped("  - read: { synthetic: { geometry: polygon, count: 2000000, "
+                     "vertices: 24, seed: 1 } }\n"
+                     "  - buffer: { distance: 0.01, segments: 30 }\n")
+
+    def test_sigterm_stops_the_reader_quickly(self):
+        # The transform costs little: the reader and the writer are at work.
+        self.stopped("  - read: { synthetic: { geometry: polygon, count: 2000000, "
+                     "vertices: 200, seed: 1 } }\n"
+                     "  - set_field: { name: k, constant: \"1\" }\n")
+
+    def stopped(self, steps):
+        """SIGTERM after 2 s: 143 within seconds, nothing left behind,
+        every handle of every stage given back."""
+        p = self.pipeline("version: 1\nsteps:\n" + steps + "  - write: { path: out/big.gpkg }\n")
         proc = subprocess.Popen(gptest.WRAPPER + [gptest.GISPIPE, "run", "-q", p, "--threads",
                                                   "4", "--report", self.path("r.json")],
                                 cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -171,6 +250,8 @@ class Stop(gptest.TempDirTest):
             rep = json.load(f)
         self.assertGreater(rep["totals"]["features_in"], 0)
         self.assertLess(rep["totals"]["features_in"], 2000000)
+        for st in rep["stages"]:
+            self.assertEqual(sum(st["live"].values()), 0, st)
 
 
 @unittest.skipIf(not gptest.MEMORY_MEASURED, "valgrind's or ASan's own memory is far above the limit")
