@@ -61,19 +61,28 @@ static void teardown(void)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
+/* A FlatGeobuf layer "p" of `type` with an integer field "n", written by
+ * GDAL without an index, in a new dataset (*ds). */
+static OGRLayerH unindexed_layer(GDALDatasetH *ds, OGRwkbGeometryType type)
+{
+	char **lco = CSLSetNameValue(NULL, "SPATIAL_INDEX", "NO");
+	OGRLayerH l;
+	OGRFieldDefnH fd = OGR_Fld_Create("n", OFTInteger);
+
+	*ds = GDALCreate(GDALGetDriverByName("FlatGeobuf"), fgb, 0, 0, 0, GDT_Unknown, NULL);
+	l = GDALDatasetCreateLayer(*ds, "p", NULL, type, lco);
+	CSLDestroy(lco);
+	ck_assert_int_eq(OGR_L_CreateField(l, fd, TRUE), OGRERR_NONE);
+	OGR_Fld_Destroy(fd);
+	return l;
+}
+
 /* `n` points on a 100 x 100 grid (x = i % 100, y = i / 100), written by
  * GDAL without an index; their envelopes noted in `b` (if given). */
 static void write_points(int n, struct fgb_index *b)
 {
-	GDALDatasetH ds = GDALCreate(GDALGetDriverByName("FlatGeobuf"), fgb, 0, 0, 0,
-	                             GDT_Unknown, NULL);
-	char **lco = CSLSetNameValue(NULL, "SPATIAL_INDEX", "NO");
-	OGRLayerH l = GDALDatasetCreateLayer(ds, "p", NULL, wkbPoint, lco);
-	OGRFieldDefnH fd = OGR_Fld_Create("n", OFTInteger);
-
-	CSLDestroy(lco);
-	ck_assert_int_eq(OGR_L_CreateField(l, fd, TRUE), OGRERR_NONE);
-	OGR_Fld_Destroy(fd);
+	GDALDatasetH ds;
+	OGRLayerH l = unindexed_layer(&ds, wkbPoint);
 	for (int i = 0; i < n; i++) {
 		OGRFeatureH f = OGR_F_Create(OGR_L_GetLayerDefn(l));
 		OGRGeometryH g = OGR_G_CreateGeometry(wkbPoint);
@@ -157,15 +166,8 @@ END_TEST
  * least sort buffer's chunk); their envelopes noted in `b`. */
 static void write_polygons(int n, int big_every, struct fgb_index *b)
 {
-	GDALDatasetH ds = GDALCreate(GDALGetDriverByName("FlatGeobuf"), fgb, 0, 0, 0,
-	                             GDT_Unknown, NULL);
-	char **lco = CSLSetNameValue(NULL, "SPATIAL_INDEX", "NO");
-	OGRLayerH l = GDALDatasetCreateLayer(ds, "p", NULL, wkbPolygon, lco);
-	OGRFieldDefnH fd = OGR_Fld_Create("n", OFTInteger);
-
-	CSLDestroy(lco);
-	ck_assert_int_eq(OGR_L_CreateField(l, fd, TRUE), OGRERR_NONE);
-	OGR_Fld_Destroy(fd);
+	GDALDatasetH ds;
+	OGRLayerH l = unindexed_layer(&ds, wkbPolygon);
 	for (int i = 0; i < n; i++) {
 		OGRFeatureH f = OGR_F_Create(OGR_L_GetLayerDefn(l));
 		OGRGeometryH g = OGR_G_CreateGeometry(wkbPolygon);
