@@ -130,17 +130,32 @@ START_TEST(absent_refuses_an_existing_fixed_target)
 
 	ck_assert_ptr_nonnull(f);
 	fclose(f);
-	ck_assert_int_eq(output_check_absent(target, OUTFILE_CREATE, "overwrite"), -1);
+	ck_assert_int_eq(output_check_absent(a, target, OUTFILE_CREATE, "overwrite", 0, 0), -1);
 	ck_assert_int_eq(gp_err_code(), GP_EX_CANTCREAT);
 	snprintf(want, sizeof want, "cannot create '%s': it exists (use mode: overwrite)", target);
 	ck_assert_str_eq(gp_err_msg(), want);
 	gp_err_clear();
-	ck_assert_int_eq(output_check_absent(target, OUTFILE_OVERWRITE, "overwrite"), 0);
-	ck_assert_int_eq(output_check_absent(target, OUTFILE_APPEND, "overwrite"), 0);
+	ck_assert_int_eq(output_check_absent(a, target, OUTFILE_OVERWRITE, "overwrite", 0, 0), 0);
+	ck_assert_int_eq(output_check_absent(a, target, OUTFILE_APPEND, "overwrite", 0, 0), 0);
 	/* A template is only known per input. */
 	snprintf(tmpl, sizeof tmpl, "%s/out{index}.geojson", tmpdir);
-	ck_assert_int_eq(output_check_absent(tmpl, OUTFILE_CREATE, "overwrite"), 0);
+	ck_assert_int_eq(output_check_absent(a, tmpl, OUTFILE_CREATE, "overwrite", 0, 0), 0);
 	ck_assert_int_eq(gp_err_code(), 0);
+	/* {shard} alone is known before any input: the shard's part. */
+	snprintf(tmpl, sizeof tmpl, "%s/out{shard}.geojson", tmpdir);
+	ck_assert_int_eq(output_check_absent(a, tmpl, OUTFILE_CREATE, "overwrite", 1, 2), 0);
+	snprintf(want, sizeof want, "%s/out1.geojson", tmpdir);
+	f = fopen(want, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(output_check_absent(a, tmpl, OUTFILE_CREATE, "overwrite", 0, 2), 0);
+	ck_assert_int_eq(output_check_absent(a, tmpl, OUTFILE_CREATE, "overwrite", 1, 2), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_CANTCREAT);
+	gp_err_clear();
+	/* With another template beside it, per input again. */
+	snprintf(tmpl, sizeof tmpl, "%s/out{shard}{index}.geojson", tmpdir);
+	ck_assert_int_eq(output_check_absent(a, tmpl, OUTFILE_CREATE, "overwrite", 1, 2), 0);
+	ck_assert_int_eq(unlink(want), 0);
 }
 END_TEST
 

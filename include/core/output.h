@@ -50,11 +50,13 @@ struct output {
 /* The output of `list` for `path`, or NULL. */
 struct output *output_find(struct output *list, const char *path);
 
-/* Refuse a fixed target that exists when `mode` is create, before any
- * input is read: 73 "cannot create '<path>': it exists (use mode:
- * <others>)".  A template path is known per input only (0: begin refuses
- * it then). */
-int output_check_absent(const char *path, enum outfile_mode mode, const char *others);
+/* Refuse a target that exists when `mode` is create, before any input is
+ * read: 73 "cannot create '<path>': it exists (use mode: <others>)".  A
+ * path whose only templates are {shard} is expanded for `shard` of
+ * `shards` (output_expand, in `a`); one with other templates is known per
+ * input only (0: begin refuses it then).  -1 also when out of memory. */
+int output_check_absent(struct arena *a, const char *path, enum outfile_mode mode,
+                        const char *others, int shard, int shards);
 
 /* Begin `o` (zeroed, allocated by the caller in `a`) for `path` in `set`
  * and put it first in `*list`; `path` is copied into `a`.  Fails as

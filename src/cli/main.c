@@ -78,7 +78,7 @@ static void usage(FILE *out)
 	        "                   [--threads N] [--report FILE.json|FILE.prom] [--progress|-q]\n"
 	        "                   [--lock-wait SECONDS] [--incremental] [--config KEY VALUE]\n"
 	        "                   [--shard I/N|slurm|k8s]\n"
-	        "       gispipe validate PIPELINE.yaml [--set key=value]...\n"
+	        "       gispipe validate PIPELINE.yaml [--set key=value]... [--shard I/N|slurm|k8s]\n"
 	        "       gispipe explain PIPELINE.yaml [--set key=value]... [--memory-limit SIZE]\n"
 	        "                       [--shard I/N|slurm|k8s]\n"
 	        "       gispipe stages [STEP]\n"

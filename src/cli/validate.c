@@ -8,7 +8,8 @@
 
 static int validate(struct cli_cmd *c, int code)
 {
-	struct run_opts ro = {.memory_limit = c->o.memory_limit, .quiet = true};
+	struct run_opts ro = {.memory_limit = c->o.memory_limit, .quiet = true,
+	                      .shard_index = c->o.shard_index, .shard_count = c->o.shard_count};
 
 	if (code == 0)
 		code = engine_check(c->pl, &ro, &c->acct, c->a, true, NULL);

@@ -27,9 +27,24 @@ struct output *output_find(struct output *list, const char *path)
 	return NULL;
 }
 
-int output_check_absent(const char *path, enum outfile_mode mode, const char *others)
+/* Whether every template of `t` is {shard}: the path is then known before
+ * any input is read. */
+static bool shard_only(const char *t)
 {
-	if (strchr(path, '{') == NULL && mode == OUTFILE_CREATE && outfile_exists(path))
+	for (const char *p = strchr(t, '{'); p; p = strchr(p + 1, '{'))
+		if (strncmp(p, "{shard}", 7) != 0)
+			return false;
+	return true;
+}
+
+int output_check_absent(struct arena *a, const char *path, enum outfile_mode mode,
+                        const char *others, int shard, int shards)
+{
+	if (mode != OUTFILE_CREATE || !shard_only(path))
+		return 0;
+	if (strchr(path, '{') && (path = output_expand(a, path, NULL, shard, shards)) == NULL)
+		return -1;
+	if (outfile_exists(path))
 		return gp_fail(GP_EX_CANTCREAT, "cannot create '%s': it exists (use mode: %s)", path,
 		               others);
 	return 0;

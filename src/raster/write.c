@@ -124,7 +124,8 @@ static int rwrite_open(struct stage *s, struct engine *e)
 		return -1;
 	if (!incr_reads_any(e->incr))
 		return 0; /* up to date: nothing will be created */
-	return output_check_absent(c->path, c->mode, "overwrite");
+	return output_check_absent(s->arena, c->path, c->mode, "overwrite", e->opts->shard_index,
+	                           e->opts->shard_count);
 }
 
 static bool has_key(const struct strmap *m, const char *k)

@@ -188,7 +188,8 @@ static int write_open(struct stage *s, struct engine *e)
 		return -1;
 	if (!incr_reads_any(e->incr))
 		return 0; /* up to date: nothing will be created */
-	return output_check_absent(c->path, c->mode, "overwrite or append");
+	return output_check_absent(s->arena, c->path, c->mode, "overwrite or append",
+	                           e->opts->shard_index, e->opts->shard_count);
 }
 
 static char **to_csl(const struct strmap *m)

@@ -166,6 +166,9 @@ class Shard(gptest.TempDirTest):
                     k = load.index(min(load))
                     load[k] += bytes_[p]
                     want[k].append(p)
+                # The parts of the last n are there: explain refuses what
+                # its run would.
+                shutil.rmtree(self.path("parts"), ignore_errors=True)
                 got = [self.explained_inputs(n, i) for i in range(n)]
                 self.assertEqual([sorted(g) for g in got], [sorted(w) for w in want])
                 self.assertTrue(all(got), "a shard without inputs")
@@ -267,6 +270,21 @@ steps:
             SLURM_ARRAY_TASK_COUNT="7")), "0/7")
         self.assertEqual(self.shard_of("--shard", "k8s", env=dict(
             JOB_COMPLETION_INDEX="2", GISPIPE_SHARD_COUNT="4")), "2/4")
+
+    def test_existing_part_refused_before_reading(self):
+        # A part that exists is the shard's own to refuse (create mode),
+        # in validate, explain and run alike; the other shards' are not.
+        p = self.pipeline(SHARD.format(src=SIDS, layer="f", extra="", ext="gpkg"))
+        self.gp_ok("run", p, "-q", "--shard", "1/4")
+        before = os.stat(self.path("parts", "part-1.gpkg")).st_mtime_ns
+        for cmd, code in (("validate", gptest.EX_CONFIG), ("explain", gptest.EX_CANTCREAT),
+                          ("run", gptest.EX_CANTCREAT)):
+            with self.subTest(cmd=cmd):
+                r = self.gp(cmd, p, "--shard", "1/4")
+                self.assertExit(r, code)
+                self.assertIn("cannot create 'parts/part-1.gpkg': it exists", r.err)
+                self.gp_ok(cmd, p, "--shard", "2/4")
+        self.assertEqual(os.stat(self.path("parts", "part-1.gpkg")).st_mtime_ns, before)
 
     def test_bad_values_exit_64(self):
         p = self.pipeline(SHARD.format(src=SIDS, layer="f", extra="", ext="gpkg"))
