@@ -16,6 +16,7 @@
 #include "core/outfile.h"
 #include "pg_table.h"
 #include "vector/schema.h"
+#include "vector/wkb.h"
 
 /* Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch. */
 #define PG_EPOCH_DAYS 10957
@@ -533,6 +534,17 @@ static int iso_dims(uint32_t t)
 	}
 }
 
+/* wkb_walk: a ring whose last point is not its first (x, y and z, as OGR
+ * compares them). */
+static int ring_open(const struct wkb_run *run, void *ctx)
+{
+	const unsigned char *a = run->p, *b = run->p + (run->n - 1) * run->stride;
+	size_t k = run->has_z ? 24 : 16;
+
+	(void)ctx;
+	return memcmp(a, b, k) != 0;
+}
+
 /* The geometry as EWKB: the WKB's head with the SRID flag and the SRID,
  * then its body; a single part promoted to a one-part multi when the
  * column is multi.  A geometry whose dimensions differ from the column's
@@ -551,13 +563,18 @@ static int put_geom(struct pg_copy *c, const struct pg_rows *r, const struct fea
 		return put32(c, UINT32_MAX);
 	t = w[0] == 1 ? le32(w + 1) : (uint32_t)w[1] << 24 | (uint32_t)w[2] << 16 |
 	                                      (uint32_t)w[3] << 8 | w[4];
-	if (w[0] != 1 || iso_dims(t) != dims) {
+	/* OGR makes it when the column's dimensions differ, and closes open
+	 * rings, as GDAL's route does before it sends a geometry. */
+	if (w[0] != 1 || iso_dims(t) != dims || t % 1000 == 7 ||
+	    ((t % 1000 == 3 || t % 1000 == 6) &&
+	     wkb_walk(ft->wkb, ft->wkb_len, ring_open, NULL, &(const char *){NULL}) != 0)) {
 		OGRGeometryH g = NULL;
 		size_t m;
 
 		if (OGR_G_CreateFromWkbEx(w, NULL, &g, n) != OGRERR_NONE)
 			return gp_fail(GP_EX_DATAERR, "feature %lld: geometry does not decode",
 			               (long long)ft->fid);
+		OGR_G_CloseRings(g);
 		OGR_G_Set3D(g, dims & 1);
 		OGR_G_SetMeasured(g, (dims & 2) != 0);
 		m = (size_t)OGR_G_WkbSizeEx(g);

@@ -1126,7 +1126,10 @@ const struct step_desc step_write = {
 	           "schema.table) in one transaction committed when the run succeeds:\n"
 	           "create exits 73 when the table exists; overwrite loads a temporary\n"
 	           "table with COPY and swaps it for the old one at the commit (readers see\n"
-	           "one or the other); append adds all rows or none.  A table is locked\n"
+	           "one or the other); append adds all rows or none.  A new table is loaded\n"
+	           "by binary COPY on gispipe's own connection (GDAL's text COPY for append,\n"
+	           "NUMERIC, list, time, date-time, JSON or UUID fields, a CRS without an\n"
+	           "EPSG code, other layer options).  A table is locked\n"
 	           "for the run (advisory lock: 75, or --lock-wait); a lost connection is\n"
 	           "74, a table the role may not write 73.",
 	.check = write_check,

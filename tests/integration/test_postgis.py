@@ -466,7 +466,9 @@ steps:
         # Geometries with Z, M and both, empty ones, in their CRS.
         for nlt, wkts in (("MULTIPOLYGON25D", ["MULTIPOLYGON Z (((0 0 1,1 0 2,1 1 3,0 0 1)))",
                                               "POLYGON Z ((5 5 -1,6 5 -2,6 6 -3,5 5 -1))",
-                                              "MULTIPOLYGON Z EMPTY"]),
+                                              "MULTIPOLYGON Z EMPTY",
+                                              # an open ring, closed as GDAL closes it
+                                              "POLYGON Z ((7 7 1,8 7 1,8 8 1,7 8 2))"]),
                           ("POINTM", ["POINT M (1 2 3)", "POINT M (-1 -2 -3)"]),
                           ("LINESTRINGZM", ["LINESTRING ZM (1 2 3 4,5 6 7 8)",
                                             "LINESTRING ZM EMPTY"])):
