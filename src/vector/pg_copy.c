@@ -3,6 +3,7 @@
 #include "pg_copy.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -26,7 +27,7 @@
 static const char *const known_lco[] = {"GEOMETRY_NAME", "FID", "SPATIAL_INDEX", "LAUNDER",
                                         NULL};
 
-static bool field_can(const struct field_def *f, const char **why)
+static bool field_can(const struct field_def *f, bool utc, const char **why)
 {
 	switch (f->type) {
 	case OFTInteger:
@@ -44,18 +45,25 @@ static bool field_can(const struct field_def *f, const char **why)
 			break;
 		return true;
 	case OFTDate:
+	case OFTTime:
 	case OFTBinary:
 		return true;
+	case OFTDateTime:
+		/* a date-time of no known zone is read by the server in its
+		 * session's TimeZone: computed here for UTC only */
+		if (utc)
+			return true;
+		*why = "a date-time field, and a session TimeZone other than UTC";
+		return false;
 	default:
 		break;
 	}
-	*why = "a field type without an exact binary form here (NUMERIC, lists, times, JSON, "
-	       "UUID)";
+	*why = "a field type without an exact binary form here (NUMERIC, lists, JSON, UUID)";
 	return false;
 }
 
 bool pg_copy_can(const struct schema *sc, OGRSpatialReferenceH srs, int mode, char **lco,
-                 const char **why)
+                 bool utc, const char **why)
 {
 	const char *auth = srs ? OSRGetAuthorityName(srs, NULL) : NULL;
 
@@ -94,7 +102,7 @@ bool pg_copy_can(const struct schema *sc, OGRSpatialReferenceH srs, int mode, ch
 		return false;
 	}
 	for (size_t i = 0; i < sc->n; i++)
-		if (!field_can(&sc->f[i], why))
+		if (!field_can(&sc->f[i], utc, why))
 			return false;
 	return true;
 }
@@ -224,6 +232,19 @@ struct pg_copy *pg_copy_connect(struct arena *a, const char *path, const char *s
 	return c;
 }
 
+bool pg_copy_utc(struct pg_copy *c)
+{
+	static const char *const utc[] = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT",
+	                                  "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
+	                                  "GMT0", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", NULL};
+	const char *tz = PQparameterStatus(c->pq, "TimeZone");
+
+	for (const char *const *p = utc; tz && *p; p++)
+		if (strcmp(tz, *p) == 0)
+			return c->utc = true;
+	return c->utc = false;
+}
+
 void pg_copy_close(struct pg_copy *c)
 {
 	if (c == NULL || c->pq == NULL)
@@ -302,6 +323,10 @@ const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
 		return CPLGetConfigOption("OGR_PG_STRING_TYPE", "VARCHAR");
 	case OFTDate:
 		return "date";
+	case OFTTime:
+		return "time";
+	case OFTDateTime:
+		return "timestamp with time zone";
 	case OFTBinary:
 		return "bytea";
 	default:
@@ -484,14 +509,32 @@ static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *
 		}
 		return put_value(c, s, cut_utf8(s, OGR_Fld_GetWidth(fd)));
 	}
-	case OFTDate: {
+	case OFTDate:
+	case OFTTime:
+	case OFTDateTime: {
 		int y, m, d, h, mi, tz;
 		float sec;
+		long long us;
 
 		if (v || !OGR_F_GetFieldAsDateTimeEx(f, src, &y, &m, &d, &h, &mi, &sec, &tz))
-			return gp_fail(GP_EX_DATAERR, "feature %lld: no date for column '%s' of '%s'",
-			               (long long)ft->fid, OGR_Fld_GetNameRef(fd), c->shown);
-		return put32(c, 4) || put32(c, (uint32_t)(int32_t)days_from_2000(y, m, d)) ? -1 : 0;
+			return gp_fail(GP_EX_DATAERR, "feature %lld: no date or time for column '%s' "
+			               "of '%s'", (long long)ft->fid, OGR_Fld_GetNameRef(fd), c->shown);
+		if (OGR_Fld_GetType(fd) == OFTDate)
+			return put32(c, 4) || put32(c, (uint32_t)(int32_t)days_from_2000(y, m, d)) ? -1
+			                                                                          : 0;
+		/* milliseconds, as GDAL prints them in text COPY */
+		us = ((long long)h * 3600 + mi * 60) * 1000000 + llround(sec * 1000.0) * 1000;
+		if (OGR_Fld_GetType(fd) == OFTDateTime) {
+			if (tz <= 1 && !c->utc)
+				return gp_fail(GP_EX_DATAERR, "feature %lld: a date-time of no known zone "
+				               "for column '%s' of '%s', whose session TimeZone is not UTC; "
+				               "write with --config GISPIPE_PG_BINARY_COPY NO",
+				               (long long)ft->fid, OGR_Fld_GetNameRef(fd), c->shown);
+			us += (long long)days_from_2000(y, m, d) * 86400000000LL;
+			if (tz > 1)
+				us -= (long long)(tz - 100) * 15 * 60000000LL;
+		}
+		return put32(c, 8) || put64(c, (uint64_t)us) ? -1 : 0;
 	}
 	case OFTBinary: {
 		int n = 0;

@@ -45,6 +45,7 @@ struct pg_copy {
 	unsigned char *buf;  /* COPY data not sent yet */
 	size_t len;
 	bool copying;        /* a COPY is under way */
+	bool utc;            /* the session's TimeZone is UTC (pg_copy_utc) */
 	const char *table;   /* its table, as the user named it: for messages */
 	bool in_txn;
 };
@@ -65,12 +66,16 @@ struct pg_rows {
  * layer creation options `lco`, for a stream of schema `sc` in `srs`, go
  * by binary COPY?  false with *why saying what keeps GDAL's route. */
 bool pg_copy_can(const struct schema *sc, OGRSpatialReferenceH srs, int mode, char **lco,
-                 const char **why);
+                 bool utc, const char **why);
 
 /* Connect to `path` (GDAL's "PG:..." string; GDAL's own keys are left
  * out) and begin the transaction.  NULL with the error set (73; the
  * message names `shown`, never the password). */
 struct pg_copy *pg_copy_connect(struct arena *a, const char *path, const char *shown);
+
+/* Is the session's TimeZone UTC?  A date-time of no known zone is then
+ * sent as UTC, as the server would read GDAL's text. */
+bool pg_copy_utc(struct pg_copy *c);
 
 /* Close the connection; an open transaction is rolled back. */
 void pg_copy_close(struct pg_copy *c);

@@ -442,9 +442,8 @@ static int open_db(struct stage *s, struct voutput *o, const char *path,
 	GDALDatasetH ds;
 	char **lco = to_csl(&c->options);
 	const char *why;
-	bool binary = pg_copy_can(stm->schema, stm->srs, c->mode, lco, &why);
+	bool binary = pg_copy_can(stm->schema, stm->srs, c->mode, lco, true, &why);
 
-	CSLDestroy(lco);
 	o->db = true;
 	o->out.path = arena_strdup(s->arena, path);
 	if (o->out.path == NULL)
@@ -455,9 +454,23 @@ static int open_db(struct stage *s, struct voutput *o, const char *path,
 	st->outputs = &o->out;
 	if (binary) {
 		o->pq = pg_copy_connect(s->arena, path, o->out.path);
-		if (o->pq == NULL || arena_defer(s->arena, db_cleanup, o) != 0)
+		if (o->pq == NULL) {
+			CSLDestroy(lco);
 			return -1;
+		}
+		binary = pg_copy_can(stm->schema, stm->srs, c->mode, lco, pg_copy_utc(o->pq), &why);
+		if (!binary) {
+			pg_copy_close(o->pq);
+			o->pq = NULL;
+		}
+	}
+	CSLDestroy(lco);
+	if (binary) {
 		o->in_txn = true;
+		if (arena_defer(s->arena, db_cleanup, o) != 0) {
+			pg_copy_close(o->pq);
+			return -1;
+		}
 		return 0;
 	}
 	CPLDebug("gispipe", "'%s' is written through GDAL: %s", o->out.path, why);
@@ -1095,6 +1108,10 @@ static void write_explain_memory(struct stage *s, struct engine *e, FILE *out)
 		        (double)FGB_INDEX_IO_BYTES / (1024.0 * 1024.0),
 		        (unsigned)(fgb_index_temp_bytes(1000000) / 1000000),
 		        (double)fgb_index_temp_bytes(1000000) / (1024.0 * 1024.0));
+	if (st && st->drv && strcmp(GDALGetDriverShortName(st->drv), "PostgreSQL") == 0)
+		fprintf(out, "  PostgreSQL: a new table's rows go by binary COPY (where its "
+		             "fields allow) through a %u KiB buffer (pg_copy.h)\n",
+		        PG_COPY_BUFFER / 1024);
 }
 
 static const struct vector_ops write_ops = {
@@ -1128,8 +1145,9 @@ const struct step_desc step_write = {
 	           "table with COPY and swaps it for the old one at the commit (readers see\n"
 	           "one or the other); append adds all rows or none.  A new table is loaded\n"
 	           "by binary COPY on gispipe's own connection (GDAL's text COPY for append,\n"
-	           "NUMERIC, list, time, date-time, JSON or UUID fields, a CRS without an\n"
-	           "EPSG code, other layer options).  A table is locked\n"
+	           "NUMERIC, list, JSON or UUID fields, date-times in a session TimeZone\n"
+	           "other than UTC, a CRS without an EPSG code, other layer options).  A\n"
+	           "table is locked\n"
 	           "for the run (advisory lock: 75, or --lock-wait); a lost connection is\n"
 	           "74, a table the role may not write 73.",
 	.check = write_check,

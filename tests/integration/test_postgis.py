@@ -417,44 +417,61 @@ steps:
         COPY (the route gispipe took before, GISPIPE_PG_BINARY_COPY NO)."""
         with open(self.path("types.csvt"), "w") as f:
             f.write('"Integer","Integer64","Real","Real","Real(Float32)","Integer(Boolean)",'
-                    '"Integer(Int16)","String","String(5)","Date","String"\n')
+                    '"Integer(Int16)","String","String(5)","Date","DateTime","Time","String"\n')
         rows = [
             (0, 9007199254740993, -0.5, "0.30000000000000004", 1.5, 1, -32768,
-             "Zürich – 東京 🌍", "äöüßéx", "2024/02/29",
-             "MULTIPOLYGON (((0 0,1 0,1 1,0 0)),((2 2,3 2,3 3,2 2)))"),
+             "Zürich – 東京 🌍", "äöüßéx", "2024/02/29", "2024/02/29 12:34:56.789+0530",
+             "12:34:56.5", "MULTIPOLYGON (((0 0,1 0,1 1,0 0)),((2 2,3 2,3 3,2 2)))"),
             (-2147483648, -9223372036854775808, 1e308, "1e-300", -3.25, 0, 32767,
-             "tab\there, \"quoted\", back\\slash", "abc", "1900/01/01", "POLYGON EMPTY"),
+             "tab\there, \"quoted\", back\\slash", "abc", "1900/01/01",
+             "1900/01/01 00:00:00", "00:00:00", "POLYGON EMPTY"),
             (2147483647, 9223372036854775807, 123456789.125, "-0", 0, 1, 0, "", "",
-             "2100/12/31", "GEOMETRYCOLLECTION (POINT (1 2),LINESTRING (0 0,1 1))"),
-            ("", "", "", "", "", "", "", "", "", "", ""),
+             "2100/12/31", "2100/12/31 23:59:59-08", "23:59:59", "GEOMETRYCOLLECTION (POINT (1 2),LINESTRING (0 0,1 1))"),
+            ("", "", "", "", "", "", "", "", "", "", "", "", ""),
             (7, -1, 1e-300, "5e-324", "", "", 1, "x", "0123456789", "0001/01/01",
-             "POINT (1 2)"),
+             "1970/01/01 00:00:00.001+00", "", "POINT (1 2)"),
         ]
         with open(self.path("types.csv"), "w") as f:
-            f.write("i,i64,r,exact,f32,b,s16,t,t5,d,wkt\n")
+            f.write("i,i64,r,exact,f32,b,s16,t,t5,d,dt,tm,wkt\n")
             for r in rows:
                 f.write(",".join('"%s"' % str(v).replace('"', '""') for v in r) + "\n")
         src = self.path("types.csv")
-        before = len(C.log_text())
-        self.assertExit(self.write_pg(src, "bt_types", "create"), gptest.EX_OK)
-        self.assertEqual(self.copy_format("bt_types", before), "binary")
-        before = len(C.log_text())
-        self.assertExit(self.write_pg(src, "bt_text", "create",
-                                      args=("--config", "GISPIPE_PG_BINARY_COPY", "NO")),
-                        gptest.EX_OK)
-        self.assertEqual(self.copy_format("bt_text", before), "text")
-        gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), src, "-nln", "bt_ogr")
-        for other in ("bt_text", "bt_ogr"):
+
+        def load(table, tz, args=()):
+            """Load with gispipe in a session of TimeZone tz (libpq's PGTZ);
+            how its rows went."""
+            p = self.pipeline('version: 1\nsteps:\n  - read: { path: "%s" }\n  - write: '
+                              '{ path: "%s", layer: %s, mode: create }\n' % (src, C.conn(), table),
+                              name=table + ".yaml")
+            before = len(C.log_text())
+            self.assertExit(self.gp("run", "-q", p, *args, env={"PGTZ": tz}), gptest.EX_OK)
+            how = self.copy_format(table, before)
+            subprocess.run(["ogr2ogr", "-f", "PostgreSQL", C.conn(), src, "-nln", table + "_o"],
+                           check=True, capture_output=True, env=dict(os.environ, PGTZ=tz))
+            return how
+        self.assertEqual(load("bt_types", "UTC"), "binary")
+        self.assertEqual(load("bt_text", "UTC", ("--config", "GISPIPE_PG_BINARY_COPY", "NO")),
+                         "text")
+        # A date-time of no known zone is the session's local time: GDAL's
+        # route, unless that is UTC.
+        self.assertEqual(load("bt_paris", "Europe/Paris"), "text")
+        for other in ("bt_text", "bt_types_o", "bt_paris"):
             self.assertEqual(self.table_shape("bt_types"), self.table_shape(other))
-        cols = "i, i64, r, f32, b, s16, t, t5, d, wkt"
+        cols = "i, i64, r, f32, b, s16, t, t5, d, dt, tm, wkt"
         digest = self.rows_digest("bt_types", cols)
         self.assertEqual(digest.split("|")[1], "5")
         self.assertEqual(digest, self.rows_digest("bt_text", cols))
-        self.assertEqual(digest, self.rows_digest("bt_ogr", cols))
+        self.assertEqual(digest, self.rows_digest("bt_types_o", cols))
+        self.assertEqual(self.rows_digest("bt_paris", cols), self.rows_digest("bt_paris_o", cols))
+        self.assertNotEqual(self.rows_digest("bt_paris", cols), digest)
+        self.assertEqual(C.psql("SET TimeZone = 'UTC'; SELECT dt, tm FROM bt_types "
+                                "ORDER BY ogc_fid"),
+                         ["2024-02-29 07:04:56.789+00|12:34:56.5", "1900-01-01 00:00:00+00|00:00:00",
+                          "2101-01-01 07:59:59+00|23:59:59", "|", "1970-01-01 00:00:00.001+00|"])
         # Text COPY prints a double with 15 digits; binary sends its bits.
         self.assertEqual(C.psql("SELECT exact::text FROM bt_types ORDER BY ogc_fid"),
                          ["0.30000000000000004", "1e-300", "-0", "5e-324"])
-        self.assertEqual(C.psql("SELECT exact::text FROM bt_ogr ORDER BY ogc_fid"),
+        self.assertEqual(C.psql("SELECT exact::text FROM bt_types_o ORDER BY ogc_fid"),
                          ["0.3", "1e-300", "-0", "5e-324"])
         self.assertEqual(C.psql("SELECT t5, i64, d, ST_AsText(wkb_geometry) FROM bt_types "
                                 "WHERE ogc_fid = 1"),
