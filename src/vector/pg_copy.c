@@ -15,7 +15,6 @@
 #include "core/error.h"
 #include "core/handle.h"
 #include "core/outfile.h"
-#include "pg_table.h"
 #include "vector/schema.h"
 #include "vector/wkb.h"
 
@@ -170,6 +169,28 @@ static char *conninfo(struct arena *a, const char *path)
 	}
 	out[k] = '\0';
 	return out;
+}
+
+int pg_error_code(const char *msg, int other)
+{
+	static const char *const lost[] = {"server closed the connection",
+	                                   "terminating connection",
+	                                   "no connection to the server",
+	                                   "connection to server was lost",
+	                                   "could not receive data from server",
+	                                   "could not send data to server",
+	                                   "connection not open",
+	                                   "SSL SYSCALL error",
+	                                   NULL};
+	static const char *const denied[] = {"permission denied", "must be owner of", NULL};
+
+	for (const char *const *p = lost; *p; p++)
+		if (strcasestr(msg, *p))
+			return GP_EX_IOERR;
+	for (const char *const *p = denied; *p; p++)
+		if (strcasestr(msg, *p))
+			return GP_EX_CANTCREAT;
+	return other;
 }
 
 /* The server's message for the last failure, one line. */

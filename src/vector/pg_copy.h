@@ -109,6 +109,11 @@ int pg_copy_row(struct pg_copy *c, const struct pg_rows *r, long long fid,
  * -1 with the error set.  Nothing to do when no COPY is under way. */
 int pg_copy_end(struct pg_copy *c);
 
+/* The exit code of a PostgreSQL error message (libpq's, or GDAL's from its
+ * driver): 74 when the connection is gone, 73 when the server refuses the
+ * privilege, else `other`. */
+int pg_error_code(const char *msg, int other);
+
 /* COMMIT; -1 with the error set. */
 int pg_copy_commit(struct pg_copy *c);
 

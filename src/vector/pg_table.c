@@ -24,28 +24,6 @@
  * hash of the table's schema-qualified name. */
 #define LOCK_CLASS 1734963056
 
-int pg_error_code(const char *msg, int other)
-{
-	static const char *const lost[] = {"server closed the connection",
-	                                   "terminating connection",
-	                                   "no connection to the server",
-	                                   "connection to server was lost",
-	                                   "could not receive data from server",
-	                                   "could not send data to server",
-	                                   "connection not open",
-	                                   "SSL SYSCALL error",
-	                                   NULL};
-	static const char *const denied[] = {"permission denied", "must be owner of", NULL};
-
-	for (const char *const *p = lost; *p; p++)
-		if (strcasestr(msg, *p))
-			return GP_EX_IOERR;
-	for (const char *const *p = denied; *p; p++)
-		if (strcasestr(msg, *p))
-			return GP_EX_CANTCREAT;
-	return other;
-}
-
 /* `s` between `q`s, a `q` inside doubled: "identifier" or 'literal'. */
 static char *quoted(struct arena *a, const char *s, char q)
 {

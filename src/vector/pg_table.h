@@ -1,8 +1,9 @@
 /*
  * pg_table.h - a PostgreSQL table as a target of the write step.
  *
- * A `PG:` output is no file: it is written through GDAL's PostgreSQL
- * driver on one connection, in ONE transaction that the writer starts
+ * A `PG:` output is no file: it is written on one connection, gispipe's
+ * own with binary COPY (pg_copy.h) or GDAL's PostgreSQL driver's with text
+ * COPY, in ONE transaction that the writer starts
  * when it opens the dataset and that commits only when the whole run has
  * succeeded; any failure, signal or lost connection rolls it back (the
  * server does so by itself when the connection drops, even on kill -9).
@@ -95,9 +96,5 @@ const char *pg_table_copy_target(struct pg_table *t, OGRFeatureDefnH defn, int n
 
 /* A column or table name laundered as GDAL launders it. */
 char *pg_table_launder(struct arena *a, const char *name);
-
-/* The exit code of GDAL's last PostgreSQL error: 74 when the connection
- * is gone, 73 when the server refuses the privilege, else `other`. */
-int pg_error_code(const char *msg, int other);
 
 #endif
