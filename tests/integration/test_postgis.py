@@ -381,6 +381,14 @@ steps:
         self.assertExit(r, gptest.EX_CANTCREAT)
         self.assertIn("permission denied", r.err)
         self.assertNotIn(pgcluster.PASSWORD, r.err + r.out)
+        # A new table, on the binary COPY route, in a schema the role may
+        # not create in.
+        C.psql("CREATE SCHEMA IF NOT EXISTS shut")
+        r = self.write_pg(self.points("p.json", 3), "shut.t", "create", conn=conn)
+        self.assertExit(r, gptest.EX_CANTCREAT)
+        self.assertIn("permission denied for schema shut", r.err)
+        self.assertIn("password=***", r.err)
+        self.assertNotIn(pgcluster.PASSWORD, r.err + r.out)
 
     # Binary COPY (pg_copy.c)
 
