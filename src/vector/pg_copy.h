@@ -16,7 +16,8 @@
  * PQputCopyData when it fills, so memory does not grow with the output.
  *
  * Ownership: a pg_copy and its buffer live in the arena given to
- * pg_copy_connect (the output's arena); the connection is the pg_copy's
+ * pg_copy_connect (the writer's step arena: the COMMIT runs after the
+ * output's own arena is gone); the connection is the pg_copy's
  * until pg_copy_close, which the writer calls from its commit, abort or
  * cleanup.  Closing a connection whose transaction is open rolls it back
  * (the server does so itself when a connection drops).
