@@ -18,32 +18,11 @@
 #include "core/arena.h"
 #include "core/error.h"
 #include "core/iocheck.h"
+#include "pg_copy.h"
 
 /* The first key of gispipe's advisory locks ("gisp"); the second is a
  * hash of the table's schema-qualified name. */
 #define LOCK_CLASS 1734963056
-
-int pg_error_code(const char *msg, int other)
-{
-	static const char *const lost[] = {"server closed the connection",
-	                                   "terminating connection",
-	                                   "no connection to the server",
-	                                   "connection to server was lost",
-	                                   "could not receive data from server",
-	                                   "could not send data to server",
-	                                   "connection not open",
-	                                   "SSL SYSCALL error",
-	                                   NULL};
-	static const char *const denied[] = {"permission denied", "must be owner of", NULL};
-
-	for (const char *const *p = lost; *p; p++)
-		if (strcasestr(msg, *p))
-			return GP_EX_IOERR;
-	for (const char *const *p = denied; *p; p++)
-		if (strcasestr(msg, *p))
-			return GP_EX_CANTCREAT;
-	return other;
-}
 
 /* `s` between `q`s, a `q` inside doubled: "identifier" or 'literal'. */
 static char *quoted(struct arena *a, const char *s, char q)
@@ -64,11 +43,15 @@ static char *quoted(struct arena *a, const char *s, char q)
 	return out;
 }
 
-/* Run `sql`; 0, or -1 with GDAL's message in the error. */
-static int exec(GDALDatasetH ds, const char *sql, const char *what, const char *shown)
+/* Run `sql` on the table's connection, gispipe's own or GDAL's; 0, or -1
+ * with the server's message in the error. */
+static int exec(const struct pg_table *t, GDALDatasetH ds, const char *sql, const char *what,
+                const char *shown)
 {
 	OGRLayerH r;
 
+	if (t->pq)
+		return pg_copy_exec(t->pq, sql, what);
 	CPLErrorReset();
 	r = GDALDatasetExecuteSQL(ds, sql, NULL, NULL);
 	if (r)
@@ -84,12 +67,14 @@ static int exec(GDALDatasetH ds, const char *sql, const char *what, const char *
 
 /* The first column of the first row of `sql` as an integer; -1 with the
  * error set when the query fails. */
-static int query_int(GDALDatasetH ds, const char *sql, long long *v, const char *what,
-                     const char *shown)
+static int query_int(const struct pg_table *t, GDALDatasetH ds, const char *sql, long long *v,
+                     const char *what, const char *shown)
 {
 	OGRLayerH r;
 	OGRFeatureH f = NULL;
 
+	if (t->pq)
+		return pg_copy_query_int(t->pq, sql, v, what);
 	CPLErrorReset();
 	r = GDALDatasetExecuteSQL(ds, sql, NULL, NULL);
 	if (r)
@@ -132,7 +117,7 @@ static double now(void)
 
 /* Take the table's advisory lock for the transaction, waiting up to
  * `lock_wait` seconds; 75 naming the server process that holds it. */
-static int lock_table(struct arena *a, GDALDatasetH ds, const char *key, const char *shown,
+static int lock_table(struct arena *a, const struct pg_table *t, GDALDatasetH ds, const char *key, const char *shown,
                       const char *name, int lock_wait, volatile sig_atomic_t *stop)
 {
 	char *sql = arena_printf(a, "SELECT pg_try_advisory_xact_lock(%d, hashtext(%s))::int",
@@ -143,7 +128,7 @@ static int lock_table(struct arena *a, GDALDatasetH ds, const char *key, const c
 	if (sql == NULL)
 		return -1;
 	for (;;) {
-		if (query_int(ds, sql, &got, "lock a table", shown) != 0)
+		if (query_int(t, ds, sql, &got, "lock a table", shown) != 0)
 			return -1;
 		if (got)
 			return 0;
@@ -157,7 +142,7 @@ static int lock_table(struct arena *a, GDALDatasetH ds, const char *key, const c
 	                   "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
 	                   "classid = %d AND objid = hashtext(%s)::oid AND objsubid = 2",
 	                   LOCK_CLASS, key);
-	if (sql == NULL || query_int(ds, sql, &pid, "find a lock's holder", shown) != 0)
+	if (sql == NULL || query_int(t, ds, sql, &pid, "find a lock's holder", shown) != 0)
 		gp_err_clear();
 	return gp_fail(GP_EX_TEMPFAIL,
 	               "table '%s' in '%s' is being written by another run (server process %lld); "
@@ -165,9 +150,9 @@ static int lock_table(struct arena *a, GDALDatasetH ds, const char *key, const c
 	               name, shown, pid);
 }
 
-struct pg_table *pg_table_begin(struct arena *a, GDALDatasetH ds, const char *shown,
-                                const char *name, enum outfile_mode mode, int lock_wait,
-                                volatile sig_atomic_t *stop, char ***lco)
+struct pg_table *pg_table_begin(struct arena *a, GDALDatasetH ds, struct pg_copy *pq,
+                                const char *shown, const char *name, enum outfile_mode mode,
+                                int lock_wait, volatile sig_atomic_t *stop, char ***lco)
 {
 	static unsigned serial;
 	struct pg_table *t = arena_calloc(a, 1, sizeof *t);
@@ -180,6 +165,7 @@ struct pg_table *pg_table_begin(struct arena *a, GDALDatasetH ds, const char *sh
 	if (t == NULL)
 		return NULL;
 	t->name = name;
+	t->pq = pq;
 	if (dot) {
 		schema_name = arena_strndup(a, name, (size_t)(dot - name));
 		if (schema_name == NULL)
@@ -195,13 +181,13 @@ struct pg_table *pg_table_begin(struct arena *a, GDALDatasetH ds, const char *sh
 	key = arena_printf(a, "%s || '.' || %s", nsp, quoted(a, t->table, '\''));
 	if (nsp == NULL || t->schema == NULL || key == NULL)
 		return NULL;
-	if (lock_table(a, ds, key, shown, name, lock_wait, stop) != 0)
+	if (lock_table(a, t, ds, key, shown, name, lock_wait, stop) != 0)
 		return NULL;
 	sql = arena_printf(a,
 	                   "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = "
 	                   "c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
 	                   nsp, quoted(a, t->table, '\''));
-	if (sql == NULL || query_int(ds, sql, &exists, "look for a table", shown) != 0)
+	if (sql == NULL || query_int(t, ds, sql, &exists, "look for a table", shown) != 0)
 		return NULL;
 	t->exists = exists > 0;
 	if (t->exists && mode == OUTFILE_CREATE) {
@@ -264,7 +250,7 @@ int pg_table_created(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const c
 	                   "contype = 'p' AND conkey = ARRAY[(SELECT attnum FROM pg_attribute "
 	                   "WHERE attrelid = %s::regclass AND attname = %s)]",
 	                   rel, rel, quoted(a, fidcol, '\''));
-	if (rel == NULL || sql == NULL || query_int(ds, sql, &keys, "look for a key", shown) != 0)
+	if (rel == NULL || sql == NULL || query_int(t, ds, sql, &keys, "look for a key", shown) != 0)
 		return -1;
 	if (keys != 1)
 		return 0;
@@ -273,7 +259,7 @@ int pg_table_created(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const c
 	                   "pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'; EXECUTE "
 	                   "format('ALTER TABLE %%s DROP CONSTRAINT %%I', %s, k); END $gispipe$",
 	                   rel, rel);
-	if (sql == NULL || exec(ds, sql, "defer the primary key", shown) != 0)
+	if (sql == NULL || exec(t, ds, sql, "defer the primary key", shown) != 0)
 		return -1;
 	t->pkey = arena_strdup(a, fidcol);
 	t->fid = 0;
@@ -293,7 +279,22 @@ int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const ch
 
 	/* COPY ends here, and with it the rows the server may refuse. */
 	CPLErrorReset();
-	if (OGR_L_SyncToDisk(lyr) != OGRERR_NONE || CPLGetLastErrorType() >= CE_Failure) {
+	if (t->pq) {
+		const char *rel = regclass(a, t, here);
+
+		if (pg_copy_end(t->pq) != 0)
+			return -1;
+		/* The sequence goes on from the last FID, as GDAL sets it after
+		 * a COPY that gave FIDs (and leaves it alone for no rows). */
+		sql = arena_printf(a,
+		                   "SELECT setval(pg_get_serial_sequence(%s, %s), MAX(%s)) FROM %s%s "
+		                   "WHERE EXISTS (SELECT 1 FROM %s%s WHERE %s > 0 LIMIT 1)",
+		                   rel, quoted(a, t->pkey, '\''), quoted(a, t->pkey, '"'), t->schema,
+		                   quoted(a, here, '"'), t->schema, quoted(a, here, '"'),
+		                   quoted(a, t->pkey, '"'));
+		if (rel == NULL || sql == NULL || exec(t, ds, sql, "set the FID sequence", shown) != 0)
+			return -1;
+	} else if (OGR_L_SyncToDisk(lyr) != OGRERR_NONE || CPLGetLastErrorType() >= CE_Failure) {
 		const char *msg = iocheck_gdal_msg();
 
 		return gp_fail(pg_error_code(msg, GP_EX_DATAERR),
@@ -302,18 +303,18 @@ int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const ch
 	if (t->pkey) {
 		sql = arena_printf(a, "ALTER TABLE %s%s ADD PRIMARY KEY (%s)", t->schema,
 		                   quoted(a, here, '"'), quoted(a, t->pkey, '"'));
-		if (sql == NULL || exec(ds, sql, "build the primary key", shown) != 0)
+		if (sql == NULL || exec(t, ds, sql, "build the primary key", shown) != 0)
 			return -1;
 	}
 	if (t->geomcol == NULL && t->tmp == NULL)
 		return 0;
-	if (t->geomcol && OGR_L_GetGeomType(lyr) != wkbNone) {
-		const char *col = OGR_L_GetGeometryColumn(lyr);
+	if (t->geomcol && (lyr ? OGR_L_GetGeomType(lyr) != wkbNone : t->gcol != NULL)) {
+		const char *col = lyr ? OGR_L_GetGeometryColumn(lyr) : t->gcol;
 
 		sql = arena_printf(a, "CREATE INDEX %s ON %s%s USING GIST (%s)",
 		                   quoted(a, arena_printf(a, "%s_%s_geom_idx", here, col), '"'),
 		                   t->schema, quoted(a, here, '"'), quoted(a, col, '"'));
-		if (sql == NULL || exec(ds, sql, "build the spatial index", shown) != 0)
+		if (sql == NULL || exec(t, ds, sql, "build the spatial index", shown) != 0)
 			return -1;
 	}
 	if (t->tmp) {
@@ -321,11 +322,11 @@ int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const ch
 		 * once the transaction commits (the server looks the name up
 		 * again after a lock wait). */
 		sql = arena_printf(a, "DROP TABLE %s%s", t->schema, quoted(a, t->table, '"'));
-		if (sql == NULL || exec(ds, sql, "replace the old table", shown) != 0)
+		if (sql == NULL || exec(t, ds, sql, "replace the old table", shown) != 0)
 			return -1;
 		sql = arena_printf(a, "ALTER TABLE %s%s RENAME TO %s", t->schema,
 		                   quoted(a, t->tmp, '"'), quoted(a, t->table, '"'));
-		if (sql == NULL || exec(ds, sql, "rename the new table", shown) != 0)
+		if (sql == NULL || exec(t, ds, sql, "rename the new table", shown) != 0)
 			return -1;
 		/* Its index, key and sequence take the names ogr2ogr gives them
 		 * (and a second overwrite expects). */
@@ -341,8 +342,72 @@ int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const ch
 		               '\''),
 		        strlen(t->tmp) + 1, quoted(a, arena_printf(a, "%s_", t->tmp), '\''),
 		        quoted(a, t->schema, '\''), quoted(a, t->table, '\''), strlen(t->tmp) + 1);
-		if (sql == NULL || exec(ds, sql, "rename the new table's index", shown) != 0)
+		if (sql == NULL || exec(t, ds, sql, "rename the new table's index", shown) != 0)
 			return -1;
 	}
 	return 0;
+}
+
+int pg_table_create(struct pg_table *t, OGRFeatureDefnH defn, int ncols, const char *fidcol,
+                    const char *gcol, OGRwkbGeometryType gtype, int srid, struct arena *a)
+{
+	const char *here = t->tmp ? t->tmp : t->table;
+	char *sql = arena_printf(a, "CREATE TABLE %s%s ( %s SERIAL", t->schema,
+	                         quoted(a, here, '"'), quoted(a, fidcol, '"'));
+
+	for (int i = 0; sql && i < ncols; i++) {
+		OGRFieldDefnH fd = OGR_FD_GetFieldDefn(defn, i);
+
+		sql = arena_printf(a, "%s, %s %s", sql, quoted(a, OGR_Fld_GetNameRef(fd), '"'),
+		                   pg_copy_type(a, fd));
+	}
+	if (sql && gcol) {
+		const char *dims = OGR_GT_HasZ(gtype) ? (OGR_GT_HasM(gtype) ? "ZM" : "Z")
+		                                      : (OGR_GT_HasM(gtype) ? "M" : "");
+		static const char *const ogc[] = {"GEOMETRY", "POINT", "LINESTRING", "POLYGON",
+		                                  "MULTIPOINT", "MULTILINESTRING", "MULTIPOLYGON",
+		                                  "GEOMETRYCOLLECTION"};
+		int flat = (int)wkbFlatten(gtype);
+		const char *type = ogc[flat >= 1 && flat <= 7 ? flat : 0];
+
+		sql = arena_printf(a, "%s, %s geometry(%s%s%s)", sql, quoted(a, gcol, '"'), type, dims,
+		                   srid > 0 ? arena_printf(a, ",%d", srid) : "");
+	}
+	sql = sql ? arena_printf(a, "%s )", sql) : NULL;
+	if (sql == NULL || exec(t, NULL, sql, "create a table", t->name) != 0)
+		return -1;
+	t->pkey = arena_strdup(a, fidcol);
+	t->gcol = gcol ? arena_strdup(a, gcol) : NULL;
+	t->fid = 0;
+	return t->pkey && (gcol == NULL || t->gcol) ? 0 : -1;
+}
+
+int pg_table_add_column(struct pg_table *t, OGRFieldDefnH fd, struct arena *a)
+{
+	const char *here = t->tmp ? t->tmp : t->table;
+	char *sql = arena_printf(a, "ALTER TABLE %s%s ADD COLUMN %s %s", t->schema,
+	                         quoted(a, here, '"'), quoted(a, OGR_Fld_GetNameRef(fd), '"'),
+	                         pg_copy_type(a, fd));
+
+	return sql == NULL || exec(t, NULL, sql, "add a column", t->name) != 0 ? -1 : 0;
+}
+
+const char *pg_table_copy_target(struct pg_table *t, OGRFeatureDefnH defn, int ncols,
+                                 struct arena *a)
+{
+	const char *here = t->tmp ? t->tmp : t->table;
+	char *s = arena_printf(a, "%s%s (%s", t->schema, quoted(a, here, '"'),
+	                       quoted(a, t->pkey, '"'));
+
+	for (int i = 0; s && i < ncols; i++)
+		s = arena_printf(a, "%s, %s", s,
+		                 quoted(a, OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(defn, i)), '"'));
+	if (s && t->gcol)
+		s = arena_printf(a, "%s, %s", s, quoted(a, t->gcol, '"'));
+	return s ? arena_printf(a, "%s)", s) : NULL;
+}
+
+char *pg_table_launder(struct arena *a, const char *name)
+{
+	return launder(a, name);
 }

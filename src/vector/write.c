@@ -31,6 +31,7 @@
 #include "config/yaml_load.h"
 #include "vector/source.h"
 #include "vector/batch.h"
+#include "pg_copy.h"
 #include "pg_table.h"
 #include "vector/drivers.h"
 
@@ -88,12 +89,20 @@ struct out_layer {
 	char *fgb_empty;           /* GDAL's file for it if it stays empty, or NULL */
 	const char *geomcol;
 	struct pg_table *pg;       /* a PostgreSQL table, or NULL */
+	/* binary COPY (pg_copy.h): the table's fields (lyr is NULL), its
+	 * columns, CRS and row layout for the current stream */
+	OGRFeatureDefnH defn;
+	int ncols;
+	OGRSpatialReferenceH srs;
+	struct handle *defn_h, *srs_h;
+	struct pg_rows rows;
 };
 
 struct voutput {
 	struct output out;         /* first: the writer's list holds these */
 	GDALDatasetH dsh;
 	bool db;                   /* a database (pg_table.h), not a staged file */
+	struct pg_copy *pq;        /* db by binary COPY: the connection, else GDAL's */
 	struct outset_hook hook;   /* db: its COMMIT, run by the run's commit */
 	bool closed;
 	bool in_txn;
@@ -270,7 +279,7 @@ static int close_output(struct stage *s, struct voutput *o, bool ok)
 	for (struct out_layer *l = o->layers; l; l = l->next)
 		if (l->feat)
 			handle_release(l->feat);
-	if (o->out.ds == NULL)
+	if (o->out.ds == NULL && o->pq == NULL)
 		goto out;
 	if (o->db) {
 		r = close_db(s, o, ok);
@@ -311,6 +320,11 @@ static int close_output(struct stage *s, struct voutput *o, bool ok)
 			r = gp_fail_prefix("'%s', layer '%s'", o->out.path, l->name);
 out:
 	for (struct out_layer *l = o->layers; l; l = l->next) {
+		if (l->defn_h)
+			handle_release(l->defn_h);
+		if (l->srs_h)
+			handle_release(l->srs_h);
+		l->defn_h = l->srs_h = NULL;
 		l->rt = NULL;
 		l->fgb = NULL;
 		l->fgb_empty = NULL;
@@ -327,6 +341,12 @@ static int db_commit(void *ctx)
 	struct voutput *o = ctx;
 	int r = 0;
 
+	if (o->pq) {
+		r = pg_copy_commit(o->pq);
+		pg_copy_close(o->pq);
+		o->in_txn = false;
+		return r;
+	}
 	CPLErrorReset();
 	if (GDALDatasetCommitTransaction(o->dsh) != OGRERR_NONE ||
 	    CPLGetLastErrorType() >= CE_Failure) {
@@ -343,6 +363,11 @@ static int db_commit(void *ctx)
 
 static void db_rollback(struct voutput *o)
 {
+	if (o->pq) {
+		pg_copy_close(o->pq); /* the server rolls back */
+		o->in_txn = false;
+		return;
+	}
 	if (!o->in_txn)
 		return;
 	/* GDAL would commit a transaction still open when it disconnects. */
@@ -357,7 +382,8 @@ static void db_abort(void *ctx)
 	struct voutput *o = ctx;
 
 	db_rollback(o);
-	GDALClose(o->dsh);
+	if (o->dsh)
+		GDALClose(o->dsh);
 	o->dsh = NULL;
 }
 
@@ -370,7 +396,7 @@ static void db_cleanup(void *ctx)
 
 	if (o->hook.set)
 		outset_hook_abort(&o->hook);
-	else if (o->out.ds)
+	else if (o->out.ds || o->pq)
 		db_rollback(o);
 }
 
@@ -381,13 +407,16 @@ static int close_db(struct stage *s, struct voutput *o, bool ok)
 	struct write_state *st = s->state;
 	int r = 0;
 
+	if (ok && o->pq && pg_copy_end(o->pq) != 0)
+		r = -1;
 	for (struct out_layer *l = o->layers; ok && r == 0 && l; l = l->next)
 		if (l->pg && pg_table_finish(l->pg, o->dsh, l->lyr, o->out.path, o->work) != 0)
 			r = -1;
 	if (ok && r == 0) {
 		/* No longer the stage's handle: the commit or the abort
 		 * closes it. */
-		handle_take(o->out.ds);
+		if (o->out.ds)
+			handle_take(o->out.ds);
 		o->out.ds = NULL;
 		o->hook.commit = db_commit;
 		o->hook.abort = db_abort;
@@ -396,17 +425,25 @@ static int close_db(struct stage *s, struct voutput *o, bool ok)
 		return 0;
 	}
 	db_rollback(o);
-	handle_release(o->out.ds);
+	if (o->out.ds)
+		handle_release(o->out.ds);
 	o->out.ds = NULL;
 	return r;
 }
 
 /* A database target: connected, in its transaction, listed with the
- * files (it has no staged file: its outfile is done from the start). */
-static int open_db(struct stage *s, struct voutput *o, const char *path)
+ * files (it has no staged file: its outfile is done from the start).  Its
+ * rows go by binary COPY on a connection of gispipe's own when the first
+ * stream's fields and the options allow (pg_copy_can), else through GDAL. */
+static int open_db(struct stage *s, struct voutput *o, const char *path,
+                   const struct stream *stm)
 {
+	struct write_conf *c = s->step->conf;
 	struct write_state *st = s->state;
 	GDALDatasetH ds;
+	char **lco = to_csl(&c->options);
+	const char *why;
+	bool binary = pg_copy_can(stm->schema, stm->srs, c->mode, lco, true, &why);
 
 	o->db = true;
 	o->out.path = arena_strdup(s->arena, path);
@@ -416,6 +453,28 @@ static int open_db(struct stage *s, struct voutput *o, const char *path)
 	o->out.of.tmp_fd = -1;
 	o->out.next = st->outputs;
 	st->outputs = &o->out;
+	if (binary) {
+		o->pq = pg_copy_connect(s->arena, path, o->out.path);
+		if (o->pq == NULL) {
+			CSLDestroy(lco);
+			return -1;
+		}
+		binary = pg_copy_can(stm->schema, stm->srs, c->mode, lco, pg_copy_utc(o->pq), &why);
+		if (!binary) {
+			pg_copy_close(o->pq);
+			o->pq = NULL;
+		}
+	}
+	CSLDestroy(lco);
+	if (binary) {
+		o->in_txn = true;
+		if (arena_defer(s->arena, db_cleanup, o) != 0) {
+			pg_copy_close(o->pq);
+			return -1;
+		}
+		return 0;
+	}
+	CPLDebug("gispipe", "'%s' is written through GDAL: %s", o->out.path, why);
 	CPLErrorReset();
 	ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_UPDATE, NULL, NULL, NULL);
 	if (ds == NULL) {
@@ -445,7 +504,7 @@ static void with_fast_sqlite(bool on)
 	CPLSetThreadLocalConfigOption("OGR_SQLITE_SYNCHRONOUS", on ? "OFF" : NULL);
 }
 
-static int open_output(struct stage *s, const char *path)
+static int open_output(struct stage *s, const char *path, const struct stream *stm)
 {
 	struct write_conf *c = s->step->conf;
 	struct write_state *st = s->state;
@@ -461,7 +520,7 @@ static int open_output(struct stage *s, const char *path)
 	if (o != NULL && source_is_db(path)) {
 		o->work = arena_create(&s->acct.mem, 0);
 		st->cur = o;
-		return o->work ? open_db(s, o, path) : -1;
+		return o->work ? open_db(s, o, path, stm) : -1;
 	}
 	if (o == NULL ||
 	    output_begin(&st->outputs, &o->out, st->eng->outs, s->arena, path, c->mode) != 0)
@@ -540,7 +599,7 @@ static int check_layer_crs(const struct out_layer *l, const struct voutput *o,
 {
 	static const char *const same[] = {"IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES",
 	                                   "CRITERION=EQUIVALENT_EXCEPT_AXIS_ORDER_GEOGCRS", NULL};
-	OGRSpatialReferenceH have = OGR_L_GetSpatialRef(l->lyr);
+	OGRSpatialReferenceH have = l->lyr ? OGR_L_GetSpatialRef(l->lyr) : l->srs;
 	char a[256], b[256];
 
 	if (have == NULL || stm->srs == NULL || OSRIsSameEx(stm->srs, have, same))
@@ -560,6 +619,117 @@ static size_t sort_budget(void)
 		(size_t)CPLAtoGIntBig(CPLGetConfigOption("GISPIPE_RTREE_SORT_BUDGET", "0"));
 
 	return budget ? budget : RTREE_SORT_BUDGET;
+}
+
+/* Binary COPY: the writer's own definition of a new table's fields (it
+ * has no OGR layer), its CRS, and the names of its FID and geometry
+ * columns, as GDAL would name them (the table is created by
+ * pg_copy_stream, once the fields are known). */
+static int pg_begin_binary(struct stage *s, struct out_layer *l, const struct stream *stm,
+                           char **lco)
+{
+	bool launder = CPLTestBool(CSLFetchNameValueDef(lco, "LAUNDER", "YES"));
+	const char *fid = CSLFetchNameValueDef(lco, "FID", "ogc_fid");
+	const char *geom = CSLFetchNameValueDef(lco, "GEOMETRY_NAME", "wkb_geometry");
+
+	l->defn = OGR_FD_Create(l->name);
+	if (l->defn == NULL)
+		return gp_fail(GP_EX_SOFTWARE, "cannot create a feature definition");
+	OGR_FD_Reference(l->defn);
+	OGR_FD_SetGeomType(l->defn, wkbNone);
+	l->defn_h = handle_own(s->arena, &s->acct, HANDLE_OGR_FEATURE_DEFN, l->defn, NULL);
+	if (l->defn_h == NULL)
+		return -1;
+	if (stm->srs) {
+		l->srs = OSRClone(stm->srs);
+		l->srs_h = l->srs ? handle_own(s->arena, &s->acct, HANDLE_OGR_SRS, l->srs, NULL) : NULL;
+		if (l->srs_h == NULL)
+			return -1;
+	}
+	l->rows.defn = l->defn;
+	l->rows.declared = l->declared;
+	l->rows.has_geom = l->declared != wkbNone;
+	l->pg->gcol = l->rows.has_geom ? (launder ? pg_table_launder(s->arena, geom)
+	                                          : arena_strdup(s->arena, geom))
+	                               : NULL;
+	l->pg->pkey = launder ? pg_table_launder(s->arena, fid) : arena_strdup(s->arena, fid);
+	l->geomcol = l->pg->gcol;
+	return l->pg->pkey && (!l->rows.has_geom || l->pg->gcol) ? 0 : -1;
+}
+
+/* Binary COPY: add field `fd` to the table's definition, named as GDAL
+ * names it; its index, or -2 with the error set.  A table already made
+ * gets the column when its stream begins (pg_copy_stream). */
+static int pg_add_field(struct out_layer *l, const struct field_def *fd, struct arena *a)
+{
+	const char *name = fd->name;
+	char *lname = pg_table_launder(a, name);
+	OGRFieldDefnH nf;
+	int k;
+
+	if (lname == NULL)
+		return -2;
+	if ((k = OGR_FD_GetFieldIndex(l->defn, lname)) >= 0)
+		return k;
+	nf = OGR_Fld_Create(lname, fd->type);
+	if (nf == NULL)
+		return gp_fail(GP_EX_SOFTWARE, "cannot create a field definition"), -2;
+	OGR_Fld_SetSubType(nf, fd->subtype);
+	OGR_Fld_SetWidth(nf, fd->width);
+	OGR_Fld_SetPrecision(nf, fd->precision);
+	OGR_FD_AddFieldDefn(l->defn, nf);
+	OGR_Fld_Destroy(nf);
+	if (pg_copy_type(a, OGR_FD_GetFieldDefn(l->defn, OGR_FD_GetFieldCount(l->defn) - 1)) ==
+	    NULL)
+		return gp_fail(GP_EX_CANTCREAT,
+		               "cannot add field '%s' to table '%s': its type has no binary COPY "
+		               "form here; write with --config GISPIPE_PG_BINARY_COPY NO",
+		               name, l->name), -2;
+	return OGR_FD_GetFieldCount(l->defn) - 1;
+}
+
+/* Binary COPY: a stream begins on table `l`: create the table (`made`),
+ * or add the columns this stream brought; then its rows' layout, and the
+ * COPY (one per stream: a new column needs the COPY ended). */
+static int pg_copy_stream(struct stage *s, struct out_layer *l, struct stream *stm, bool made)
+{
+	struct write_state *st = s->state;
+	struct voutput *o = st->cur;
+	int n = OGR_FD_GetFieldCount(l->defn);
+	int *src;
+
+	if (pg_copy_end(o->pq) != 0)
+		return -1;
+	if (made) {
+		int srid = pg_copy_srid(o->pq, stm->arena, l->srs);
+
+		if (srid < 0 || pg_table_create(l->pg, l->defn, n, l->pg->pkey, l->pg->gcol,
+		                                l->declared, srid, s->arena) != 0)
+			return -1;
+		l->rows.srid = srid;
+	} else {
+		for (int k = l->ncols; k < n; k++)
+			if (pg_table_add_column(l->pg, OGR_FD_GetFieldDefn(l->defn, k), stm->arena) != 0)
+				return -1;
+	}
+	l->ncols = n;
+	src = arena_alloc(stm->arena, (size_t)(n + 1) * sizeof *src, 0);
+	if (src == NULL)
+		return -1;
+	for (int k = 0; k < n; k++)
+		src[k] = -1;
+	for (int j = 0; j < stm->schema->nsrc; j++)
+		if (st->map[j] >= 0)
+			src[st->map[j]] = j;
+	for (size_t e = 0; e < st->nextra; e++)
+		if (st->extra_map[e] >= 0)
+			src[st->extra_map[e]] = -2 - (int)e;
+	l->rows.src = src;
+	l->rows.ncols = n;
+	st->promote = OGR_GT_IsSubClassOf(wkbFlatten(l->declared), wkbGeometryCollection) &&
+	              wkbFlatten(l->declared) != wkbGeometryCollection;
+	l->rows.promote = st->promote;
+	return pg_copy_begin(o->pq, pg_table_copy_target(l->pg, l->defn, n, stm->arena), l->name);
 }
 
 static int open_layer(struct stage *s, struct stream *stm)
@@ -598,7 +768,7 @@ static int open_layer(struct stage *s, struct stream *stm)
 		if (strcmp(l->name, name) == 0)
 			break;
 	if (l == NULL) {
-		OGRLayerH lyr = GDALDatasetGetLayerByName(o->dsh, name);
+		OGRLayerH lyr = o->dsh ? GDALDatasetGetLayerByName(o->dsh, name) : NULL;
 
 		const char *create_as = name;
 		char **lco = epoch_options(to_csl(&c->options),
@@ -618,7 +788,7 @@ static int open_layer(struct stage *s, struct stream *stm)
 			if (stm->geom_column && CSLFetchNameValue(lco, "GEOMETRY_NAME") == NULL)
 				lco = CSLSetNameValue(lco, "GEOMETRY_NAME", stm->geom_column);
 			/* Its lock, its existence, the name it is loaded under. */
-			l->pg = pg_table_begin(s->arena, o->dsh, o->out.path, l->name, c->mode,
+			l->pg = pg_table_begin(s->arena, o->dsh, o->pq, o->out.path, l->name, c->mode,
 			                       st->eng->opts->lock_wait, st->eng->stop, &lco);
 			if (l->pg == NULL) {
 				CSLDestroy(lco);
@@ -629,7 +799,14 @@ static int open_layer(struct stage *s, struct stream *stm)
 			              : NULL;
 			create_as = l->pg->layer;
 		}
-		if (lyr == NULL) {
+		if (o->pq) {
+			made = true;
+			l->declared = declared_type(s, stm);
+			if (pg_begin_binary(s, l, stm, lco) != 0) {
+				CSLDestroy(lco);
+				return -1;
+			}
+		} else if (lyr == NULL) {
 			bool bulk = strcmp(GDALGetDriverShortName(st->drv), "GPKG") == 0 &&
 			            CPLTestBool(CSLFetchNameValueDef(lco, "SPATIAL_INDEX", "YES"));
 
@@ -680,7 +857,7 @@ static int open_layer(struct stage *s, struct stream *stm)
 	if (!made && check_layer_crs(l, o, stm) != 0)
 		return -1;
 	/* Fields: by name; missing ones are created where the format can. */
-	defn = OGR_L_GetLayerDefn(l->lyr);
+	defn = l->lyr ? OGR_L_GetLayerDefn(l->lyr) : l->defn;
 	st->map = arena_alloc(stm->arena, (size_t)(sc->nsrc + 1) * sizeof *st->map, 0);
 	if (st->map == NULL)
 		return -1;
@@ -699,7 +876,10 @@ static int open_layer(struct stage *s, struct stream *stm)
 		const struct field_def *fd = &sc->f[i];
 		int k = OGR_FD_GetFieldIndex(defn, fd->name);
 
-		if (k < 0) {
+		if (k < 0 && l->defn) {
+			if ((k = pg_add_field(l, fd, stm->arena)) == -2)
+				return -1;
+		} else if (k < 0) {
 			OGRFieldDefnH nf = OGR_Fld_Create(fd->name, fd->type);
 
 			/* A feature must not outlive its definition's shape. */
@@ -729,6 +909,8 @@ static int open_layer(struct stage *s, struct stream *stm)
 		else
 			st->extra_map[fd->extra] = k;
 	}
+	if (l->defn)
+		return pg_copy_stream(s, l, stm, made);
 	if (made && l->pg && pg_table_created(l->pg, o->dsh, l->lyr, o->out.path, o->work) != 0)
 		return -1;
 	if (l->feat == NULL) {
@@ -761,7 +943,7 @@ static int write_begin(struct stage *s, struct stream *stm)
 		if (st->cur && close_output(s, st->cur, true) != 0)
 			return -1;
 		st->cur = NULL;
-		if (open_output(s, path) != 0)
+		if (open_output(s, path, stm) != 0)
 			return -1;
 	}
 	return open_layer(s, stm);
@@ -772,9 +954,17 @@ static int write_one(struct stage *s, struct batch *b, size_t i)
 	struct write_state *st = s->state;
 	struct out_layer *l = st->lyr;
 	struct feature *ft = &b->f[i];
-	OGRFeatureH out = l->feat->ptr;
+	OGRFeatureH out;
 	OGRGeometryH g = NULL;
 
+	if (st->cur->pq) {
+		/* A row the server refuses fails the COPY: the run's failure. */
+		if (pg_copy_row(st->cur->pq, &l->rows, pg_table_next_fid(l->pg), ft) != 0)
+			return -1;
+		st->cur->features++;
+		return 0;
+	}
+	out = l->feat->ptr;
 	if (ft->attrs)
 		OGR_F_SetFromWithMap(out, ft->attrs->ptr, TRUE, st->map);
 	for (size_t e = 0; e < st->nextra; e++) {
@@ -919,6 +1109,10 @@ static void write_explain_memory(struct stage *s, struct engine *e, FILE *out)
 		        (double)FGB_INDEX_IO_BYTES / (1024.0 * 1024.0),
 		        (unsigned)(fgb_index_temp_bytes(1000000) / 1000000),
 		        (double)fgb_index_temp_bytes(1000000) / (1024.0 * 1024.0));
+	if (st && st->drv && strcmp(GDALGetDriverShortName(st->drv), "PostgreSQL") == 0)
+		fprintf(out, "  PostgreSQL: a new table's rows go by binary COPY (where its "
+		             "fields allow) through a %u KiB buffer (pg_copy.h)\n",
+		        PG_COPY_BUFFER / 1024);
 }
 
 static const struct vector_ops write_ops = {
@@ -950,7 +1144,11 @@ const struct step_desc step_write = {
 	           "schema.table) in one transaction committed when the run succeeds:\n"
 	           "create exits 73 when the table exists; overwrite loads a temporary\n"
 	           "table with COPY and swaps it for the old one at the commit (readers see\n"
-	           "one or the other); append adds all rows or none.  A table is locked\n"
+	           "one or the other); append adds all rows or none.  A new table is loaded\n"
+	           "by binary COPY on gispipe's own connection (GDAL's text COPY for append,\n"
+	           "NUMERIC, list, JSON or UUID fields, date-times in a session TimeZone\n"
+	           "other than UTC, a CRS without an EPSG code, other layer options).  A\n"
+	           "table is locked\n"
 	           "for the run (advisory lock: 75, or --lock-wait); a lost connection is\n"
 	           "74, a table the role may not write 73.",
 	.check = write_check,

@@ -6,6 +6,7 @@ overwrite (a failure, a signal, a reader polling during the swap), a lost
 connection, the lock, and passwords never shown."""
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -102,9 +103,26 @@ steps:
         self.assertEqual(mine[0].split("|")[0], "fid")
         self.assertEqual(C.psql("SELECT type, srid, f_geometry_column FROM geometry_columns "
                                 "WHERE f_table_name = 'w_world'"), ["MULTIPOLYGON|4326|geom"])
-        cols = ", ".join(c.split("|")[0] for c in mine[1:-1])
-        self.assertEqual(self.rows_digest("w_world", cols, "fid", "geom"),
-                         self.rows_digest("o_world", cols, "fid", "geom"))
+        text = [c.split("|")[0] for c in mine[1:-1] if "character" in c]
+        reals = [c.split("|")[0] for c in mine[1:-1] if "double" in c]
+        self.assertEqual(len(text) + len(reals), len(mine) - 2)
+        self.assertEqual(self.rows_digest("w_world", ", ".join(text), "fid", "geom"),
+                         self.rows_digest("o_world", ", ".join(text), "fid", "geom"))
+        # Doubles are the GeoPackage's to the last bit (binary COPY); GDAL's
+        # text COPY, which ogr2ogr uses, keeps 15 significant digits.
+        with sqlite3.connect(world) as db:
+            exact = [tuple(None if v is None else float(v) for v in r) for r in db.execute(
+                "SELECT fid, %s FROM world ORDER BY fid" % ", ".join(reals))]
+        mine = [tuple(float(v) if v else None for v in r.split("|")) for r in C.psql(
+            "SELECT concat_ws('|', fid, %s) FROM w_world ORDER BY fid"
+            % ", ".join("coalesce(%s::text, '')" % r for r in reals))]
+        self.assertEqual(len(mine), 177)
+        self.assertEqual(mine, exact)
+        self.assertEqual(C.psql("SELECT count(*) FROM w_world a JOIN o_world b USING (fid) "
+                                "WHERE %s" % " AND ".join(
+                                    "(a.{0} IS NULL AND b.{0} IS NULL OR abs(a.{0} - b.{0}) "
+                                    "<= 1e-14 * abs(b.{0}))".format(r) for r in reals)),
+                         ["177"])
         self.assertEqual(C.psql("SELECT indexname FROM pg_indexes WHERE tablename = 'w_world' "
                                 "ORDER BY 1"), C.psql(
             "SELECT replace(indexname, 'o_world', 'w_world') FROM pg_indexes "
@@ -363,6 +381,163 @@ steps:
         self.assertExit(r, gptest.EX_CANTCREAT)
         self.assertIn("permission denied", r.err)
         self.assertNotIn(pgcluster.PASSWORD, r.err + r.out)
+        # A new table, on the binary COPY route, in a schema the role may
+        # not create in.
+        C.psql("CREATE SCHEMA IF NOT EXISTS shut")
+        r = self.write_pg(self.points("p.json", 3), "shut.t", "create", conn=conn)
+        self.assertExit(r, gptest.EX_CANTCREAT)
+        self.assertIn("permission denied for schema shut", r.err)
+        self.assertIn("password=***", r.err)
+        self.assertNotIn(pgcluster.PASSWORD, r.err + r.out)
+
+    # Binary COPY (pg_copy.c)
+
+    def copy_format(self, table, before):
+        """How the rows of `table` reached the server: 'binary' or 'text'."""
+        copy = [l for l in C.log_text()[before:].splitlines()
+                if "COPY" in l and "FROM STDIN" in l and table in l]
+        self.assertEqual(len(copy), 1, copy)
+        return "binary" if "FORMAT binary" in copy[0] else "text"
+
+    def table_shape(self, table):
+        """What a reader sees of a table, its own name made T: columns,
+        geometry column, constraints, indexes, the FID sequence's state."""
+        shape = [c.replace(table, "T") for c in self.columns(table)]
+        shape += C.psql("SELECT type, srid, coord_dimension, f_geometry_column FROM "
+                        "geometry_columns WHERE f_table_name = '%s'" % table) or []
+        shape += [c.replace(table, "T") for c in C.psql(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = "
+            "'%s'::regclass ORDER BY 1" % table)]
+        shape += [c.replace(table, "T") for c in C.psql(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = '%s' ORDER BY 1" % table)]
+        seq = C.psql("SELECT pg_get_serial_sequence('%s', a.attname) FROM pg_attribute a "
+                     "JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+                     "WHERE a.attrelid = '%s'::regclass" % (table, table))
+        self.assertEqual(len(seq), 1, seq)
+        shape.append(seq[0].replace(table, "T"))
+        shape += C.psql("SELECT last_value, is_called FROM %s" % seq[0])
+        return shape
+
+    def test_binary_copy_keeps_every_type(self):
+        """Every attribute type the binary route sends, with NULLs and edge
+        values, and geometries of every dimension, empty and multi: the
+        same table and the same rows as ogr2ogr's load and as GDAL's text
+        COPY (the route gispipe took before, GISPIPE_PG_BINARY_COPY NO)."""
+        with open(self.path("types.csvt"), "w") as f:
+            f.write('"Integer","Integer64","Real","Real","Real(Float32)","Integer(Boolean)",'
+                    '"Integer(Int16)","String","String(5)","Date","DateTime","Time","String"\n')
+        rows = [
+            (0, 9007199254740993, -0.5, "0.30000000000000004", 1.5, 1, -32768,
+             "Zürich – 東京 🌍", "äöüßéx", "2024/02/29", "2024/02/29 12:34:56.789+0530",
+             "12:34:56.5", "MULTIPOLYGON (((0 0,1 0,1 1,0 0)),((2 2,3 2,3 3,2 2)))"),
+            (-2147483648, -9223372036854775808, 1e308, "1e-300", -3.25, 0, 32767,
+             "tab\there, \"quoted\", back\\slash", "abc", "1900/01/01",
+             "1900/01/01 00:00:00", "00:00:00", "POLYGON EMPTY"),
+            (2147483647, 9223372036854775807, 123456789.125, "-0", 0, 1, 0, "", "",
+             "2100/12/31", "2100/12/31 23:59:59-08", "23:59:59", "GEOMETRYCOLLECTION (POINT (1 2),LINESTRING (0 0,1 1))"),
+            ("", "", "", "", "", "", "", "", "", "", "", "", ""),
+            (7, -1, 1e-300, "5e-324", "", "", 1, "x", "0123456789", "0001/01/01",
+             "1970/01/01 00:00:00.001+00", "", "POINT (1 2)"),
+        ]
+        with open(self.path("types.csv"), "w") as f:
+            f.write("i,i64,r,exact,f32,b,s16,t,t5,d,dt,tm,wkt\n")
+            for r in rows:
+                f.write(",".join('"%s"' % str(v).replace('"', '""') for v in r) + "\n")
+        src = self.path("types.csv")
+
+        def load(table, tz, args=()):
+            """Load with gispipe in a session of TimeZone tz (libpq's PGTZ);
+            how its rows went."""
+            p = self.pipeline('version: 1\nsteps:\n  - read: { path: "%s" }\n  - write: '
+                              '{ path: "%s", layer: %s, mode: create }\n' % (src, C.conn(), table),
+                              name=table + ".yaml")
+            before = len(C.log_text())
+            self.assertExit(self.gp("run", "-q", p, *args, env={"PGTZ": tz}), gptest.EX_OK)
+            how = self.copy_format(table, before)
+            subprocess.run(["ogr2ogr", "-f", "PostgreSQL", C.conn(), src, "-nln", table + "_o"],
+                           check=True, capture_output=True, env=dict(os.environ, PGTZ=tz))
+            return how
+        self.assertEqual(load("bt_types", "UTC"), "binary")
+        self.assertEqual(load("bt_text", "UTC", ("--config", "GISPIPE_PG_BINARY_COPY", "NO")),
+                         "text")
+        # A date-time of no known zone is the session's local time: GDAL's
+        # route, unless that is UTC.
+        self.assertEqual(load("bt_paris", "Europe/Paris"), "text")
+        for other in ("bt_text", "bt_types_o", "bt_paris"):
+            self.assertEqual(self.table_shape("bt_types"), self.table_shape(other))
+        cols = "i, i64, r, f32, b, s16, t, t5, d, dt, tm, wkt"
+        digest = self.rows_digest("bt_types", cols)
+        self.assertEqual(digest.split("|")[1], "5")
+        self.assertEqual(digest, self.rows_digest("bt_text", cols))
+        self.assertEqual(digest, self.rows_digest("bt_types_o", cols))
+        self.assertEqual(self.rows_digest("bt_paris", cols), self.rows_digest("bt_paris_o", cols))
+        self.assertNotEqual(self.rows_digest("bt_paris", cols), digest)
+        self.assertEqual(C.psql("SET TimeZone = 'UTC'; SELECT dt, tm FROM bt_types "
+                                "ORDER BY ogc_fid"),
+                         ["2024-02-29 07:04:56.789+00|12:34:56.5", "1900-01-01 00:00:00+00|00:00:00",
+                          "2101-01-01 07:59:59+00|23:59:59", "|", "1970-01-01 00:00:00.001+00|"])
+        # Text COPY prints a double with 15 digits; binary sends its bits.
+        self.assertEqual(C.psql("SELECT exact::text FROM bt_types ORDER BY ogc_fid"),
+                         ["0.30000000000000004", "1e-300", "-0", "5e-324"])
+        self.assertEqual(C.psql("SELECT exact::text FROM bt_types_o ORDER BY ogc_fid"),
+                         ["0.3", "1e-300", "-0", "5e-324"])
+        self.assertEqual(C.psql("SELECT t5, i64, d, ST_AsText(wkb_geometry) FROM bt_types "
+                                "WHERE ogc_fid = 1"),
+                         ["äöüßé|9007199254740993|2024-02-29|MULTIPOLYGON(((0 0,1 0,1 1,0 0)),"
+                          "((2 2,3 2,3 3,2 2)))"])
+        self.assertEqual(C.psql("SELECT count(*) FROM bt_types WHERE i IS NULL AND i64 IS NULL "
+                                "AND r IS NULL AND b IS NULL AND d IS NULL AND "
+                                "wkb_geometry IS NULL"), ["1"])
+        # Geometries with Z, M and both, empty ones, in their CRS.
+        for nlt, wkts in (("MULTIPOLYGON25D", ["MULTIPOLYGON Z (((0 0 1,1 0 2,1 1 3,0 0 1)))",
+                                              "POLYGON Z ((5 5 -1,6 5 -2,6 6 -3,5 5 -1))",
+                                              "MULTIPOLYGON Z EMPTY",
+                                              # an open ring, closed as GDAL closes it
+                                              "POLYGON Z ((7 7 1,8 7 1,8 8 1,7 8 2))"]),
+                          ("POINTM", ["POINT M (1 2 3)", "POINT M (-1 -2 -3)"]),
+                          ("LINESTRINGZM", ["LINESTRING ZM (1 2 3 4,5 6 7 8)",
+                                            "LINESTRING ZM EMPTY"])):
+            name = "bt_" + nlt.lower()
+            with open(self.path(name + ".csv"), "w") as f:
+                f.write("k,wkt\n" + "".join('%d,"%s"\n' % (k, w) for k, w in enumerate(wkts)))
+            gpkg = self.path(name + ".gpkg")
+            gptest.ogr2ogr("-f", "GPKG", gpkg, self.path(name + ".csv"), "-nlt", nlt,
+                           "-a_srs", "EPSG:3035", "-nln", name)
+            before = len(C.log_text())
+            self.assertExit(self.write_pg(gpkg, name, "create"), gptest.EX_OK)
+            self.assertEqual(self.copy_format(name, before), "binary")
+            gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), gpkg, "-nln", name + "_ogr",
+                           "-nlt", nlt if nlt.startswith("POINT") else "PROMOTE_TO_MULTI")
+            self.assertEqual(self.table_shape(name), self.table_shape(name + "_ogr"))
+            ewkt = "SELECT fid, k, ST_AsEWKT(geom) FROM %s ORDER BY fid"
+            self.assertEqual(C.psql(ewkt % name), C.psql(ewkt % (name + "_ogr")))
+            self.assertEqual(self.rows_digest(name, "k", "fid", "geom"),
+                             self.rows_digest(name + "_ogr", "k", "fid", "geom"))
+            self.assertEqual(self.rows_digest(name, "k", "fid", "geom").split("|")[1],
+                             str(len(wkts)))
+
+    def test_binary_copy_matches_the_text_route(self):
+        """20,000 rows reprojected, loaded by binary COPY and by GDAL's text
+        COPY: the same rows, FIDs, keys, index and sequence, and an
+        overwrite by either swaps in the same table."""
+        n = 20000
+        for table, args in (("bm_binary", ()),
+                            ("bm_text", ("--config", "GISPIPE_PG_BINARY_COPY", "NO"))):
+            p = self.pipeline("version: 1\nsteps:\n" + self.synth_yaml(n) +
+                              '  - reproject: { to: "EPSG:3035" }\n'
+                              '  - write: { path: "%s", layer: %s, mode: %s }\n'
+                              % (C.conn(), table, "overwrite"), name=table + ".yaml")
+            for _ in range(2):  # a create, then the swap of an overwrite
+                before = len(C.log_text())
+                self.assertExit(self.gp("run", "-q", p, *args), gptest.EX_OK)
+                self.assertEqual(self.copy_format("gispipe_tmp" if _ else table, before),
+                                 "binary" if table == "bm_binary" else "text")
+        self.assertEqual(self.table_shape("bm_binary"), self.table_shape("bm_text"))
+        cols = "id, code, name"
+        digest = self.rows_digest("bm_binary", cols)
+        self.assertEqual(digest.split("|")[1], str(n))
+        self.assertEqual(digest, self.rows_digest("bm_text", cols))
+        self.assertEqual(tables_like("gispipe_tmp"), [])
 
     # Bad connections and passwords
 

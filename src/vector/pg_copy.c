@@ -1,0 +1,727 @@
+/* vector/pg_copy.c - binary COPY of a PostGIS write on gispipe's own
+ * libpq connection (pg_copy.h). */
+#include "pg_copy.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cpl_conv.h>
+#include <cpl_string.h>
+
+#include "core/arena.h"
+#include "core/error.h"
+#include "core/handle.h"
+#include "core/outfile.h"
+#include "vector/schema.h"
+#include "vector/wkb.h"
+
+/* Days from 1970-01-01 to 2000-01-01, PostgreSQL's epoch. */
+#define PG_EPOCH_DAYS 10957
+
+/* Layer creation options the binary route makes as GDAL does; any other
+ * keeps GDAL's route. */
+static const char *const known_lco[] = {"GEOMETRY_NAME", "FID", "SPATIAL_INDEX", "LAUNDER",
+                                        NULL};
+
+static bool field_can(const struct field_def *f, bool utc, const char **why)
+{
+	switch (f->type) {
+	case OFTInteger:
+	case OFTInteger64:
+		/* PRECISION=YES makes a width NUMERIC(w,0) */
+		if (f->width > 0 && f->subtype == OFSTNone)
+			break;
+		return true;
+	case OFTReal:
+		if (f->width > 0 && f->precision > 0 && f->subtype == OFSTNone)
+			break;
+		return true;
+	case OFTString:
+		if (f->subtype != OFSTNone)
+			break;
+		return true;
+	case OFTDate:
+	case OFTTime:
+	case OFTBinary:
+		return true;
+	case OFTDateTime:
+		/* a date-time of no known zone is read by the server in its
+		 * session's TimeZone: computed here for UTC only */
+		if (utc)
+			return true;
+		*why = "a date-time field, and a session TimeZone other than UTC";
+		return false;
+	default:
+		break;
+	}
+	*why = "a field type without an exact binary form here (NUMERIC, lists, JSON, UUID)";
+	return false;
+}
+
+bool pg_copy_can(const struct schema *sc, OGRSpatialReferenceH srs, int mode, char **lco,
+                 bool utc, const char **why)
+{
+	const char *auth = srs ? OSRGetAuthorityName(srs, NULL) : NULL;
+
+	*why = NULL;
+	if (!CPLTestBool(CPLGetConfigOption("GISPIPE_PG_BINARY_COPY", "YES"))) {
+		*why = "GISPIPE_PG_BINARY_COPY is off";
+		return false;
+	}
+	if (mode == OUTFILE_APPEND) {
+		*why = "append writes into a table of the server's making";
+		return false;
+	}
+	for (char **o = lco; o && *o; o++) {
+		const char *const *k = known_lco;
+		size_t n = strcspn(*o, "=");
+
+		while (*k && (strlen(*k) != n || strncasecmp(*k, *o, n) != 0))
+			k++;
+		/* an index GDAL would build as the table is made */
+		if (*k && strcmp(*k, "SPATIAL_INDEX") == 0 && (*o)[n] == '=' &&
+		    CPLTestBool((*o) + n + 1) && strcasecmp((*o) + n + 1, "NONE") != 0)
+			k = &known_lco[4];
+		if (*k == NULL) {
+			*why = "a layer creation option";
+			return false;
+		}
+	}
+	/* GDAL finds other CRSs by their text, or adds them to spatial_ref_sys */
+	if (srs && (auth == NULL || strcasecmp(auth, "EPSG") != 0 ||
+	            OSRGetAuthorityCode(srs, NULL) == NULL)) {
+		*why = "a CRS without an EPSG code";
+		return false;
+	}
+	if (wkbFlatten(sc->gtype) > wkbGeometryCollection && sc->gtype != wkbNone) {
+		*why = "a geometry type beyond the simple features";
+		return false;
+	}
+	for (size_t i = 0; i < sc->n; i++)
+		if (!field_can(&sc->f[i], utc, why))
+			return false;
+	return true;
+}
+
+/* GDAL's own keys of a PG: string, which libpq does not know. */
+static bool gdal_key(const char *k, size_t n)
+{
+	static const char *const keys[] = {"tables", "list_all_tables", "schemas",
+	                                   "active_schema", NULL};
+
+	for (const char *const *p = keys; *p; p++)
+		if (strlen(*p) == n && strncasecmp(*p, k, n) == 0)
+			return true;
+	return false;
+}
+
+/* libpq's conninfo from GDAL's "PG:key=value ..." string: the pairs as
+ * written (quoted values kept quoted), GDAL's own keys left out. */
+static char *conninfo(struct arena *a, const char *path)
+{
+	const char *s = path + 3;
+	char *out = arena_alloc(a, strlen(s) + 1, 1);
+	size_t k = 0;
+
+	if (out == NULL)
+		return NULL;
+	if (strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0) {
+		strcpy(out, s);
+		return out;
+	}
+	while (*s) {
+		const char *start, *key;
+		size_t keylen;
+
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == '\0')
+			break;
+		start = key = s;
+		while (*s && *s != '=' && !isspace((unsigned char)*s))
+			s++;
+		keylen = (size_t)(s - key);
+		while (isspace((unsigned char)*s))
+			s++;
+		if (*s == '=') {
+			s++;
+			while (isspace((unsigned char)*s))
+				s++;
+			if (*s == '\'') {
+				for (s++; *s && *s != '\''; s++)
+					if (*s == '\\' && s[1])
+						s++;
+				if (*s)
+					s++;
+			} else {
+				while (*s && !isspace((unsigned char)*s))
+					s++;
+			}
+		}
+		if (gdal_key(key, keylen))
+			continue;
+		memcpy(out + k, start, (size_t)(s - start));
+		k += (size_t)(s - start);
+		out[k++] = ' ';
+	}
+	out[k] = '\0';
+	return out;
+}
+
+int pg_error_code(const char *msg, int other)
+{
+	static const char *const lost[] = {"server closed the connection",
+	                                   "terminating connection",
+	                                   "no connection to the server",
+	                                   "connection to server was lost",
+	                                   "could not receive data from server",
+	                                   "could not send data to server",
+	                                   "connection not open",
+	                                   "SSL SYSCALL error",
+	                                   NULL};
+	static const char *const denied[] = {"permission denied", "must be owner of", NULL};
+
+	for (const char *const *p = lost; *p; p++)
+		if (strcasestr(msg, *p))
+			return GP_EX_IOERR;
+	for (const char *const *p = denied; *p; p++)
+		if (strcasestr(msg, *p))
+			return GP_EX_CANTCREAT;
+	return other;
+}
+
+/* The server's message for the last failure, one line. */
+static const char *pq_msg(struct pg_copy *c)
+{
+	static _Thread_local char msg[512];
+	const char *m = c->pq ? PQerrorMessage(c->pq) : "";
+	size_t n;
+
+	snprintf(msg, sizeof msg, "%s", *m ? m : "the server gave no reason");
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	for (char *p = msg; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	return msg;
+}
+
+/* The error of a failure: 74 when the connection is gone, 73 when the
+ * server refuses the privilege, else `other`. */
+static int fail(struct pg_copy *c, int other, const char *what)
+{
+	const char *msg = pq_msg(c);
+	int code = PQstatus(c->pq) == CONNECTION_BAD ? GP_EX_IOERR : pg_error_code(msg, other);
+
+	if (c->table)
+		return gp_fail(code, "cannot %s of table '%s' in '%s': %s", what, c->table,
+		               c->shown, msg);
+	return gp_fail(code, "cannot %s in '%s': %s", what, c->shown, msg);
+}
+
+struct pg_copy *pg_copy_connect(struct arena *a, const char *path, const char *shown)
+{
+	struct pg_copy *c = arena_calloc(a, 1, sizeof *c);
+	char *info = conninfo(a, path);
+
+	if (c == NULL || info == NULL)
+		return NULL;
+	c->shown = shown;
+	c->buf = arena_alloc(a, PG_COPY_BUFFER, 8);
+	if (c->buf == NULL)
+		return NULL;
+	c->pq = PQconnectdb(info);
+	memset(info, 0, strlen(info)); /* it may hold the password */
+	if (c->pq == NULL || PQstatus(c->pq) != CONNECTION_OK) {
+		gp_fail(GP_EX_CANTCREAT, "cannot open '%s' for writing: %s", shown, pq_msg(c));
+		pg_copy_close(c);
+		return NULL;
+	}
+	/* As GDAL's connection: UTF-8 text. */
+	if (PQsetClientEncoding(c->pq, "UTF8") != 0 ||
+	    pg_copy_exec(c, "BEGIN", "begin a transaction") != 0) {
+		if (gp_err_code() == 0)
+			fail(c, GP_EX_IOERR, "begin a transaction");
+		pg_copy_close(c);
+		return NULL;
+	}
+	c->in_txn = true;
+	return c;
+}
+
+bool pg_copy_utc(struct pg_copy *c)
+{
+	static const char *const utc[] = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT",
+	                                  "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
+	                                  "GMT0", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", NULL};
+	const char *tz = PQparameterStatus(c->pq, "TimeZone");
+
+	for (const char *const *p = utc; tz && *p; p++)
+		if (strcmp(tz, *p) == 0)
+			return c->utc = true;
+	return c->utc = false;
+}
+
+void pg_copy_close(struct pg_copy *c)
+{
+	if (c == NULL || c->pq == NULL)
+		return;
+	/* PQfinish alone ends the session, and the server rolls back what
+	 * it was doing: no COMMIT can slip in. */
+	PQfinish(c->pq);
+	c->pq = NULL;
+	c->copying = false;
+	c->in_txn = false;
+}
+
+int pg_copy_exec(struct pg_copy *c, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(c->pq, sql);
+	ExecStatusType st = PQresultStatus(r);
+
+	PQclear(r);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return fail(c, GP_EX_CANTCREAT, what);
+	return 0;
+}
+
+int pg_copy_query_int(struct pg_copy *c, const char *sql, long long *v, const char *what)
+{
+	PGresult *r = PQexec(c->pq, sql);
+
+	*v = 0;
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return fail(c, GP_EX_CANTCREAT, what);
+	}
+	if (PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0))
+		*v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return 0;
+}
+
+int pg_copy_srid(struct pg_copy *c, struct arena *a, OGRSpatialReferenceH srs)
+{
+	const char *code;
+	char *sql;
+	long long srid;
+
+	if (srs == NULL)
+		return 0;
+	code = OSRGetAuthorityCode(srs, NULL);
+	sql = arena_printf(a,
+	                   "SELECT srid FROM spatial_ref_sys WHERE auth_name = 'EPSG' AND "
+	                   "auth_srid = %d",
+	                   atoi(code ? code : "0"));
+	if (sql == NULL || pg_copy_query_int(c, sql, &srid, "look up a CRS") != 0)
+		return -1;
+	if (srid <= 0)
+		return gp_fail(GP_EX_CANTCREAT, "cannot write EPSG:%s to '%s': not in its "
+		               "spatial_ref_sys", code ? code : "?", c->shown);
+	return (int)srid;
+}
+
+const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
+{
+	int w = OGR_Fld_GetWidth(fd);
+
+	switch (OGR_Fld_GetType(fd)) {
+	case OFTInteger:
+		if (OGR_Fld_GetSubType(fd) == OFSTBoolean)
+			return "BOOLEAN";
+		return OGR_Fld_GetSubType(fd) == OFSTInt16 ? "SMALLINT" : "INTEGER";
+	case OFTInteger64:
+		return "INT8";
+	case OFTReal:
+		return OGR_Fld_GetSubType(fd) == OFSTFloat32 ? "REAL" : "FLOAT8";
+	case OFTString:
+		if (w > 0 && w < 10485760)
+			return arena_printf(a, "VARCHAR(%d)", w);
+		return CPLGetConfigOption("OGR_PG_STRING_TYPE", "VARCHAR");
+	case OFTDate:
+		return "date";
+	case OFTTime:
+		return "time";
+	case OFTDateTime:
+		return "timestamp with time zone";
+	case OFTBinary:
+		return "bytea";
+	default:
+		return NULL; /* pg_copy_can keeps these on GDAL's route */
+	}
+}
+
+/* Send the queued bytes. */
+static int flush(struct pg_copy *c)
+{
+	if (c->len && PQputCopyData(c->pq, (const char *)c->buf, (int)c->len) != 1)
+		return fail(c, GP_EX_IOERR, "send the rows");
+	c->len = 0;
+	return 0;
+}
+
+/* Queue `n` bytes; more than the buffer holds go straight out. */
+static int put(struct pg_copy *c, const void *p, size_t n)
+{
+	if (c->len + n > PG_COPY_BUFFER && flush(c) != 0)
+		return -1;
+	if (n > PG_COPY_BUFFER) {
+		for (size_t k = 0; k < n; k += (1u << 30)) {
+			size_t part = n - k < (1u << 30) ? n - k : (1u << 30);
+
+			if (PQputCopyData(c->pq, (const char *)p + k, (int)part) != 1)
+				return fail(c, GP_EX_IOERR, "send the rows");
+		}
+		return 0;
+	}
+	memcpy(c->buf + c->len, p, n);
+	c->len += n;
+	return 0;
+}
+
+static int put16(struct pg_copy *c, int v)
+{
+	unsigned char b[2] = {(unsigned char)(v >> 8), (unsigned char)v};
+
+	return put(c, b, 2);
+}
+
+static int put32(struct pg_copy *c, uint32_t v)
+{
+	unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+	                      (unsigned char)(v >> 8), (unsigned char)v};
+
+	return put(c, b, 4);
+}
+
+static int put64(struct pg_copy *c, uint64_t v)
+{
+	return put32(c, (uint32_t)(v >> 32)) || put32(c, (uint32_t)v) ? -1 : 0;
+}
+
+/* A value with its length word. */
+static int put_value(struct pg_copy *c, const void *p, size_t n)
+{
+	if (n > INT32_MAX)
+		return gp_fail(GP_EX_DATAERR, "a value of %zu bytes is too large for '%s'", n,
+		               c->shown);
+	return put32(c, (uint32_t)n) || put(c, p, n) ? -1 : 0;
+}
+
+int pg_copy_begin(struct pg_copy *c, const char *target, const char *table)
+{
+	static const unsigned char header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r',
+	                                         '\n', 0};
+	char sql[1024];
+	PGresult *r;
+	ExecStatusType st;
+
+	if (snprintf(sql, sizeof sql, "COPY %s FROM STDIN (FORMAT binary)", target) >=
+	    (int)sizeof sql)
+		return gp_fail(GP_EX_SOFTWARE, "a COPY statement too long for '%s'", c->shown);
+	r = PQexec(c->pq, sql);
+	st = PQresultStatus(r);
+	PQclear(r);
+	if (st != PGRES_COPY_IN)
+		return fail(c, GP_EX_CANTCREAT, "begin the load");
+	c->copying = true;
+	c->table = table;
+	c->len = 0;
+	return put(c, header, sizeof header); /* signature, flags 0, no extension */
+}
+
+/* Days since 2000-01-01 of a civil date (Howard Hinnant's days_from_civil). */
+static long days_from_2000(int y, int m, int d)
+{
+	long era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468 - PG_EPOCH_DAYS;
+}
+
+/* A string as GDAL sends it: cut to `width` characters (UTF-8) when the
+ * column has one, as GDAL's text COPY cuts it. */
+static size_t cut_utf8(const char *s, int width)
+{
+	size_t n = 0;
+	int chars = 0;
+
+	if (width <= 0)
+		return strlen(s);
+	for (; s[n]; n++) {
+		if (((unsigned char)s[n] & 0xc0) != 0x80 && chars++ == width)
+			break;
+	}
+	return n;
+}
+
+/* One attribute value.  The values are read with OGR's accessors for the
+ * column's type, which convert as OGR_F_SetFromWithMap would. */
+static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *ft, int src)
+{
+	OGRFeatureH f = ft->attrs ? ft->attrs->ptr : NULL;
+	const struct fvalue *v = NULL;
+
+	if (src <= -2) {
+		size_t e = (size_t)(-2 - src);
+
+		v = e < ft->nextra && ft->extra[e].set ? &ft->extra[e] : NULL;
+		if (v == NULL)
+			return put32(c, UINT32_MAX);
+	} else if (src < 0 || f == NULL || !OGR_F_IsFieldSetAndNotNull(f, src)) {
+		return put32(c, UINT32_MAX); /* NULL */
+	}
+#define AS_I64 (v ? (v->type == OFTReal ? (long long)v->v.d : v->type == OFTString ? \
+                     atoll(v->v.s) : (long long)v->v.i) : OGR_F_GetFieldAsInteger64(f, src))
+#define AS_DBL (v ? (v->type == OFTReal ? v->v.d : v->type == OFTString ? \
+                     CPLAtof(v->v.s) : (double)v->v.i) : OGR_F_GetFieldAsDouble(f, src))
+	switch (OGR_Fld_GetType(fd)) {
+	case OFTInteger: {
+		long long i = v ? AS_I64 : OGR_F_GetFieldAsInteger(f, src);
+
+		if (OGR_Fld_GetSubType(fd) == OFSTBoolean)
+			return put32(c, 1) || put(c, (unsigned char[]){i != 0}, 1) ? -1 : 0;
+		if (OGR_Fld_GetSubType(fd) == OFSTInt16) {
+			if (i < INT16_MIN || i > INT16_MAX)
+				return gp_fail(GP_EX_DATAERR, "feature %lld: %lld is out of range for "
+				               "smallint column '%s' of '%s'", (long long)ft->fid, i,
+				               OGR_Fld_GetNameRef(fd), c->shown);
+			return put32(c, 2) || put16(c, (int)i) ? -1 : 0;
+		}
+		if (i < INT32_MIN || i > INT32_MAX)
+			i = i < 0 ? INT32_MIN : INT32_MAX; /* as OGR clamps */
+		return put32(c, 4) || put32(c, (uint32_t)(int32_t)i) ? -1 : 0;
+	}
+	case OFTInteger64:
+		return put32(c, 8) || put64(c, (uint64_t)AS_I64) ? -1 : 0;
+	case OFTReal: {
+		double d = AS_DBL;
+		uint64_t u;
+
+		if (OGR_Fld_GetSubType(fd) == OFSTFloat32) {
+			float fl = (float)d;
+			uint32_t w;
+
+			memcpy(&w, &fl, 4);
+			return put32(c, 4) || put32(c, w) ? -1 : 0;
+		}
+		memcpy(&u, &d, 8);
+		return put32(c, 8) || put64(c, u) ? -1 : 0;
+	}
+	case OFTString: {
+		const char *s = v ? (v->type == OFTString ? v->v.s : NULL) :
+		                    OGR_F_GetFieldAsString(f, src);
+		char num[64];
+
+		if (s == NULL) { /* a computed number into a text column */
+			if (v->type == OFTReal)
+				CPLsnprintf(num, sizeof num, "%.15g", v->v.d);
+			else
+				snprintf(num, sizeof num, "%lld", (long long)v->v.i);
+			s = num;
+		}
+		return put_value(c, s, cut_utf8(s, OGR_Fld_GetWidth(fd)));
+	}
+	case OFTDate:
+	case OFTTime:
+	case OFTDateTime: {
+		int y, m, d, h, mi, tz;
+		float sec;
+		long long us;
+
+		if (v || !OGR_F_GetFieldAsDateTimeEx(f, src, &y, &m, &d, &h, &mi, &sec, &tz))
+			return gp_fail(GP_EX_DATAERR, "feature %lld: no date or time for column '%s' "
+			               "of '%s'", (long long)ft->fid, OGR_Fld_GetNameRef(fd), c->shown);
+		if (OGR_Fld_GetType(fd) == OFTDate)
+			return put32(c, 4) || put32(c, (uint32_t)(int32_t)days_from_2000(y, m, d)) ? -1
+			                                                                          : 0;
+		/* milliseconds, as GDAL prints them in text COPY */
+		us = ((long long)h * 3600 + mi * 60) * 1000000 + llround(sec * 1000.0) * 1000;
+		if (OGR_Fld_GetType(fd) == OFTDateTime) {
+			if (tz <= 1 && !c->utc)
+				return gp_fail(GP_EX_DATAERR, "feature %lld: a date-time of no known zone "
+				               "for column '%s' of '%s', whose session TimeZone is not UTC; "
+				               "write with --config GISPIPE_PG_BINARY_COPY NO",
+				               (long long)ft->fid, OGR_Fld_GetNameRef(fd), c->shown);
+			us += (long long)days_from_2000(y, m, d) * 86400000000LL;
+			if (tz > 1)
+				us -= (long long)(tz - 100) * 15 * 60000000LL;
+		}
+		return put32(c, 8) || put64(c, (uint64_t)us) ? -1 : 0;
+	}
+	case OFTBinary: {
+		int n = 0;
+		const GByte *p = v ? NULL : OGR_F_GetFieldAsBinary(f, src, &n);
+
+		if (v) {
+			const char *s = v->type == OFTString ? v->v.s : "";
+
+			return put_value(c, s, strlen(s));
+		}
+		return put_value(c, p, (size_t)n);
+	}
+	default:
+		break;
+	}
+#undef AS_I64
+#undef AS_DBL
+	return gp_fail(GP_EX_SOFTWARE, "column '%s' of '%s' has no binary form",
+	               OGR_Fld_GetNameRef(fd), c->shown);
+}
+
+/* The WKB head of a little-endian ISO WKB: its type and what follows. */
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The dimensions of an ISO WKB type code: bit 0 Z, bit 1 M. */
+static int iso_dims(uint32_t t)
+{
+	switch (t / 1000) {
+	case 1:
+		return 1;
+	case 2:
+		return 2;
+	case 3:
+		return 3;
+	default:
+		return 0;
+	}
+}
+
+/* wkb_walk: a ring whose last point is not its first (x, y and z, as OGR
+ * compares them). */
+static int ring_open(const struct wkb_run *run, void *ctx)
+{
+	const unsigned char *a = run->p, *b = run->p + (run->n - 1) * run->stride;
+	size_t k = run->has_z ? 24 : 16;
+
+	(void)ctx;
+	return memcmp(a, b, k) != 0;
+}
+
+/* The geometry as EWKB: the WKB's head with the SRID flag and the SRID,
+ * then its body; a single part promoted to a one-part multi when the
+ * column is multi.  A geometry whose dimensions differ from the column's
+ * goes through OGR to be made like it, as GDAL's route does. */
+static int put_geom(struct pg_copy *c, const struct pg_rows *r, const struct feature *ft)
+{
+	const unsigned char *w = ft->wkb;
+	size_t n = ft->wkb_len;
+	unsigned char head[18], *made = NULL;
+	size_t hn = 0;
+	uint32_t t;
+	int dims = (OGR_GT_HasZ(r->declared) ? 1 : 0) | (OGR_GT_HasM(r->declared) ? 2 : 0);
+	int rc;
+
+	if (w == NULL || n < 5)
+		return put32(c, UINT32_MAX);
+	t = w[0] == 1 ? le32(w + 1) : (uint32_t)w[1] << 24 | (uint32_t)w[2] << 16 |
+	                                      (uint32_t)w[3] << 8 | w[4];
+	/* OGR makes it when the column's dimensions differ, and closes open
+	 * rings, as GDAL's route does before it sends a geometry. */
+	if (w[0] != 1 || iso_dims(t) != dims || t % 1000 == 7 ||
+	    ((t % 1000 == 3 || t % 1000 == 6) &&
+	     wkb_walk(ft->wkb, ft->wkb_len, ring_open, NULL, &(const char *){NULL}) != 0)) {
+		OGRGeometryH g = NULL;
+		size_t m;
+
+		if (OGR_G_CreateFromWkbEx(w, NULL, &g, n) != OGRERR_NONE)
+			return gp_fail(GP_EX_DATAERR, "feature %lld: geometry does not decode",
+			               (long long)ft->fid);
+		OGR_G_CloseRings(g);
+		OGR_G_Set3D(g, dims & 1);
+		OGR_G_SetMeasured(g, (dims & 2) != 0);
+		m = (size_t)OGR_G_WkbSizeEx(g);
+		made = CPLMalloc(m);
+		OGR_G_ExportToIsoWkb(g, wkbNDR, made);
+		OGR_G_DestroyGeometry(g);
+		w = made;
+		n = m;
+		t = le32(w + 1);
+	}
+	if (r->promote && t % 1000 >= 1 && t % 1000 <= 3) {
+		/* the multi's own head, then the part as it is (an ISO WKB
+		 * with its SRID-less head, as the parts of an EWKB are); an
+		 * empty line or polygon makes an empty multi, as OGR's */
+		uint32_t mt = (t + 3) | (r->srid ? 0x20000000u : 0);
+		bool empty = t % 1000 != 1 && n >= 9 && le32(w + 5) == 0;
+
+		head[hn++] = 1;
+		for (int k = 0; k < 4; k++)
+			head[hn++] = (unsigned char)(mt >> (8 * k));
+		for (int k = 0; r->srid && k < 4; k++)
+			head[hn++] = (unsigned char)((uint32_t)r->srid >> (8 * k));
+		for (int k = 0; k < 4; k++)
+			head[hn++] = k == 0 && !empty ? 1 : 0; /* parts */
+		if (empty)
+			n = 0;
+		rc = put32(c, (uint32_t)(hn + n)) || put(c, head, hn) || put(c, w, n) ? -1 : 0;
+	} else {
+		uint32_t et = t | (r->srid ? 0x20000000u : 0);
+
+		head[hn++] = 1;
+		for (int k = 0; k < 4; k++)
+			head[hn++] = (unsigned char)(et >> (8 * k));
+		for (int k = 0; r->srid && k < 4; k++)
+			head[hn++] = (unsigned char)((uint32_t)r->srid >> (8 * k));
+		rc = put32(c, (uint32_t)(hn + n - 5)) || put(c, head, hn) || put(c, w + 5, n - 5)
+		             ? -1
+		             : 0;
+	}
+	CPLFree(made);
+	return rc;
+}
+
+int pg_copy_row(struct pg_copy *c, const struct pg_rows *r, long long fid,
+                const struct feature *ft)
+{
+	if (put16(c, 1 + r->ncols + (r->has_geom ? 1 : 0)) != 0)
+		return -1;
+	if (put32(c, 4) != 0 || put32(c, (uint32_t)(int32_t)fid) != 0)
+		return -1;
+	for (int k = 0; k < r->ncols; k++)
+		if (put_field(c, OGR_FD_GetFieldDefn(r->defn, k), ft, r->src[k]) != 0)
+			return -1;
+	return r->has_geom ? put_geom(c, r, ft) : 0;
+}
+
+int pg_copy_end(struct pg_copy *c)
+{
+	PGresult *r;
+	int rc = 0;
+
+	if (!c->copying)
+		return 0;
+	c->copying = false;
+	if (put16(c, -1) != 0 || flush(c) != 0)
+		rc = -1;
+	else if (PQputCopyEnd(c->pq, NULL) != 1)
+		rc = fail(c, GP_EX_IOERR, "end the load");
+	/* The server's verdict on the rows: read every result, keep the
+	 * first failure. */
+	while (rc == 0 && (r = PQgetResult(c->pq)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			rc = fail(c, GP_EX_DATAERR, "load the rows");
+		PQclear(r);
+	}
+	c->table = NULL;
+	return rc;
+}
+
+int pg_copy_commit(struct pg_copy *c)
+{
+	if (pg_copy_exec(c, "COMMIT", "commit") != 0)
+		return -1;
+	c->in_txn = false;
+	return 0;
+}
