@@ -113,6 +113,7 @@ static const struct opt_desc resample_opts[] = {COMMON_OPTS};
  * thread and owned by the block arena.  A worker thread only runs the warp
  * (GDALChunkAndWarpImage) and touches nothing else. */
 struct warp_job {
+	struct pool_job pj;        /* given to the pool as soon as it is ready */
 	GDALWarpOperationH op;
 	int dw, dh;                /* the piece; GDAL finds its source in the MEM dataset */
 	struct rwin w;
@@ -131,7 +132,7 @@ struct warp_job {
 
 struct job_list {
 	struct warp_job job[MAX_JOBS];
-	int n;
+	int n;                    /* made, and given to the pool */
 	struct arena_mark mark;   /* where their memory starts */
 };
 
@@ -995,20 +996,33 @@ static void run_job(void *arg, int worker)
 		snprintf(j->msg, sizeof j->msg, "%s", CPLGetLastErrorMsg());
 }
 
-/* Warp the ready jobs on the run's pool (engine_pool; on this thread in a
- * run of one), then free what they used, here: the workers only read the
- * block arena. */
-static int run_jobs(struct stage *s, struct warp_state *st, struct job_list *jl)
+/* Give a ready job to the run's pool (engine_pool), or warp it here in a
+ * run of one.  The engine's thread goes on pulling the next piece's source
+ * while the workers warp this one. */
+static int start_job(struct stage *s, struct warp_job *j)
 {
-	void *args[MAX_JOBS];
 	struct pool *pool;
-	int r = 0;
 
-	for (int k = 0; k < jl->n; k++)
-		args[k] = &jl->job[k];
-	if (engine_pool(s->eng, &pool) != 0 || pool_run(pool, jl->n, run_job, args) != 0)
-		r = -1;
-	else if (engine_stopping(s->eng))
+	if (engine_pool(s->eng, &pool) != 0)
+		return -1;
+	j->pj = (struct pool_job){.fn = run_job, .arg = j};
+	if (pool)
+		pool_submit(pool, &j->pj);
+	else
+		run_job(j, 0);
+	return 0;
+}
+
+/* Wait for every job given to the pool, then free what they used, here:
+ * the workers only read the block arena.  `r` is the caller's status so
+ * far: whatever it is, no job may still run when the arena is rewound. */
+static int finish_jobs(struct stage *s, struct warp_state *st, struct job_list *jl, int r)
+{
+	struct pool *pool = s->eng->pool;
+
+	while (pool && pool_take(pool, true) != NULL)
+		;
+	if (r == 0 && engine_stopping(s->eng))
 		r = engine_stop(s->eng);
 	for (int k = 0; k < jl->n && r == 0; k++) {
 		struct warp_job *j = &jl->job[k];
@@ -1145,8 +1159,10 @@ static int add_job(struct stage *s, struct warp_state *st, struct job_list *jl,
 	j = &jl->job[jl->n++];
 	*j = (struct warp_job){.op = op, .dw = w->w, .dh = w->h, .w = *w, .xf = gen,
 	                       .grid_xf = st->grid_xf};
+	if (start_job(s, j) != 0)
+		return -1;
 	if (jl->n == MAX_JOBS)
-		return run_jobs(s, st, jl);
+		return finish_jobs(s, st, jl, 0);
 	return 0;
 }
 
@@ -1172,8 +1188,11 @@ static int warp_pull(struct stage *s, const struct rwin *w, void *buf)
 		if (part.h > 0)
 			r = add_job(s, st, jl, &part, (char *)buf + (size_t)y0 * line * ts, line, band_bytes);
 	}
-	if (r == 0 && jl->n > 0)
-		r = run_jobs(s, st, jl);
+	/* The pieces are at work: the window before this one is written
+	 * meanwhile (run.c), then they are waited for. */
+	if (r == 0)
+		r = raster_write_pending(s);
+	r = finish_jobs(s, st, jl, r);
 	arena_rewind(raster_blocks(s), jl->mark);
 	return r;
 }
