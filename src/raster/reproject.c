@@ -7,18 +7,20 @@
  * size their footprint from each piece's own ratio of output to source
  * pixels, so another cut gives other pixels (a unit or two in an Int16
  * warp), and the output would change with --threads.  The threads take
- * the pieces of that fixed list (pool_run, one job a piece), each with
- * its own whole-grid transformer.
+ * the pieces of that fixed list, each with its own whole-grid
+ * transformer.
  *
  * For each strip (a piece), the source area under it is found by
  * transforming points of the piece back to the source grid, widened by the
  * kernel's reach; that area is pulled from the step before into the block
  * arena and wrapped as a MEM dataset, and a warp operation is made for the
  * piece, writing into a MEM dataset over the caller's buffer.  All of that
- * happens on the engine's thread; the pieces are then warped in parallel
- * on the run's pool (engine_pool: its workers are made once a run, not a
- * window), and everything they used is freed on the engine's thread, which
- * owns it.  A piece whose source area would not fit its share of the
+ * happens on the engine's thread, which gives each piece to the run's pool
+ * (engine_pool: its workers are made once a run, not a window) as soon as
+ * it is made and goes on reading the next; once the window is read, it
+ * lets the run write the window before (raster_write_pending) and warps
+ * the pieces no worker has taken yet.  Everything the pieces used is freed
+ * on the engine's thread, which owns it.  A piece whose source area would not fit its share of the
  * plan (which depends on the window, not the threads) is split in four,
  * recursively: GDAL's warp memory default plays
  * no part, and its own chunking only splits a piece as it would split
@@ -30,6 +32,7 @@
 #include <gdalwarper.h>
 #include <math.h>
 #include <ogr_srs_api.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -132,7 +135,8 @@ struct warp_job {
 
 struct job_list {
 	struct warp_job job[MAX_JOBS];
-	int n;                    /* made, and given to the pool */
+	int n;                    /* made, and a claim given to the pool for each */
+	atomic_int claimed;       /* claims taken: job k goes to the claim that gets k */
 	struct arena_mark mark;   /* where their memory starts */
 };
 
@@ -152,7 +156,7 @@ struct warp_state {
 	int threads;
 	char **xopts;              /* transformer options (AREA_OF_INTEREST) */
 	struct job_list *jobs;
-	void **grid_xf;            /* whole-grid transformers, by worker id (0: no pool) */
+	void **grid_xf;            /* whole-grid transformers, by thread id (0: the engine's) */
 	char scale[2][32];         /* the kernel's XSCALE, YSCALE; "": GDAL's own */
 	uint64_t windows, splits, empty;
 };
@@ -793,11 +797,13 @@ static int warp_begin(struct stage *s, struct stream *stm)
 	grid_scale(st);
 	/* One whole-grid transformer a thread that warps (PROJ objects are not
 	 * shared between threads), output pixels to input pixels: the main
-	 * thread's (0) in a run of one, else one a pool worker (1..threads). */
+	 * thread's (0), which warps in a run of one and takes what is left
+	 * of a window once it has read it all (finish_jobs), and one a pool
+	 * worker (1..threads). */
 	st->grid_xf = arena_calloc(a, (size_t)st->threads + 1, sizeof *st->grid_xf);
 	if (st->grid_xf == NULL)
 		return -1;
-	for (int k = st->threads > 1 ? 1 : 0; k <= st->threads; k++) {
+	for (int k = 0; k <= (st->threads > 1 ? st->threads : 0); k++) {
 		struct handle *h;
 
 		st->grid_xf[k] = make_transformer(s, a, st->full_src, st->full_dst, &h);
@@ -978,10 +984,8 @@ static int CPL_STDCALL warp_progress(double done, const char *msg, void *arg)
 	return !engine_stopping(arg);
 }
 
-static void run_job(void *arg, int worker)
+static void run_job(struct warp_job *j, int worker)
 {
-	struct warp_job *j = arg;
-
 	/* The piece's offsets are its own; the grid transformer is the
 	 * worker's, whichever piece it takes. */
 	j->xf->grid = j->grid_xf[worker];
@@ -996,30 +1000,54 @@ static void run_job(void *arg, int worker)
 		snprintf(j->msg, sizeof j->msg, "%s", CPLGetLastErrorMsg());
 }
 
-/* Give a ready job to the run's pool (engine_pool), or warp it here in a
- * run of one.  The engine's thread goes on pulling the next piece's source
- * while the workers warp this one. */
-static int start_job(struct stage *s, struct warp_job *j)
+/* A claim: warp the next job nobody took, if any.  There are as many
+ * claims given to the pool as jobs made, each given once its job is
+ * ready, and the engine's thread claims only once every job is ready: so
+ * a claim that gets job k finds it ready.  Which thread warps a job
+ * changes nothing in its pixels. */
+static bool claim_job(struct job_list *jl, int worker)
+{
+	int k = atomic_fetch_add(&jl->claimed, 1);
+
+	if (k >= jl->n)
+		return false;
+	run_job(&jl->job[k], worker);
+	return true;
+}
+
+static void run_claim(void *arg, int worker)
+{
+	claim_job(arg, worker);
+}
+
+/* Give a claim for the job just made to the run's pool (engine_pool), or
+ * warp it here in a run of one.  The engine's thread goes on pulling the
+ * next piece's source while the workers warp this one. */
+static int start_job(struct stage *s, struct job_list *jl, struct warp_job *j)
 {
 	struct pool *pool;
 
 	if (engine_pool(s->eng, &pool) != 0)
 		return -1;
-	j->pj = (struct pool_job){.fn = run_job, .arg = j};
+	j->pj = (struct pool_job){.fn = run_claim, .arg = jl};
 	if (pool)
 		pool_submit(pool, &j->pj);
 	else
-		run_job(j, 0);
+		claim_job(jl, 0);
 	return 0;
 }
 
-/* Wait for every job given to the pool, then free what they used, here:
- * the workers only read the block arena.  `r` is the caller's status so
- * far: whatever it is, no job may still run when the arena is rewound. */
+/* Warp here the jobs no worker has taken yet (all of them are ready),
+ * then wait for every claim given to the pool, then free what the jobs
+ * used, here: the workers only read the block arena.  `r` is the caller's
+ * status so far: whatever it is, no job may still run when the arena is
+ * rewound. */
 static int finish_jobs(struct stage *s, struct warp_state *st, struct job_list *jl, int r)
 {
 	struct pool *pool = s->eng->pool;
 
+	while (r == 0 && !engine_stopping(s->eng) && claim_job(jl, 0))
+		;
 	while (pool && pool_take(pool, true) != NULL)
 		;
 	if (r == 0 && engine_stopping(s->eng))
@@ -1034,6 +1062,7 @@ static int finish_jobs(struct stage *s, struct warp_state *st, struct job_list *
 			st->windows++;
 	}
 	jl->n = 0;
+	atomic_store(&jl->claimed, 0);
 	arena_rewind(raster_blocks(s), jl->mark);
 	jl->mark = arena_mark(raster_blocks(s));
 	return r;
@@ -1159,7 +1188,7 @@ static int add_job(struct stage *s, struct warp_state *st, struct job_list *jl,
 	j = &jl->job[jl->n++];
 	*j = (struct warp_job){.op = op, .dw = w->w, .dh = w->h, .w = *w, .xf = gen,
 	                       .grid_xf = st->grid_xf};
-	if (start_job(s, j) != 0)
+	if (start_job(s, jl, j) != 0)
 		return -1;
 	if (jl->n == MAX_JOBS)
 		return finish_jobs(s, st, jl, 0);
