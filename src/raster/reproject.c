@@ -135,7 +135,8 @@ struct warp_job {
 
 struct job_list {
 	struct warp_job job[MAX_JOBS];
-	int n;                    /* made, and a claim given to the pool for each */
+	int n;                    /* made (the engine's thread's count) */
+	atomic_int ready;         /* made, as the claims see it */
 	atomic_int claimed;       /* claims taken: job k goes to the claim that gets k */
 	struct arena_mark mark;   /* where their memory starts */
 };
@@ -1009,7 +1010,7 @@ static bool claim_job(struct job_list *jl, int worker)
 {
 	int k = atomic_fetch_add(&jl->claimed, 1);
 
-	if (k >= jl->n)
+	if (k >= atomic_load(&jl->ready))
 		return false;
 	run_job(&jl->job[k], worker);
 	return true;
@@ -1030,6 +1031,7 @@ static int start_job(struct stage *s, struct job_list *jl, struct warp_job *j)
 	if (engine_pool(s->eng, &pool) != 0)
 		return -1;
 	j->pj = (struct pool_job){.fn = run_claim, .arg = jl};
+	atomic_store(&jl->ready, jl->n);
 	if (pool)
 		pool_submit(pool, &j->pj);
 	else
@@ -1062,6 +1064,7 @@ static int finish_jobs(struct stage *s, struct warp_state *st, struct job_list *
 			st->windows++;
 	}
 	jl->n = 0;
+	atomic_store(&jl->ready, 0);
 	atomic_store(&jl->claimed, 0);
 	arena_rewind(raster_blocks(s), jl->mark);
 	jl->mark = arena_mark(raster_blocks(s));
