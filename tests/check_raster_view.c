@@ -425,6 +425,10 @@ struct cut {
 	uint64_t windows, pulls;
 	int bad;              /* first failed expectation, for the message */
 	char why[160];
+	/* the waiting step (cut_waiting) */
+	bool in_pull;         /* a pull of the waiting step is under way */
+	uint64_t overlapped;  /* puts made during one */
+	uint64_t fail_put;    /* the put that fails, 1-based; 0: none */
 };
 
 static uint32_t pixel_value(const struct tiling *t, int b, int x, int y)
@@ -487,6 +491,9 @@ static int fake_put(struct stage *s, const struct rwin *w, const void *buf)
 
 	if (c->windows++ == 0)
 		raster_plan_window(s->eng, raster_input_view(s), &c->ww, &c->wh);
+	c->overlapped += c->in_pull;
+	if (c->windows == c->fail_put)
+		return gp_fail(GP_EX_IOERR, "cannot write window %d,%d", w->x, w->y);
 	EXPECT(w->w > 0 && w->h > 0 && w->x >= 0 && w->y >= 0 && w->x + w->w <= t->width &&
 	           w->y + w->h <= t->height,
 	       "window %d,%d %dx%d outside", w->x, w->y, w->w, w->h);
@@ -614,6 +621,95 @@ START_TEST(run_cuts_by_the_budget)
 }
 END_TEST
 
+/* A step between the source and the sink that waits as a warp waits for
+ * its workers: its own input pulled, then the run given the time to write
+ * the window before (raster_write_pending). */
+static int waiting_pull(struct stage *s, const struct rwin *w, void *buf)
+{
+	struct cut *c = s->state;
+	int r;
+
+	if (raster_pull_upstream(s, w, buf) != 0)
+		return -1;
+	c->in_pull = true;
+	r = raster_write_pending(s);
+	c->in_pull = false;
+	return r;
+}
+
+static const struct raster_ops waiting_ops = {.pull = waiting_pull};
+static const struct step_desc waiting_step = {
+	.name = "reproject", .role = STEP_TRANSFORM, .ras = &waiting_ops,
+};
+
+/* Run t's raster through the waiting step; the run's status. */
+static int cut_waiting(const struct tiling *t, struct cut *c, uint64_t fail_put)
+{
+	struct step steps[3] = {
+		{.desc = &fake_source, .index = 0, .label = "read"},
+		{.desc = &waiting_step, .index = 1, .label = "reproject"},
+		{.desc = &fake_sink, .index = 2, .label = "write"},
+	};
+	struct stage stages[3];
+	struct pipeline pl = {.raster = true, .nsteps = 3, .steps = steps, .acct = &run_acct};
+	struct run_opts opts = {0};
+	volatile sig_atomic_t stop = 0;
+	struct engine e = {.pl = &pl, .opts = &opts, .acct = &run_acct, .stop = &stop,
+	                   .stages = stages};
+	size_t npx = (size_t)t->width * (size_t)t->height;
+	int r;
+
+	*c = (struct cut){.t = t, .seen = calloc(npx, 1), .fail_put = fail_put};
+	ck_assert_ptr_nonnull(c->seen);
+	e.plan.window_bytes = t->window_bytes;
+	for (int k = 0; k < 3; k++) {
+		stages[k] = (struct stage){.step = &steps[k], .state = c, .eng = &e};
+		stage_acct_init(&stages[k].acct, steps[k].label, &run_acct);
+		steps[k].pl = &pl;
+	}
+	r = raster_run_kind.run(&e);
+	ck_assert_msg(!c->bad, "%dx%d: %s", t->width, t->height, c->why);
+	/* Nothing held after the run, whatever happened. */
+	for (int k = 0; k < 3; k++)
+		ck_assert_int_eq(stages[k].acct.mem.bytes.cur, 0);
+	ck_assert_ptr_null(e.rpending);
+	return r;
+}
+
+/* Each window is written while the next one is pulled, in order, every
+ * pixel once; the last after the loop. */
+START_TEST(run_writes_a_window_while_the_next_is_made)
+{
+	struct tiling t = {257, 251, 1, 64, 64, 4 * 64 * 64 * 16 * 2, 4};
+	struct cut c;
+	size_t npx = (size_t)t.width * (size_t)t.height;
+
+	ck_assert_int_eq(cut_waiting(&t, &c, 0), 0);
+	ck_assert_uint_eq(c.windows, 4);
+	ck_assert_uint_eq(c.pulls, 4);
+	ck_assert_uint_eq(c.overlapped, 3);
+	for (size_t i = 0; i < npx; i++)
+		if (c.seen[i] != 1)
+			ck_abort_msg("pixel %zu seen %d times", i, c.seen[i]);
+	free(c.seen);
+}
+END_TEST
+
+/* A write failing while the next window is made fails the run with the
+ * write's error, and leaves nothing held. */
+START_TEST(run_write_failing_during_a_pull)
+{
+	struct tiling t = {257, 251, 1, 64, 64, 4 * 64 * 64 * 16 * 2, 4};
+	struct cut c;
+
+	ck_assert_int_eq(cut_waiting(&t, &c, 2), -1);
+	ck_assert_int_eq(gp_err_code(), GP_EX_IOERR);
+	ck_assert_uint_eq(c.windows, 2);
+	ck_assert_uint_eq(c.pulls, 3);
+	free(c.seen);
+}
+END_TEST
+
 static Suite *raster_view_suite(void)
 {
 	Suite *s = suite_create("raster_view");
@@ -658,6 +754,8 @@ static Suite *raster_view_suite(void)
 	tcase_add_loop_test(tc, run_covers_every_pixel_once, 0,
 	                    (int)(sizeof tilings / sizeof tilings[0]));
 	tcase_add_test(tc, run_cuts_by_the_budget);
+	tcase_add_test(tc, run_writes_a_window_while_the_next_is_made);
+	tcase_add_test(tc, run_write_failing_during_a_pull);
 	suite_add_tcase(s, tc);
 	return s;
 }

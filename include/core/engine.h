@@ -104,6 +104,8 @@ struct engine {
 	uint64_t datasets_opened;
 	int exit_code;
 	double pull_child;         /* raster pulls: time spent upstream */
+	struct rpending *rpending; /* raster runs: the window written while the
+	                            * next one is warped (raster/run.c), or NULL */
 	struct watch *watch;       /* the run's watcher (engine_run only), or NULL */
 	struct pool *pool;         /* the run's workers (engine_pool) when it has
 	                            * more than one thread (engine_run only), or

@@ -94,6 +94,14 @@ int raster_pull_upstream(struct stage *s, const struct rwin *w, void *buf);
  * error set. */
 void *raster_pull_input(struct stage *s, const struct rwin *w);
 
+/* Called by step `s` while its pool's workers warp the pieces of a window
+ * (and before it waits for them): the run writes the window it pulled
+ * before, if it has not been written yet, so that writing one window
+ * overlaps warping the next on a run of more than one thread.  0, or -1
+ * with the error set (the write failed; the caller still waits for its
+ * workers). */
+int raster_write_pending(struct stage *s);
+
 /* The view step `s` receives (valid between begin and end). */
 const struct rview *raster_input_view(const struct stage *s);
 

@@ -7,18 +7,20 @@
  * size their footprint from each piece's own ratio of output to source
  * pixels, so another cut gives other pixels (a unit or two in an Int16
  * warp), and the output would change with --threads.  The threads take
- * the pieces of that fixed list (pool_run, one job a piece), each with
- * its own whole-grid transformer.
+ * the pieces of that fixed list, each with its own whole-grid
+ * transformer.
  *
  * For each strip (a piece), the source area under it is found by
  * transforming points of the piece back to the source grid, widened by the
  * kernel's reach; that area is pulled from the step before into the block
  * arena and wrapped as a MEM dataset, and a warp operation is made for the
  * piece, writing into a MEM dataset over the caller's buffer.  All of that
- * happens on the engine's thread; the pieces are then warped in parallel
- * on the run's pool (engine_pool: its workers are made once a run, not a
- * window), and everything they used is freed on the engine's thread, which
- * owns it.  A piece whose source area would not fit its share of the
+ * happens on the engine's thread, which gives each piece to the run's pool
+ * (engine_pool: its workers are made once a run, not a window) as soon as
+ * it is made and goes on reading the next; once the window is read, it
+ * lets the run write the window before (raster_write_pending) and warps
+ * the pieces no worker has taken yet.  Everything the pieces used is freed
+ * on the engine's thread, which owns it.  A piece whose source area would not fit its share of the
  * plan (which depends on the window, not the threads) is split in four,
  * recursively: GDAL's warp memory default plays
  * no part, and its own chunking only splits a piece as it would split
@@ -30,6 +32,7 @@
 #include <gdalwarper.h>
 #include <math.h>
 #include <ogr_srs_api.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -113,6 +116,7 @@ static const struct opt_desc resample_opts[] = {COMMON_OPTS};
  * thread and owned by the block arena.  A worker thread only runs the warp
  * (GDALChunkAndWarpImage) and touches nothing else. */
 struct warp_job {
+	struct pool_job pj;        /* given to the pool as soon as it is ready */
 	GDALWarpOperationH op;
 	int dw, dh;                /* the piece; GDAL finds its source in the MEM dataset */
 	struct rwin w;
@@ -131,7 +135,9 @@ struct warp_job {
 
 struct job_list {
 	struct warp_job job[MAX_JOBS];
-	int n;
+	int n;                    /* made (the engine's thread's count) */
+	atomic_int ready;         /* made, as the claims see it */
+	atomic_int claimed;       /* claims taken: job k goes to the claim that gets k */
 	struct arena_mark mark;   /* where their memory starts */
 };
 
@@ -151,7 +157,7 @@ struct warp_state {
 	int threads;
 	char **xopts;              /* transformer options (AREA_OF_INTEREST) */
 	struct job_list *jobs;
-	void **grid_xf;            /* whole-grid transformers, by worker id (0: no pool) */
+	void **grid_xf;            /* whole-grid transformers, by thread id (0: the engine's) */
 	char scale[2][32];         /* the kernel's XSCALE, YSCALE; "": GDAL's own */
 	uint64_t windows, splits, empty;
 };
@@ -792,11 +798,13 @@ static int warp_begin(struct stage *s, struct stream *stm)
 	grid_scale(st);
 	/* One whole-grid transformer a thread that warps (PROJ objects are not
 	 * shared between threads), output pixels to input pixels: the main
-	 * thread's (0) in a run of one, else one a pool worker (1..threads). */
+	 * thread's (0), which warps in a run of one and takes what is left
+	 * of a window once it has read it all (finish_jobs), and one a pool
+	 * worker (1..threads). */
 	st->grid_xf = arena_calloc(a, (size_t)st->threads + 1, sizeof *st->grid_xf);
 	if (st->grid_xf == NULL)
 		return -1;
-	for (int k = st->threads > 1 ? 1 : 0; k <= st->threads; k++) {
+	for (int k = 0; k <= (st->threads > 1 ? st->threads : 0); k++) {
 		struct handle *h;
 
 		st->grid_xf[k] = make_transformer(s, a, st->full_src, st->full_dst, &h);
@@ -977,10 +985,8 @@ static int CPL_STDCALL warp_progress(double done, const char *msg, void *arg)
 	return !engine_stopping(arg);
 }
 
-static void run_job(void *arg, int worker)
+static void run_job(struct warp_job *j, int worker)
 {
-	struct warp_job *j = arg;
-
 	/* The piece's offsets are its own; the grid transformer is the
 	 * worker's, whichever piece it takes. */
 	j->xf->grid = j->grid_xf[worker];
@@ -995,20 +1001,58 @@ static void run_job(void *arg, int worker)
 		snprintf(j->msg, sizeof j->msg, "%s", CPLGetLastErrorMsg());
 }
 
-/* Warp the ready jobs on the run's pool (engine_pool; on this thread in a
- * run of one), then free what they used, here: the workers only read the
- * block arena. */
-static int run_jobs(struct stage *s, struct warp_state *st, struct job_list *jl)
+/* A claim: warp the next job nobody took, if any.  There are as many
+ * claims given to the pool as jobs made, each given once its job is
+ * ready, and the engine's thread claims only once every job is ready: so
+ * a claim that gets job k finds it ready.  Which thread warps a job
+ * changes nothing in its pixels. */
+static bool claim_job(struct job_list *jl, int worker)
 {
-	void *args[MAX_JOBS];
-	struct pool *pool;
-	int r = 0;
+	int k = atomic_fetch_add(&jl->claimed, 1);
 
-	for (int k = 0; k < jl->n; k++)
-		args[k] = &jl->job[k];
-	if (engine_pool(s->eng, &pool) != 0 || pool_run(pool, jl->n, run_job, args) != 0)
-		r = -1;
-	else if (engine_stopping(s->eng))
+	if (k >= atomic_load(&jl->ready))
+		return false;
+	run_job(&jl->job[k], worker);
+	return true;
+}
+
+static void run_claim(void *arg, int worker)
+{
+	claim_job(arg, worker);
+}
+
+/* Give a claim for the job just made to the run's pool (engine_pool), or
+ * warp it here in a run of one.  The engine's thread goes on pulling the
+ * next piece's source while the workers warp this one. */
+static int start_job(struct stage *s, struct job_list *jl, struct warp_job *j)
+{
+	struct pool *pool;
+
+	if (engine_pool(s->eng, &pool) != 0)
+		return -1;
+	j->pj = (struct pool_job){.fn = run_claim, .arg = jl};
+	atomic_store(&jl->ready, jl->n);
+	if (pool)
+		pool_submit(pool, &j->pj);
+	else
+		claim_job(jl, 0);
+	return 0;
+}
+
+/* Warp here the jobs no worker has taken yet (all of them are ready),
+ * then wait for every claim given to the pool, then free what the jobs
+ * used, here: the workers only read the block arena.  `r` is the caller's
+ * status so far: whatever it is, no job may still run when the arena is
+ * rewound. */
+static int finish_jobs(struct stage *s, struct warp_state *st, struct job_list *jl, int r)
+{
+	struct pool *pool = s->eng->pool;
+
+	while (r == 0 && !engine_stopping(s->eng) && claim_job(jl, 0))
+		;
+	while (pool && pool_take(pool, true) != NULL)
+		;
+	if (r == 0 && engine_stopping(s->eng))
 		r = engine_stop(s->eng);
 	for (int k = 0; k < jl->n && r == 0; k++) {
 		struct warp_job *j = &jl->job[k];
@@ -1020,6 +1064,8 @@ static int run_jobs(struct stage *s, struct warp_state *st, struct job_list *jl)
 			st->windows++;
 	}
 	jl->n = 0;
+	atomic_store(&jl->ready, 0);
+	atomic_store(&jl->claimed, 0);
 	arena_rewind(raster_blocks(s), jl->mark);
 	jl->mark = arena_mark(raster_blocks(s));
 	return r;
@@ -1145,8 +1191,10 @@ static int add_job(struct stage *s, struct warp_state *st, struct job_list *jl,
 	j = &jl->job[jl->n++];
 	*j = (struct warp_job){.op = op, .dw = w->w, .dh = w->h, .w = *w, .xf = gen,
 	                       .grid_xf = st->grid_xf};
+	if (start_job(s, jl, j) != 0)
+		return -1;
 	if (jl->n == MAX_JOBS)
-		return run_jobs(s, st, jl);
+		return finish_jobs(s, st, jl, 0);
 	return 0;
 }
 
@@ -1172,8 +1220,11 @@ static int warp_pull(struct stage *s, const struct rwin *w, void *buf)
 		if (part.h > 0)
 			r = add_job(s, st, jl, &part, (char *)buf + (size_t)y0 * line * ts, line, band_bytes);
 	}
-	if (r == 0 && jl->n > 0)
-		r = run_jobs(s, st, jl);
+	/* The pieces are at work: the window before this one is written
+	 * meanwhile (run.c), then they are waited for. */
+	if (r == 0)
+		r = raster_write_pending(s);
+	r = finish_jobs(s, st, jl, r);
 	arena_rewind(raster_blocks(s), jl->mark);
 	return r;
 }

@@ -71,7 +71,9 @@ void *raster_pull_input(struct stage *s, const struct rwin *w)
 }
 
 /* Bytes the chain holds per output pixel at once, planned as if every view
- * were worked on in doubles, twice (a step's input and its output). */
+ * were worked on in doubles, twice (a step's input and its output).  The
+ * sink has no output: its share holds the two windows it keeps (the one
+ * pulled and the one written meanwhile, struct rpending) in any type. */
 static size_t pixel_cost(const struct engine *e)
 {
 	const struct pipeline *pl = e->pl;
@@ -198,21 +200,75 @@ static int end_chain(struct engine *e, struct stream *st, size_t upto)
 	return r;
 }
 
-static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
-{
-	struct pipeline *pl = e->pl;
-	struct stage *sink = &e->stages[pl->nsteps - 1];
-	const struct rview *v;
-	int ww, wh;
-	uint64_t total, done = 0;
-	double last = 0;
+/* The window pulled last and not yet written.  It is written while the
+ * next one is warped (raster_write_pending, called by a step waiting for
+ * its workers), else just after the next one is pulled: so the engine's
+ * thread writes one window while the workers warp the next, and the
+ * output is written in the same order either way.  Its pixels stay in
+ * `spare`, the sink's second block arena, swapped with the sink's own
+ * after every pull: the plan counts the second window (pixel_cost). */
+struct rpending {
+	struct stage *sink;
+	struct arena *spare;
+	struct rwin w;
+	void *buf;
+	bool full;
+	/* progress */
+	double t0, last;
+	uint64_t done, total;
+	bool show;
+};
 
-	if (begin_chain(e, st, pl->nsteps) != 0)
+/* Write the pending window, if any, and free its pixels. */
+static int put_pending(struct engine *e, struct rpending *p)
+{
+	struct stage *sink = p->sink;
+	double t;
+	int r;
+
+	if (!p->full)
+		return 0;
+	p->full = false;
+	engine_enter(e, sink);
+	t = engine_now();
+	r = sink->step->desc->ras->put(sink, &p->w, p->buf);
+	arena_reset(p->spare);
+	sink->acct.seconds += engine_now() - t;
+	if (r != 0)
 		return -1;
-	/* The sink's begin set the blocks it made in the stream's view. */
-	v = st->raster;
+	sink->acct.items_out++;
+	e->totals.batches++;
+	e->totals.pixels_out += (uint64_t)p->w.w * (uint64_t)p->w.h;
+	p->done += (uint64_t)p->w.w * (uint64_t)p->w.h;
+	if (p->show && engine_now() - p->last > 0.25) {
+		p->last = engine_now();
+		progress(e, p->t0, p->done, p->total, false);
+	}
+	return 0;
+}
+
+int raster_write_pending(struct stage *s)
+{
+	struct engine *e = s->eng;
+	double t = engine_now();
+	int r;
+
+	if (e->rpending == NULL || !e->rpending->full)
+		return 0;
+	r = put_pending(e, e->rpending);
+	engine_enter(e, s);
+	/* The write is the sink's time, not the caller's (raster_pull_upstream). */
+	e->pull_child += engine_now() - t;
+	return r;
+}
+
+static int run_windows(struct engine *e, struct stream *st, struct rpending *p)
+{
+	struct stage *sink = p->sink;
+	const struct rview *v = st->raster;
+	int ww, wh;
+
 	raster_plan_window(e, v, &ww, &wh);
-	total = (uint64_t)v->width * (uint64_t)v->height;
 	for (int y = 0; y < v->height; y += wh) {
 		/* A thin last row or column of windows joins the one before it:
 		 * steps that estimate from a window's shape (a warp's kernel
@@ -222,8 +278,8 @@ static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
 		for (int x = 0; x < v->width; x += ww) {
 			int wd = v->width - x < ww + ww / 2 ? v->width - x : ww;
 			struct rwin w = {x, y, wd, h};
+			struct arena *a;
 			void *buf;
-			double t;
 
 			if (engine_stopping(e))
 				return engine_stop(e);
@@ -232,28 +288,51 @@ static int run_stream(struct engine *e, struct stream *st, double t0, bool show)
 				return -1;
 			if (raster_pull_upstream(sink, &w, buf) != 0)
 				return -1;
-			t = engine_now();
-			if (sink->step->desc->ras->put(sink, &w, buf) != 0)
+			/* Not written during the pull (no step waited for
+			 * workers): now, before this one takes its place. */
+			if (put_pending(e, p) != 0)
 				return -1;
-			sink->acct.seconds += engine_now() - t;
-			sink->acct.items_out++;
-			e->totals.batches++;
-			e->totals.pixels_out += (uint64_t)w.w * (uint64_t)w.h;
-			done += (uint64_t)w.w * (uint64_t)w.h;
+			p->w = w;
+			p->buf = buf;
+			p->full = true;
+			a = p->spare;
+			p->spare = sink->blocks;
+			sink->blocks = a;
 			if (engine_check_memory(e, sink) != 0)
 				return -1;
 			reset_blocks(e);
-			if (show && engine_now() - last > 0.25) {
-				last = engine_now();
-				progress(e, t0, done, total, false);
-			}
 			if (wd != ww)
 				break;
 		}
 		if (h != wh)
 			break;
 	}
-	return 0;
+	return put_pending(e, p);
+}
+
+static int run_stream(struct engine *e, struct stream *st, struct arena *spare, double t0,
+                      bool show)
+{
+	struct pipeline *pl = e->pl;
+	struct rpending p = {.sink = &e->stages[pl->nsteps - 1], .spare = spare, .t0 = t0,
+	                     .show = show};
+	int r;
+
+	if (begin_chain(e, st, pl->nsteps) != 0)
+		return -1;
+	/* The sink's begin set the blocks it made in the stream's view. */
+	p.total = (uint64_t)st->raster->width * (uint64_t)st->raster->height;
+	e->rpending = &p;
+	r = run_windows(e, st, &p);
+	e->rpending = NULL;
+	/* After a failure, the pending window is never written; the arenas
+	 * go back to their owners (each_stream destroys `spare`). */
+	arena_reset(p.spare);
+	if (p.spare != spare) {
+		p.sink->blocks = p.spare;
+		arena_reset(spare);
+	}
+	return r;
 }
 
 static int make_block_arenas(struct engine *e)
@@ -316,12 +395,18 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 	struct pipeline *pl = e->pl;
 	struct stage *src = &e->stages[0];
 	size_t upto = check ? pl->nsteps - 1 : pl->nsteps;
-	struct arena *sa;
+	struct stage *sink = &e->stages[pl->nsteps - 1];
+	struct arena *sa, *spare = NULL;
 	double t0 = engine_now();
 	bool show = !check && e->opts->progress;
 	int r = 0;
 
 	sa = make_block_arenas(e) == 0 ? arena_create(&src->acct.mem, 0) : NULL;
+	/* The sink's second block arena (struct rpending). */
+	if (sa && !check && (spare = arena_create(&sink->acct.mem, 0)) == NULL) {
+		arena_destroy(sa);
+		sa = NULL;
+	}
 	if (sa == NULL) {
 		drop_block_arenas(e);
 		return -1;
@@ -340,7 +425,7 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 			if (r == 0 && explain)
 				explain_stream(e, &st, explain);
 		} else {
-			r = run_stream(e, &st, t0, show);
+			r = run_stream(e, &st, spare, t0, show);
 			reset_blocks(e);
 		}
 		/* Every transform ends and the source closes its dataset whatever
@@ -358,6 +443,7 @@ static int each_stream(struct engine *e, bool check, FILE *explain)
 	if (show)
 		progress(e, t0, 0, 0, true);
 	arena_destroy(sa);
+	arena_destroy(spare);
 	drop_block_arenas(e);
 	return r < 0 ? -1 : 0;
 }
