@@ -708,10 +708,10 @@ static int reader_fill(struct reader *r, struct slot *sl, struct stream *st, uin
 	arena_reset(sl->arena);
 	sl->b = (struct batch){.kind = BATCH_VECTOR, .arena = sl->arena, .owner = owner_self(),
 	                       .seq = seq, .stream = st};
-	/* No engine_enter here: the stage the memory watcher names is one
-	 * label for the run, and the reader reads ahead while the workers
-	 * work, so it would name 'read' for a burst in a worker's step.  A
-	 * read's failure is named 'read' by the writer (run_batches_pooled). */
+	/* The reader's own stage for the memory watcher (each thread names
+	 * its own); a read's failure is named 'read' by the writer
+	 * (run_batches_pooled). */
+	engine_enter(e, src);
 	rc = src->step->desc->vec->read(src, &sl->b);
 	src->acct.seconds += engine_now() - t0;
 	sl->nread = sl->b.n;
