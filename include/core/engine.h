@@ -158,7 +158,10 @@ double engine_now(void);
  * source's or a sink's: engine_now(), as their I/O is their cost. */
 double engine_stage_clock(const struct stage *s);
 
-/* Fail (75) when RSS went over the limit; record GDAL's cache peak. */
+/* Fail (75) when RSS went over the limit; record GDAL's cache peak.
+ * `where` is the caller's stage; the failure names the stage of the thread
+ * whose pages grew most just before (watch_trip), which in a pooled run
+ * may be a worker's. */
 int engine_check_memory(struct engine *e, const struct stage *where);
 
 /* 0, or the exit code the run must stop with now: 75 when the watcher saw
@@ -177,7 +180,8 @@ int engine_stop(struct engine *e);
  * a limit.  Reads RSS only for a megabyte or more. */
 int engine_expect(struct engine *e, const struct stage *s, uint64_t bytes);
 
-/* Stage `s` is at work from now on (the watcher names it). */
+/* Stage `s` is at work from now on on the calling thread (the watcher
+ * names it when this thread's pages grow past the limit). */
 void engine_enter(struct engine *e, const struct stage *s);
 
 /* Items per batch the plan allows. */

@@ -4,7 +4,8 @@
  * The plan starts from the RSS measured after GDAL and PROJ are initialised
  * (and library pages nobody needs were given back, see rss.h), keeps a
  * reserve for the libraries' working set, and splits the rest between GDAL's
- * block cache, SQLite's page cache, batches in flight and arenas.  A limit
+ * block cache, SQLite's page cache, batches in flight and arenas; a pooled
+ * vector run's threads (workers and reader) are planned first.  A limit
  * that cannot hold the minimum plan is refused before anything is read.
  */
 #ifndef GISPIPE_MEMPLAN_H
@@ -27,7 +28,9 @@ struct memplan {
 	size_t batch_items;      /* features per batch */
 	uint64_t arena_budget;   /* cap on all arenas together */
 	uint64_t headroom;       /* what is left */
+	uint64_t thread_bytes;   /* a pooled vector run's workers and reader */
 	bool batch_fixed;        /* memory.batch was a number */
+	size_t batch_asked;      /* that number; 0: automatic */
 	bool raster;             /* planned for a raster pipeline */
 	uint64_t window_bytes;   /* raster: all steps' block arenas together */
 	/* Worker threads (memplan_threads): vector workers on batches,
@@ -35,13 +38,17 @@ struct memplan {
 	int threads;             /* chosen */
 	int threads_wanted;      /* asked for, or the CPUs available */
 	bool threads_asked;      /* --threads / threads: gave a number */
-	/* Vector batches in flight when workers run (2 a worker, each of
-	 * batch_items, cut from the 1-thread batch by the run loop); 0: one. */
+	/* Vector batches in flight when workers run (the run loop's slots,
+	 * MEMPLAN_SLOTS_PER_WORKER a worker, each of batch_items); 0: one. */
 	int batches_in_flight;
 };
 
-/* Bytes a batch of vector features costs per feature, as planned. */
-#define MEMPLAN_FEATURE_BYTES 2048u
+/* Bytes a batch of vector features costs per feature, as planned.  Each
+ * batch is planned twice, as read and as worked (the steps' new
+ * geometries): W3's polygons (23 vertices) measured 0.9 KiB as read and
+ * 6.7 KiB buffered with 30 segments a quadrant, 3.8 KiB a feature each
+ * time (Debian 12, GEOS 3.11). */
+#define MEMPLAN_FEATURE_BYTES 4096u
 
 /* Make the plan for `limit` (0: none) from `baseline` (RSS now), of which
  * `lib_resident` bytes are library file pages still resident (they shrink
@@ -74,12 +81,20 @@ uint64_t memplan_advise_grow(const struct memplan *p, uint64_t fixed, uint64_t p
  * flight, a quarter to GDAL's block cache, a quarter is headroom. */
 void memplan_raster(struct memplan *p);
 
-/* What a vector worker holds besides its batch: its GEOS context, its PROJ
- * context (with its database connection) and transform cache, its stage
- * state, its thread's stack and malloc arena.  A PROJ context with two
- * operations and a GEOS context measured about 0.5 MiB (Debian 12, PROJ
- * 9.1, GEOS 3.11); the rest is margin for the thread's malloc arena. */
+/* What a vector worker holds besides its batches: its GEOS context, its
+ * PROJ context (with its database connection) and transform cache, its
+ * stage state, its thread's stack and malloc arena.  A PROJ context with
+ * two operations and a GEOS context measured about 0.5 MiB (Debian 12,
+ * PROJ 9.1, GEOS 3.11); W9's workers added 1.3 MiB each to the run's
+ * anonymous peak, their malloc arenas' high-water included. */
 #define MEMPLAN_WORKER_BYTES ((uint64_t)2 << 20)
+/* What a pooled run's reader thread holds besides the slots' batches:
+ * its stack, malloc arena and stage arena (W9: under 1 MiB with 2
+ * workers). */
+#define MEMPLAN_READER_BYTES ((uint64_t)1 << 20)
+/* Batches in flight a vector worker: read ahead, at work, or waiting to
+ * be written (vector/run.c's slots). */
+#define MEMPLAN_SLOTS_PER_WORKER 2
 /* The windows' share one raster warp piece needs: a quarter of it is the
  * source it pulls (warp_budget's floor), as much again the warper's copy,
  * the rest its destination strip. */
@@ -88,10 +103,12 @@ void memplan_raster(struct memplan *p);
 /* Choose the thread count of a plan made by memplan_make (and
  * memplan_raster for a raster pipeline): `asked` (--threads or threads:,
  * 0: auto) up to 1024, or else `cpus`; lowered, under a limit, to what the
- * plan holds.  Each vector worker after the first holds one more batch in
- * flight (an automatic batch shrinks to share the batches' quarter, down
- * to the smallest batch) and MEMPLAN_WORKER_BYTES, from half the headroom
- * at most; the plan is remade for the workers chosen.  Each raster warp
+ * plan holds.  N > 1 vector workers run with a reader thread: the plan
+ * holds N * MEMPLAN_WORKER_BYTES and MEMPLAN_READER_BYTES first, then
+ * N * MEMPLAN_SLOTS_PER_WORKER batches in flight, each planned as read and
+ * as worked (an automatic batch shrinks to share the batches' quarter,
+ * down to the smallest batch; a fixed one is shared between them under a
+ * limit); the plan is remade for the workers chosen.  Each raster warp
  * piece needs MEMPLAN_PIECE_BYTES of the windows' share. */
 void memplan_threads(struct memplan *p, int64_t asked, int cpus);
 

@@ -6,8 +6,18 @@
  * then the peak may be far past the limit.  The watcher is a thread that
  * reads the process's resident set (rss_current(), one pread) every 1 to
  * 10 ms, more often the closer it is to the limit, and the first time it
- * is over the limit records the stage at work then (watch_enter) and asks
- * the run to stop.  A signal asks the same through the flag the handler
+ * is over the limit records the stage at work then and asks the run to
+ * stop.
+ *
+ * Each thread says which stage it works in (watch_enter, keyed by its
+ * owner id, core/owner.h): the main thread, a pooled run's workers and its
+ * reader at once.  The trip names the stage of the thread whose pages grew
+ * most since it entered that stage: RSS grows only by pages a thread
+ * touches first, each a minor fault of that thread, counted at entry
+ * (getrusage) and at the trip (/proc/self/task/TID/stat, read then only).
+ * When none of them grew (a thread that never entered a stage did, a warp
+ * piece, a library's own), it names the main thread's stage, which that
+ * work serves.  A signal asks the same through the flag the handler
  * sets.  Either way GEOS is interrupted: a callback registered with
  * GEOS_interruptRegisterCallback requests the interrupt at GEOS's next
  * check, inside a long call, as long as the run is stopping.  Our own long
@@ -26,10 +36,24 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Threads a watcher tells apart: owner ids 0 (main), 1..1024 (the pool's
+ * workers, PIPELINE_THREADS_MAX), 1025 (a pooled run's reader). */
+#define WATCH_THREADS 1026
+
+/* One thread as the watcher sees it. */
+struct watch_thread {
+	_Atomic(const char *) stage; /* label of the stage it works in */
+	_Atomic uint64_t entered;    /* its minor faults when it entered it */
+	_Atomic int tid;             /* its kernel id; 0: never entered */
+	int fd1;                     /* /proc/self/task/TID/stat, plus one (0:
+	                              * not open, as in a zeroed watcher);
+	                              * under the watcher's mu */
+};
+
 struct watch {
 	uint64_t limit;                /* bytes; 0: no limit, no thread */
 	volatile sig_atomic_t *signal; /* signal number once asked to stop */
-	_Atomic(const char *) stage;   /* label of the stage at work now */
+	_Atomic int nthreads;          /* threads[] entered: the highest id + 1 */
 	atomic_bool tripped;           /* RSS went over the limit */
 	atomic_bool quit;
 	/* Written once, before `tripped` is set (release) */
@@ -47,6 +71,7 @@ struct watch {
 	pthread_cond_t cv;
 	bool running;
 	bool made; /* mu and cv initialised */
+	struct watch_thread threads[WATCH_THREADS]; /* [owner id] */
 };
 
 /* Start watching `limit` bytes of RSS (0: signals only, no thread) and the
@@ -59,12 +84,12 @@ int watch_start(struct watch *w, uint64_t limit, volatile sig_atomic_t *signal);
  * trip record stays readable. */
 void watch_stop(struct watch *w);
 
-/* The stage whose work runs from now on; `label` must outlive the watcher
- * (stage labels live in the pipeline's arena). */
-static inline void watch_enter(struct watch *w, const char *label)
-{
-	atomic_store_explicit(&w->stage, label, memory_order_relaxed);
-}
+/* The stage whose work runs from now on on the calling thread; `label`
+ * must outlive the watcher (stage labels live in the pipeline's arena). */
+void watch_enter(struct watch *w, const char *label);
+
+/* The stage the calling thread entered last; NULL: none. */
+const char *watch_stage(struct watch *w);
 
 static inline void watch_raise(_Atomic uint64_t *peak, uint64_t v)
 {
@@ -84,8 +109,9 @@ static inline void watch_sample(struct watch *w, uint64_t rss, uint64_t anon)
 	watch_raise(&w->peak_anon, anon);
 }
 
-/* Record that RSS `rss` is over the limit in stage `label`, as the thread
- * does; the first record wins.  For checks made on the engine's thread. */
+/* Record that RSS `rss` is over the limit in stage `label` (NULL: the
+ * stage of the thread whose pages grew most in it, as the watcher names
+ * it); the first record wins.  From any thread. */
 void watch_trip(struct watch *w, const char *label, uint64_t rss);
 
 /* The run must stop: the limit was crossed or a signal came. */

@@ -245,8 +245,11 @@ int engine_check_memory(struct engine *e, const struct stage *where)
 	watch_sample(e->watch, rss, anon);
 	if (e->plan.limit == 0)
 		return 0;
+	/* `where` is this thread's stage; the trip names the stage of the
+	 * thread whose pages grew (a worker's, in a pooled run). */
+	(void)where;
 	if (rss > e->plan.limit)
-		watch_trip(e->watch, where->step->label, rss);
+		watch_trip(e->watch, NULL, rss);
 	return engine_stopping(e) ? engine_stop(e) : 0;
 }
 
@@ -506,7 +509,7 @@ int engine_run(struct pipeline *pl, const struct run_opts *o, struct mem_account
 	}
 	if (e.kind->run(&e) != 0) {
 		code = gp_err_code();
-		at = atomic_load(&watch.stage);
+		at = watch_stage(&watch);
 	}
 close:
 	pool_destroy(e.pool);

@@ -9,11 +9,16 @@
 
 #define MiB ((uint64_t)1024 * 1024)
 
-/* Measured on Debian 12 (GDAL 3.6, PROJ 9.1): after start-up pages are given
- * back, reading and writing GPKG/FlatGeobuf/Shapefile through one
- * reprojection faults back about 12 MiB of library code and PROJ database
- * pages.  Keep more than that. */
-#define LIB_RESERVE (16 * MiB)
+/* Library pages a run faults back in after start-up's are given back:
+ * measured on Debian 12 (GDAL 3.6, PROJ 9.1, GEOS 3.11) with none shared
+ * with another process, a GPKG read, reprojected, buffered and written to
+ * GPKG (W9) held 22.5 MiB of file-backed pages (RssFile) at its peak, 1.7
+ * MiB at start; W1 (no GEOS) 21.4 MiB.  Pages still resident at start
+ * (another process shares them) shrink the reserve, to MIN_LIB_RESERVE:
+ * they are mostly the same libraries' (a run that started beside another
+ * one's start-up faulted in 20 MiB more: what the GDAL block cache, idle
+ * in a vector run, and the headroom absorb). */
+#define LIB_RESERVE (26 * MiB)
 #define MIN_LIB_RESERVE (4 * MiB)
 /* Stage state and the buffers of spatial index builds: GeoPackage's sort
  * (2 MiB), FlatGeobuf's sort and I/O (2.75 MiB, fgb_index.h). */
@@ -67,7 +72,7 @@ uint64_t memplan_advise_start(uint64_t baseline, uint64_t lib_resident, int64_t 
 uint64_t memplan_advise_grow(const struct memplan *p, uint64_t fixed, uint64_t per_item,
                              uint64_t max_items)
 {
-	int64_t batch = p->batch_fixed ? (int64_t)p->batch_items : 0;
+	int64_t batch = (int64_t)p->batch_asked;
 	uint64_t n = with_margin(p->limit > fixed ? p->limit : fixed);
 
 	/* The plan's batch grows with the limit (when automatic), and the
@@ -103,21 +108,30 @@ int memplan_make(struct memplan *p, uint64_t limit, uint64_t baseline, uint64_t 
 	               memplan_advise_start(baseline, lib_resident, batch, baseline) / MiB);
 }
 
-/* The plan for `threads` workers (the minimum check is for one): batches
- * in flight are two, one being filled and one released, and one more each
- * worker after the first. */
+/* The plan for `threads` workers (the minimum check is for one).  One
+ * thread holds its batch twice, as read and as worked (one arena);
+ * `threads` > 1 workers hold MEMPLAN_SLOTS_PER_WORKER batches each, read
+ * ahead, at work or waiting to be written, each twice too (the reader's
+ * slot arena, the worker's), and the threads themselves: their memory is
+ * planned first, not taken from the drivers' headroom. */
 static int memplan_make_quiet(struct memplan *p, uint64_t limit, uint64_t baseline,
                               uint64_t lib_resident, int64_t batch, int threads)
 {
 	uint64_t need, avail, rest, reserve = lib_reserve(lib_resident);
-	uint64_t inflight = 2 + (uint64_t)(threads - 1), workers = inflight - 2;
+	bool pooled = threads > 1;
+	uint64_t slots = pooled ? (uint64_t)threads * MEMPLAN_SLOTS_PER_WORKER : 1;
+	uint64_t units = 2 * slots;
 
 	*p = (struct memplan){.limit = limit,
 	                      .baseline = baseline,
 	                      .lib_reserve = reserve,
 	                      .lib_resident = lib_resident,
 	                      .sqlite_conns = 2,
-	                      .batch_fixed = batch > 0};
+	                      .batch_fixed = batch > 0,
+	                      .batch_asked = batch > 0 ? (size_t)batch : 0,
+	                      .batches_in_flight = pooled ? (int)slots : 0};
+	if (pooled)
+		p->thread_bytes = (uint64_t)threads * MEMPLAN_WORKER_BYTES + MEMPLAN_READER_BYTES;
 	if (limit == 0) {
 		p->gdal_cache = DEFAULT_GDAL_CACHE;
 		p->sqlite_cache = DEFAULT_SQLITE_CACHE;
@@ -131,35 +145,42 @@ static int memplan_make_quiet(struct memplan *p, uint64_t limit, uint64_t baseli
 	if (limit < need)
 		return -1;
 	avail = limit - baseline - reserve - ARENA_FIXED;
+	if (p->thread_bytes + MIN_GDAL_CACHE + 2 * MIN_SQLITE_CACHE > avail)
+		return -1;
+	avail -= p->thread_bytes;
 	/* Batches first, a quarter of what is available when automatic;
 	 * then a third of the rest to GDAL's block cache and a sixth to each
 	 * SQLite connection, within their bounds; the last third is headroom
 	 * for drivers' own buffers.  The minimum check above guarantees every
 	 * floor fits for one worker; more must fit their batches at the
-	 * smallest size and what else they hold in half the headroom. */
+	 * smallest size. */
 	if (batch <= 0) {
 		uint64_t floors = MIN_GDAL_CACHE + 2 * MIN_SQLITE_CACHE;
-		uint64_t items = (avail / 4) / (inflight * MEMPLAN_FEATURE_BYTES);
+		uint64_t items = (avail / 4) / (units * MEMPLAN_FEATURE_BYTES);
 
 		/* Near the smallest limit a quarter can be more than the
 		 * caches' floors leave. */
-		if (avail < floors)
-			return -1;
-		if (items > (avail - floors) / (inflight * MEMPLAN_FEATURE_BYTES))
-			items = (avail - floors) / (inflight * MEMPLAN_FEATURE_BYTES);
-
+		if (items > (avail - floors) / (units * MEMPLAN_FEATURE_BYTES))
+			items = (avail - floors) / (units * MEMPLAN_FEATURE_BYTES);
 		if (items > MAX_BATCH)
 			items = MAX_BATCH;
-		if (items < MIN_BATCH && workers)
+		if (items < MIN_BATCH && pooled)
 			return -1;
 		if (items < MIN_BATCH)
 			items = MIN_BATCH;
 		p->batch_items = (size_t)items;
+	} else if (pooled) {
+		/* a fixed batch is shared by the slots: the features in flight
+		 * are no more than a 1-thread run holds (the smallest batch at
+		 * least) */
+		p->batch_items = (size_t)batch / slots;
+		if (p->batch_items < MIN_BATCH)
+			p->batch_items = MIN_BATCH;
 	}
 	p->batch_bytes = (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES;
-	if (inflight * p->batch_bytes > avail)
+	if (units * p->batch_bytes > avail)
 		return -1;
-	rest = avail - inflight * p->batch_bytes;
+	rest = avail - units * p->batch_bytes;
 	p->gdal_cache = rest / 3;
 	if (p->gdal_cache > DEFAULT_GDAL_CACHE)
 		p->gdal_cache = DEFAULT_GDAL_CACHE;
@@ -172,11 +193,8 @@ static int memplan_make_quiet(struct memplan *p, uint64_t limit, uint64_t baseli
 		p->sqlite_cache = MIN_SQLITE_CACHE;
 	if (p->gdal_cache + 2 * p->sqlite_cache > rest)
 		return -1;
-	p->arena_budget = inflight * p->batch_bytes + ARENA_FIXED;
+	p->arena_budget = units * p->batch_bytes + ARENA_FIXED;
 	p->headroom = rest - p->gdal_cache - 2 * p->sqlite_cache;
-	if (workers * MEMPLAN_WORKER_BYTES > p->headroom / 2)
-		return -1;
-	p->headroom -= workers * MEMPLAN_WORKER_BYTES;
 	return 0;
 }
 
@@ -242,14 +260,14 @@ void memplan_threads(struct memplan *p, int64_t asked, int cpus)
 
 		if ((uint64_t)n > fit)
 			n = fit > 1 ? (int64_t)fit : 1;
-	} else if (p->limit) {
-		/* One worker is the plan as made; the most that fit replan. */
+	} else if (!p->raster) {
+		/* One worker is the plan as made; the most that fit replan
+		 * (without a limit, every count fits). */
 		for (; n > 1; n--) {
 			struct memplan q;
 
 			if (memplan_make_quiet(&q, p->limit, p->baseline, p->lib_resident,
-			                       p->batch_fixed ? (int64_t)p->batch_items : 0,
-			                       (int)n) == 0) {
+			                       (int64_t)p->batch_asked, (int)n) == 0) {
 				q.threads_asked = p->threads_asked;
 				q.threads_wanted = p->threads_wanted;
 				*p = q;
@@ -301,6 +319,13 @@ void memplan_print(const struct memplan *p, FILE *out)
 		print_threads(p, out);
 	line(out, "start-up RSS", p->baseline, "measured after GDAL and PROJ are initialised");
 	line(out, "library reserve", p->lib_reserve, "code and PROJ database pages during the run");
+	if (p->thread_bytes) {
+		char note[80];
+
+		snprintf(note, sizeof note, "%d workers' GEOS and PROJ contexts, the reader's",
+		         p->threads);
+		line(out, "worker threads", p->thread_bytes, note);
+	}
 	line(out, "GDAL block cache", p->gdal_cache, "GDALSetCacheMax64");
 	if (p->raster) {
 		line(out, "raster windows", p->window_bytes,
@@ -317,11 +342,11 @@ void memplan_print(const struct memplan *p, FILE *out)
 	if (p->batches_in_flight > 1) {
 		char note[64];
 
-		snprintf(note, sizeof note, "each of %d batches in flight, planned",
+		snprintf(note, sizeof note, "each of %d batches in flight, planned twice",
 		         p->batches_in_flight);
 		line(out, "batch memory", p->batch_bytes, note);
 	} else {
-		line(out, "batch memory", p->batch_bytes, "one batch in flight, planned");
+		line(out, "batch memory", p->batch_bytes, "one batch in flight, planned twice");
 	}
 	if (p->limit) {
 		line(out, "arena budget", p->arena_budget, "all arenas together");

@@ -129,6 +129,7 @@ static json_object *build_json(const struct run_result *r, const char *error)
 	json_object_object_add(plan, "sqlite_cache_bytes", u64(r->plan->sqlite_cache));
 	json_object_object_add(plan, "batch_features", u64(r->plan->batch_items));
 	json_object_object_add(plan, "raster_window_bytes", u64(r->plan->window_bytes));
+	json_object_object_add(plan, "threads", u64((uint64_t)r->plan->threads));
 	json_object_object_add(root, "plan", plan);
 	json_object_object_add(tot, "datasets", u64(t->datasets));
 	json_object_object_add(tot, "streams", u64(t->streams));

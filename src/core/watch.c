@@ -2,12 +2,19 @@
 #include "core/watch.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <geos_c.h>
 
 #include "core/error.h"
+#include "core/owner.h"
 #include "core/rss.h"
 
 #define MS 1000000L
@@ -32,11 +39,93 @@ bool watch_stopping(const struct watch *w)
 	return watch_tripped(w) || (w->signal && __atomic_load_n(w->signal, __ATOMIC_RELAXED));
 }
 
+/* The calling thread's entry. */
+static struct watch_thread *self_thread(struct watch *w)
+{
+	int id = owner_self();
+
+	return &w->threads[id < 0 ? 0 : id >= WATCH_THREADS ? WATCH_THREADS - 1 : id];
+}
+
+void watch_enter(struct watch *w, const char *label)
+{
+	struct watch_thread *t = self_thread(w);
+	int n = (int)(t - w->threads) + 1, seen;
+	struct rusage ru;
+
+	/* Its faults so far, from which its stage's growth is counted (a
+	 * system call of well under a microsecond, once a stage a batch). */
+	if (getrusage(RUSAGE_THREAD, &ru) == 0)
+		atomic_store_explicit(&t->entered, (uint64_t)ru.ru_minflt, memory_order_relaxed);
+	atomic_store_explicit(&t->stage, label, memory_order_relaxed);
+	if (atomic_load_explicit(&t->tid, memory_order_relaxed) != 0)
+		return;
+	/* First entry: the watcher may read its faults from now on. */
+	atomic_store_explicit(&t->tid, (int)syscall(SYS_gettid), memory_order_release);
+	seen = atomic_load_explicit(&w->nthreads, memory_order_relaxed);
+	while (n > seen &&
+	       !atomic_compare_exchange_weak_explicit(&w->nthreads, &seen, n, memory_order_release,
+	                                              memory_order_relaxed))
+		;
+}
+
+const char *watch_stage(struct watch *w)
+{
+	return atomic_load_explicit(&self_thread(w)->stage, memory_order_relaxed);
+}
+
+/* Thread `t`'s minor page faults so far (field 10 of its stat, after the
+ * parenthesised name); false when it cannot be read (the thread ended).
+ * Under w->mu, which guards the file it opens. */
+static bool thread_faults(struct watch_thread *t, uint64_t *faults)
+{
+	int tid = atomic_load_explicit(&t->tid, memory_order_acquire);
+	char buf[512], *p;
+	ssize_t n;
+
+	if (tid == 0)
+		return false;
+	if (t->fd1 == 0) {
+		int fd;
+
+		snprintf(buf, sizeof buf, "/proc/self/task/%d/stat", tid);
+		if ((fd = open(buf, O_RDONLY | O_CLOEXEC)) < 0)
+			return false;
+		t->fd1 = fd + 1;
+	}
+	n = pread(t->fd1 - 1, buf, sizeof buf - 1, 0);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %" SCNu64, faults) == 1;
+}
+
+/* The stage of the thread whose pages grew most since it entered the
+ * stage it is in, or the main thread's when none grew.  Under w->mu. */
+static const char *grew_most(struct watch *w)
+{
+	int n = atomic_load_explicit(&w->nthreads, memory_order_acquire);
+	const char *stage = NULL;
+	uint64_t most = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct watch_thread *t = &w->threads[i];
+		uint64_t f, from = atomic_load_explicit(&t->entered, memory_order_relaxed);
+
+		if (thread_faults(t, &f) && f > from && f - from > most) {
+			most = f - from;
+			stage = atomic_load_explicit(&t->stage, memory_order_relaxed);
+		}
+	}
+	return stage ? stage : atomic_load_explicit(&w->threads[0].stage, memory_order_relaxed);
+}
+
 void watch_trip(struct watch *w, const char *label, uint64_t rss)
 {
 	pthread_mutex_lock(&w->mu);
 	if (!atomic_load_explicit(&w->tripped, memory_order_relaxed)) {
-		w->trip_stage = label;
+		w->trip_stage = label ? label : grew_most(w);
 		w->trip_rss = rss;
 		atomic_store_explicit(&w->tripped, true, memory_order_release);
 	}
@@ -80,8 +169,8 @@ static void *watch_main(void *arg)
 		rss_sample(&rss, &anon);
 		w->samples++;
 		watch_sample(w, rss, anon);
-		if (rss > w->limit && !atomic_load_explicit(&w->tripped, memory_order_relaxed))
-			watch_trip(w, atomic_load_explicit(&w->stage, memory_order_relaxed), rss);
+		if (rss > w->limit)
+			watch_trip(w, NULL, rss);
 		if (watch_stopping(w))
 			GEOS_interruptRequest();
 		pthread_mutex_lock(&w->mu);
@@ -152,6 +241,11 @@ void watch_stop(struct watch *w)
 		GEOS_interruptRegisterCallback(previous_callback);
 		atomic_store(&active, NULL);
 		GEOS_interruptCancel();
+	}
+	for (int i = 0; i < WATCH_THREADS; i++) {
+		if (w->threads[i].fd1 > 0)
+			close(w->threads[i].fd1 - 1);
+		w->threads[i].fd1 = 0;
 	}
 	if (w->made) {
 		pthread_cond_destroy(&w->cv);

@@ -329,11 +329,11 @@ static int run_batches(struct engine *e, struct stream *st, struct stream *rs,
  * whenever the writer asks (reader_halt).
  *
  * K = 2 per worker keeps every worker busy while the reader reads and the
- * writer writes.  Under a memory limit the plan's batch is cut K*n ways, so
- * that the features in flight, read, at work or being written, are no more
- * than a 1-thread run holds.
+ * writer writes.  The plan (memplan_threads) counts all K*n batches, each
+ * twice (the reader's slot arena, the worker's), the workers' and the
+ * reader's own memory, and sizes the batch for them.
  */
-#define SLOTS_PER_WORKER 2
+#define SLOTS_PER_WORKER MEMPLAN_SLOTS_PER_WORKER
 
 struct worker {
 	struct engine *e;
@@ -652,24 +652,6 @@ static void batch_job(void *arg, int id)
 	sl->b = b;
 }
 
-/* The plan's batch for `n` workers: under a limit, the batch planned for
- * them cut into the batches in flight, so that together they hold no
- * more than it (64 features at least, the plan's least).  Made once, by
- * the run or by explain, which prints the plan after. */
-static void pool_plan(struct engine *e, int n)
-{
-	struct memplan *p = &e->plan;
-	size_t per = p->batch_items / ((size_t)n * SLOTS_PER_WORKER);
-
-	if (p->batches_in_flight)
-		return;
-	p->batches_in_flight = n * SLOTS_PER_WORKER;
-	if (p->limit == 0)
-		return;
-	p->batch_items = per < 64 ? 64 : per;
-	p->batch_bytes = (uint64_t)p->batch_items * MEMPLAN_FEATURE_BYTES;
-}
-
 /* Give a written slot back: its worker's batch arena to the worker, the
  * slot to the reader (the writer, after writing). */
 static void release(struct workers *t, struct slot *sl)
@@ -708,10 +690,10 @@ static int reader_fill(struct reader *r, struct slot *sl, struct stream *st, uin
 	arena_reset(sl->arena);
 	sl->b = (struct batch){.kind = BATCH_VECTOR, .arena = sl->arena, .owner = owner_self(),
 	                       .seq = seq, .stream = st};
-	/* No engine_enter here: the stage the memory watcher names is one
-	 * label for the run, and the reader reads ahead while the workers
-	 * work, so it would name 'read' for a burst in a worker's step.  A
-	 * read's failure is named 'read' by the writer (run_batches_pooled). */
+	/* The reader's own stage for the memory watcher (each thread names
+	 * its own); a read's failure is named 'read' by the writer
+	 * (run_batches_pooled). */
+	engine_enter(e, src);
 	rc = src->step->desc->vec->read(src, &sl->b);
 	src->acct.seconds += engine_now() - t0;
 	sl->nread = sl->b.n;
@@ -1219,7 +1201,6 @@ static int run_pooled(struct engine *e)
 	t.slots = arena_calloc(e->arena, t.nslots, sizeof *t.slots);
 	if (t.w == NULL || t.srs == NULL || t.slots == NULL)
 		return -1;
-	pool_plan(e, t.n);
 	pthread_mutex_init(&t.mu, NULL);
 	for (int i = 1; i <= t.n; i++) {
 		const char *name = pl->steps[1].label;
@@ -1303,7 +1284,6 @@ static int vector_check(struct engine *e, bool deep, FILE *explain)
 		fprintf(explain, "threads: 1 (%s)\n\n",
 		        n == 1 ? "every step on the main thread" : "no transform to share out");
 	else if (explain) {
-		pool_plan(e, n);
 		fprintf(explain,
 		        "threads: %d workers run the transforms, each with its own copies of the "
 		        "steps;\n  a reader thread reads while the main thread writes; %d batches "
