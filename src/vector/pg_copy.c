@@ -31,21 +31,14 @@ static bool field_can(const struct field_def *f, bool utc, const char **why)
 	switch (f->type) {
 	case OFTInteger:
 	case OFTInteger64:
-		/* PRECISION=YES makes a width NUMERIC(w,0) */
-		if (f->width > 0 && f->subtype == OFSTNone)
-			break;
-		return true;
 	case OFTReal:
-		if (f->width > 0 && f->precision > 0 && f->subtype == OFSTNone)
-			break;
+	case OFTDate:
+	case OFTTime:
+	case OFTBinary:
 		return true;
 	case OFTString:
 		if (f->subtype != OFSTNone)
 			break;
-		return true;
-	case OFTDate:
-	case OFTTime:
-	case OFTBinary:
 		return true;
 	case OFTDateTime:
 		/* a date-time of no known zone is read by the server in its
@@ -57,7 +50,7 @@ static bool field_can(const struct field_def *f, bool utc, const char **why)
 	default:
 		break;
 	}
-	*why = "a field type without an exact binary form here (NUMERIC, lists, JSON, UUID)";
+	*why = "a field type without an exact binary form here (lists, JSON, UUID)";
 	return false;
 }
 
@@ -325,10 +318,33 @@ int pg_copy_srid(struct pg_copy *c, struct arena *a, OGRSpatialReferenceH srs)
 	return (int)srid;
 }
 
+/* The scale of the NUMERIC(width, scale) column GDAL makes for a number
+ * with a width (its PRECISION option, YES by default), or -1: an integer
+ * with a width (not a boolean or int16) gets NUMERIC(width,0), a real
+ * (not a float32) with a width and a precision NUMERIC(width,precision). */
+static int numeric_scale(OGRFieldDefnH fd)
+{
+	int w = OGR_Fld_GetWidth(fd), p = OGR_Fld_GetPrecision(fd);
+	OGRFieldSubType st = OGR_Fld_GetSubType(fd);
+
+	switch (OGR_Fld_GetType(fd)) {
+	case OFTInteger:
+		return w > 0 && st != OFSTBoolean && st != OFSTInt16 ? 0 : -1;
+	case OFTInteger64:
+		return w > 0 ? 0 : -1;
+	case OFTReal:
+		return w > 0 && p > 0 && st != OFSTFloat32 ? p : -1;
+	default:
+		return -1;
+	}
+}
+
 const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
 {
 	int w = OGR_Fld_GetWidth(fd);
 
+	if (numeric_scale(fd) >= 0)
+		return arena_printf(a, "NUMERIC(%d,%d)", w, numeric_scale(fd));
 	switch (OGR_Fld_GetType(fd)) {
 	case OFTInteger:
 		if (OGR_Fld_GetSubType(fd) == OFSTBoolean)
@@ -463,6 +479,102 @@ static size_t cut_utf8(const char *s, int width)
 	return n;
 }
 
+/* An integer field's value: OGR clamps a wider one. */
+static long long as_int(long long i)
+{
+	return i < INT32_MIN ? INT32_MIN : i > INT32_MAX ? INT32_MAX : i;
+}
+
+/* PostgreSQL's numeric signs (numeric.c: NUMERIC_POS ... NUMERIC_NINF). */
+#define NUMERIC_NEG 0x4000
+#define NUMERIC_NAN 0xC000
+#define NUMERIC_PINF 0xD000
+#define NUMERIC_NINF 0xF000
+
+/* A decimal as PostgreSQL's numeric send format: ndigits, weight, sign and
+ * dscale (the digits after the point, as numeric_in counts them), then
+ * the base-10000 digits, the first of weight `weight`.  The server
+ * applies the column's typmod to it as it does to text (numeric_recv and
+ * numeric_in both round to the scale and fail on overflow), so the value
+ * is the one GDAL's text would make.  `s`: [-]digits[.digits], or NaN,
+ * Infinity, -Infinity. */
+static int put_numeric(struct pg_copy *c, const char *s)
+{
+	int16_t dig[128]; /* 80 characters of text at most: 20 groups either side */
+	int nd = 0, sign = 0, dscale = 0, weight, nint = 0, lead, first, last;
+	const char *ip, *fp;
+
+	if (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 || strcmp(s, "-Infinity") == 0)
+		return put32(c, 8) || put16(c, 0) || put16(c, 0) ||
+		               put16(c, s[0] == 'N' ? NUMERIC_NAN : s[0] == '-' ? NUMERIC_NINF
+		                                                                 : NUMERIC_PINF) ||
+		               put16(c, 0)
+		               ? -1
+		               : 0;
+	if (*s == '-') {
+		sign = NUMERIC_NEG;
+		s++;
+	}
+	while (*s == '0')
+		s++;
+	ip = s;
+	while (isdigit((unsigned char)s[nint]))
+		nint++;
+	fp = ip[nint] == '.' ? ip + nint + 1 : ip + nint;
+	while (isdigit((unsigned char)fp[dscale]))
+		dscale++;
+	/* groups of four digits aligned on the point: the integer part padded
+	 * on the left, the fraction on the right */
+	lead = (4 - nint % 4) % 4;
+	weight = (nint + lead) / 4 - 1;
+	for (int k = -lead; k < nint + dscale; k += 4) {
+		int g = 0;
+
+		for (int j = k; j < k + 4; j++)
+			g = g * 10 + (j < 0 || j >= nint + dscale ? 0
+			              : j < nint                  ? ip[j] - '0'
+			                                          : fp[j - nint] - '0');
+		if (nd == (int)(sizeof dig / sizeof *dig))
+			return gp_fail(GP_EX_SOFTWARE, "a number too long for '%s'", c->shown);
+		dig[nd++] = (int16_t)g;
+	}
+	/* no leading or trailing zero groups, as the server stores it */
+	for (first = 0; first < nd && dig[first] == 0; first++)
+		weight--;
+	for (last = nd; last > first && dig[last - 1] == 0; last--)
+		;
+	if (first == last) { /* zero, whatever its sign */
+		weight = 0;
+		sign = 0;
+	}
+	if (put32(c, (uint32_t)(8 + 2 * (last - first))) || put16(c, last - first) ||
+	    put16(c, weight) || put16(c, sign) || put16(c, dscale))
+		return -1;
+	for (int k = first; k < last; k++)
+		if (put16(c, dig[k]) != 0)
+			return -1;
+	return 0;
+}
+
+/* A number into a NUMERIC column, as the text GDAL's route sends: OGR's
+ * GetFieldAsString of the field (an integer in full; a real with
+ * "%.<precision>f", in OGR's 80-byte buffer, so at most 79 characters),
+ * NaN and infinities named as GDAL names them. */
+static int put_decimal(struct pg_copy *c, OGRFieldDefnH fd, long long i, double d)
+{
+	char text[80];
+
+	if (OGR_Fld_GetType(fd) != OFTReal)
+		snprintf(text, sizeof text, "%lld", i);
+	else if (isnan(d))
+		strcpy(text, "NaN");
+	else if (isinf(d))
+		strcpy(text, d > 0 ? "Infinity" : "-Infinity");
+	else
+		CPLsnprintf(text, sizeof text, "%.*f", OGR_Fld_GetPrecision(fd), d);
+	return put_numeric(c, text);
+}
+
 /* One attribute value.  The values are read with OGR's accessors for the
  * column's type, which convert as OGR_F_SetFromWithMap would. */
 static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *ft, int src)
@@ -483,6 +595,13 @@ static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *
                      atoll(v->v.s) : (long long)v->v.i) : OGR_F_GetFieldAsInteger64(f, src))
 #define AS_DBL (v ? (v->type == OFTReal ? v->v.d : v->type == OFTString ? \
                      CPLAtof(v->v.s) : (double)v->v.i) : OGR_F_GetFieldAsDouble(f, src))
+	if (numeric_scale(fd) >= 0) {
+		if (OGR_Fld_GetType(fd) == OFTReal)
+			return put_decimal(c, fd, 0, AS_DBL);
+		if (OGR_Fld_GetType(fd) == OFTInteger64)
+			return put_decimal(c, fd, AS_I64, 0);
+		return put_decimal(c, fd, as_int(v ? AS_I64 : OGR_F_GetFieldAsInteger(f, src)), 0);
+	}
 	switch (OGR_Fld_GetType(fd)) {
 	case OFTInteger: {
 		long long i = v ? AS_I64 : OGR_F_GetFieldAsInteger(f, src);
@@ -496,9 +615,7 @@ static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *
 				               OGR_Fld_GetNameRef(fd), c->shown);
 			return put32(c, 2) || put16(c, (int)i) ? -1 : 0;
 		}
-		if (i < INT32_MIN || i > INT32_MAX)
-			i = i < 0 ? INT32_MIN : INT32_MAX; /* as OGR clamps */
-		return put32(c, 4) || put32(c, (uint32_t)(int32_t)i) ? -1 : 0;
+		return put32(c, 4) || put32(c, (uint32_t)(int32_t)as_int(i)) ? -1 : 0;
 	}
 	case OFTInteger64:
 		return put32(c, 8) || put64(c, (uint64_t)AS_I64) ? -1 : 0;

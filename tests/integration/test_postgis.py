@@ -539,6 +539,67 @@ steps:
         self.assertEqual(digest, self.rows_digest("bm_text", cols))
         self.assertEqual(tables_like("gispipe_tmp"), [])
 
+    def test_binary_copy_numeric_matches_the_text_route(self):
+        """Numbers with a width (every shapefile's) make NUMERIC(w,p)
+        columns: binary COPY holds the values GDAL's text COPY holds, from
+        a real shapefile and on edge values (negative, zero, ties, many
+        decimals, large, NaN); a value the column cannot hold fails the run
+        with 65 and the server's reason, and leaves no table."""
+        sids = os.path.join(gptest.DATA, "sids.shp")
+        with open(self.path("e.geojson"), "w") as f:
+            f.write('{"type":"FeatureCollection","features":[%s]}' % ",".join(
+                '{"type":"Feature","properties":{"i":%s,"i64":%s,"r3":%s,"r10":%s},'
+                '"geometry":null}' % r for r in (
+                    ("-5", "-123456789012", "-0.0625", "-1e19"),
+                    ("0", "0", "0.0005", "123456789.123456789"),
+                    ("999999999", "999999999999", "1.0005", "1e-11"),
+                    ("null", "null", "null", "null"),
+                    ("7", "5", "NaN", "0.00000000005"),
+                    ("-1", "-1", "-0.0001", "-0.000000000049"))))
+        vrt = ('<OGRVRTDataSource><OGRVRTLayer name="e"><SrcDataSource>%s</SrcDataSource>'
+               '%s</OGRVRTLayer></OGRVRTDataSource>')
+        fields = ('<Field name="i" type="Integer" width="9"/>'
+                  '<Field name="i64" type="Integer64" width="12"/>'
+                  '<Field name="r3" type="Real" width="10" precision="3"/>'
+                  '<Field name="r10" type="Real" width="30" precision="10"/>')
+        with open(self.path("e.vrt"), "w") as f:
+            f.write(vrt % (self.path("e.geojson"), fields))
+        text = ("--config", "GISPIPE_PG_BINARY_COPY", "NO")
+        for src, cols, n in ((sids, "cnty_id, area, perimeter, cress_id, bir74, lat, name", 100),
+                             (self.path("e.vrt"), "i, i64, r3, r10", 6)):
+            tables = {}
+            for how, args in (("binary", ()), ("text", text)):
+                t = "num_%s_%s" % (n, how)
+                before = len(C.log_text())
+                self.assertExit(self.write_pg(src, t, "create", args=args), gptest.EX_OK)
+                self.assertEqual(self.copy_format(t, before), how)
+                tables[how] = t
+            gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), src, "-nln", "num_%s_o" % n,
+                           "-nlt", "PROMOTE_TO_MULTI")
+            shape = self.table_shape(tables["binary"])
+            self.assertIn("numeric", " ".join(shape))
+            self.assertEqual(shape, self.table_shape(tables["text"]))
+            digest = self.rows_digest(tables["binary"], cols)
+            self.assertEqual(digest.split("|")[1], str(n))
+            self.assertEqual(digest, self.rows_digest(tables["text"], cols))
+            self.assertEqual(digest, self.rows_digest("num_%s_o" % n, cols))
+        self.assertEqual(C.psql("SELECT concat_ws('|', i, i64, r3, r10) FROM num_6_binary "
+                                "WHERE i IS NOT NULL ORDER BY ogc_fid"),
+                         ["-5|-123456789012|-0.062|-10000000000000000000.0000000000",
+                          "0|0|0.001|123456789.1234567910",
+                          "999999999|999999999999|1.000|0.0000000000",
+                          "7|5|NaN|0.0000000001", "-1|-1|0.000|0.0000000000"])
+        # Too wide for the column: the server refuses the row.
+        for i, r3 in (("1000000000", "1"), ("1", "1e7"), ("1", "Infinity")):
+            with open(self.path("e.geojson"), "w") as f:
+                f.write('{"type":"FeatureCollection","features":[{"type":"Feature",'
+                        '"properties":{"i":%s,"r3":%s},"geometry":null}]}' % (i, r3))
+            r = self.write_pg(self.path("e.vrt"), "num_over", "create")
+            self.assertExit(r, gptest.EX_DATAERR)
+            self.assertIn("numeric field overflow", r.err)
+            self.assertEqual(tables_like("num_over"), [])
+        self.assertEqual(tables_like("gispipe_tmp"), [])
+
     # Bad connections and passwords
 
     def test_bad_password_and_unknown_database(self):
