@@ -26,32 +26,58 @@
 static const char *const known_lco[] = {"GEOMETRY_NAME", "FID", "SPATIAL_INDEX", "LAUNDER",
                                         NULL};
 
-static bool field_can(const struct field_def *f, bool utc, const char **why)
+/* The JSON column type GDAL makes (OGR_PG_JSON_TYPE), when it is one
+ * whose binary form is written here: json (the text) or jsonb (a version
+ * byte, then the text); else NULL. */
+static const char *json_type(void)
 {
-	switch (f->type) {
+	const char *t = CPLGetConfigOption("OGR_PG_JSON_TYPE", "JSON");
+
+	return strcasecmp(t, "JSON") == 0 || strcasecmp(t, "JSONB") == 0 ? t : NULL;
+}
+
+/* Has a field of this type a column type and a binary form here?  The
+ * lists GDAL makes arrays of a fixed element type for; the int16 and
+ * float32 lists are left to GDAL. */
+static bool type_can(OGRFieldType t, OGRFieldSubType st)
+{
+	switch (t) {
 	case OFTInteger:
 	case OFTInteger64:
 	case OFTReal:
 	case OFTDate:
 	case OFTTime:
-	case OFTBinary:
-		return true;
-	case OFTString:
-		if (f->subtype != OFSTNone)
-			break;
-		return true;
 	case OFTDateTime:
-		/* a date-time of no known zone is read by the server in its
-		 * session's TimeZone: computed here for UTC only */
-		if (utc)
-			return true;
+	case OFTBinary:
+	case OFTInteger64List:
+	case OFTStringList:
+		return true;
+	case OFTIntegerList:
+		return st == OFSTNone || st == OFSTBoolean;
+	case OFTRealList:
+		return st == OFSTNone;
+	case OFTString:
+		return st == OFSTNone || (st == OFSTJSON && json_type()) ||
+		       (st == OFSTUUID &&
+		        strcasecmp(CPLGetConfigOption("OGR_PG_UUID_TYPE", "UUID"), "UUID") == 0);
+	default:
+		return false;
+	}
+}
+
+static bool field_can(const struct field_def *f, bool utc, const char **why)
+{
+	if (!type_can(f->type, f->subtype)) {
+		*why = "a field type without an exact binary form here";
+		return false;
+	}
+	/* a date-time of no known zone is read by the server in its
+	 * session's TimeZone: computed here for UTC only */
+	if (f->type == OFTDateTime && !utc) {
 		*why = "a date-time field, and a session TimeZone other than UTC";
 		return false;
-	default:
-		break;
 	}
-	*why = "a field type without an exact binary form here (lists, JSON, UUID)";
-	return false;
+	return true;
 }
 
 bool pg_copy_can(const struct schema *sc, OGRSpatialReferenceH srs, int mode, char **lco,
@@ -343,6 +369,8 @@ const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
 {
 	int w = OGR_Fld_GetWidth(fd);
 
+	if (!type_can(OGR_Fld_GetType(fd), OGR_Fld_GetSubType(fd)))
+		return NULL; /* pg_copy_can keeps these on GDAL's route */
 	if (numeric_scale(fd) >= 0)
 		return arena_printf(a, "NUMERIC(%d,%d)", w, numeric_scale(fd));
 	switch (OGR_Fld_GetType(fd)) {
@@ -355,6 +383,10 @@ const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
 	case OFTReal:
 		return OGR_Fld_GetSubType(fd) == OFSTFloat32 ? "REAL" : "FLOAT8";
 	case OFTString:
+		if (OGR_Fld_GetSubType(fd) == OFSTJSON)
+			return json_type();
+		if (OGR_Fld_GetSubType(fd) == OFSTUUID)
+			return "UUID";
 		if (w > 0 && w < 10485760)
 			return arena_printf(a, "VARCHAR(%d)", w);
 		return CPLGetConfigOption("OGR_PG_STRING_TYPE", "VARCHAR");
@@ -366,8 +398,16 @@ const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
 		return "timestamp with time zone";
 	case OFTBinary:
 		return "bytea";
+	case OFTIntegerList:
+		return OGR_Fld_GetSubType(fd) == OFSTBoolean ? "BOOLEAN[]" : "INTEGER[]";
+	case OFTInteger64List:
+		return "INT8[]";
+	case OFTRealList:
+		return "FLOAT8[]";
+	case OFTStringList:
+		return "varchar[]";
 	default:
-		return NULL; /* pg_copy_can keeps these on GDAL's route */
+		return NULL;
 	}
 }
 
@@ -575,6 +615,223 @@ static int put_decimal(struct pg_copy *c, OGRFieldDefnH fd, long long i, double 
 	return put_numeric(c, text);
 }
 
+/* PostgreSQL's OIDs of the array elements GDAL's lists become. */
+#define OID_BOOL 16
+#define OID_INT8 20
+#define OID_INT4 23
+#define OID_FLOAT8 701
+#define OID_VARCHAR 1043
+
+/* The length of a string list's item as the server's array parser reads
+ * GDAL's text of it: GDAL quotes the item and escapes its '"' but not its
+ * backslashes, so each backslash escapes the character after it; -1 when
+ * the item ends in an unpaired one (it then escapes GDAL's closing quote
+ * and the server refuses the array). */
+static long array_item_len(const char *s)
+{
+	long n = 0;
+
+	for (; *s; s++, n++)
+		if (*s == '\\' && *++s == '\0')
+			return -1;
+	return n;
+}
+
+/* The item as the server reads it (array_item_len). */
+static int put_array_item(struct pg_copy *c, const char *s)
+{
+	while (*s) {
+		size_t run = strcspn(s, "\\");
+
+		if (put(c, s, run) != 0)
+			return -1;
+		s += run;
+		if (*s && put(c, ++s, 1) != 0) /* the escaped character */
+			return -1;
+		if (*s)
+			s++;
+	}
+	return 0;
+}
+
+/* A list as PostgreSQL's binary array (array_send): its dimensions (none
+ * when empty, as '{}' reads), whether it holds a NULL, the element type,
+ * each dimension's size and lower bound 1, then the elements with their
+ * lengths.  The values are those of GDAL's text: reals with "%.16g",
+ * empty strings as NULL (GDAL writes them so). */
+static int put_list(struct pg_copy *c, OGRFieldDefnH fd, OGRFeatureH f, int k, long long fid)
+{
+	int n = 0;
+	const int *iv = NULL;
+	const GIntBig *lv = NULL;
+	const double *dv = NULL;
+	char **sv = NULL;
+	uint32_t oid, nulls = 0;
+	uint64_t len = 12;
+
+	switch (OGR_Fld_GetType(fd)) {
+	case OFTIntegerList:
+		iv = OGR_F_GetFieldAsIntegerList(f, k, &n);
+		oid = OGR_Fld_GetSubType(fd) == OFSTBoolean ? OID_BOOL : OID_INT4;
+		len += (uint64_t)n * (oid == OID_BOOL ? 5 : 8);
+		for (int j = 0; oid == OID_BOOL && j < n; j++)
+			if (iv[j] != 0 && iv[j] != 1) /* GDAL's text: boolean can't read it */
+				return gp_fail(GP_EX_DATAERR, "feature %lld: %d is not a boolean for "
+				               "column '%s' of '%s'", fid, iv[j], OGR_Fld_GetNameRef(fd),
+				               c->shown);
+		break;
+	case OFTInteger64List:
+		lv = OGR_F_GetFieldAsInteger64List(f, k, &n);
+		oid = OID_INT8;
+		len += (uint64_t)n * 12;
+		break;
+	case OFTRealList:
+		dv = OGR_F_GetFieldAsDoubleList(f, k, &n);
+		oid = OID_FLOAT8;
+		len += (uint64_t)n * 12;
+		break;
+	default:
+		sv = OGR_F_GetFieldAsStringList(f, k);
+		n = CSLCount(sv);
+		oid = OID_VARCHAR;
+		for (int j = 0; j < n; j++) {
+			long m = array_item_len(sv[j]);
+
+			if (m < 0)
+				return gp_fail(GP_EX_DATAERR, "feature %lld: item '%s' of column '%s' of "
+				               "'%s' ends in a backslash, which GDAL's array text cannot "
+				               "hold", fid, sv[j], OGR_Fld_GetNameRef(fd), c->shown);
+			nulls |= m == 0;
+			len += 4 + (uint64_t)m;
+		}
+		break;
+	}
+	if (n > 0)
+		len += 8;
+	if (len > INT32_MAX)
+		return gp_fail(GP_EX_DATAERR, "feature %lld: a list too large for '%s'", fid,
+		               c->shown);
+	if (put32(c, (uint32_t)len) || put32(c, n > 0) || put32(c, nulls) || put32(c, oid) ||
+	    (n > 0 && (put32(c, (uint32_t)n) || put32(c, 1))))
+		return -1;
+	for (int j = 0; j < n; j++) {
+		int rc;
+
+		if (iv && oid == OID_BOOL)
+			rc = put32(c, 1) || put(c, (unsigned char[]){iv[j] != 0}, 1);
+		else if (iv)
+			rc = put32(c, 4) || put32(c, (uint32_t)iv[j]);
+		else if (lv)
+			rc = put32(c, 8) || put64(c, (uint64_t)lv[j]);
+		else if (dv) {
+			char num[64];
+			double d = dv[j];
+			uint64_t u;
+
+			if (isfinite(d)) {
+				CPLsnprintf(num, sizeof num, "%.16g", d);
+				d = CPLAtof(num);
+			}
+			memcpy(&u, &d, 8);
+			rc = put32(c, 8) || put64(c, u);
+		} else if (*sv[j] == '\0')
+			rc = put32(c, UINT32_MAX);
+		else
+			rc = put32(c, (uint32_t)array_item_len(sv[j])) || put_array_item(c, sv[j]);
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+/* A UUID as uuid_in reads its text (16 pairs of hex digits, a hyphen
+ * allowed after any second pair but the last, in braces or not) and
+ * uuid_send sends it: its 16 bytes. */
+static int put_uuid(struct pg_copy *c, OGRFieldDefnH fd, const char *s, size_t n,
+                    long long fid)
+{
+	unsigned char u[16];
+	const char *p = s, *end = s + n;
+	bool braces = p < end && *p == '{';
+
+	p += braces;
+	for (int i = 0; i < 16; i++) {
+		if (end - p < 2 || !isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]))
+			goto bad;
+		u[i] = (unsigned char)((isdigit((unsigned char)p[0]) ? p[0] - '0'
+		                                                     : (tolower(p[0]) - 'a' + 10)) << 4 |
+		                       (isdigit((unsigned char)p[1]) ? p[1] - '0'
+		                                                     : (tolower(p[1]) - 'a' + 10)));
+		p += 2;
+		if (p < end && *p == '-' && i % 2 == 1 && i < 15)
+			p++;
+	}
+	if (braces && (p == end || *p++ != '}'))
+		goto bad;
+	if (p != end)
+		goto bad;
+	return put32(c, 16) || put(c, u, 16) ? -1 : 0;
+bad:
+	return gp_fail(GP_EX_DATAERR, "feature %lld: invalid UUID '%.*s' for column '%s' of '%s'",
+	               fid, (int)n, s, OGR_Fld_GetNameRef(fd), c->shown);
+}
+
+/* A value of a list, JSON or UUID column whose source is not of the
+ * column's type, or is computed: a one-field feature of the column's type
+ * set as GDAL's route sets its feature (OGR_F_SetFromWithMap, or the
+ * setter of the computed value's type).  NULL with the error set. */
+static OGRFeatureH convert(OGRFieldDefnH fd, OGRFeatureH f, int src, const struct fvalue *v)
+{
+	OGRFeatureDefnH d = OGR_FD_Create("");
+	OGRFeatureH t;
+	int *map = NULL;
+
+	OGR_FD_Reference(d);
+	OGR_FD_AddFieldDefn(d, fd);
+	t = OGR_F_Create(d);
+	OGR_FD_Release(d);
+	if (t && v == NULL) {
+		map = CPLMalloc(sizeof *map * (size_t)OGR_F_GetFieldCount(f));
+		for (int j = 0; j < OGR_F_GetFieldCount(f); j++)
+			map[j] = j == src ? 0 : -1;
+		OGR_F_SetFromWithMap(t, f, TRUE, map);
+		CPLFree(map);
+	} else if (t && v->type == OFTString) {
+		OGR_F_SetFieldString(t, 0, v->v.s);
+	} else if (t && v->type == OFTReal) {
+		OGR_F_SetFieldDouble(t, 0, v->v.d);
+	} else if (t) {
+		OGR_F_SetFieldInteger64(t, 0, v->v.i);
+	}
+	if (t == NULL)
+		gp_fail(GP_EX_SOFTWARE, "cannot create a feature");
+	return t;
+}
+
+static bool is_list(OGRFieldDefnH fd)
+{
+	OGRFieldType t = OGR_Fld_GetType(fd);
+
+	return t == OFTIntegerList || t == OFTInteger64List || t == OFTRealList ||
+	       t == OFTStringList;
+}
+
+/* A string, JSON or UUID column's value from its text, cut to the
+ * column's width as GDAL's text COPY cuts it.  json's binary form is the
+ * text (the server checks it as it checks text), jsonb's a version byte 1
+ * and the text. */
+static int put_text(struct pg_copy *c, OGRFieldDefnH fd, const char *s, long long fid)
+{
+	size_t n = cut_utf8(s, OGR_Fld_GetWidth(fd));
+
+	if (OGR_Fld_GetSubType(fd) == OFSTUUID)
+		return put_uuid(c, fd, s, n, fid);
+	if (OGR_Fld_GetSubType(fd) == OFSTJSON && strcasecmp(json_type(), "JSONB") == 0)
+		return n >= INT32_MAX ? put_value(c, s, n) /* too large: its error */
+		                      : put32(c, (uint32_t)n + 1) || put(c, "\1", 1) || put(c, s, n);
+	return put_value(c, s, n);
+}
+
 /* One attribute value.  The values are read with OGR's accessors for the
  * column's type, which convert as OGR_F_SetFromWithMap would. */
 static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *ft, int src)
@@ -601,6 +858,25 @@ static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *
 		if (OGR_Fld_GetType(fd) == OFTInteger64)
 			return put_decimal(c, fd, AS_I64, 0);
 		return put_decimal(c, fd, as_int(v ? AS_I64 : OGR_F_GetFieldAsInteger(f, src)), 0);
+	}
+	if (is_list(fd) || OGR_Fld_GetSubType(fd) == OFSTJSON || OGR_Fld_GetSubType(fd) == OFSTUUID) {
+		OGRFeatureH t = NULL;
+		int rc;
+
+		if (v || OGR_Fld_GetType(OGR_F_GetFieldDefnRef(f, src)) != OGR_Fld_GetType(fd)) {
+			if ((t = convert(fd, f, src, v)) == NULL)
+				return -1;
+		}
+		if (t && !OGR_F_IsFieldSetAndNotNull(t, 0))
+			rc = put32(c, UINT32_MAX);
+		else if (is_list(fd))
+			rc = put_list(c, fd, t ? t : f, t ? 0 : src, (long long)ft->fid);
+		else
+			rc = put_text(c, fd, OGR_F_GetFieldAsString(t ? t : f, t ? 0 : src),
+			              (long long)ft->fid);
+		if (t)
+			OGR_F_Destroy(t);
+		return rc;
 	}
 	switch (OGR_Fld_GetType(fd)) {
 	case OFTInteger: {
@@ -645,7 +921,7 @@ static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *
 				snprintf(num, sizeof num, "%lld", (long long)v->v.i);
 			s = num;
 		}
-		return put_value(c, s, cut_utf8(s, OGR_Fld_GetWidth(fd)));
+		return put_text(c, fd, s, (long long)ft->fid);
 	}
 	case OFTDate:
 	case OFTTime:

@@ -4,6 +4,7 @@ end: reading and writing compared with ogr2ogr into and out of the same
 server, where/bbox seen in the server's log, the write modes, the atomic
 overwrite (a failure, a signal, a reader polling during the swap), a lost
 connection, the lock, and passwords never shown."""
+import json
 import os
 import signal
 import sqlite3
@@ -599,6 +600,87 @@ steps:
             self.assertIn("numeric field overflow", r.err)
             self.assertEqual(tables_like("num_over"), [])
         self.assertEqual(tables_like("gispipe_tmp"), [])
+
+    def test_binary_copy_lists_json_uuid_match_the_text_route(self):
+        """Lists (arrays), JSON (json, or jsonb by OGR_PG_JSON_TYPE) and
+        UUID fields go by binary COPY into the columns GDAL makes, with the
+        values GDAL's text COPY gives (reals at 16 digits, empty strings as
+        NULL items, backslashes as the server's array parser reads them);
+        a bad UUID, or an item GDAL's array text cannot hold, fails with 65
+        and leaves no table."""
+        feats = [
+            {"il": [1, -2, 3], "bl": [True, False], "i64l": [1, 9007199254740993],
+             "rl": [1.5, -0.1, 1e300, 0.30000000000000004, -0.0],
+             "sl": ["a", 'b"c', "", "d,e", "x\\y", "p\\\\q", " sp ", "NULL", "é東"],
+             "js": {"a": [1, 2], "b": "x"}, "u": "{A0EEBC99-9C0B4EF8-BB6D6BB9BD380A11}"},
+            {"il": [], "bl": [], "i64l": None, "rl": [], "sl": [], "js": [1, 2],
+             "u": "a0eebc999c0b4ef8bb6d6bb9bd380a11"},
+            {"il": None, "bl": None, "i64l": [], "rl": None, "sl": None, "js": None,
+             "u": None},
+            {"il": [7], "bl": [True], "i64l": [-9223372036854775808], "rl": [5e-324],
+             "sl": ["only"], "js": "\"quoted\"", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
+        ]
+
+        def source(name, rows):
+            """The rows as GeoJSON, seen through a VRT that makes `u` a
+            UUID (GDAL 3.6 reads no UUID subtype from a file) and keeps the
+            other fields as GeoJSON gives them (a union layer)."""
+            with open(self.path(name + ".json"), "w") as f:
+                json.dump({"type": "FeatureCollection", "features": [
+                    {"type": "Feature", "properties": dict(r, k=k), "geometry": None}
+                    for k, r in enumerate(rows)]}, f)
+            with open(self.path(name + ".vrt"), "w") as f:
+                f.write('<OGRVRTDataSource><OGRVRTLayer name="%s_u"><SrcDataSource>%s'
+                        '</SrcDataSource><SrcLayer>%s</SrcLayer><Field name="u" type="String" '
+                        'subtype="UUID"/></OGRVRTLayer></OGRVRTDataSource>'
+                        % (name, self.path(name + ".json"), name))
+            return self.path(name + ".json"), self.path(name + ".vrt")
+        src, uuid_src = source("lj", feats)
+        text = ("--config", "GISPIPE_PG_BINARY_COPY", "NO")
+
+        def same_three_ways(src, stem, cols, conf, kind):
+            """Loaded by binary COPY, by GDAL's text COPY and by ogr2ogr:
+            the same table and rows."""
+            tables = []
+            for how, args in (("binary", conf), ("text", text + conf)):
+                t = "%s_%s" % (stem, how)
+                before = len(C.log_text())
+                self.assertExit(self.write_pg(src, t, "create", args=args), gptest.EX_OK)
+                self.assertEqual(self.copy_format(t, before), how)
+                tables.append(t)
+            subprocess.run(["ogr2ogr", "-f", "PostgreSQL", C.conn(), src, "-nln", stem + "_o"]
+                           + list(conf), check=True, capture_output=True)
+            tables.append(stem + "_o")
+            shape = self.table_shape(tables[0])
+            for k in kind:
+                self.assertIn(k, " ".join(shape))
+            digest = self.rows_digest(tables[0], cols, geom="NULL::geometry")
+            self.assertEqual(digest.split("|")[1], "4")
+            for t in tables[1:]:
+                self.assertEqual(shape, self.table_shape(t))
+                self.assertEqual(digest, self.rows_digest(t, cols, geom="NULL::geometry"))
+        for jt in ("json", "jsonb"):
+            same_three_ways(src, "lj_" + jt, "k, il, bl, i64l, rl, sl, js::text",
+                            ("--config", "OGR_PG_JSON_TYPE", jt.upper()),
+                            ("ARRAY", "|" + jt + "|"))
+        same_three_ways(uuid_src, "lj_uuid", "u", (), ("|uuid|",))
+        self.assertEqual(C.psql("SELECT concat_ws('|', il, bl, i64l, rl, sl) FROM "
+                                "lj_json_binary WHERE k = 0"),
+                         ['{1,-2,3}|{t,f}|{1,9007199254740993}|{1.5,-0.1,1e+300,0.3,-0}|'
+                          '{a,"b\\"c",NULL,"d,e",xy,"p\\\\q"," sp ","NULL",é東}'])
+        self.assertEqual(C.psql("SELECT u FROM lj_uuid_binary ORDER BY 1"),
+                         ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"] * 3)
+        # What the server cannot read: a bad UUID; an item ending in a
+        # backslash (GDAL's text route fails on it too).
+        for bad, which in (({"u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1"}, 1),
+                           ({"sl": ["ok", "end\\"]}, 0)):
+            src = source("lj_bad", [dict(feats[3], **bad)])[which]
+            r = self.write_pg(src, "lj_bad", "create")
+            self.assertExit(r, gptest.EX_DATAERR)
+            self.assertIn("feature 0:", r.err)  # GeoJSON's first FID
+            self.assertEqual(tables_like("lj_bad"), [])
+            self.assertNotEqual(self.write_pg(src, "lj_bad", "create", args=text).code, 0)
+            self.assertEqual(tables_like("lj_bad"), [])
 
     # Bad connections and passwords
 
