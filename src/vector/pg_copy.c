@@ -3,6 +3,7 @@
 #include "pg_copy.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,9 +37,9 @@ static const char *json_type(void)
 	return strcasecmp(t, "JSON") == 0 || strcasecmp(t, "JSONB") == 0 ? t : NULL;
 }
 
-/* Has a field of this type a column type and a binary form here?  The
- * lists GDAL makes arrays of a fixed element type for; the int16 and
- * float32 lists are left to GDAL. */
+/* Has a field of this type a column type and a binary form here?  Every
+ * type OGR still makes has, with the JSON and UUID column types that
+ * pg_copy_can requires: the wide strings are left to GDAL. */
 static bool type_can(OGRFieldType t, OGRFieldSubType st)
 {
 	switch (t) {
@@ -49,39 +50,20 @@ static bool type_can(OGRFieldType t, OGRFieldSubType st)
 	case OFTTime:
 	case OFTDateTime:
 	case OFTBinary:
+	case OFTIntegerList:
 	case OFTInteger64List:
+	case OFTRealList:
 	case OFTStringList:
 		return true;
-	case OFTIntegerList:
-		return st == OFSTNone || st == OFSTBoolean;
-	case OFTRealList:
-		return st == OFSTNone;
 	case OFTString:
-		return st == OFSTNone || (st == OFSTJSON && json_type()) ||
-		       (st == OFSTUUID &&
-		        strcasecmp(CPLGetConfigOption("OGR_PG_UUID_TYPE", "UUID"), "UUID") == 0);
+		return st != OFSTJSON || json_type();
 	default:
 		return false;
 	}
 }
 
-static bool field_can(const struct field_def *f, bool utc, const char **why)
-{
-	if (!type_can(f->type, f->subtype)) {
-		*why = "a field type without an exact binary form here";
-		return false;
-	}
-	/* a date-time of no known zone is read by the server in its
-	 * session's TimeZone: computed here for UTC only */
-	if (f->type == OFTDateTime && !utc) {
-		*why = "a date-time field, and a session TimeZone other than UTC";
-		return false;
-	}
-	return true;
-}
-
 bool pg_copy_can(const struct schema *sc, OGRSpatialReferenceH srs, int mode, char **lco,
-                 bool utc, const char **why)
+                 const char **why)
 {
 	const char *auth = srs ? OSRGetAuthorityName(srs, NULL) : NULL;
 
@@ -119,9 +101,17 @@ bool pg_copy_can(const struct schema *sc, OGRSpatialReferenceH srs, int mode, ch
 		*why = "a geometry type beyond the simple features";
 		return false;
 	}
+	/* a column type GDAL would give to a field a later stream may bring */
+	if (json_type() == NULL ||
+	    strcasecmp(CPLGetConfigOption("OGR_PG_UUID_TYPE", "UUID"), "UUID") != 0) {
+		*why = "OGR_PG_JSON_TYPE or OGR_PG_UUID_TYPE";
+		return false;
+	}
 	for (size_t i = 0; i < sc->n; i++)
-		if (!field_can(&sc->f[i], utc, why))
+		if (!type_can(sc->f[i].type, sc->f[i].subtype)) {
+			*why = "a field type without an exact binary form here";
 			return false;
+		}
 	return true;
 }
 
@@ -242,6 +232,48 @@ static int fail(struct pg_copy *c, int other, const char *what)
 	return gp_fail(code, "cannot %s in '%s': %s", what, c->shown, msg);
 }
 
+/* Is the session's TimeZone UTC?  A date-time of no known zone is then
+ * sent as UTC, as the server would read GDAL's text of it. */
+static bool utc(struct pg_copy *c)
+{
+	static const char *const names[] = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT",
+	                                    "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
+	                                    "GMT0", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", NULL};
+	const char *tz = PQparameterStatus(c->pq, "TimeZone");
+
+	for (const char *const *p = names; tz && *p; p++)
+		if (strcmp(tz, *p) == 0)
+			return c->utc = true;
+	return c->utc = false;
+}
+
+/* A session whose TimeZone is not UTC: a second connection, in the
+ * writer's TimeZone, that reads date-times of no known zone (pg_zone). */
+static int zone_connect(struct pg_copy *c, const char *info)
+{
+	const char *tz = PQparameterStatus(c->pq, "TimeZone");
+	char *lit, sql[256];
+	PGresult *r;
+	ExecStatusType st;
+
+	c->zone = PQconnectdb(info);
+	if (c->zone == NULL || PQstatus(c->zone) != CONNECTION_OK)
+		return gp_fail(GP_EX_CANTCREAT, "cannot open '%s' for writing: %s", c->shown,
+		               c->zone ? PQerrorMessage(c->zone) : "out of memory");
+	lit = PQescapeLiteral(c->zone, tz ? tz : "UTC", strlen(tz ? tz : "UTC"));
+	if (lit == NULL)
+		return gp_fail(GP_EX_SOFTWARE, "cannot quote a TimeZone for '%s'", c->shown);
+	snprintf(sql, sizeof sql, "SET TimeZone = %s", lit);
+	PQfreemem(lit);
+	r = PQexec(c->zone, sql);
+	st = PQresultStatus(r);
+	PQclear(r);
+	if (st != PGRES_COMMAND_OK)
+		return gp_fail(GP_EX_CANTCREAT, "cannot set the TimeZone of '%s': %s", c->shown,
+		               PQerrorMessage(c->zone));
+	return 0;
+}
+
 struct pg_copy *pg_copy_connect(struct arena *a, const char *path, const char *shown)
 {
 	struct pg_copy *c = arena_calloc(a, 1, sizeof *c);
@@ -254,8 +286,8 @@ struct pg_copy *pg_copy_connect(struct arena *a, const char *path, const char *s
 	if (c->buf == NULL)
 		return NULL;
 	c->pq = PQconnectdb(info);
-	memset(info, 0, strlen(info)); /* it may hold the password */
 	if (c->pq == NULL || PQstatus(c->pq) != CONNECTION_OK) {
+		memset(info, 0, strlen(info)); /* it may hold the password */
 		gp_fail(GP_EX_CANTCREAT, "cannot open '%s' for writing: %s", shown, pq_msg(c));
 		pg_copy_close(c);
 		return NULL;
@@ -263,26 +295,20 @@ struct pg_copy *pg_copy_connect(struct arena *a, const char *path, const char *s
 	/* As GDAL's connection: UTF-8 text. */
 	if (PQsetClientEncoding(c->pq, "UTF8") != 0 ||
 	    pg_copy_exec(c, "BEGIN", "begin a transaction") != 0) {
+		memset(info, 0, strlen(info));
 		if (gp_err_code() == 0)
 			fail(c, GP_EX_IOERR, "begin a transaction");
 		pg_copy_close(c);
 		return NULL;
 	}
 	c->in_txn = true;
+	if (!utc(c) && zone_connect(c, info) != 0) {
+		memset(info, 0, strlen(info));
+		pg_copy_close(c);
+		return NULL;
+	}
+	memset(info, 0, strlen(info)); /* it may hold the password */
 	return c;
-}
-
-bool pg_copy_utc(struct pg_copy *c)
-{
-	static const char *const utc[] = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT",
-	                                  "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
-	                                  "GMT0", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", NULL};
-	const char *tz = PQparameterStatus(c->pq, "TimeZone");
-
-	for (const char *const *p = utc; tz && *p; p++)
-		if (strcmp(tz, *p) == 0)
-			return c->utc = true;
-	return c->utc = false;
 }
 
 void pg_copy_close(struct pg_copy *c)
@@ -293,6 +319,9 @@ void pg_copy_close(struct pg_copy *c)
 	 * it was doing: no COMMIT can slip in. */
 	PQfinish(c->pq);
 	c->pq = NULL;
+	if (c->zone)
+		PQfinish(c->zone);
+	c->zone = NULL;
 	c->copying = false;
 	c->in_txn = false;
 }
@@ -399,11 +428,13 @@ const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
 	case OFTBinary:
 		return "bytea";
 	case OFTIntegerList:
-		return OGR_Fld_GetSubType(fd) == OFSTBoolean ? "BOOLEAN[]" : "INTEGER[]";
+		if (OGR_Fld_GetSubType(fd) == OFSTBoolean)
+			return "BOOLEAN[]";
+		return OGR_Fld_GetSubType(fd) == OFSTInt16 ? "INT2[]" : "INTEGER[]";
 	case OFTInteger64List:
 		return "INT8[]";
 	case OFTRealList:
-		return "FLOAT8[]";
+		return OGR_Fld_GetSubType(fd) == OFSTFloat32 ? "REAL[]" : "FLOAT8[]";
 	case OFTStringList:
 		return "varchar[]";
 	default:
@@ -618,7 +649,9 @@ static int put_decimal(struct pg_copy *c, OGRFieldDefnH fd, long long i, double 
 /* PostgreSQL's OIDs of the array elements GDAL's lists become. */
 #define OID_BOOL 16
 #define OID_INT8 20
+#define OID_INT2 21
 #define OID_INT4 23
+#define OID_FLOAT4 700
 #define OID_FLOAT8 701
 #define OID_VARCHAR 1043
 
@@ -654,6 +687,33 @@ static int put_array_item(struct pg_copy *c, const char *s)
 	return 0;
 }
 
+/* An item of a real list, as float8in or float4in reads GDAL's "%.16g"
+ * text of it (float4in refuses what strtof takes to 0 or infinity). */
+static int put_list_real(struct pg_copy *c, OGRFieldDefnH fd, double d, bool f4,
+                         long long fid)
+{
+	char num[64];
+	uint64_t u;
+	uint32_t w;
+	float fl;
+
+	if (isfinite(d)) {
+		CPLsnprintf(num, sizeof num, "%.16g", d);
+		d = CPLAtof(num);
+	}
+	if (!f4) {
+		memcpy(&u, &d, 8);
+		return put32(c, 8) || put64(c, u) ? -1 : 0;
+	}
+	errno = 0;
+	fl = isfinite(d) ? CPLStrtof(num, NULL) : (float)d;
+	if (errno == ERANGE && (fl == 0 || isinf(fl)))
+		return gp_fail(GP_EX_DATAERR, "feature %lld: %s is out of range for column '%s' "
+		               "of '%s'", fid, num, OGR_Fld_GetNameRef(fd), c->shown);
+	memcpy(&w, &fl, 4);
+	return put32(c, 4) || put32(c, w) ? -1 : 0;
+}
+
 /* A list as PostgreSQL's binary array (array_send): its dimensions (none
  * when empty, as '{}' reads), whether it holds a NULL, the element type,
  * each dimension's size and lower bound 1, then the elements with their
@@ -672,11 +732,15 @@ static int put_list(struct pg_copy *c, OGRFieldDefnH fd, OGRFeatureH f, int k, l
 	switch (OGR_Fld_GetType(fd)) {
 	case OFTIntegerList:
 		iv = OGR_F_GetFieldAsIntegerList(f, k, &n);
-		oid = OGR_Fld_GetSubType(fd) == OFSTBoolean ? OID_BOOL : OID_INT4;
-		len += (uint64_t)n * (oid == OID_BOOL ? 5 : 8);
-		for (int j = 0; oid == OID_BOOL && j < n; j++)
-			if (iv[j] != 0 && iv[j] != 1) /* GDAL's text: boolean can't read it */
-				return gp_fail(GP_EX_DATAERR, "feature %lld: %d is not a boolean for "
+		oid = OGR_Fld_GetSubType(fd) == OFSTBoolean ? OID_BOOL
+		      : OGR_Fld_GetSubType(fd) == OFSTInt16 ? OID_INT2
+		                                            : OID_INT4;
+		len += (uint64_t)n * (oid == OID_BOOL ? 5 : oid == OID_INT2 ? 6 : 8);
+		/* GDAL's text of them: what boolean or smallint cannot read */
+		for (int j = 0; j < n; j++)
+			if ((oid == OID_BOOL && iv[j] != 0 && iv[j] != 1) ||
+			    (oid == OID_INT2 && (iv[j] < INT16_MIN || iv[j] > INT16_MAX)))
+				return gp_fail(GP_EX_DATAERR, "feature %lld: %d is out of range for "
 				               "column '%s' of '%s'", fid, iv[j], OGR_Fld_GetNameRef(fd),
 				               c->shown);
 		break;
@@ -687,8 +751,8 @@ static int put_list(struct pg_copy *c, OGRFieldDefnH fd, OGRFeatureH f, int k, l
 		break;
 	case OFTRealList:
 		dv = OGR_F_GetFieldAsDoubleList(f, k, &n);
-		oid = OID_FLOAT8;
-		len += (uint64_t)n * 12;
+		oid = OGR_Fld_GetSubType(fd) == OFSTFloat32 ? OID_FLOAT4 : OID_FLOAT8;
+		len += (uint64_t)n * (oid == OID_FLOAT4 ? 8 : 12);
 		break;
 	default:
 		sv = OGR_F_GetFieldAsStringList(f, k);
@@ -719,22 +783,14 @@ static int put_list(struct pg_copy *c, OGRFieldDefnH fd, OGRFeatureH f, int k, l
 
 		if (iv && oid == OID_BOOL)
 			rc = put32(c, 1) || put(c, (unsigned char[]){iv[j] != 0}, 1);
+		else if (iv && oid == OID_INT2)
+			rc = put32(c, 2) || put16(c, iv[j]);
 		else if (iv)
 			rc = put32(c, 4) || put32(c, (uint32_t)iv[j]);
 		else if (lv)
 			rc = put32(c, 8) || put64(c, (uint64_t)lv[j]);
-		else if (dv) {
-			char num[64];
-			double d = dv[j];
-			uint64_t u;
-
-			if (isfinite(d)) {
-				CPLsnprintf(num, sizeof num, "%.16g", d);
-				d = CPLAtof(num);
-			}
-			memcpy(&u, &d, 8);
-			rc = put32(c, 8) || put64(c, u);
-		} else if (*sv[j] == '\0')
+		else if (dv)
+			rc = put_list_real(c, fd, dv[j], oid == OID_FLOAT4, fid); else if (*sv[j] == '\0')
 			rc = put32(c, UINT32_MAX);
 		else
 			rc = put32(c, (uint32_t)array_item_len(sv[j])) || put_array_item(c, sv[j]);
@@ -830,6 +886,69 @@ static int put_text(struct pg_copy *c, OGRFieldDefnH fd, const char *s, long lon
 		return n >= INT32_MAX ? put_value(c, s, n) /* too large: its error */
 		                      : put32(c, (uint32_t)n + 1) || put(c, "\1", 1) || put(c, s, n);
 	return put_value(c, s, n);
+}
+
+/* The server's answer to `sql` on the zone connection (pg_copy.h): the
+ * seconds the session's TimeZone is ahead of UTC at each local time of
+ * `t` (two), as the server reads that text as a timestamptz. */
+static int zone_query(struct pg_copy *c, const char *const t[2], long long off[2])
+{
+	PGresult *r = PQexecParams(c->zone,
+	                           "SELECT extract(epoch FROM $1::timestamp) - "
+	                           "extract(epoch FROM $1::timestamptz), "
+	                           "extract(epoch FROM $2::timestamp) - "
+	                           "extract(epoch FROM $2::timestamptz)",
+	                           2, NULL, t, NULL, NULL, 0);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		const char *msg = PQerrorMessage(c->zone);
+
+		PQclear(r);
+		return gp_fail(PQstatus(c->zone) == CONNECTION_BAD ? GP_EX_IOERR : GP_EX_DATAERR,
+		               "cannot read the date-time '%s' in the TimeZone of '%s': %.200s", t[0],
+		               c->shown, msg);
+	}
+	for (int k = 0; k < 2; k++)
+		off[k] = llround(CPLAtof(PQgetvalue(r, 0, k)));
+	PQclear(r);
+	return 0;
+}
+
+/* The microseconds the session's TimeZone is ahead of UTC at a local
+ * date-time of no known zone, as the server reads GDAL's text of it.
+ * Asked of the server once per local hour (`hour`, since 2000) and kept
+ * in a small table: when the hour's first and last microsecond have one
+ * offset the hour has it; an hour with a transition inside (a half-hour
+ * zone, a historical one) is asked for each value. */
+static int zone_offset(struct pg_copy *c, long long hour, int y, int m, int d, int h, int mi,
+                       long long ms, long long *off)
+{
+	size_t slot = (size_t)(hour & (PG_ZONE_HOURS - 1));
+	char a[64], b[64];
+	const char *t[2] = {a, b};
+	long long o[2];
+
+	if (c->zone_set[slot] && c->zone_hour[slot] == hour) {
+		*off = c->zone_off[slot] * 1000000;
+		return 0;
+	}
+	snprintf(a, sizeof a, "%04d-%02d-%02d %02d:00:00", y, m, d, h);
+	snprintf(b, sizeof b, "%04d-%02d-%02d %02d:59:59.999999", y, m, d, h);
+	if (zone_query(c, t, o) != 0)
+		return -1;
+	if (o[0] == o[1]) {
+		c->zone_set[slot] = true;
+		c->zone_hour[slot] = hour;
+		c->zone_off[slot] = o[0];
+	} else {
+		snprintf(a, sizeof a, "%04d-%02d-%02d %02d:%02d:%02lld.%03lld", y, m, d, h, mi,
+		         ms / 1000, ms % 1000);
+		t[1] = a;
+		if (zone_query(c, t, o) != 0)
+			return -1;
+	}
+	*off = o[0] * 1000000;
+	return 0;
 }
 
 /* One attribute value.  The values are read with OGR's accessors for the
@@ -939,14 +1058,15 @@ static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *
 		/* milliseconds, as GDAL prints them in text COPY */
 		us = ((long long)h * 3600 + mi * 60) * 1000000 + llround(sec * 1000.0) * 1000;
 		if (OGR_Fld_GetType(fd) == OFTDateTime) {
-			if (tz <= 1 && !c->utc)
-				return gp_fail(GP_EX_DATAERR, "feature %lld: a date-time of no known zone "
-				               "for column '%s' of '%s', whose session TimeZone is not UTC; "
-				               "write with --config GISPIPE_PG_BINARY_COPY NO",
-				               (long long)ft->fid, OGR_Fld_GetNameRef(fd), c->shown);
+			long long hour = (long long)days_from_2000(y, m, d) * 24 + h, off = 0;
+
 			us += (long long)days_from_2000(y, m, d) * 86400000000LL;
 			if (tz > 1)
 				us -= (long long)(tz - 100) * 15 * 60000000LL;
+			else if (!c->utc && zone_offset(c, hour, y, m, d, h, mi,
+			                                llround(sec * 1000.0), &off) != 0)
+				return -1;
+			us -= off;
 		}
 		return put32(c, 8) || put64(c, (uint64_t)us) ? -1 : 0;
 	}

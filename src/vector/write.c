@@ -443,7 +443,7 @@ static int open_db(struct stage *s, struct voutput *o, const char *path,
 	GDALDatasetH ds;
 	char **lco = to_csl(&c->options);
 	const char *why;
-	bool binary = pg_copy_can(stm->schema, stm->srs, c->mode, lco, true, &why);
+	bool binary = pg_copy_can(stm->schema, stm->srs, c->mode, lco, &why);
 
 	o->db = true;
 	o->out.path = arena_strdup(s->arena, path);
@@ -458,11 +458,6 @@ static int open_db(struct stage *s, struct voutput *o, const char *path,
 		if (o->pq == NULL) {
 			CSLDestroy(lco);
 			return -1;
-		}
-		binary = pg_copy_can(stm->schema, stm->srs, c->mode, lco, pg_copy_utc(o->pq), &why);
-		if (!binary) {
-			pg_copy_close(o->pq);
-			o->pq = NULL;
 		}
 	}
 	CSLDestroy(lco);

@@ -461,9 +461,9 @@ steps:
         self.assertEqual(load("bt_types", "UTC"), "binary")
         self.assertEqual(load("bt_text", "UTC", ("--config", "GISPIPE_PG_BINARY_COPY", "NO")),
                          "text")
-        # A date-time of no known zone is the session's local time: GDAL's
-        # route, unless that is UTC.
-        self.assertEqual(load("bt_paris", "Europe/Paris"), "text")
+        # A date-time of no known zone is the session's local time, as the
+        # server reads it.
+        self.assertEqual(load("bt_paris", "Europe/Paris"), "binary")
         for other in ("bt_text", "bt_types_o", "bt_paris"):
             self.assertEqual(self.table_shape("bt_types"), self.table_shape(other))
         cols = "i, i64, r, f32, b, s16, t, t5, d, dt, tm, wkt"
@@ -638,7 +638,7 @@ steps:
         src, uuid_src = source("lj", feats)
         text = ("--config", "GISPIPE_PG_BINARY_COPY", "NO")
 
-        def same_three_ways(src, stem, cols, conf, kind):
+        def same_three_ways(src, stem, cols, conf, kind, fid="ogc_fid"):
             """Loaded by binary COPY, by GDAL's text COPY and by ogr2ogr:
             the same table and rows."""
             tables = []
@@ -654,16 +654,30 @@ steps:
             shape = self.table_shape(tables[0])
             for k in kind:
                 self.assertIn(k, " ".join(shape))
-            digest = self.rows_digest(tables[0], cols, geom="NULL::geometry")
+            digest = self.rows_digest(tables[0], cols, fid, "NULL::geometry")
             self.assertEqual(digest.split("|")[1], "4")
             for t in tables[1:]:
                 self.assertEqual(shape, self.table_shape(t))
-                self.assertEqual(digest, self.rows_digest(t, cols, geom="NULL::geometry"))
+                self.assertEqual(digest, self.rows_digest(t, cols, fid, "NULL::geometry"))
         for jt in ("json", "jsonb"):
             same_three_ways(src, "lj_" + jt, "k, il, bl, i64l, rl, sl, js::text",
                             ("--config", "OGR_PG_JSON_TYPE", jt.upper()),
                             ("ARRAY", "|" + jt + "|"))
         same_three_ways(uuid_src, "lj_uuid", "u", (), ("|uuid|",))
+        # int16 and float32 lists (INT2[], REAL[]), from a table of the server's.
+        C.psql("CREATE TABLE lj_src (id serial PRIMARY KEY, s smallint[], r real[], k int); "
+               "INSERT INTO lj_src (s, r, k) VALUES ('{1,-32768,32767}', "
+               "'{0.1,-1.5,3.4028235e38,1e-45,NaN,-Infinity}', 0), ('{}', '{}', 1), "
+               "(NULL, NULL, 2), ('{0}', '{-0}', 3)")
+        with open(self.path("lj_src.vrt"), "w") as f:
+            f.write('<OGRVRTDataSource><OGRVRTLayer name="lj_src"><SrcDataSource>%s'
+                    '</SrcDataSource><SrcLayer>lj_src</SrcLayer></OGRVRTLayer>'
+                    '</OGRVRTDataSource>' % C.conn())
+        same_three_ways(self.path("lj_src.vrt"), "lj_small", "k, s, r", (), ("ARRAY",), "id")
+        self.assertEqual(C.psql("SELECT concat_ws('|', s, r, pg_typeof(s), pg_typeof(r)) "
+                                "FROM lj_small_binary WHERE k = 0"),
+                         ["{1,-32768,32767}|{0.1,-1.5,3.4028235e+38,1e-45,NaN,-Infinity}|"
+                          "smallint[]|real[]"])
         self.assertEqual(C.psql("SELECT concat_ws('|', il, bl, i64l, rl, sl) FROM "
                                 "lj_json_binary WHERE k = 0"),
                          ['{1,-2,3}|{t,f}|{1,9007199254740993}|{1.5,-0.1,1e+300,0.3,-0}|'
@@ -681,6 +695,69 @@ steps:
             self.assertEqual(tables_like("lj_bad"), [])
             self.assertNotEqual(self.write_pg(src, "lj_bad", "create", args=text).code, 0)
             self.assertEqual(tables_like("lj_bad"), [])
+
+    def test_later_stream_brings_local_date_times_in_a_zoned_session(self):
+        """Two GeoPackages read by a glob into one table, in a session whose
+        TimeZone is not UTC (a half-hour DST, a historical offset): the
+        second brings a date-time field of no known zone (and a layer with
+        another new field).  The binary route adds the columns and reads the local times as the
+        server reads GDAL's text of them, across the zone's transitions:
+        the same table and rows as GDAL's text route and ogr2ogr."""
+        tz = "Australia/Lord_Howe"
+        local = ["2024/10/06 01:59:59", "2024/10/06 02:00:00", "2024/10/06 02:15:00",
+                 "2024/10/06 02:45:00.250", "2024/04/07 01:15:00", "2024/04/07 01:45:00",
+                 "2024/04/07 02:10:00", "1890/01/01 12:00:00", "2024/07/01 12:00:00",
+                 "2024/07/01 12:30:00"]
+        os.makedirs(self.path("in"))
+        with open(self.path("a.csv"), "w") as f:
+            f.write("k,wkt\n1,POINT (1 2)\n2,POINT (3 4)\n")
+        with open(self.path("b.csv"), "w") as f:
+            f.write("k,t,wkt\n" + "".join('%d,%s,"POINT (%d 0)"\n' % (10 + j, t, j)
+                                         for j, t in enumerate(local)) + '99,,"POINT (0 0)"\n')
+        with open(self.path("b.csvt"), "w") as f:
+            f.write("Integer,DateTime,String\n")
+        for n in ("a", "b"):
+            gptest.ogr2ogr("-f", "GPKG", self.path("in", n + ".gpkg"), self.path(n + ".csv"),
+                           "-nln", "pts", "-a_srs", "EPSG:4326", "-nlt", "POINT")
+        with open(self.path("l.json"), "w") as f:
+            f.write('{"type":"FeatureCollection","features":[{"type":"Feature","properties":'
+                    '{"k":5,"tags":["x","y"]},"geometry":{"type":"Point","coordinates":[5,5]}}]}')
+        gptest.ogr2ogr("-f", "GPKG", "-append", self.path("in", "b.gpkg"), self.path("l.json"),
+                       "-nln", "pts2")
+        env = {"PGTZ": tz}
+        for table, args in (("ls_binary", ()),
+                            ("ls_text", ("--config", "GISPIPE_PG_BINARY_COPY", "NO"))):
+            p = self.pipeline('version: 1\nsteps:\n  - read: { path: "in/*.gpkg" }\n'
+                              '  - write: { path: "%s", layer: %s, mode: create }\n'
+                              % (C.conn(), table), name=table + ".yaml")
+            before = len(C.log_text())
+            self.assertExit(self.gp("run", "-q", p, *args, env=env), gptest.EX_OK)
+            copies = [l for l in C.log_text()[before:].splitlines()
+                      if "FROM STDIN" in l and table in l]
+            # binary: one COPY a stream (a.gpkg, b.gpkg's two layers)
+            self.assertEqual(len(copies), 3 if table == "ls_binary" else len(copies), copies)
+            self.assertEqual(["FORMAT binary" in l for l in copies],
+                             [table == "ls_binary"] * len(copies))
+        for n, layer in (("a", "pts"), ("b", "pts"), ("b", "pts2")):
+            subprocess.run(["ogr2ogr", "-f", "PostgreSQL", "-append", "-addfields", C.conn(),
+                            self.path("in", n + ".gpkg"), layer, "-nln", "ls_o"],
+                           check=True, capture_output=True, env=dict(os.environ, **env))
+        shape = self.table_shape("ls_binary")
+        self.assertIn("t|timestamp with time zone|0|0|0|", shape)
+        self.assertEqual(shape, self.table_shape("ls_text"))
+        cols = "k, t, tags"
+        digest = self.rows_digest("ls_binary", cols, "fid", "geom")
+        self.assertEqual(digest.split("|")[1], "14")
+        self.assertEqual(digest, self.rows_digest("ls_text", cols, "fid", "geom"))
+        self.assertEqual(C.psql("SELECT md5(string_agg(concat_ws('|', k, t, tags), ';' "
+                                "ORDER BY k)) FROM ls_binary"),
+                         C.psql("SELECT md5(string_agg(concat_ws('|', k, t, tags), ';' "
+                                "ORDER BY k)) FROM ls_o"))
+        # The instants, in UTC: offsets +11, +10:30 and the 1890 one of +10:36:20.
+        self.assertEqual(C.psql("SET TimeZone = 'UTC'; SELECT t FROM ls_binary WHERE k::int IN "
+                                "(10, 13, 17, 18) ORDER BY k::int"),
+                         ["2024-10-05 15:29:59+00", "2024-10-05 15:45:00.25+00",
+                          "1890-01-01 01:23:40+00", "2024-07-01 01:30:00+00"])
 
     # Bad connections and passwords
 
