@@ -1140,9 +1140,9 @@ const struct step_desc step_write = {
 	           "create exits 73 when the table exists; overwrite loads a temporary\n"
 	           "table with COPY and swaps it for the old one at the commit (readers see\n"
 	           "one or the other); append adds all rows or none.  A new table is loaded\n"
-	           "by binary COPY on gispipe's own connection (GDAL's text COPY for append,\n"
-	           "NUMERIC, list, JSON or UUID fields, date-times in a session TimeZone\n"
-	           "other than UTC, a CRS without an EPSG code, other layer options).  A\n"
+	           "by binary COPY on gispipe's own connection, with the columns and values\n"
+	           "GDAL's text COPY gives (GDAL's route for append, a CRS without an EPSG\n"
+	           "code, other layer options, OGR_PG_JSON_TYPE or OGR_PG_UUID_TYPE).  A\n"
 	           "table is locked\n"
 	           "for the run (advisory lock: 75, or --lock-wait); a lost connection is\n"
 	           "74, a table the role may not write 73.",
