@@ -3,6 +3,7 @@
 #include "pg_copy.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,43 +27,43 @@
 static const char *const known_lco[] = {"GEOMETRY_NAME", "FID", "SPATIAL_INDEX", "LAUNDER",
                                         NULL};
 
-static bool field_can(const struct field_def *f, bool utc, const char **why)
+/* The JSON column type GDAL makes (OGR_PG_JSON_TYPE), when it is one
+ * whose binary form is written here: json (the text) or jsonb (a version
+ * byte, then the text); else NULL. */
+static const char *json_type(void)
 {
-	switch (f->type) {
+	const char *t = CPLGetConfigOption("OGR_PG_JSON_TYPE", "JSON");
+
+	return strcasecmp(t, "JSON") == 0 || strcasecmp(t, "JSONB") == 0 ? t : NULL;
+}
+
+/* Has a field of this type a column type and a binary form here?  Every
+ * type OGR still makes has, with the JSON and UUID column types that
+ * pg_copy_can requires: the wide strings are left to GDAL. */
+static bool type_can(OGRFieldType t, OGRFieldSubType st)
+{
+	switch (t) {
 	case OFTInteger:
 	case OFTInteger64:
-		/* PRECISION=YES makes a width NUMERIC(w,0) */
-		if (f->width > 0 && f->subtype == OFSTNone)
-			break;
-		return true;
 	case OFTReal:
-		if (f->width > 0 && f->precision > 0 && f->subtype == OFSTNone)
-			break;
-		return true;
-	case OFTString:
-		if (f->subtype != OFSTNone)
-			break;
-		return true;
 	case OFTDate:
 	case OFTTime:
-	case OFTBinary:
-		return true;
 	case OFTDateTime:
-		/* a date-time of no known zone is read by the server in its
-		 * session's TimeZone: computed here for UTC only */
-		if (utc)
-			return true;
-		*why = "a date-time field, and a session TimeZone other than UTC";
-		return false;
+	case OFTBinary:
+	case OFTIntegerList:
+	case OFTInteger64List:
+	case OFTRealList:
+	case OFTStringList:
+		return true;
+	case OFTString:
+		return st != OFSTJSON || json_type();
 	default:
-		break;
+		return false;
 	}
-	*why = "a field type without an exact binary form here (NUMERIC, lists, JSON, UUID)";
-	return false;
 }
 
 bool pg_copy_can(const struct schema *sc, OGRSpatialReferenceH srs, int mode, char **lco,
-                 bool utc, const char **why)
+                 const char **why)
 {
 	const char *auth = srs ? OSRGetAuthorityName(srs, NULL) : NULL;
 
@@ -100,9 +101,17 @@ bool pg_copy_can(const struct schema *sc, OGRSpatialReferenceH srs, int mode, ch
 		*why = "a geometry type beyond the simple features";
 		return false;
 	}
+	/* a column type GDAL would give to a field a later stream may bring */
+	if (json_type() == NULL ||
+	    strcasecmp(CPLGetConfigOption("OGR_PG_UUID_TYPE", "UUID"), "UUID") != 0) {
+		*why = "OGR_PG_JSON_TYPE or OGR_PG_UUID_TYPE";
+		return false;
+	}
 	for (size_t i = 0; i < sc->n; i++)
-		if (!field_can(&sc->f[i], utc, why))
+		if (!type_can(sc->f[i].type, sc->f[i].subtype)) {
+			*why = "a field type without an exact binary form here";
 			return false;
+		}
 	return true;
 }
 
@@ -223,6 +232,48 @@ static int fail(struct pg_copy *c, int other, const char *what)
 	return gp_fail(code, "cannot %s in '%s': %s", what, c->shown, msg);
 }
 
+/* Is the session's TimeZone UTC?  A date-time of no known zone is then
+ * sent as UTC, as the server would read GDAL's text of it. */
+static bool utc(struct pg_copy *c)
+{
+	static const char *const names[] = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT",
+	                                    "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
+	                                    "GMT0", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", NULL};
+	const char *tz = PQparameterStatus(c->pq, "TimeZone");
+
+	for (const char *const *p = names; tz && *p; p++)
+		if (strcmp(tz, *p) == 0)
+			return c->utc = true;
+	return c->utc = false;
+}
+
+/* A session whose TimeZone is not UTC: a second connection, in the
+ * writer's TimeZone, that reads date-times of no known zone (pg_zone). */
+static int zone_connect(struct pg_copy *c, const char *info)
+{
+	const char *tz = PQparameterStatus(c->pq, "TimeZone");
+	char *lit, sql[256];
+	PGresult *r;
+	ExecStatusType st;
+
+	c->zone = PQconnectdb(info);
+	if (c->zone == NULL || PQstatus(c->zone) != CONNECTION_OK)
+		return gp_fail(GP_EX_CANTCREAT, "cannot open '%s' for writing: %s", c->shown,
+		               c->zone ? PQerrorMessage(c->zone) : "out of memory");
+	lit = PQescapeLiteral(c->zone, tz ? tz : "UTC", strlen(tz ? tz : "UTC"));
+	if (lit == NULL)
+		return gp_fail(GP_EX_SOFTWARE, "cannot quote a TimeZone for '%s'", c->shown);
+	snprintf(sql, sizeof sql, "SET TimeZone = %s", lit);
+	PQfreemem(lit);
+	r = PQexec(c->zone, sql);
+	st = PQresultStatus(r);
+	PQclear(r);
+	if (st != PGRES_COMMAND_OK)
+		return gp_fail(GP_EX_CANTCREAT, "cannot set the TimeZone of '%s': %s", c->shown,
+		               PQerrorMessage(c->zone));
+	return 0;
+}
+
 struct pg_copy *pg_copy_connect(struct arena *a, const char *path, const char *shown)
 {
 	struct pg_copy *c = arena_calloc(a, 1, sizeof *c);
@@ -235,8 +286,8 @@ struct pg_copy *pg_copy_connect(struct arena *a, const char *path, const char *s
 	if (c->buf == NULL)
 		return NULL;
 	c->pq = PQconnectdb(info);
-	memset(info, 0, strlen(info)); /* it may hold the password */
 	if (c->pq == NULL || PQstatus(c->pq) != CONNECTION_OK) {
+		memset(info, 0, strlen(info)); /* it may hold the password */
 		gp_fail(GP_EX_CANTCREAT, "cannot open '%s' for writing: %s", shown, pq_msg(c));
 		pg_copy_close(c);
 		return NULL;
@@ -244,26 +295,20 @@ struct pg_copy *pg_copy_connect(struct arena *a, const char *path, const char *s
 	/* As GDAL's connection: UTF-8 text. */
 	if (PQsetClientEncoding(c->pq, "UTF8") != 0 ||
 	    pg_copy_exec(c, "BEGIN", "begin a transaction") != 0) {
+		memset(info, 0, strlen(info));
 		if (gp_err_code() == 0)
 			fail(c, GP_EX_IOERR, "begin a transaction");
 		pg_copy_close(c);
 		return NULL;
 	}
 	c->in_txn = true;
+	if (!utc(c) && zone_connect(c, info) != 0) {
+		memset(info, 0, strlen(info));
+		pg_copy_close(c);
+		return NULL;
+	}
+	memset(info, 0, strlen(info)); /* it may hold the password */
 	return c;
-}
-
-bool pg_copy_utc(struct pg_copy *c)
-{
-	static const char *const utc[] = {"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT",
-	                                  "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
-	                                  "GMT0", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", NULL};
-	const char *tz = PQparameterStatus(c->pq, "TimeZone");
-
-	for (const char *const *p = utc; tz && *p; p++)
-		if (strcmp(tz, *p) == 0)
-			return c->utc = true;
-	return c->utc = false;
 }
 
 void pg_copy_close(struct pg_copy *c)
@@ -274,6 +319,9 @@ void pg_copy_close(struct pg_copy *c)
 	 * it was doing: no COMMIT can slip in. */
 	PQfinish(c->pq);
 	c->pq = NULL;
+	if (c->zone)
+		PQfinish(c->zone);
+	c->zone = NULL;
 	c->copying = false;
 	c->in_txn = false;
 }
@@ -325,10 +373,35 @@ int pg_copy_srid(struct pg_copy *c, struct arena *a, OGRSpatialReferenceH srs)
 	return (int)srid;
 }
 
+/* The scale of the NUMERIC(width, scale) column GDAL makes for a number
+ * with a width (its PRECISION option, YES by default), or -1: an integer
+ * with a width (not a boolean or int16) gets NUMERIC(width,0), a real
+ * (not a float32) with a width and a precision NUMERIC(width,precision). */
+static int numeric_scale(OGRFieldDefnH fd)
+{
+	int w = OGR_Fld_GetWidth(fd), p = OGR_Fld_GetPrecision(fd);
+	OGRFieldSubType st = OGR_Fld_GetSubType(fd);
+
+	switch (OGR_Fld_GetType(fd)) {
+	case OFTInteger:
+		return w > 0 && st != OFSTBoolean && st != OFSTInt16 ? 0 : -1;
+	case OFTInteger64:
+		return w > 0 ? 0 : -1;
+	case OFTReal:
+		return w > 0 && p > 0 && st != OFSTFloat32 ? p : -1;
+	default:
+		return -1;
+	}
+}
+
 const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
 {
 	int w = OGR_Fld_GetWidth(fd);
 
+	if (!type_can(OGR_Fld_GetType(fd), OGR_Fld_GetSubType(fd)))
+		return NULL; /* pg_copy_can keeps these on GDAL's route */
+	if (numeric_scale(fd) >= 0)
+		return arena_printf(a, "NUMERIC(%d,%d)", w, numeric_scale(fd));
 	switch (OGR_Fld_GetType(fd)) {
 	case OFTInteger:
 		if (OGR_Fld_GetSubType(fd) == OFSTBoolean)
@@ -339,6 +412,10 @@ const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
 	case OFTReal:
 		return OGR_Fld_GetSubType(fd) == OFSTFloat32 ? "REAL" : "FLOAT8";
 	case OFTString:
+		if (OGR_Fld_GetSubType(fd) == OFSTJSON)
+			return json_type();
+		if (OGR_Fld_GetSubType(fd) == OFSTUUID)
+			return "UUID";
 		if (w > 0 && w < 10485760)
 			return arena_printf(a, "VARCHAR(%d)", w);
 		return CPLGetConfigOption("OGR_PG_STRING_TYPE", "VARCHAR");
@@ -350,8 +427,18 @@ const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
 		return "timestamp with time zone";
 	case OFTBinary:
 		return "bytea";
+	case OFTIntegerList:
+		if (OGR_Fld_GetSubType(fd) == OFSTBoolean)
+			return "BOOLEAN[]";
+		return OGR_Fld_GetSubType(fd) == OFSTInt16 ? "INT2[]" : "INTEGER[]";
+	case OFTInteger64List:
+		return "INT8[]";
+	case OFTRealList:
+		return OGR_Fld_GetSubType(fd) == OFSTFloat32 ? "REAL[]" : "FLOAT8[]";
+	case OFTStringList:
+		return "varchar[]";
 	default:
-		return NULL; /* pg_copy_can keeps these on GDAL's route */
+		return NULL;
 	}
 }
 
@@ -463,6 +550,407 @@ static size_t cut_utf8(const char *s, int width)
 	return n;
 }
 
+/* An integer field's value: OGR clamps a wider one. */
+static long long as_int(long long i)
+{
+	return i < INT32_MIN ? INT32_MIN : i > INT32_MAX ? INT32_MAX : i;
+}
+
+/* PostgreSQL's numeric signs (numeric.c: NUMERIC_POS ... NUMERIC_NINF). */
+#define NUMERIC_NEG 0x4000
+#define NUMERIC_NAN 0xC000
+#define NUMERIC_PINF 0xD000
+#define NUMERIC_NINF 0xF000
+
+/* A decimal as PostgreSQL's numeric send format: ndigits, weight, sign and
+ * dscale (the digits after the point, as numeric_in counts them), then
+ * the base-10000 digits, the first of weight `weight`.  The server
+ * applies the column's typmod to it as it does to text (numeric_recv and
+ * numeric_in both round to the scale and fail on overflow), so the value
+ * is the one GDAL's text would make.  `s`: [-]digits[.digits], or NaN,
+ * Infinity, -Infinity. */
+static int put_numeric(struct pg_copy *c, const char *s)
+{
+	int16_t dig[128]; /* 80 characters of text at most: 20 groups either side */
+	int nd = 0, sign = 0, dscale = 0, weight, nint = 0, lead, first, last;
+	const char *ip, *fp;
+
+	if (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 || strcmp(s, "-Infinity") == 0)
+		return put32(c, 8) || put16(c, 0) || put16(c, 0) ||
+		               put16(c, s[0] == 'N' ? NUMERIC_NAN : s[0] == '-' ? NUMERIC_NINF
+		                                                                 : NUMERIC_PINF) ||
+		               put16(c, 0)
+		               ? -1
+		               : 0;
+	if (*s == '-') {
+		sign = NUMERIC_NEG;
+		s++;
+	}
+	while (*s == '0')
+		s++;
+	ip = s;
+	while (isdigit((unsigned char)s[nint]))
+		nint++;
+	fp = ip[nint] == '.' ? ip + nint + 1 : ip + nint;
+	while (isdigit((unsigned char)fp[dscale]))
+		dscale++;
+	/* groups of four digits aligned on the point: the integer part padded
+	 * on the left, the fraction on the right */
+	lead = (4 - nint % 4) % 4;
+	weight = (nint + lead) / 4 - 1;
+	for (int k = -lead; k < nint + dscale; k += 4) {
+		int g = 0;
+
+		for (int j = k; j < k + 4; j++)
+			g = g * 10 + (j < 0 || j >= nint + dscale ? 0
+			              : j < nint                  ? ip[j] - '0'
+			                                          : fp[j - nint] - '0');
+		if (nd == (int)(sizeof dig / sizeof *dig))
+			return gp_fail(GP_EX_SOFTWARE, "a number too long for '%s'", c->shown);
+		dig[nd++] = (int16_t)g;
+	}
+	/* no leading or trailing zero groups, as the server stores it */
+	for (first = 0; first < nd && dig[first] == 0; first++)
+		weight--;
+	for (last = nd; last > first && dig[last - 1] == 0; last--)
+		;
+	if (first == last) { /* zero, whatever its sign */
+		weight = 0;
+		sign = 0;
+	}
+	if (put32(c, (uint32_t)(8 + 2 * (last - first))) || put16(c, last - first) ||
+	    put16(c, weight) || put16(c, sign) || put16(c, dscale))
+		return -1;
+	for (int k = first; k < last; k++)
+		if (put16(c, dig[k]) != 0)
+			return -1;
+	return 0;
+}
+
+/* A number into a NUMERIC column, as the text GDAL's route sends: OGR's
+ * GetFieldAsString of the field (an integer in full; a real with
+ * "%.<precision>f", in OGR's 80-byte buffer, so at most 79 characters),
+ * NaN and infinities named as GDAL names them. */
+static int put_decimal(struct pg_copy *c, OGRFieldDefnH fd, long long i, double d)
+{
+	char text[80];
+
+	if (OGR_Fld_GetType(fd) != OFTReal)
+		snprintf(text, sizeof text, "%lld", i);
+	else if (isnan(d))
+		strcpy(text, "NaN");
+	else if (isinf(d))
+		strcpy(text, d > 0 ? "Infinity" : "-Infinity");
+	else
+		CPLsnprintf(text, sizeof text, "%.*f", OGR_Fld_GetPrecision(fd), d);
+	return put_numeric(c, text);
+}
+
+/* PostgreSQL's OIDs of the array elements GDAL's lists become. */
+#define OID_BOOL 16
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_FLOAT4 700
+#define OID_FLOAT8 701
+#define OID_VARCHAR 1043
+
+/* The length of a string list's item as the server's array parser reads
+ * GDAL's text of it: GDAL quotes the item and escapes its '"' but not its
+ * backslashes, so each backslash escapes the character after it; -1 when
+ * the item ends in an unpaired one (it then escapes GDAL's closing quote
+ * and the server refuses the array). */
+static long array_item_len(const char *s)
+{
+	long n = 0;
+
+	for (; *s; s++, n++)
+		if (*s == '\\' && *++s == '\0')
+			return -1;
+	return n;
+}
+
+/* The item as the server reads it (array_item_len). */
+static int put_array_item(struct pg_copy *c, const char *s)
+{
+	while (*s) {
+		size_t run = strcspn(s, "\\");
+
+		if (put(c, s, run) != 0)
+			return -1;
+		s += run;
+		if (*s && put(c, ++s, 1) != 0) /* the escaped character */
+			return -1;
+		if (*s)
+			s++;
+	}
+	return 0;
+}
+
+/* An item of a real list, as float8in or float4in reads GDAL's "%.16g"
+ * text of it (float4in refuses what strtof takes to 0 or infinity). */
+static int put_list_real(struct pg_copy *c, OGRFieldDefnH fd, double d, bool f4,
+                         long long fid)
+{
+	char num[64];
+	uint64_t u;
+	uint32_t w;
+	float fl;
+
+	if (isfinite(d)) {
+		CPLsnprintf(num, sizeof num, "%.16g", d);
+		d = CPLAtof(num);
+	}
+	if (!f4) {
+		memcpy(&u, &d, 8);
+		return put32(c, 8) || put64(c, u) ? -1 : 0;
+	}
+	errno = 0;
+	fl = isfinite(d) ? CPLStrtof(num, NULL) : (float)d;
+	if (errno == ERANGE && (fl == 0 || isinf(fl)))
+		return gp_fail(GP_EX_DATAERR, "feature %lld: %s is out of range for column '%s' "
+		               "of '%s'", fid, num, OGR_Fld_GetNameRef(fd), c->shown);
+	memcpy(&w, &fl, 4);
+	return put32(c, 4) || put32(c, w) ? -1 : 0;
+}
+
+/* A list as PostgreSQL's binary array (array_send): its dimensions (none
+ * when empty, as '{}' reads), whether it holds a NULL, the element type,
+ * each dimension's size and lower bound 1, then the elements with their
+ * lengths.  The values are those of GDAL's text: reals with "%.16g",
+ * empty strings as NULL (GDAL writes them so). */
+static int put_list(struct pg_copy *c, OGRFieldDefnH fd, OGRFeatureH f, int k, long long fid)
+{
+	int n = 0;
+	const int *iv = NULL;
+	const GIntBig *lv = NULL;
+	const double *dv = NULL;
+	char **sv = NULL;
+	uint32_t oid, nulls = 0;
+	uint64_t len = 12;
+
+	switch (OGR_Fld_GetType(fd)) {
+	case OFTIntegerList:
+		iv = OGR_F_GetFieldAsIntegerList(f, k, &n);
+		oid = OGR_Fld_GetSubType(fd) == OFSTBoolean ? OID_BOOL
+		      : OGR_Fld_GetSubType(fd) == OFSTInt16 ? OID_INT2
+		                                            : OID_INT4;
+		len += (uint64_t)n * (oid == OID_BOOL ? 5 : oid == OID_INT2 ? 6 : 8);
+		/* GDAL's text of them: what boolean or smallint cannot read */
+		for (int j = 0; j < n; j++)
+			if ((oid == OID_BOOL && iv[j] != 0 && iv[j] != 1) ||
+			    (oid == OID_INT2 && (iv[j] < INT16_MIN || iv[j] > INT16_MAX)))
+				return gp_fail(GP_EX_DATAERR, "feature %lld: %d is out of range for "
+				               "column '%s' of '%s'", fid, iv[j], OGR_Fld_GetNameRef(fd),
+				               c->shown);
+		break;
+	case OFTInteger64List:
+		lv = OGR_F_GetFieldAsInteger64List(f, k, &n);
+		oid = OID_INT8;
+		len += (uint64_t)n * 12;
+		break;
+	case OFTRealList:
+		dv = OGR_F_GetFieldAsDoubleList(f, k, &n);
+		oid = OGR_Fld_GetSubType(fd) == OFSTFloat32 ? OID_FLOAT4 : OID_FLOAT8;
+		len += (uint64_t)n * (oid == OID_FLOAT4 ? 8 : 12);
+		break;
+	default:
+		sv = OGR_F_GetFieldAsStringList(f, k);
+		n = CSLCount(sv);
+		oid = OID_VARCHAR;
+		for (int j = 0; j < n; j++) {
+			long m = array_item_len(sv[j]);
+
+			if (m < 0)
+				return gp_fail(GP_EX_DATAERR, "feature %lld: item '%s' of column '%s' of "
+				               "'%s' ends in a backslash, which GDAL's array text cannot "
+				               "hold", fid, sv[j], OGR_Fld_GetNameRef(fd), c->shown);
+			nulls |= m == 0;
+			len += 4 + (uint64_t)m;
+		}
+		break;
+	}
+	if (n > 0)
+		len += 8;
+	if (len > INT32_MAX)
+		return gp_fail(GP_EX_DATAERR, "feature %lld: a list too large for '%s'", fid,
+		               c->shown);
+	if (put32(c, (uint32_t)len) || put32(c, n > 0) || put32(c, nulls) || put32(c, oid) ||
+	    (n > 0 && (put32(c, (uint32_t)n) || put32(c, 1))))
+		return -1;
+	for (int j = 0; j < n; j++) {
+		int rc;
+
+		if (iv && oid == OID_BOOL)
+			rc = put32(c, 1) || put(c, (unsigned char[]){iv[j] != 0}, 1);
+		else if (iv && oid == OID_INT2)
+			rc = put32(c, 2) || put16(c, iv[j]);
+		else if (iv)
+			rc = put32(c, 4) || put32(c, (uint32_t)iv[j]);
+		else if (lv)
+			rc = put32(c, 8) || put64(c, (uint64_t)lv[j]);
+		else if (dv)
+			rc = put_list_real(c, fd, dv[j], oid == OID_FLOAT4, fid); else if (*sv[j] == '\0')
+			rc = put32(c, UINT32_MAX);
+		else
+			rc = put32(c, (uint32_t)array_item_len(sv[j])) || put_array_item(c, sv[j]);
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+/* A UUID as uuid_in reads its text (16 pairs of hex digits, a hyphen
+ * allowed after any second pair but the last, in braces or not) and
+ * uuid_send sends it: its 16 bytes. */
+static int put_uuid(struct pg_copy *c, OGRFieldDefnH fd, const char *s, size_t n,
+                    long long fid)
+{
+	unsigned char u[16];
+	const char *p = s, *end = s + n;
+	bool braces = p < end && *p == '{';
+
+	p += braces;
+	for (int i = 0; i < 16; i++) {
+		if (end - p < 2 || !isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]))
+			goto bad;
+		u[i] = (unsigned char)((isdigit((unsigned char)p[0]) ? p[0] - '0'
+		                                                     : (tolower(p[0]) - 'a' + 10)) << 4 |
+		                       (isdigit((unsigned char)p[1]) ? p[1] - '0'
+		                                                     : (tolower(p[1]) - 'a' + 10)));
+		p += 2;
+		if (p < end && *p == '-' && i % 2 == 1 && i < 15)
+			p++;
+	}
+	if (braces && (p == end || *p++ != '}'))
+		goto bad;
+	if (p != end)
+		goto bad;
+	return put32(c, 16) || put(c, u, 16) ? -1 : 0;
+bad:
+	return gp_fail(GP_EX_DATAERR, "feature %lld: invalid UUID '%.*s' for column '%s' of '%s'",
+	               fid, (int)n, s, OGR_Fld_GetNameRef(fd), c->shown);
+}
+
+/* A value of a list, JSON or UUID column whose source is not of the
+ * column's type, or is computed: a one-field feature of the column's type
+ * set as GDAL's route sets its feature (OGR_F_SetFromWithMap, or the
+ * setter of the computed value's type).  NULL with the error set. */
+static OGRFeatureH convert(OGRFieldDefnH fd, OGRFeatureH f, int src, const struct fvalue *v)
+{
+	OGRFeatureDefnH d = OGR_FD_Create("");
+	OGRFeatureH t;
+	int *map = NULL;
+
+	OGR_FD_Reference(d);
+	OGR_FD_AddFieldDefn(d, fd);
+	t = OGR_F_Create(d);
+	OGR_FD_Release(d);
+	if (t && v == NULL) {
+		map = CPLMalloc(sizeof *map * (size_t)OGR_F_GetFieldCount(f));
+		for (int j = 0; j < OGR_F_GetFieldCount(f); j++)
+			map[j] = j == src ? 0 : -1;
+		OGR_F_SetFromWithMap(t, f, TRUE, map);
+		CPLFree(map);
+	} else if (t && v->type == OFTString) {
+		OGR_F_SetFieldString(t, 0, v->v.s);
+	} else if (t && v->type == OFTReal) {
+		OGR_F_SetFieldDouble(t, 0, v->v.d);
+	} else if (t) {
+		OGR_F_SetFieldInteger64(t, 0, v->v.i);
+	}
+	if (t == NULL)
+		gp_fail(GP_EX_SOFTWARE, "cannot create a feature");
+	return t;
+}
+
+static bool is_list(OGRFieldDefnH fd)
+{
+	OGRFieldType t = OGR_Fld_GetType(fd);
+
+	return t == OFTIntegerList || t == OFTInteger64List || t == OFTRealList ||
+	       t == OFTStringList;
+}
+
+/* A string, JSON or UUID column's value from its text, cut to the
+ * column's width as GDAL's text COPY cuts it.  json's binary form is the
+ * text (the server checks it as it checks text), jsonb's a version byte 1
+ * and the text. */
+static int put_text(struct pg_copy *c, OGRFieldDefnH fd, const char *s, long long fid)
+{
+	size_t n = cut_utf8(s, OGR_Fld_GetWidth(fd));
+
+	if (OGR_Fld_GetSubType(fd) == OFSTUUID)
+		return put_uuid(c, fd, s, n, fid);
+	if (OGR_Fld_GetSubType(fd) == OFSTJSON && strcasecmp(json_type(), "JSONB") == 0)
+		return n >= INT32_MAX ? put_value(c, s, n) /* too large: its error */
+		                      : put32(c, (uint32_t)n + 1) || put(c, "\1", 1) || put(c, s, n);
+	return put_value(c, s, n);
+}
+
+/* The server's answer to `sql` on the zone connection (pg_copy.h): the
+ * seconds the session's TimeZone is ahead of UTC at each local time of
+ * `t` (two), as the server reads that text as a timestamptz. */
+static int zone_query(struct pg_copy *c, const char *const t[2], long long off[2])
+{
+	PGresult *r = PQexecParams(c->zone,
+	                           "SELECT extract(epoch FROM $1::timestamp) - "
+	                           "extract(epoch FROM $1::timestamptz), "
+	                           "extract(epoch FROM $2::timestamp) - "
+	                           "extract(epoch FROM $2::timestamptz)",
+	                           2, NULL, t, NULL, NULL, 0);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		const char *msg = PQerrorMessage(c->zone);
+
+		PQclear(r);
+		return gp_fail(PQstatus(c->zone) == CONNECTION_BAD ? GP_EX_IOERR : GP_EX_DATAERR,
+		               "cannot read the date-time '%s' in the TimeZone of '%s': %.200s", t[0],
+		               c->shown, msg);
+	}
+	for (int k = 0; k < 2; k++)
+		off[k] = llround(CPLAtof(PQgetvalue(r, 0, k)));
+	PQclear(r);
+	return 0;
+}
+
+/* The microseconds the session's TimeZone is ahead of UTC at a local
+ * date-time of no known zone, as the server reads GDAL's text of it.
+ * Asked of the server once per local hour (`hour`, since 2000) and kept
+ * in a small table: when the hour's first and last microsecond have one
+ * offset the hour has it; an hour with a transition inside (a half-hour
+ * zone, a historical one) is asked for each value. */
+static int zone_offset(struct pg_copy *c, long long hour, int y, int m, int d, int h, int mi,
+                       long long ms, long long *off)
+{
+	size_t slot = (size_t)(hour & (PG_ZONE_HOURS - 1));
+	char a[64], b[64];
+	const char *t[2] = {a, b};
+	long long o[2];
+
+	if (c->zone_set[slot] && c->zone_hour[slot] == hour) {
+		*off = c->zone_off[slot] * 1000000;
+		return 0;
+	}
+	snprintf(a, sizeof a, "%04d-%02d-%02d %02d:00:00", y, m, d, h);
+	snprintf(b, sizeof b, "%04d-%02d-%02d %02d:59:59.999999", y, m, d, h);
+	if (zone_query(c, t, o) != 0)
+		return -1;
+	if (o[0] == o[1]) {
+		c->zone_set[slot] = true;
+		c->zone_hour[slot] = hour;
+		c->zone_off[slot] = o[0];
+	} else {
+		snprintf(a, sizeof a, "%04d-%02d-%02d %02d:%02d:%02lld.%03lld", y, m, d, h, mi,
+		         ms / 1000, ms % 1000);
+		t[1] = a;
+		if (zone_query(c, t, o) != 0)
+			return -1;
+	}
+	*off = o[0] * 1000000;
+	return 0;
+}
+
 /* One attribute value.  The values are read with OGR's accessors for the
  * column's type, which convert as OGR_F_SetFromWithMap would. */
 static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *ft, int src)
@@ -483,6 +971,32 @@ static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *
                      atoll(v->v.s) : (long long)v->v.i) : OGR_F_GetFieldAsInteger64(f, src))
 #define AS_DBL (v ? (v->type == OFTReal ? v->v.d : v->type == OFTString ? \
                      CPLAtof(v->v.s) : (double)v->v.i) : OGR_F_GetFieldAsDouble(f, src))
+	if (numeric_scale(fd) >= 0) {
+		if (OGR_Fld_GetType(fd) == OFTReal)
+			return put_decimal(c, fd, 0, AS_DBL);
+		if (OGR_Fld_GetType(fd) == OFTInteger64)
+			return put_decimal(c, fd, AS_I64, 0);
+		return put_decimal(c, fd, as_int(v ? AS_I64 : OGR_F_GetFieldAsInteger(f, src)), 0);
+	}
+	if (is_list(fd) || OGR_Fld_GetSubType(fd) == OFSTJSON || OGR_Fld_GetSubType(fd) == OFSTUUID) {
+		OGRFeatureH t = NULL;
+		int rc;
+
+		if (v || OGR_Fld_GetType(OGR_F_GetFieldDefnRef(f, src)) != OGR_Fld_GetType(fd)) {
+			if ((t = convert(fd, f, src, v)) == NULL)
+				return -1;
+		}
+		if (t && !OGR_F_IsFieldSetAndNotNull(t, 0))
+			rc = put32(c, UINT32_MAX);
+		else if (is_list(fd))
+			rc = put_list(c, fd, t ? t : f, t ? 0 : src, (long long)ft->fid);
+		else
+			rc = put_text(c, fd, OGR_F_GetFieldAsString(t ? t : f, t ? 0 : src),
+			              (long long)ft->fid);
+		if (t)
+			OGR_F_Destroy(t);
+		return rc;
+	}
 	switch (OGR_Fld_GetType(fd)) {
 	case OFTInteger: {
 		long long i = v ? AS_I64 : OGR_F_GetFieldAsInteger(f, src);
@@ -496,9 +1010,7 @@ static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *
 				               OGR_Fld_GetNameRef(fd), c->shown);
 			return put32(c, 2) || put16(c, (int)i) ? -1 : 0;
 		}
-		if (i < INT32_MIN || i > INT32_MAX)
-			i = i < 0 ? INT32_MIN : INT32_MAX; /* as OGR clamps */
-		return put32(c, 4) || put32(c, (uint32_t)(int32_t)i) ? -1 : 0;
+		return put32(c, 4) || put32(c, (uint32_t)(int32_t)as_int(i)) ? -1 : 0;
 	}
 	case OFTInteger64:
 		return put32(c, 8) || put64(c, (uint64_t)AS_I64) ? -1 : 0;
@@ -528,7 +1040,7 @@ static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *
 				snprintf(num, sizeof num, "%lld", (long long)v->v.i);
 			s = num;
 		}
-		return put_value(c, s, cut_utf8(s, OGR_Fld_GetWidth(fd)));
+		return put_text(c, fd, s, (long long)ft->fid);
 	}
 	case OFTDate:
 	case OFTTime:
@@ -546,14 +1058,15 @@ static int put_field(struct pg_copy *c, OGRFieldDefnH fd, const struct feature *
 		/* milliseconds, as GDAL prints them in text COPY */
 		us = ((long long)h * 3600 + mi * 60) * 1000000 + llround(sec * 1000.0) * 1000;
 		if (OGR_Fld_GetType(fd) == OFTDateTime) {
-			if (tz <= 1 && !c->utc)
-				return gp_fail(GP_EX_DATAERR, "feature %lld: a date-time of no known zone "
-				               "for column '%s' of '%s', whose session TimeZone is not UTC; "
-				               "write with --config GISPIPE_PG_BINARY_COPY NO",
-				               (long long)ft->fid, OGR_Fld_GetNameRef(fd), c->shown);
+			long long hour = (long long)days_from_2000(y, m, d) * 24 + h, off = 0;
+
 			us += (long long)days_from_2000(y, m, d) * 86400000000LL;
 			if (tz > 1)
 				us -= (long long)(tz - 100) * 15 * 60000000LL;
+			else if (!c->utc && zone_offset(c, hour, y, m, d, h, mi,
+			                                llround(sec * 1000.0), &off) != 0)
+				return -1;
+			us -= off;
 		}
 		return put32(c, 8) || put64(c, (uint64_t)us) ? -1 : 0;
 	}

@@ -17,7 +17,8 @@
  *
  * Ownership: a pg_copy and its buffer live in the arena given to
  * pg_copy_connect (the writer's step arena: the COMMIT runs after the
- * output's own arena is gone); the connection is the pg_copy's
+ * output's own arena is gone); the connection, and the second one a
+ * session not in UTC opens to read local date-times, are the pg_copy's
  * until pg_copy_close, which the writer calls from its commit, abort or
  * cleanup.  Closing a connection whose transaction is open rolls it back
  * (the server does so itself when a connection drops).
@@ -40,13 +41,24 @@ struct schema;
 /* Bytes of COPY data gathered before they are sent. */
 #define PG_COPY_BUFFER (256u * 1024)
 
+/* Local hours whose TimeZone offset is kept (a power of two). */
+#define PG_ZONE_HOURS 64
+
 struct pg_copy {
 	PGconn *pq;
 	const char *shown;   /* the output as messages name it (no password) */
 	unsigned char *buf;  /* COPY data not sent yet */
 	size_t len;
 	bool copying;        /* a COPY is under way */
-	bool utc;            /* the session's TimeZone is UTC (pg_copy_utc) */
+	bool utc;            /* the session's TimeZone is UTC */
+	/* Not UTC: a second session in the same TimeZone, not in the
+	 * transaction, that reads date-times of no known zone as the server
+	 * reads GDAL's text of them (no query can run on a connection in
+	 * COPY); the offsets of the last local hours it gave. */
+	PGconn *zone;
+	long long zone_hour[PG_ZONE_HOURS];
+	long long zone_off[PG_ZONE_HOURS];
+	bool zone_set[PG_ZONE_HOURS];
 	const char *table;   /* its table, as the user named it: for messages */
 	bool in_txn;
 };
@@ -65,18 +77,15 @@ struct pg_rows {
 
 /* May the tables of a write in `mode` (enum outfile_mode), with the
  * layer creation options `lco`, for a stream of schema `sc` in `srs`, go
- * by binary COPY?  false with *why saying what keeps GDAL's route. */
+ * by binary COPY?  false with *why saying what keeps GDAL's route.  A
+ * later stream's fields always can (pg_copy_type). */
 bool pg_copy_can(const struct schema *sc, OGRSpatialReferenceH srs, int mode, char **lco,
-                 bool utc, const char **why);
+                 const char **why);
 
 /* Connect to `path` (GDAL's "PG:..." string; GDAL's own keys are left
  * out) and begin the transaction.  NULL with the error set (73; the
  * message names `shown`, never the password). */
 struct pg_copy *pg_copy_connect(struct arena *a, const char *path, const char *shown);
-
-/* Is the session's TimeZone UTC?  A date-time of no known zone is then
- * sent as UTC, as the server would read GDAL's text. */
-bool pg_copy_utc(struct pg_copy *c);
 
 /* Close the connection; an open transaction is rolled back. */
 void pg_copy_close(struct pg_copy *c);

@@ -443,7 +443,7 @@ static int open_db(struct stage *s, struct voutput *o, const char *path,
 	GDALDatasetH ds;
 	char **lco = to_csl(&c->options);
 	const char *why;
-	bool binary = pg_copy_can(stm->schema, stm->srs, c->mode, lco, true, &why);
+	bool binary = pg_copy_can(stm->schema, stm->srs, c->mode, lco, &why);
 
 	o->db = true;
 	o->out.path = arena_strdup(s->arena, path);
@@ -458,11 +458,6 @@ static int open_db(struct stage *s, struct voutput *o, const char *path,
 		if (o->pq == NULL) {
 			CSLDestroy(lco);
 			return -1;
-		}
-		binary = pg_copy_can(stm->schema, stm->srs, c->mode, lco, pg_copy_utc(o->pq), &why);
-		if (!binary) {
-			pg_copy_close(o->pq);
-			o->pq = NULL;
 		}
 	}
 	CSLDestroy(lco);
@@ -1145,9 +1140,9 @@ const struct step_desc step_write = {
 	           "create exits 73 when the table exists; overwrite loads a temporary\n"
 	           "table with COPY and swaps it for the old one at the commit (readers see\n"
 	           "one or the other); append adds all rows or none.  A new table is loaded\n"
-	           "by binary COPY on gispipe's own connection (GDAL's text COPY for append,\n"
-	           "NUMERIC, list, JSON or UUID fields, date-times in a session TimeZone\n"
-	           "other than UTC, a CRS without an EPSG code, other layer options).  A\n"
+	           "by binary COPY on gispipe's own connection, with the columns and values\n"
+	           "GDAL's text COPY gives (GDAL's route for append, a CRS without an EPSG\n"
+	           "code, other layer options, OGR_PG_JSON_TYPE or OGR_PG_UUID_TYPE).  A\n"
 	           "table is locked\n"
 	           "for the run (advisory lock: 75, or --lock-wait); a lost connection is\n"
 	           "74, a table the role may not write 73.",

@@ -4,6 +4,7 @@ end: reading and writing compared with ogr2ogr into and out of the same
 server, where/bbox seen in the server's log, the write modes, the atomic
 overwrite (a failure, a signal, a reader polling during the swap), a lost
 connection, the lock, and passwords never shown."""
+import json
 import os
 import signal
 import sqlite3
@@ -460,9 +461,9 @@ steps:
         self.assertEqual(load("bt_types", "UTC"), "binary")
         self.assertEqual(load("bt_text", "UTC", ("--config", "GISPIPE_PG_BINARY_COPY", "NO")),
                          "text")
-        # A date-time of no known zone is the session's local time: GDAL's
-        # route, unless that is UTC.
-        self.assertEqual(load("bt_paris", "Europe/Paris"), "text")
+        # A date-time of no known zone is the session's local time, as the
+        # server reads it.
+        self.assertEqual(load("bt_paris", "Europe/Paris"), "binary")
         for other in ("bt_text", "bt_types_o", "bt_paris"):
             self.assertEqual(self.table_shape("bt_types"), self.table_shape(other))
         cols = "i, i64, r, f32, b, s16, t, t5, d, dt, tm, wkt"
@@ -538,6 +539,225 @@ steps:
         self.assertEqual(digest.split("|")[1], str(n))
         self.assertEqual(digest, self.rows_digest("bm_text", cols))
         self.assertEqual(tables_like("gispipe_tmp"), [])
+
+    def test_binary_copy_numeric_matches_the_text_route(self):
+        """Numbers with a width (every shapefile's) make NUMERIC(w,p)
+        columns: binary COPY holds the values GDAL's text COPY holds, from
+        a real shapefile and on edge values (negative, zero, ties, many
+        decimals, large, NaN); a value the column cannot hold fails the run
+        with 65 and the server's reason, and leaves no table."""
+        sids = os.path.join(gptest.DATA, "sids.shp")
+        with open(self.path("e.geojson"), "w") as f:
+            f.write('{"type":"FeatureCollection","features":[%s]}' % ",".join(
+                '{"type":"Feature","properties":{"i":%s,"i64":%s,"r3":%s,"r10":%s},'
+                '"geometry":null}' % r for r in (
+                    ("-5", "-123456789012", "-0.0625", "-1e19"),
+                    ("0", "0", "0.0005", "123456789.123456789"),
+                    ("999999999", "999999999999", "1.0005", "1e-11"),
+                    ("null", "null", "null", "null"),
+                    ("7", "5", "NaN", "0.00000000005"),
+                    ("-1", "-1", "-0.0001", "-0.000000000049"))))
+        vrt = ('<OGRVRTDataSource><OGRVRTLayer name="e"><SrcDataSource>%s</SrcDataSource>'
+               '%s</OGRVRTLayer></OGRVRTDataSource>')
+        fields = ('<Field name="i" type="Integer" width="9"/>'
+                  '<Field name="i64" type="Integer64" width="12"/>'
+                  '<Field name="r3" type="Real" width="10" precision="3"/>'
+                  '<Field name="r10" type="Real" width="30" precision="10"/>')
+        with open(self.path("e.vrt"), "w") as f:
+            f.write(vrt % (self.path("e.geojson"), fields))
+        text = ("--config", "GISPIPE_PG_BINARY_COPY", "NO")
+        for src, cols, n in ((sids, "cnty_id, area, perimeter, cress_id, bir74, lat, name", 100),
+                             (self.path("e.vrt"), "i, i64, r3, r10", 6)):
+            tables = {}
+            for how, args in (("binary", ()), ("text", text)):
+                t = "num_%s_%s" % (n, how)
+                before = len(C.log_text())
+                self.assertExit(self.write_pg(src, t, "create", args=args), gptest.EX_OK)
+                self.assertEqual(self.copy_format(t, before), how)
+                tables[how] = t
+            gptest.ogr2ogr("-f", "PostgreSQL", C.conn(), src, "-nln", "num_%s_o" % n,
+                           "-nlt", "PROMOTE_TO_MULTI")
+            shape = self.table_shape(tables["binary"])
+            self.assertIn("numeric", " ".join(shape))
+            self.assertEqual(shape, self.table_shape(tables["text"]))
+            digest = self.rows_digest(tables["binary"], cols)
+            self.assertEqual(digest.split("|")[1], str(n))
+            self.assertEqual(digest, self.rows_digest(tables["text"], cols))
+            self.assertEqual(digest, self.rows_digest("num_%s_o" % n, cols))
+        self.assertEqual(C.psql("SELECT concat_ws('|', i, i64, r3, r10) FROM num_6_binary "
+                                "WHERE i IS NOT NULL ORDER BY ogc_fid"),
+                         ["-5|-123456789012|-0.062|-10000000000000000000.0000000000",
+                          "0|0|0.001|123456789.1234567910",
+                          "999999999|999999999999|1.000|0.0000000000",
+                          "7|5|NaN|0.0000000001", "-1|-1|0.000|0.0000000000"])
+        # Too wide for the column: the server refuses the row.
+        for i, r3 in (("1000000000", "1"), ("1", "1e7"), ("1", "Infinity")):
+            with open(self.path("e.geojson"), "w") as f:
+                f.write('{"type":"FeatureCollection","features":[{"type":"Feature",'
+                        '"properties":{"i":%s,"r3":%s},"geometry":null}]}' % (i, r3))
+            r = self.write_pg(self.path("e.vrt"), "num_over", "create")
+            self.assertExit(r, gptest.EX_DATAERR)
+            self.assertIn("numeric field overflow", r.err)
+            self.assertEqual(tables_like("num_over"), [])
+        self.assertEqual(tables_like("gispipe_tmp"), [])
+
+    def test_binary_copy_lists_json_uuid_match_the_text_route(self):
+        """Lists (arrays), JSON (json, or jsonb by OGR_PG_JSON_TYPE) and
+        UUID fields go by binary COPY into the columns GDAL makes, with the
+        values GDAL's text COPY gives (reals at 16 digits, empty strings as
+        NULL items, backslashes as the server's array parser reads them);
+        a bad UUID, or an item GDAL's array text cannot hold, fails with 65
+        and leaves no table."""
+        feats = [
+            {"il": [1, -2, 3], "bl": [True, False], "i64l": [1, 9007199254740993],
+             "rl": [1.5, -0.1, 1e300, 0.30000000000000004, -0.0],
+             "sl": ["a", 'b"c', "", "d,e", "x\\y", "p\\\\q", " sp ", "NULL", "é東"],
+             "js": {"a": [1, 2], "b": "x"}, "u": "{A0EEBC99-9C0B4EF8-BB6D6BB9BD380A11}"},
+            {"il": [], "bl": [], "i64l": None, "rl": [], "sl": [], "js": [1, 2],
+             "u": "a0eebc999c0b4ef8bb6d6bb9bd380a11"},
+            {"il": None, "bl": None, "i64l": [], "rl": None, "sl": None, "js": None,
+             "u": None},
+            {"il": [7], "bl": [True], "i64l": [-9223372036854775808], "rl": [5e-324],
+             "sl": ["only"], "js": "\"quoted\"", "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
+        ]
+
+        def source(name, rows):
+            """The rows as GeoJSON, seen through a VRT that makes `u` a
+            UUID (GDAL 3.6 reads no UUID subtype from a file) and keeps the
+            other fields as GeoJSON gives them (a union layer)."""
+            with open(self.path(name + ".json"), "w") as f:
+                json.dump({"type": "FeatureCollection", "features": [
+                    {"type": "Feature", "properties": dict(r, k=k), "geometry": None}
+                    for k, r in enumerate(rows)]}, f)
+            with open(self.path(name + ".vrt"), "w") as f:
+                f.write('<OGRVRTDataSource><OGRVRTLayer name="%s_u"><SrcDataSource>%s'
+                        '</SrcDataSource><SrcLayer>%s</SrcLayer><Field name="u" type="String" '
+                        'subtype="UUID"/></OGRVRTLayer></OGRVRTDataSource>'
+                        % (name, self.path(name + ".json"), name))
+            return self.path(name + ".json"), self.path(name + ".vrt")
+        src, uuid_src = source("lj", feats)
+        text = ("--config", "GISPIPE_PG_BINARY_COPY", "NO")
+
+        def same_three_ways(src, stem, cols, conf, kind, fid="ogc_fid"):
+            """Loaded by binary COPY, by GDAL's text COPY and by ogr2ogr:
+            the same table and rows."""
+            tables = []
+            for how, args in (("binary", conf), ("text", text + conf)):
+                t = "%s_%s" % (stem, how)
+                before = len(C.log_text())
+                self.assertExit(self.write_pg(src, t, "create", args=args), gptest.EX_OK)
+                self.assertEqual(self.copy_format(t, before), how)
+                tables.append(t)
+            subprocess.run(["ogr2ogr", "-f", "PostgreSQL", C.conn(), src, "-nln", stem + "_o"]
+                           + list(conf), check=True, capture_output=True)
+            tables.append(stem + "_o")
+            shape = self.table_shape(tables[0])
+            for k in kind:
+                self.assertIn(k, " ".join(shape))
+            digest = self.rows_digest(tables[0], cols, fid, "NULL::geometry")
+            self.assertEqual(digest.split("|")[1], "4")
+            for t in tables[1:]:
+                self.assertEqual(shape, self.table_shape(t))
+                self.assertEqual(digest, self.rows_digest(t, cols, fid, "NULL::geometry"))
+        for jt in ("json", "jsonb"):
+            same_three_ways(src, "lj_" + jt, "k, il, bl, i64l, rl, sl, js::text",
+                            ("--config", "OGR_PG_JSON_TYPE", jt.upper()),
+                            ("ARRAY", "|" + jt + "|"))
+        same_three_ways(uuid_src, "lj_uuid", "u", (), ("|uuid|",))
+        # int16 and float32 lists (INT2[], REAL[]), from a table of the server's.
+        C.psql("CREATE TABLE lj_src (id serial PRIMARY KEY, s smallint[], r real[], k int); "
+               "INSERT INTO lj_src (s, r, k) VALUES ('{1,-32768,32767}', "
+               "'{0.1,-1.5,3.4028235e38,1e-45,NaN,-Infinity}', 0), ('{}', '{}', 1), "
+               "(NULL, NULL, 2), ('{0}', '{-0}', 3)")
+        with open(self.path("lj_src.vrt"), "w") as f:
+            f.write('<OGRVRTDataSource><OGRVRTLayer name="lj_src"><SrcDataSource>%s'
+                    '</SrcDataSource><SrcLayer>lj_src</SrcLayer></OGRVRTLayer>'
+                    '</OGRVRTDataSource>' % C.conn())
+        same_three_ways(self.path("lj_src.vrt"), "lj_small", "k, s, r", (), ("ARRAY",), "id")
+        self.assertEqual(C.psql("SELECT concat_ws('|', s, r, pg_typeof(s), pg_typeof(r)) "
+                                "FROM lj_small_binary WHERE k = 0"),
+                         ["{1,-32768,32767}|{0.1,-1.5,3.4028235e+38,1e-45,NaN,-Infinity}|"
+                          "smallint[]|real[]"])
+        self.assertEqual(C.psql("SELECT concat_ws('|', il, bl, i64l, rl, sl) FROM "
+                                "lj_json_binary WHERE k = 0"),
+                         ['{1,-2,3}|{t,f}|{1,9007199254740993}|{1.5,-0.1,1e+300,0.3,-0}|'
+                          '{a,"b\\"c",NULL,"d,e",xy,"p\\\\q"," sp ","NULL",é東}'])
+        self.assertEqual(C.psql("SELECT u FROM lj_uuid_binary ORDER BY 1"),
+                         ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"] * 3)
+        # What the server cannot read: a bad UUID; an item ending in a
+        # backslash (GDAL's text route fails on it too).
+        for bad, which in (({"u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1"}, 1),
+                           ({"sl": ["ok", "end\\"]}, 0)):
+            src = source("lj_bad", [dict(feats[3], **bad)])[which]
+            r = self.write_pg(src, "lj_bad", "create")
+            self.assertExit(r, gptest.EX_DATAERR)
+            self.assertIn("feature 0:", r.err)  # GeoJSON's first FID
+            self.assertEqual(tables_like("lj_bad"), [])
+            self.assertNotEqual(self.write_pg(src, "lj_bad", "create", args=text).code, 0)
+            self.assertEqual(tables_like("lj_bad"), [])
+
+    def test_later_stream_brings_local_date_times_in_a_zoned_session(self):
+        """Two GeoPackages read by a glob into one table, in a session whose
+        TimeZone is not UTC (a half-hour DST, a historical offset): the
+        second brings a date-time field of no known zone (and a layer with
+        another new field).  The binary route adds the columns and reads the local times as the
+        server reads GDAL's text of them, across the zone's transitions:
+        the same table and rows as GDAL's text route and ogr2ogr."""
+        tz = "Australia/Lord_Howe"
+        local = ["2024/10/06 01:59:59", "2024/10/06 02:00:00", "2024/10/06 02:15:00",
+                 "2024/10/06 02:45:00.250", "2024/04/07 01:15:00", "2024/04/07 01:45:00",
+                 "2024/04/07 02:10:00", "1890/01/01 12:00:00", "2024/07/01 12:00:00",
+                 "2024/07/01 12:30:00"]
+        os.makedirs(self.path("in"))
+        with open(self.path("a.csv"), "w") as f:
+            f.write("k,wkt\n1,POINT (1 2)\n2,POINT (3 4)\n")
+        with open(self.path("b.csv"), "w") as f:
+            f.write("k,t,wkt\n" + "".join('%d,%s,"POINT (%d 0)"\n' % (10 + j, t, j)
+                                         for j, t in enumerate(local)) + '99,,"POINT (0 0)"\n')
+        with open(self.path("b.csvt"), "w") as f:
+            f.write("Integer,DateTime,String\n")
+        for n in ("a", "b"):
+            gptest.ogr2ogr("-f", "GPKG", self.path("in", n + ".gpkg"), self.path(n + ".csv"),
+                           "-nln", "pts", "-a_srs", "EPSG:4326", "-nlt", "POINT")
+        with open(self.path("l.json"), "w") as f:
+            f.write('{"type":"FeatureCollection","features":[{"type":"Feature","properties":'
+                    '{"k":5,"tags":["x","y"]},"geometry":{"type":"Point","coordinates":[5,5]}}]}')
+        gptest.ogr2ogr("-f", "GPKG", "-append", self.path("in", "b.gpkg"), self.path("l.json"),
+                       "-nln", "pts2")
+        env = {"PGTZ": tz}
+        for table, args in (("ls_binary", ()),
+                            ("ls_text", ("--config", "GISPIPE_PG_BINARY_COPY", "NO"))):
+            p = self.pipeline('version: 1\nsteps:\n  - read: { path: "in/*.gpkg" }\n'
+                              '  - write: { path: "%s", layer: %s, mode: create }\n'
+                              % (C.conn(), table), name=table + ".yaml")
+            before = len(C.log_text())
+            self.assertExit(self.gp("run", "-q", p, *args, env=env), gptest.EX_OK)
+            copies = [l for l in C.log_text()[before:].splitlines()
+                      if "FROM STDIN" in l and table in l]
+            # binary: one COPY a stream (a.gpkg, b.gpkg's two layers)
+            self.assertEqual(len(copies), 3 if table == "ls_binary" else len(copies), copies)
+            self.assertEqual(["FORMAT binary" in l for l in copies],
+                             [table == "ls_binary"] * len(copies))
+        for n, layer in (("a", "pts"), ("b", "pts"), ("b", "pts2")):
+            subprocess.run(["ogr2ogr", "-f", "PostgreSQL", "-append", "-addfields", C.conn(),
+                            self.path("in", n + ".gpkg"), layer, "-nln", "ls_o"],
+                           check=True, capture_output=True, env=dict(os.environ, **env))
+        shape = self.table_shape("ls_binary")
+        self.assertIn("t|timestamp with time zone|0|0|0|", shape)
+        self.assertEqual(shape, self.table_shape("ls_text"))
+        cols = "k, t, tags"
+        digest = self.rows_digest("ls_binary", cols, "fid", "geom")
+        self.assertEqual(digest.split("|")[1], "14")
+        self.assertEqual(digest, self.rows_digest("ls_text", cols, "fid", "geom"))
+        self.assertEqual(C.psql("SELECT md5(string_agg(concat_ws('|', k, t, tags), ';' "
+                                "ORDER BY k)) FROM ls_binary"),
+                         C.psql("SELECT md5(string_agg(concat_ws('|', k, t, tags), ';' "
+                                "ORDER BY k)) FROM ls_o"))
+        # The instants, in UTC: offsets +11, +10:30 and the 1890 one of +10:36:20.
+        self.assertEqual(C.psql("SET TimeZone = 'UTC'; SELECT t FROM ls_binary WHERE k::int IN "
+                                "(10, 13, 17, 18) ORDER BY k::int"),
+                         ["2024-10-05 15:29:59+00", "2024-10-05 15:45:00.25+00",
+                          "1890-01-01 01:23:40+00", "2024-07-01 01:30:00+00"])
 
     # Bad connections and passwords
 
