@@ -191,10 +191,32 @@ int warp_kernel_bilinear(const struct warp_kernel *k)
 		if (!k->fn(k->arg, TRUE, k->dw, k->x, k->y, k->z, k->ok))
 			return 1;
 		for (int i = 0; i < k->dw; i++) {
-			int ix = 0, iy = 0, where = place(k, i, j, &ix, &iy);
+			double x = k->x[i], y = k->y[i];
+			int ix = 0, iy = 0, where;
 
+			if (x < b[0])
+				b[0] = x;
+			if (y < b[1])
+				b[1] = y;
+			if (x > b[2])
+				b[2] = x;
+			if (y > b[3])
+				b[3] = y;
+			/* Surely inside, with its four samples (NaN fails the tests):
+			 * what place() would find, without its questions. */
+			if (k->ok[i] && x >= 1 && y >= 1 && x < k->sw - 1 && y < k->sh - 1) {
+				ix = (int)(x - 0.5);
+				iy = (int)(y - 0.5);
+				k->x[i] = 1.5 - (x - ix);
+				k->y[i] = 1.5 - (y - iy);
+				k->off[i] = (size_t)iy * (size_t)k->sw + (size_t)ix;
+				k->ok[i] = 1;
+				continue;
+			}
+			where = place(k, i, j, &ix, &iy);
 			if (where == 0)
 				return 1;
+			/* place() may have transformed it again */
 			b[0] = fmin(b[0], k->x[i]);
 			b[1] = fmin(b[1], k->y[i]);
 			b[2] = fmax(b[2], k->x[i]);
