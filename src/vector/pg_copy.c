@@ -394,27 +394,42 @@ static int numeric_scale(OGRFieldDefnH fd)
 	}
 }
 
+/* The column type GDAL makes for a number of OGR type `t` (a list's
+ * item type for lists) and subtype `st`, or NULL for another type. */
+static const char *number_type(OGRFieldType t, OGRFieldSubType st)
+{
+	switch (t) {
+	case OFTInteger:
+		if (st == OFSTBoolean)
+			return "BOOLEAN";
+		return st == OFSTInt16 ? "SMALLINT" : "INTEGER";
+	case OFTInteger64:
+		return "INT8";
+	case OFTReal:
+		return st == OFSTFloat32 ? "REAL" : "FLOAT8";
+	default:
+		return NULL;
+	}
+}
+
 const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
 {
 	int w = OGR_Fld_GetWidth(fd);
+	OGRFieldSubType st = OGR_Fld_GetSubType(fd);
 
-	if (!type_can(OGR_Fld_GetType(fd), OGR_Fld_GetSubType(fd)))
+	if (!type_can(OGR_Fld_GetType(fd), st))
 		return NULL; /* pg_copy_can keeps these on GDAL's route */
 	if (numeric_scale(fd) >= 0)
 		return arena_printf(a, "NUMERIC(%d,%d)", w, numeric_scale(fd));
 	switch (OGR_Fld_GetType(fd)) {
 	case OFTInteger:
-		if (OGR_Fld_GetSubType(fd) == OFSTBoolean)
-			return "BOOLEAN";
-		return OGR_Fld_GetSubType(fd) == OFSTInt16 ? "SMALLINT" : "INTEGER";
 	case OFTInteger64:
-		return "INT8";
 	case OFTReal:
-		return OGR_Fld_GetSubType(fd) == OFSTFloat32 ? "REAL" : "FLOAT8";
+		return number_type(OGR_Fld_GetType(fd), st);
 	case OFTString:
-		if (OGR_Fld_GetSubType(fd) == OFSTJSON)
+		if (st == OFSTJSON)
 			return json_type();
-		if (OGR_Fld_GetSubType(fd) == OFSTUUID)
+		if (st == OFSTUUID)
 			return "UUID";
 		if (w > 0 && w < 10485760)
 			return arena_printf(a, "VARCHAR(%d)", w);
@@ -428,13 +443,11 @@ const char *pg_copy_type(struct arena *a, OGRFieldDefnH fd)
 	case OFTBinary:
 		return "bytea";
 	case OFTIntegerList:
-		if (OGR_Fld_GetSubType(fd) == OFSTBoolean)
-			return "BOOLEAN[]";
-		return OGR_Fld_GetSubType(fd) == OFSTInt16 ? "INT2[]" : "INTEGER[]";
+		return arena_printf(a, "%s[]", st == OFSTInt16 ? "INT2" : number_type(OFTInteger, st));
 	case OFTInteger64List:
 		return "INT8[]";
 	case OFTRealList:
-		return OGR_Fld_GetSubType(fd) == OFSTFloat32 ? "REAL[]" : "FLOAT8[]";
+		return arena_printf(a, "%s[]", number_type(OFTReal, st));
 	case OFTStringList:
 		return "varchar[]";
 	default:
