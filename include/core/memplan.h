@@ -38,6 +38,8 @@ struct memplan {
 	int threads;             /* chosen */
 	int threads_wanted;      /* asked for, or the CPUs available */
 	bool threads_asked;      /* --threads / threads: gave a number */
+	bool nothing_to_share;   /* a vector pipeline without a transform:
+	                          * one thread, whatever was asked */
 	/* Vector batches in flight when workers run (the run loop's slots,
 	 * MEMPLAN_SLOTS_PER_WORKER a worker, each of batch_items); 0: one. */
 	int batches_in_flight;

@@ -105,8 +105,15 @@ int engine_plan(struct engine *e)
 		        memplan_advise_start(baseline, lib, e->pl->batch, peak) >> 20);
 	if (e->kind->plan)
 		e->kind->plan(&e->plan);
-	memplan_threads(&e->plan, e->opts->threads > 0 ? e->opts->threads : e->pl->threads,
-	                cpus_available());
+	/* Vector workers take only transforms: read then write is planned,
+	 * and run, on one thread (no pool, no batches held for workers). */
+	if (!e->pl->raster && e->pl->nsteps <= 2) {
+		memplan_threads(&e->plan, 1, 1);
+		e->plan.nothing_to_share = true;
+	} else {
+		memplan_threads(&e->plan, e->opts->threads > 0 ? e->opts->threads : e->pl->threads,
+		                cpus_available());
+	}
 	return 0;
 }
 

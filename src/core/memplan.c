@@ -296,7 +296,9 @@ static void line(FILE *out, const char *what, uint64_t bytes, const char *note)
 static void print_threads(const struct memplan *p, FILE *out)
 {
 	fprintf(out, "  threads: %d (", p->threads);
-	if (p->threads < p->threads_wanted)
+	if (p->nothing_to_share)
+		fprintf(out, "no transform to share out");
+	else if (p->threads < p->threads_wanted)
 		fprintf(out, "lowered from %d: the memory plan holds %d %s under %" PRIu64 " MiB",
 		        p->threads_wanted, p->threads,
 		        p->raster ? (p->threads == 1 ? "warp piece" : "warp pieces")

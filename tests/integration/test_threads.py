@@ -208,6 +208,24 @@ class Explain(gptest.TempDirTest):
         r = self.gp("explain", p, "--threads", "1")
         self.assertIn("threads: 1 (every step on the main thread)", r.out)
 
+    def test_read_then_write_plans_one_thread(self):
+        # Workers take only transforms: without one, the plan holds no
+        # worker's batches and the run reports the one thread it used.
+        p = self.pipeline(HEAD + "steps:\n" + POLYS + "  - write: { path: o.gpkg }\n")
+        r = self.gp("explain", p, "--threads", "3")
+        self.assertExit(r, 0)
+        self.assertIn("\nthreads: 1 (no transform to share out)\n", r.out)
+        self.assertIn("  threads: 1 (no transform to share out)\n", r.out)
+        self.assertIn("one batch in flight", r.out)
+        self.assertNotIn("workers", r.out)
+        r = self.gp("run", "-q", p, "--threads", "3", "--report", self.path("r.json"))
+        self.assertExit(r, 0)
+        with open(self.path("r.json")) as f:
+            rep = json.load(f)
+        self.assertEqual(rep["plan"]["threads"], 1)
+        self.assertEqual(rep["totals"]["features_out"], rep["totals"]["features_in"])
+        self.assertGreater(rep["totals"]["features_in"], 0)
+
 
 @unittest.skipIf(gptest.UNDER_VALGRIND, "signal timing under valgrind is not meaningful")
 class Stop(gptest.TempDirTest):

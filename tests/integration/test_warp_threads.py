@@ -36,6 +36,7 @@ steps:
 VECTOR = """version: 1
 steps:
   - read: { synthetic: { geometry: point, count: 10 } }
+  - reproject: { to: "EPSG:3035" }
   - write: { path: out.gpkg }
 """
 
