@@ -1111,8 +1111,9 @@ static int own_kernel(struct stage *s, struct warp_state *st, const struct rwin 
 
 	*out = NULL;
 	if (EQUAL(CPLGetConfigOption("GISPIPE_WARP_KERNEL", "OWN"), "GDAL") ||
-	    resample_algs[st->c->resampling] != GRA_Bilinear || !st->scale[0][0] || strtod(st->scale[0], NULL) < 0.95 ||
-	    strtod(st->scale[1], NULL) < 0.95 || st->src_nodata || st->dst_nodata ||
+	    resample_algs[st->c->resampling] != GRA_Bilinear || !st->scale[0][0] ||
+	    strtod(st->scale[0], NULL) < 0.95 || strtod(st->scale[1], NULL) < 0.95 ||
+	    st->src_nodata || st->dst_nodata ||
 	    st->src_alpha || st->dst_alpha || in->type != st->out->type ||
 	    !warp_kernel_type_ok(in->type) || src->w < 16 || src->h < 16 ||
 	    (size_t)w->w * (size_t)w->h < 4096)

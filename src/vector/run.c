@@ -1271,8 +1271,8 @@ out:
 
 static int vector_run(struct engine *e)
 {
-	/* Threads pay only for transforms to share out */
-	if (e->pool && e->pl->nsteps > 2)
+	/* A pool only when the plan shares transforms out (engine_plan). */
+	if (e->pool)
 		return run_pooled(e);
 	return each_stream(e, false, NULL);
 }
@@ -1283,10 +1283,10 @@ static int vector_check(struct engine *e, bool deep, FILE *explain)
 {
 	int n = engine_threads(e);
 
-	if (explain && (n == 1 || e->pl->nsteps <= 2))
+	if (explain && n == 1)
 		fprintf(explain, "threads: 1 (%s)\n\n",
-		        e->pl->nsteps <= 2 ? "no transform to share out"
-		                           : "every step on the main thread");
+		        e->plan.nothing_to_share ? "no transform to share out"
+		                                 : "every step on the main thread");
 	else if (explain) {
 		fprintf(explain,
 		        "threads: %d workers run the transforms, each with its own copies of the "
