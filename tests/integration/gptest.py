@@ -160,6 +160,15 @@ class TempDirTest(unittest.TestCase):
         return found
 
 
+def valgrind_sample(items, *keep):
+    """All of `items`, but under valgrind only those at the positions
+    `keep`: variants of one code path (the values a loop tries) cost a
+    gispipe start each, about 2 s under valgrind, which looks for leaks
+    and errors, not for the values; the other setups run every one."""
+    items = list(items)
+    return [items[i] for i in keep] if UNDER_VALGRIND else items
+
+
 def valgrind_selection(script):
     """The Class.method names of `script` listed in valgrind.txt."""
     chosen = set()
@@ -182,23 +191,40 @@ def _flatten(suite):
 def main():
     # TAP-free: unittest's own summary; exit status tells meson.
     argv = [sys.argv[0]] + sys.argv[1:]
-    if UNDER_VALGRIND and len(argv) == 1:
+    # A script with classes that must run alone (class attribute ALONE)
+    # and others that need not is two meson tests: GISPIPE_TEST_PART
+    # "alone" runs the first, "shared" the rest (tests/integration/meson.build).
+    part = os.environ.get("GISPIPE_TEST_PART")
+    picking = UNDER_VALGRIND and len(argv) == 1
+    if not picking and not part:
+        unittest.main(argv=argv, verbosity=2)
+        return
+    if part not in (None, "alone", "shared"):
+        sys.exit("GISPIPE_TEST_PART is 'alone' or 'shared', not %r" % part)
+    script = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    if len(argv) > 1:
+        tests = unittest.defaultTestLoader.loadTestsFromNames(argv[1:], sys.modules["__main__"])
+    else:
+        tests = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
+    every = list(_flatten(tests))
+    picked = every
+    if picking:
         # Under valgrind only the tests valgrind.txt picks (one per code
         # path) run; all of them run in the other setups.
-        script = os.path.splitext(os.path.basename(sys.argv[0]))[0]
         chosen = valgrind_selection(script)
-        tests = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
-        picked = [t for t in _flatten(tests)
-                  if "%s.%s" % (type(t).__name__, t._testMethodName) in chosen]
-        names = {"%s.%s" % (type(t).__name__, t._testMethodName) for t in picked}
+        names = {"%s.%s" % (type(t).__name__, t._testMethodName) for t in every}
         if chosen - names:
             sys.exit("valgrind.txt names tests %s has not: %s"
                      % (script, ", ".join(sorted(chosen - names))))
-        print("valgrind: %d of %d tests of %s (tests/integration/valgrind.txt)"
-              % (len(picked), tests.countTestCases(), script), file=sys.stderr)
-        result = unittest.TextTestRunner(verbosity=2).run(unittest.TestSuite(picked))
-        sys.exit(0 if result.wasSuccessful() else 1)
-    unittest.main(argv=argv, verbosity=2)
+        picked = [t for t in every if "%s.%s" % (type(t).__name__, t._testMethodName) in chosen]
+    if part:
+        picked = [t for t in picked if getattr(type(t), "ALONE", False) == (part == "alone")]
+    print("%d of %d tests of %s%s%s" % (
+        len(picked), len(every), script, " (valgrind.txt)" if picking else "",
+        " (the part that runs %s)" % ("alone" if part == "alone" else "beside others")
+        if part else ""), file=sys.stderr)
+    result = unittest.TextTestRunner(verbosity=2).run(unittest.TestSuite(picked))
+    sys.exit(0 if result.wasSuccessful() else 1)
 
 
 # ---------------------------------------------------------------------------

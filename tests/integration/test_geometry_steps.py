@@ -120,7 +120,7 @@ steps:
     def test_simplify_matches_spatialite(self):
         # Same algorithms (GEOS through SpatiaLite): the same vertices,
         # feature by feature.
-        for tol in (2000, 10000):
+        for tol in gptest.valgrind_sample((2000, 10000), 0):
             for preserve, fn in (("true", "ST_SimplifyPreserveTopology"),
                                  ("false", "ST_Simplify")):
                 with self.subTest(tolerance=tol, preserve_topology=preserve):

@@ -44,8 +44,8 @@ class SameOutput(gptest.TempDirTest):
         each output (and of the rejects), the 1-thread run's first."""
         extra = "on_error: reject\nrejects: { path: rej.gpkg }\n" if rejects else ""
         p = self.pipeline(head + extra + "steps:\n" + steps + "  - write: { path: o.gpkg }\n")
-        got = []
-        for n in THREADS:
+        got, counts = [], gptest.valgrind_sample(THREADS, 0, 2)
+        for n in counts:
             rep = self.path("r%d.json" % n)
             self.assertExit(self.gp("run", "-q", p, "--threads", str(n), "--report", rep), 0)
             with open(rep) as f:
@@ -67,7 +67,7 @@ class SameOutput(gptest.TempDirTest):
             os.remove(self.path("o.gpkg"))
             if rejects:
                 os.remove(self.path("rej.gpkg"))
-        for n, out in zip(THREADS[1:], got[1:]):
+        for n, out in zip(counts[1:], got[1:]):
             self.assertEqual(out[2], got[0][2], "stage figures with %d threads" % n)
             self.assertEqual(out[1], got[0][1], "rejects with %d threads" % n)
             self.assertTrue(out[0] == got[0][0], "output with %d threads differs" % n)
@@ -229,6 +229,8 @@ class Explain(gptest.TempDirTest):
 
 @unittest.skipIf(gptest.UNDER_VALGRIND, "signal timing under valgrind is not meaningful")
 class Stop(gptest.TempDirTest):
+    ALONE = True  # timed, or measures the process: not beside other tests
+
     def test_sigterm_stops_four_workers_quickly(self):
         self.stopped("  - read: { synthetic: { geometry: polygon, count: 2000000, "
                      "vertices: 24, seed: 1 } }\n"
@@ -274,6 +276,8 @@ class Stop(gptest.TempDirTest):
 
 @unittest.skipIf(not gptest.MEMORY_MEASURED, "valgrind's or ASan's own memory is far above the limit")
 class Memory(gptest.TempDirTest):
+    ALONE = True  # timed, or measures the process: not beside other tests
+
     def test_limit_held_with_four_threads(self):
         # 60,000 buffered polygons: a 120 MB output, made and written
         # under an 80 MiB limit by four workers.  (At 64 MiB four workers'
