@@ -192,6 +192,24 @@ int pg_error_code(const char *msg, int other)
 	                                   "SSL SYSCALL error",
 	                                   NULL};
 	static const char *const denied[] = {"permission denied", "must be owner of", NULL};
+	/* The server's own words (lc_messages C) for SQLSTATE classes 22,
+	 * data exception, and 23, integrity constraint violation, and
+	 * PostGIS's for a geometry its column cannot take. */
+	static const char *const refused[] = {"invalid input syntax for",
+	                                      "invalid input value for",
+	                                      "out of range",
+	                                      "numeric field overflow",
+	                                      "value too long for type",
+	                                      "invalid byte sequence for encoding",
+	                                      "malformed array literal",
+	                                      "violates not-null constraint",
+	                                      "violates check constraint",
+	                                      "violates unique constraint",
+	                                      "violates foreign key constraint",
+	                                      "violates exclusion constraint",
+	                                      "does not match column",
+	                                      "invalid geometry",
+	                                      NULL};
 
 	for (const char *const *p = lost; *p; p++)
 		if (strcasestr(msg, *p))
@@ -199,6 +217,9 @@ int pg_error_code(const char *msg, int other)
 	for (const char *const *p = denied; *p; p++)
 		if (strcasestr(msg, *p))
 			return GP_EX_CANTCREAT;
+	for (const char *const *p = refused; *p; p++)
+		if (strcasestr(msg, *p))
+			return GP_EX_DATAERR;
 	return other;
 }
 

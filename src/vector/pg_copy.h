@@ -121,7 +121,9 @@ int pg_copy_end(struct pg_copy *c);
 
 /* The exit code of a PostgreSQL error message (libpq's, or GDAL's from its
  * driver): 74 when the connection is gone, 73 when the server refuses the
- * privilege, else `other`. */
+ * privilege, 65 when it refuses a value (a data exception or a violated
+ * constraint: GDAL's text COPY reports those only when the load ends),
+ * else `other`. */
 int pg_error_code(const char *msg, int other);
 
 /* COMMIT; -1 with the error set. */

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/iocheck.h"
 #include "pg_copy.h"
+#include "source.h"
 
 /* The first key of gispipe's advisory locks ("gisp"); the second is a
  * hash of the table's schema-qualified name. */
@@ -271,6 +272,23 @@ long long pg_table_next_fid(struct pg_table *t)
 	return t->pkey ? ++t->fid : OGRNullFID;
 }
 
+/* The server's message (ERROR, DETAIL, CONTEXT lines) on one line. */
+static void one_line(char *m)
+{
+	char *to = m;
+
+	for (const char *p = m; *p; p++) {
+		bool space = *p == '\n' || *p == ' ' || *p == '\t';
+
+		if (space && (to == m || to[-1] == ' '))
+			continue;
+		*to++ = space ? ' ' : *p;
+	}
+	while (to > m && to[-1] == ' ')
+		to--;
+	*to = '\0';
+}
+
 int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const char *shown,
                     struct arena *a)
 {
@@ -294,11 +312,31 @@ int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const ch
 		                   quoted(a, t->pkey, '"'));
 		if (rel == NULL || sql == NULL || exec(t, ds, sql, "set the FID sequence", shown) != 0)
 			return -1;
-	} else if (OGR_L_SyncToDisk(lyr) != OGRERR_NONE || CPLGetLastErrorType() >= CE_Failure) {
-		const char *msg = iocheck_gdal_msg();
+	} else {
+		/* GDAL's text COPY ends when the next statement goes out (its
+		 * SyncToDisk leaves it open), and a row the server refused
+		 * aborts the transaction: a statement of nothing ends it here,
+		 * and the reason is the first failure GDAL reports, not the
+		 * "transaction is aborted" of what follows. */
+		struct gdal_errs errs = {.quiet = true};
+		OGRLayerH none;
+		char why[GDAL_ERRS_MSG];
+		bool failed;
 
-		return gp_fail(pg_error_code(msg, GP_EX_DATAERR),
-		               "cannot load table '%s' in '%s': %s", t->name, shown, msg);
+		gdal_errs_push(&errs);
+		failed = OGR_L_SyncToDisk(lyr) != OGRERR_NONE;
+		none = GDALDatasetExecuteSQL(ds, "SELECT 1", NULL, NULL);
+		if (none)
+			GDALDatasetReleaseResultSet(ds, none);
+		gdal_errs_pop();
+		if (failed || none == NULL || gdal_errs_pending(&errs)) {
+			iocheck_strip(gdal_errs_pending(&errs) ? gdal_errs_peek(&errs)
+			                                       : "GDAL gave no reason",
+			              why, sizeof why);
+			one_line(why);
+			return gp_fail(pg_error_code(why, GP_EX_DATAERR),
+			               "cannot load table '%s' in '%s': %s", t->name, shown, why);
+		}
 	}
 	if (t->pkey) {
 		sql = arena_printf(a, "ALTER TABLE %s%s ADD PRIMARY KEY (%s)", t->schema,

@@ -590,15 +590,17 @@ steps:
                           "0|0|0.001|123456789.1234567910",
                           "999999999|999999999999|1.000|0.0000000000",
                           "7|5|NaN|0.0000000001", "-1|-1|0.000|0.0000000000"])
-        # Too wide for the column: the server refuses the row.
+        # Too wide for the column: the server refuses the row, on either
+        # route (GDAL's text COPY says so only when the load ends).
         for i, r3 in (("1000000000", "1"), ("1", "1e7"), ("1", "Infinity")):
             with open(self.path("e.geojson"), "w") as f:
                 f.write('{"type":"FeatureCollection","features":[{"type":"Feature",'
                         '"properties":{"i":%s,"r3":%s},"geometry":null}]}' % (i, r3))
-            r = self.write_pg(self.path("e.vrt"), "num_over", "create")
-            self.assertExit(r, gptest.EX_DATAERR)
-            self.assertIn("numeric field overflow", r.err)
-            self.assertEqual(tables_like("num_over"), [])
+            for args in ((), text):
+                r = self.write_pg(self.path("e.vrt"), "num_over", "create", args=args)
+                self.assertExit(r, gptest.EX_DATAERR)
+                self.assertIn("numeric field overflow", r.err)
+                self.assertEqual(tables_like("num_over"), [])
         self.assertEqual(tables_like("gispipe_tmp"), [])
 
     def test_binary_copy_lists_json_uuid_match_the_text_route(self):
@@ -693,7 +695,8 @@ steps:
             self.assertExit(r, gptest.EX_DATAERR)
             self.assertIn("feature 0:", r.err)  # GeoJSON's first FID
             self.assertEqual(tables_like("lj_bad"), [])
-            self.assertNotEqual(self.write_pg(src, "lj_bad", "create", args=text).code, 0)
+            r = self.write_pg(src, "lj_bad", "create", args=text)
+            self.assertExit(r, gptest.EX_DATAERR)
             self.assertEqual(tables_like("lj_bad"), [])
 
     def test_later_stream_brings_local_date_times_in_a_zoned_session(self):
