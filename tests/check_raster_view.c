@@ -8,6 +8,7 @@
 #include <check.h>
 #include <cpl_conv.h>
 #include <gdal.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -401,9 +402,10 @@ struct tiling {
 static const struct tiling tilings[] = {
 	{1, 1, 1, 256, 256, 1 << 20, 1},                /* one pixel */
 	{7, 13, 2, 256, 256, 1 << 20, 1},               /* blocks larger than the raster */
-	{257, 251, 1, 64, 64, 4 * 64 * 64 * 16, 4},     /* primes, tiled, 2 x 2 blocks */
+	{257, 251, 1, 64, 64, 4 * 64 * 64 * 16, 8},     /* primes: 129 wide is over the budget */
+	{256, 251, 1, 64, 64, 4 * 64 * 64 * 16, 4},     /* tiled, 2 x 2 windows of 2 x 2 blocks */
 	{257, 251, 1, 64, 64, 1, 16},                   /* a budget under a block: one block */
-	{251, 257, 3, 16, 16, 48 * 48 * 48, 25},        /* small blocks, three bands */
+	{251, 257, 3, 16, 16, 48 * 48 * 48, 40},        /* small blocks, three bands */
 	{509, 101, 1, 509, 1, 16 * 509 * 7, 15},        /* strips of one line */
 	{509, 101, 1, 509, 16, 16 * 509 * 40, 3},       /* strips of 16 lines */
 	{1, 1999, 1, 1, 1, 4096, 8},                    /* one column */
@@ -411,7 +413,8 @@ static const struct tiling tilings[] = {
 	{300, 300, 1, 512, 512, 64 << 20, 1},           /* a big budget: whole raster */
 	{100, 641, 1, 64, 64, 16 * 16384, 5},           /* windows widened to whole rows */
 	{385, 385, 1, 128, 128, 4 * 128 * 128 * 16, 4}, /* a remainder of half a window */
-	{300, 300, 1, 128, 128, 4 * 128 * 128 * 16, 1}, /* a sliver joins its neighbour */
+	{300, 300, 1, 128, 128, 4 * 128 * 128 * 16, 2}, /* slivers join, within the budget */
+	{1100, 1100, 1, 256, 256, 1024 * 1024 * 16, 2}, /* not one 1100 x 1100 window */
 	{2000, 200, 1, 512, 16, 16 * 512 * 16, 52},    /* wide blocks: one block a window */
 	{200, 2000, 1, 16, 512, 16 * 16 * 512, 52},    /* tall blocks: one block a window */
 };
@@ -511,6 +514,18 @@ static int fake_put(struct stage *s, const struct rwin *w, const void *buf)
 	EXPECT(w->y == 0 || w->h >= c->wh / 2, "sliver of %d rows at %d", w->h, w->y);
 	EXPECT(w->w < c->ww + c->ww / 2 || w->x + w->w < t->width || w->w == c->ww,
 	       "edge window %d wide", w->w);
+	/* Every window, an edge one that took a sliver in included, within
+	 * the budget (the sink alone holds 16 bytes a band a pixel), but
+	 * where the plan's window is already the least it can be. */
+	{
+		uint64_t px = t->window_bytes / (16 * (uint64_t)t->nbands);
+		bool least = (c->ww <= t->block_w || c->ww == t->width) &&
+		             (c->wh <= t->block_h || c->wh == t->height);
+
+		EXPECT((uint64_t)w->w * (uint64_t)w->h <= px || least,
+		       "window %d,%d of %d x %d over the budget of %" PRIu64 " pixels", w->x, w->y,
+		       w->w, w->h, px);
+	}
 	for (int b = 0; b < t->nbands; b++)
 		for (int y = w->y; y < w->y + w->h; y++)
 			for (int x = w->x; x < w->x + w->w; x++) {
@@ -680,7 +695,7 @@ static int cut_waiting(const struct tiling *t, struct cut *c, uint64_t fail_put)
  * pixel once; the last after the loop. */
 START_TEST(run_writes_a_window_while_the_next_is_made)
 {
-	struct tiling t = {257, 251, 1, 64, 64, 4 * 64 * 64 * 16 * 2, 4};
+	struct tiling t = {256, 251, 1, 64, 64, 4 * 64 * 64 * 16 * 2, 4};
 	struct cut c;
 	size_t npx = (size_t)t.width * (size_t)t.height;
 
@@ -699,7 +714,7 @@ END_TEST
  * write's error, and leaves nothing held. */
 START_TEST(run_write_failing_during_a_pull)
 {
-	struct tiling t = {257, 251, 1, 64, 64, 4 * 64 * 64 * 16 * 2, 4};
+	struct tiling t = {256, 251, 1, 64, 64, 4 * 64 * 64 * 16 * 2, 4};
 	struct cut c;
 
 	ck_assert_int_eq(cut_waiting(&t, &c, 2), -1);

@@ -85,6 +85,47 @@ static size_t pixel_cost(const struct engine *e)
 	return cost ? cost : 16;
 }
 
+/* The largest window a cut of `extent` pixels into windows of `win` makes:
+ * run_windows joins a remainder under half a window to the one before. */
+static uint64_t largest_cut(int extent, int win)
+{
+	int r;
+
+	if (win >= extent)
+		return (uint64_t)extent;
+	r = extent % win;
+	return (uint64_t)(r > 0 && r < win / 2 ? win + r : win);
+}
+
+/* One block less of a window side `win` in `extent`: whole blocks below
+ * the extent (a side that is the whole extent need not be whole blocks);
+ * `win` itself when a block is the least it can be. */
+static int less_by_a_block(int win, int extent, int block)
+{
+	if (win >= extent)
+		win = (extent - 1) / block * block + block;
+	return win - block >= block ? win - block : win;
+}
+
+/* Shrink the planned window a block at a time, the longer side first,
+ * until the largest window the cut makes (an edge window that took a
+ * sliver in, up to 1.5 times each way) fits the budget of `px` pixels,
+ * or until both sides are one block (or whole rows a block high). */
+static void fit_edges(const struct rview *v, int bw, int bh, uint64_t px, int *ww, int *wh)
+{
+	while (largest_cut(v->width, *ww) * largest_cut(v->height, *wh) > px) {
+		int w = *ww < v->width ? less_by_a_block(*ww, v->width, bw) : *ww;
+		int h = less_by_a_block(*wh, v->height, bh);
+
+		if (w != *ww && (h == *wh || largest_cut(v->width, *ww) >= largest_cut(v->height, *wh)))
+			*ww = w;
+		else if (h != *wh)
+			*wh = h;
+		else
+			return;
+	}
+}
+
 void raster_plan_window(const struct engine *e, const struct rview *v, int *ww, int *wh)
 {
 	/* --config GISPIPE_RASTER_WINDOW_BYTES: tests cut small rasters into
@@ -102,6 +143,7 @@ void raster_plan_window(const struct engine *e, const struct rview *v, int *ww, 
 		rows = rows / (uint64_t)bh * (uint64_t)bh;
 		*ww = v->width;
 		*wh = rows < (uint64_t)bh ? bh : rows > (uint64_t)v->height ? v->height : (int)rows;
+		fit_edges(v, bw, bh, px, ww, wh);
 		return;
 	}
 	/* Tiled output: square windows of whole blocks (a warp's source area
@@ -132,6 +174,7 @@ void raster_plan_window(const struct engine *e, const struct rview *v, int *ww, 
 		}
 		*ww = cw;
 		*wh = ch > v->height ? v->height : ch;
+		fit_edges(v, bw, bh, px, ww, wh);
 	}
 }
 
