@@ -63,10 +63,10 @@ static void *slurp(const char *path, size_t *len)
 
 struct job {
 	const char *src, *dst;
-	double *xy;               /* in, then out: calls write their own ranges */
+	double *xy;                    /* in, then out: calls write their own ranges */
 	const uint64_t *calls, *first; /* per call: count, first coordinate */
 	size_t ncalls, most;
-	_Atomic size_t next;      /* the next call to take */
+	_Atomic size_t next; /* the next call to take */
 	pthread_barrier_t start;
 };
 
@@ -130,7 +130,7 @@ static void *run(void *arg)
 
 int main(int argc, char **argv)
 {
-	struct job j = { 0 };
+	struct job j = {0};
 	struct worker *w;
 	size_t nbytes, cbytes, n, done = 0;
 	uint64_t *first;
@@ -141,7 +141,8 @@ int main(int argc, char **argv)
 	FILE *out;
 
 	if ((argc != 6 && argc != 7) || threads < 1 || threads > 256) {
-		fprintf(stderr, "usage: proj_raw SRC_CRS_FILE DST_CRS_FILE COORDS CALLS OUT [THREADS]\n");
+		fprintf(stderr,
+		        "usage: proj_raw SRC_CRS_FILE DST_CRS_FILE COORDS CALLS OUT [THREADS]\n");
 		return 1;
 	}
 	src = slurp(argv[1], &n);

@@ -116,8 +116,9 @@ static void fit_edges(const struct rview *v, int bw, int bh, uint64_t px, int *w
 	while (largest_cut(v->width, *ww) * largest_cut(v->height, *wh) > px) {
 		int w = *ww < v->width ? less_by_a_block(*ww, v->width, bw) : *ww;
 		int h = less_by_a_block(*wh, v->height, bh);
+		bool wider = largest_cut(v->width, *ww) >= largest_cut(v->height, *wh);
 
-		if (w != *ww && (h == *wh || largest_cut(v->width, *ww) >= largest_cut(v->height, *wh)))
+		if (w != *ww && (h == *wh || wider))
 			*ww = w;
 		else if (h != *wh)
 			*wh = h;
