@@ -85,16 +85,22 @@ static size_t pixel_cost(const struct engine *e)
 	return cost ? cost : 16;
 }
 
-/* The largest window a cut of `extent` pixels into windows of `win` makes:
- * run_windows joins a remainder under half a window to the one before. */
+/* The side of the window at `at` when `extent` pixels are cut into
+ * windows of `win`: a thin remainder (under half a window) joins the
+ * window before it, since steps that estimate from a window's shape (a
+ * warp's kernel scale) do badly on slivers. */
+static int window_side(int extent, int at, int win)
+{
+	return extent - at < win + win / 2 ? extent - at : win;
+}
+
+/* The largest window of that cut: the last one, when a remainder joined
+ * it. */
 static uint64_t largest_cut(int extent, int win)
 {
-	int r;
-
 	if (win >= extent)
 		return (uint64_t)extent;
-	r = extent % win;
-	return (uint64_t)(r > 0 && r < win / 2 ? win + r : win);
+	return (uint64_t)window_side(extent, (extent / win - 1) * win, win);
 }
 
 /* One block less of a window side `win` in `extent`: whole blocks below
@@ -314,13 +320,10 @@ static int run_windows(struct engine *e, struct stream *st, struct rpending *p)
 
 	raster_plan_window(e, v, &ww, &wh);
 	for (int y = 0; y < v->height; y += wh) {
-		/* A thin last row or column of windows joins the one before it:
-		 * steps that estimate from a window's shape (a warp's kernel
-		 * scale) do badly on slivers. */
-		int h = v->height - y < wh + wh / 2 ? v->height - y : wh;
+		int h = window_side(v->height, y, wh);
 
 		for (int x = 0; x < v->width; x += ww) {
-			int wd = v->width - x < ww + ww / 2 ? v->width - x : ww;
+			int wd = window_side(v->width, x, ww);
 			struct rwin w = {x, y, wd, h};
 			struct arena *a;
 			void *buf;

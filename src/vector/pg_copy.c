@@ -223,21 +223,26 @@ int pg_error_code(const char *msg, int other)
 	return other;
 }
 
-/* The server's message for the last failure, one line. */
-static const char *pq_msg(struct pg_copy *c)
+char *pg_one_line(char *msg)
 {
-	static _Thread_local char msg[512];
-	const char *m = c->pq ? PQerrorMessage(c->pq) : "";
-	size_t n;
+	size_t n = strlen(msg);
 
-	snprintf(msg, sizeof msg, "%s", *m ? m : "the server gave no reason");
-	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = '\0';
 	for (char *p = msg; *p; p++)
 		if (*p == '\n')
 			*p = ' ';
 	return msg;
+}
+
+/* The server's message for the last failure, one line. */
+static const char *pq_msg(struct pg_copy *c)
+{
+	static _Thread_local char msg[512];
+	const char *m = c->pq ? PQerrorMessage(c->pq) : "";
+
+	snprintf(msg, sizeof msg, "%s", *m ? m : "the server gave no reason");
+	return pg_one_line(msg);
 }
 
 /* The error of a failure: 74 when the connection is gone, 73 when the

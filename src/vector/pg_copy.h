@@ -126,6 +126,10 @@ int pg_copy_end(struct pg_copy *c);
  * else `other`. */
 int pg_error_code(const char *msg, int other);
 
+/* A PostgreSQL error message (ERROR, DETAIL, CONTEXT lines) made one line
+ * in place: its trailing newlines dropped, the others made spaces. */
+char *pg_one_line(char *msg);
+
 /* COMMIT; -1 with the error set. */
 int pg_copy_commit(struct pg_copy *c);
 

@@ -272,23 +272,6 @@ long long pg_table_next_fid(struct pg_table *t)
 	return t->pkey ? ++t->fid : OGRNullFID;
 }
 
-/* The server's message (ERROR, DETAIL, CONTEXT lines) on one line. */
-static void one_line(char *m)
-{
-	char *to = m;
-
-	for (const char *p = m; *p; p++) {
-		bool space = *p == '\n' || *p == ' ' || *p == '\t';
-
-		if (space && (to == m || to[-1] == ' '))
-			continue;
-		*to++ = space ? ' ' : *p;
-	}
-	while (to > m && to[-1] == ' ')
-		to--;
-	*to = '\0';
-}
-
 int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const char *shown,
                     struct arena *a)
 {
@@ -333,7 +316,7 @@ int pg_table_finish(struct pg_table *t, GDALDatasetH ds, OGRLayerH lyr, const ch
 			iocheck_strip(gdal_errs_pending(&errs) ? gdal_errs_peek(&errs)
 			                                       : "GDAL gave no reason",
 			              why, sizeof why);
-			one_line(why);
+			pg_one_line(why);
 			return gp_fail(pg_error_code(why, GP_EX_DATAERR),
 			               "cannot load table '%s' in '%s': %s", t->name, shown, why);
 		}
