@@ -168,17 +168,29 @@ static int reproject_begin(struct stage *s, struct stream *st)
 }
 
 /*
- * Gathering: x, y (and z) of every point of the batch in arrays, so that
- * PROJ is called once per batch.  Each geometry is walked once: its runs
- * are copied out as they are found and remembered (where they are, how
- * they are laid out), so that the results go back without a second walk.
- * With many small geometries (a point a feature) that walk is most of the
- * stage's own cost, so it is done once, not three times.
+ * Gathering: x, y (and z) of the points of a few features in arrays, so
+ * that PROJ is called on many points at once: a chunk of whole features
+ * that reaches CHUNK points goes through PROJ and back into its WKB, then
+ * the next chunk is gathered into the same arrays.  A chunk is small
+ * enough that its arrays, and the WKB its points came from, are still in
+ * the core's nearest caches when the results go back: on a worker, that
+ * WKB was written by the reader on another core, and is fetched once.
  *
- * Room is sized before the walk from the WKB's size: a point takes at
- * least 16 bytes of it and a run at least 20 (a ring of one point), so
- * the arrays never grow.  All of it is in the batch arena.
+ * Each geometry is walked once: its runs are copied out as they are found
+ * and remembered (where they are, how they are laid out), so that the
+ * results go back without a second walk.  With many small geometries (a
+ * point a feature) that bookkeeping is most of the stage's own cost, so a
+ * 2D point in little-endian WKB, the usual point, is taken without a
+ * walk, and nothing is kept per feature: the rare chunk where PROJ fails
+ * a coordinate finds its features' points again (feature_size()).
+ *
+ * Room: a chunk is under CHUNK points until its last feature, so CHUNK
+ * points and runs and the largest geometry's are enough.  A point takes
+ * at least 16 bytes of WKB and a run at least 20 (a ring of one point),
+ * so the arrays never grow.  They are in the batch arena.
  */
+#define CHUNK 256
+
 struct back {
 	unsigned char *p;       /* first point of the run, in the WKB */
 	uint32_t n;             /* points: a WKB count, hence 32 bits */
@@ -196,10 +208,18 @@ struct gather {
 	int oom;                /* the z array could not be had (error set) */
 };
 
+/* The 21 bytes of a 2D point in little-endian ISO WKB, not POINT EMPTY
+ * (NaN, NaN). */
+static inline bool xy_point(const unsigned char *w, size_t len)
+{
+	static const unsigned char head[5] = {1, 1, 0, 0, 0};
+
+	return len == 21 && memcmp(w, head, 5) == 0 && !isnan(wkb_get_d(w + 5, 1));
+}
+
 /* Copy out the points of `r` and remember the run; -1 when out of memory
- * (error set).  Inline: the walk's callback and the loop over a batch of
- * points or lines both call it. */
-static inline int gather_points(struct gather *g, const struct wkb_run *r)
+ * (error set). */
+static int gather_points(struct gather *g, const struct wkb_run *r)
 {
 	const unsigned char *p = r->p;
 	double *x = g->x + g->n, *y = g->y + g->n;
@@ -212,7 +232,7 @@ static inline int gather_points(struct gather *g, const struct wkb_run *r)
 		}
 		memset(g->z, 0, g->n * sizeof(double));
 	}
-	/* n <= cap - g->n: the WKB's size bounds both (see above). */
+	/* n <= cap - g->n: see Room above. */
 	g->runs[g->nruns++] = (struct back){r->p, (uint32_t)r->n, (uint8_t)r->stride,
 	                                    (uint8_t)r->has_z, (uint8_t)r->le};
 	for (size_t i = 0; i < r->n; i++, p += r->stride) {
@@ -233,6 +253,53 @@ static int gather_run(const struct wkb_run *r, void *ctx)
 	return gather_points(ctx, r);
 }
 
+/* Any geometry but the usual point: one run, or a walk.  0, or 1 when
+ * the WKB is malformed (`why` set, nothing of it kept), or -1 when out of
+ * memory (error set). */
+static int gather_geometry(struct gather *g, unsigned char *wkb, size_t len, const char **why)
+{
+	size_t n = g->n, nruns = g->nruns;
+	struct wkb_run run;
+
+	if (wkb_simple_run(wkb, len, &run))
+		return gather_points(g, &run);
+	if (wkb_walk(wkb, len, gather_run, g, why) == 0)
+		return 0;
+	if (g->oom)
+		return -1;
+	g->n = n;
+	g->nruns = nruns;
+	return 1;
+}
+
+/* How many points and runs gathering took of a geometry it took whole:
+ * the same decisions, counted. */
+struct size {
+	size_t n, nruns;
+};
+
+static int count_run(const struct wkb_run *r, void *ctx)
+{
+	struct size *sz = ctx;
+
+	sz->n += r->n;
+	sz->nruns++;
+	return 0;
+}
+
+static struct size feature_size(unsigned char *wkb, size_t len)
+{
+	struct size sz = {0, 0};
+	struct wkb_run run;
+
+	if (xy_point(wkb, len))
+		return (struct size){1, 1};
+	if (wkb_simple_run(wkb, len, &run))
+		return (struct size){run.n, 1};
+	(void)wkb_walk(wkb, len, count_run, &sz, NULL);
+	return sz;
+}
+
 /* The transformed points of runs [r0, r1) back into their WKB, from point
  * k of the arrays. */
 static void scatter(const struct gather *g, size_t r0, size_t r1, size_t k)
@@ -241,6 +308,13 @@ static void scatter(const struct gather *g, size_t r0, size_t r1, size_t k)
 		const struct back *bk = &g->runs[r];
 		unsigned char *p = bk->p;
 
+		if (bk->le && !bk->has_z) {
+			for (uint32_t i = 0; i < bk->n; i++, k++, p += bk->stride) {
+				memcpy(p, &g->x[k], 8);
+				memcpy(p + 8, &g->y[k], 8);
+			}
+			continue;
+		}
 		for (uint32_t i = 0; i < bk->n; i++, k++, p += bk->stride) {
 			wkb_put_d(p, g->x[k], bk->le);
 			wkb_put_d(p + 8, g->y[k], bk->le);
@@ -250,90 +324,130 @@ static void scatter(const struct gather *g, size_t r0, size_t r1, size_t k)
 	}
 }
 
-/* Any coordinate of the n that is not finite (PROJ's HUGE_VAL included);
- * one pass without branches, so that the usual batch pays little. */
+/* Any coordinate of the n that is not finite (PROJ's HUGE_VAL included):
+ * all exponent bits set.  Integer tests without branches, so that the
+ * usual chunk pays little. */
 static bool any_bad(const double *x, const double *y, size_t n)
 {
-	bool bad = false;
+	const uint64_t exp = 0x7ff0000000000000u;
+	uint64_t bad = 0;
 
-	for (size_t k = 0; k < n; k++)
-		bad |= !isfinite(x[k]) | !isfinite(y[k]);
-	return bad;
+	for (size_t k = 0; k < n; k++) {
+		uint64_t u, v;
+
+		memcpy(&u, &x[k], 8);
+		memcpy(&v, &y[k], 8);
+		bad |= (uint64_t)((u & exp) == exp) | (uint64_t)((v & exp) == exp);
+	}
+	return bad != 0;
+}
+
+/* After a chunk, features [i0, i1), where PROJ failed a coordinate: each
+ * feature with one fails, keeping its original coordinates; the others
+ * get theirs. */
+static void settle(struct stage *s, struct batch *b, const struct gather *g, size_t i0, size_t i1)
+{
+	const char *to = ((struct reproject_conf *)s->step->conf)->to;
+	size_t k = 0, r = 0;
+	char reason[256];
+
+	for (size_t i = i0; i < i1; i++) {
+		struct feature *f = &b->f[i];
+		struct size sz;
+		size_t bad = 0;
+
+		/* Those failed while gathering are FAILED now: none taken. */
+		if (f->state != FEAT_LIVE || f->wkb == NULL)
+			continue;
+		sz = feature_size(f->wkb, f->wkb_len);
+		for (size_t j = 0; j < sz.n && bad == 0; j++)
+			if (!isfinite(g->x[k + j]) || !isfinite(g->y[k + j]))
+				bad = j + 1;
+		if (bad) {
+			snprintf(reason, sizeof reason,
+			         "coordinate %zu cannot be transformed to %s", bad, to);
+			batch_fail(b, i, s->step->label, reason);
+		} else {
+			scatter(g, r, r + sz.nruns, k);
+		}
+		k += sz.n;
+		r += sz.nruns;
+	}
+}
+
+/* The chunk gathered of features [i0, i1) through PROJ and back; the
+ * arrays are empty after it. */
+static void transform(struct stage *s, struct batch *b, struct gather *g, size_t i0, size_t i1)
+{
+	struct reproject_state *rs = s->state;
+
+	if (g->n == 0)
+		return;
+	proj_errno_reset(rs->op);
+	proj_trans_generic(rs->op, PJ_FWD, g->x, sizeof(double), g->n, g->y, sizeof(double), g->n,
+	                   g->z, sizeof(double), g->z ? g->n : 0, NULL, 0, 0);
+	/* Usually every point went through: the runs go back in one sweep,
+	 * without touching the features again. */
+	if (any_bad(g->x, g->y, g->n))
+		settle(s, b, g, i0, i1);
+	else
+		scatter(g, 0, g->nruns, 0);
+	g->n = 0;
+	g->nruns = 0;
 }
 
 static int reproject_process(struct stage *s, struct batch *b)
 {
 	struct reproject_state *rs = s->state;
 	struct gather g = {.a = b->arena};
-	size_t *start, *run0, bytes = 0;
-	char reason[256];
+	size_t most = 0, i0 = 0;
 
 	if (rs->op == NULL)
 		return 0;
+	/* Room for a chunk and the largest geometry (see Room above). */
 	for (size_t i = 0; i < b->n; i++)
-		if (b->f[i].state == FEAT_LIVE && b->f[i].wkb)
-			bytes += b->f[i].wkb_len;
-	/* start[i], run0[i]: feature i's first point and first run.  No
-	 * early return for few bytes: a WKB too short to hold a point is
-	 * still walked, and fails its feature. */
-	g.cap = bytes / 16;
-	start = arena_alloc(b->arena, (b->n + 1) * sizeof *start, 0);
-	run0 = arena_alloc(b->arena, (b->n + 1) * sizeof *run0, 0);
+		if (b->f[i].state == FEAT_LIVE && b->f[i].wkb && b->f[i].wkb_len > most)
+			most = b->f[i].wkb_len;
+	g.cap = CHUNK + most / 16;
 	g.x = arena_alloc(b->arena, g.cap * sizeof(double), 0);
 	g.y = arena_alloc(b->arena, g.cap * sizeof(double), 0);
-	g.runs = arena_alloc(b->arena, (bytes / 20 + 1) * sizeof *g.runs, 0);
-	if (start == NULL || run0 == NULL || g.x == NULL || g.y == NULL || g.runs == NULL)
+	g.runs = arena_alloc(b->arena, (CHUNK + most / 20 + 1) * sizeof *g.runs, 0);
+	if (g.x == NULL || g.y == NULL || g.runs == NULL)
 		return -1;
 	for (size_t i = 0; i < b->n; i++) {
 		struct feature *f = &b->f[i];
 		const char *why = NULL;
-		struct wkb_run run;
+		int r;
 
-		start[i] = g.n;
-		run0[i] = g.nruns;
+		/* The first touch of a WKB, written by the reader, is the
+		 * largest part of the stage's own cost: asked for ahead
+		 * (for writing, as its results go back there). */
+		if (i + 16 < b->n)
+			__builtin_prefetch(b->f[i + 16].wkb, 1);
 		if (f->state != FEAT_LIVE || f->wkb == NULL)
 			continue;
-		if (wkb_simple_run(f->wkb, f->wkb_len, &run)) {
-			if (gather_points(&g, &run) != 0)
+		if (xy_point(f->wkb, f->wkb_len)) {
+			g.x[g.n] = wkb_get_d(f->wkb + 5, 1);
+			g.y[g.n] = wkb_get_d(f->wkb + 13, 1);
+			if (g.z)
+				g.z[g.n] = 0.0;
+			g.runs[g.nruns++] = (struct back){f->wkb + 5, 1, 16, 0, 1};
+			g.n++;
+		} else {
+			/* A WKB too short to hold a point is walked too, and
+			 * fails its feature. */
+			r = gather_geometry(&g, f->wkb, f->wkb_len, &why);
+			if (r < 0)
 				return -1;
-		} else if (wkb_walk(f->wkb, f->wkb_len, gather_run, &g, &why) != 0) {
-			if (g.oom)
-				return -1;
-			/* What was gathered of it before the fault is dropped. */
-			g.n = start[i];
-			g.nruns = run0[i];
-			batch_fail(b, i, s->step->label, why ? why : "malformed geometry");
+			if (r > 0)
+				batch_fail(b, i, s->step->label, why ? why : "malformed geometry");
+		}
+		if (g.n >= CHUNK) {
+			transform(s, b, &g, i0, i + 1);
+			i0 = i + 1;
 		}
 	}
-	start[b->n] = g.n;
-	run0[b->n] = g.nruns;
-	if (g.n == 0)
-		return 0;
-	proj_errno_reset(rs->op);
-	proj_trans_generic(rs->op, PJ_FWD, g.x, sizeof(double), g.n, g.y, sizeof(double), g.n, g.z,
-	                   sizeof(double), g.z ? g.n : 0, NULL, 0, 0);
-	/* Usually every point went through: the runs go back in one sweep,
-	 * without touching the features again. */
-	if (!any_bad(g.x, g.y, g.n)) {
-		scatter(&g, 0, g.nruns, 0);
-		return 0;
-	}
-	/* A coordinate PROJ could not transform fails its feature, which
-	 * keeps its original coordinates. */
-	for (size_t i = 0; i < b->n; i++) {
-		if (b->f[i].state != FEAT_LIVE || b->f[i].wkb == NULL)
-			continue;
-		for (size_t k = start[i]; k < start[i + 1]; k++) {
-			if (isfinite(g.x[k]) && isfinite(g.y[k]))
-				continue;
-			snprintf(reason, sizeof reason, "coordinate %zu cannot be transformed to %s",
-			         k - start[i] + 1, ((struct reproject_conf *)s->step->conf)->to);
-			batch_fail(b, i, s->step->label, reason);
-			break;
-		}
-		if (b->f[i].state == FEAT_LIVE)
-			scatter(&g, run0[i], run0[i + 1], start[i]);
-	}
+	transform(s, b, &g, i0, b->n);
 	return 0;
 }
 
@@ -351,9 +465,10 @@ static void reproject_explain_memory(struct stage *s, struct engine *e, FILE *ou
 {
 	(void)s;
 	fprintf(out, "  memory: up to %lld cached PROJ operations (this step's cache), coordinates "
-	             "gathered in the batch arena (at most 2.3 times the batch's WKB and 16 bytes "
-	             "a feature)\n",
-	        (long long)e->pl->xc_max_entries);
+	             "gathered %d points at a time in the batch arena (%d KiB, and 2.3 times the "
+	             "largest geometry's WKB)\n",
+	        (long long)e->pl->xc_max_entries, CHUNK,
+	        (int)((CHUNK * (3 * sizeof(double) + sizeof(struct back)) + 1023) / 1024));
 }
 
 static void reproject_stats(const struct stage *s, struct step_stats *out)
@@ -382,8 +497,9 @@ const struct step_desc step_reproject = {
 	.role = STEP_TRANSFORM,
 	.opts = reproject_opts,
 	.conf_size = sizeof(struct reproject_conf),
-	.details = "Coordinates are transformed in place, a batch per PROJ call, by the\n"
-	           "operation proj_create_crs_to_crs() picks (normalised to easting/northing,\n"
+	.details = "Coordinates are transformed in place, whole features of 256 points or\n"
+	           "more a PROJ call (fewer at a batch's end), by the operation\n"
+	           "proj_create_crs_to_crs() picks (normalised to easting/northing,\n"
 	           "longitude/latitude order, as OGR layers store them).  Operations are\n"
 	           "cached (transform_cache); PROJ never uses the network.  A coordinate that\n"
 	           "cannot be transformed fails its feature (see on_error).",

@@ -48,6 +48,39 @@ steps:
         self.assertRegex(info, r'ID\["EPSG",%s\]\]\s*Data axis' % code)
         return got
 
+    def reject_run(self, geoms, bad, memory=""):
+        """`geoms` as features n = 1, 2, ... through reproject to EPSG:3035
+        with on_error: reject: the features not in `bad` (indexes) come out
+        in order, as many as ogr2ogr makes of them.  (written, ogr2ogr's,
+        rejects)"""
+        def collection(keep):
+            return {"type": "FeatureCollection", "features": [
+                {"type": "Feature", "id": i + 1, "properties": {"n": i + 1}, "geometry": g}
+                for i, g in enumerate(geoms) if keep(i)]}
+        src, good = self.path("mixed.geojson"), self.path("good.geojson")
+        with open(src, "w") as f:
+            json.dump(collection(lambda i: True), f)
+        with open(good, "w") as f:
+            json.dump(collection(lambda i: i not in bad), f)
+        p = self.pipeline(f"""version: 1
+on_error: reject
+rejects: {{ path: rejects.gpkg }}
+{memory}
+steps:
+  - read: {{ path: {src} }}
+  - reproject: {{ to: "EPSG:3035" }}
+  - write: {{ path: out.gpkg }}
+""")
+        self.gp_ok("run", "-q", p)
+        got = self.geojson(self.path("out.gpkg"))["features"]
+        want = self.geojson(self.reference(good, "EPSG:3035"))["features"]
+        self.assertEqual([f["properties"]["n"] for f in got],
+                         [i + 1 for i in range(len(geoms)) if i not in bad])
+        self.assertEqual(len(got), len(want))
+        rej = sorted(self.geojson(self.path("rejects.gpkg"))["features"],
+                     key=lambda f: f["properties"]["n"])
+        return got, want, rej
+
     # -- CRS pairs ---------------------------------------------------------
 
     def test_world_wgs84_to_laea_europe(self):
@@ -203,29 +236,7 @@ steps:
                  {"type": "LineString", "coordinates": [[1, 40, 7], [2, 41, -3]]},
                  {"type": "MultiPoint", "coordinates": [[3, 42], [4, 43]]}]
         bad = 3
-        def collection(keep):
-            return {"type": "FeatureCollection", "features": [
-                {"type": "Feature", "id": i + 1, "properties": {"n": i + 1}, "geometry": g}
-                for i, g in enumerate(geoms) if keep(i)]}
-        src, good = self.path("mixed.geojson"), self.path("good.geojson")
-        with open(src, "w") as f:
-            json.dump(collection(lambda i: True), f)
-        with open(good, "w") as f:
-            json.dump(collection(lambda i: i != bad), f)
-        p = self.pipeline(f"""version: 1
-on_error: reject
-rejects: {{ path: rejects.gpkg }}
-steps:
-  - read: {{ path: {src} }}
-  - reproject: {{ to: "EPSG:3035" }}
-  - write: {{ path: out.gpkg }}
-""")
-        self.gp_ok("run", "-q", p)
-        got = self.geojson(self.path("out.gpkg"))["features"]
-        want = self.geojson(self.reference(good, "EPSG:3035"))["features"]
-        self.assertEqual([f["properties"]["n"] for f in got],
-                         [i + 1 for i in range(len(geoms)) if i != bad])
-        self.assertEqual(len(got), len(want))
+        got, want, rej = self.reject_run(geoms, {bad})
 
         def flat(c):
             return [c] if isinstance(c[0], (int, float)) else [p for x in c for p in flat(x)]
@@ -237,11 +248,47 @@ steps:
                 self.assertLess(max(abs(a[0] - b[0]), abs(a[1] - b[1])), TOL, (fg, fw))
                 if len(a) > 2:
                     self.assertEqual(a[2], b[2])
-        rej = self.geojson(self.path("rejects.gpkg"))["features"]
         self.assertEqual(len(rej), 1)
         self.assertEqual(rej[0]["geometry"]["coordinates"], [-170, -52])
         self.assertIn("coordinate 1 cannot be transformed to EPSG:3035",
                       rej[0]["properties"]["_reason"])
+
+    def test_chunks_of_a_large_batch(self):
+        # One batch of 1000 features goes through PROJ in chunks of a few
+        # hundred points: a line longer than a chunk, features on either
+        # side of chunk ends, and two failures in later chunks (a point, and
+        # the second part of a multi-line): with on_error: reject, exactly
+        # those two are rejected as read, every other is transformed as
+        # ogr2ogr does.
+        geoms = []
+        for i in range(1000):
+            x, y = round(-5 + (i % 37) * 0.9, 6), round(36 + (i % 23) * 1.1, 6)
+            if i == 300:
+                geoms.append({"type": "LineString",
+                              "coordinates": [[x + k * 0.01, y + k * 0.005] for k in range(700)]})
+            elif i == 450:
+                geoms.append({"type": "MultiLineString",
+                              "coordinates": [[[x, y], [x + 1, y + 1]], [[x, y], [-170, -52]]]})
+            elif i == 620:
+                geoms.append({"type": "Point", "coordinates": [-170, -52]})
+            elif i % 50 == 7:
+                geoms.append({"type": "Polygon", "coordinates": [[[x, y, 3], [x + 1, y, 4],
+                                                                  [x + 1, y + 1, 5], [x, y, 3]]]})
+            elif i % 50 == 8:
+                geoms.append({"type": "MultiPoint", "coordinates": [[x, y], [x + 0.5, y + 0.5]]})
+            else:
+                geoms.append({"type": "Point", "coordinates": [x, y]})
+        bad = {450, 620}
+        got, want, rej = self.reject_run(geoms, bad, "memory: { batch: 1000 }")
+        worst = max(gptest.max_coord_diff(fg["geometry"], fw["geometry"])
+                    for fg, fw in zip(got, want))
+        self.assertLess(worst, TOL)
+        self.assertEqual([f["properties"]["n"] for f in rej], [451, 621])
+        self.assertEqual(rej[0]["geometry"]["coordinates"], geoms[450]["coordinates"])
+        self.assertEqual(rej[1]["geometry"]["coordinates"], [-170, -52])
+        self.assertIn("coordinate 4 cannot be transformed", rej[0]["properties"]["_reason"])
+        self.assertIn("coordinate 1 cannot be transformed", rej[1]["properties"]["_reason"])
+
 
 if __name__ == "__main__":
     gptest.main()
